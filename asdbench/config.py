@@ -1,0 +1,139 @@
+"""Run configuration: one flat dict of ``key -> value``, captured whole with every run.
+
+Keys: the component names (``dataset``, ``frontend``, ``backbone``, ``method``, ``scorer``),
+``seed``, engine settings ``train.*`` and each component's options under its prefix
+(``data.*``, ``frontend.*``, ``backbone.*``, ``method.*``, ``scorer.*``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from asdbench.registry import CONFIG_PREFIX, KINDS, AsdbenchError, Registry, _suggest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COMPONENT_DEFAULTS: dict[str, str] = {
+    "dataset": "synthetic",
+    "frontend": "tfstgram",
+    "backbone": "mobilefacenet",
+    "method": "os-scl",
+    "scorer": "ce",
+}
+
+# The paper's recipe (REFERENCE.md, "Training"); ``epochs=None`` takes the dataset's default.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "train.epochs": None,
+    "train.batch_size": 64,
+    "train.lr": 1e-4,
+    "train.weight_decay": 0.01,  # torch AdamW default, as in the authors' code
+    "train.eta_min_factor": 0.1,
+    "train.ema_decay": 0.9999,
+    "train.live_weight_decay": 2e-6,
+    "train.val_fraction": 0.05,
+    "train.select": "val_ce",  # "val_ce": lowest validation CE of the EMA model; "last"
+    "train.device": "auto",
+    "train.amp": "auto",  # bf16 autocast on CUDA, off on CPU
+    "train.max_steps_per_epoch": 0,  # 0 = full epochs; >0 caps steps (quick checks)
+}
+
+DEFAULT_EPOCHS = 20
+ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
+# Settings that identify where a run came from but not what it computes.
+NON_IDENTITY_KEYS = {"train.device", "train.amp"}
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as a TOML literal (numbers, booleans, lists), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_sets(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AsdbenchError(f"--set expects key=value, got '{item}'")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested TOML tables into dotted keys (``{"train": {"epochs": 3}}`` → ``train.epochs``)."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{full}."))
+        else:
+            out[full] = value
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise AsdbenchError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AsdbenchError(f"{path}: invalid TOML: {exc}") from None
+
+
+def resolve(overrides: dict[str, Any], registry: Registry) -> dict[str, Any]:
+    """Fill every default and validate every key; the result fully describes a run."""
+    cfg: dict[str, Any] = {**COMPONENT_DEFAULTS, "seed": 0, **TRAIN_DEFAULTS}
+    for key, value in overrides.items():
+        if value is None and key in cfg:
+            continue
+        cfg[key] = value
+    for kind in KINDS:
+        component = registry.get(kind, cfg[kind])  # unknown names fail here, with suggestions
+        for key, value in component.train_defaults.items():
+            if overrides.get(key) is None and cfg.get(key) is None:
+                cfg[key] = value
+        prefix = CONFIG_PREFIX[kind] + "."
+        given = {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
+        for key, value in component.resolve_options(given).items():
+            cfg[prefix + key] = value
+    prefixes = tuple(p + "." for p in CONFIG_PREFIX.values())
+    for key in cfg:
+        if key not in ENGINE_KEYS and not key.startswith(prefixes):
+            known = list(ENGINE_KEYS) + [k for k in cfg if k.startswith(prefixes)]
+            raise AsdbenchError(f"unknown setting '{key}'{_suggest(key, known)}")
+    if cfg["train.epochs"] is None:
+        cfg["train.epochs"] = DEFAULT_EPOCHS
+    if int(cfg["train.epochs"]) < 1:
+        raise AsdbenchError(f"--epochs must be at least 1, got {cfg['train.epochs']}")
+    if int(cfg["train.batch_size"]) < 2:
+        raise AsdbenchError(f"--batch-size must be at least 2, got {cfg['train.batch_size']}")
+    return dict(sorted(cfg.items()))
+
+
+def component_options(cfg: dict[str, Any], kind: str) -> dict[str, Any]:
+    prefix = CONFIG_PREFIX[kind] + "."
+    return {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
+
+
+def config_hash(cfg: dict[str, Any]) -> str:
+    """A short hash of everything that determines a run's results (seed included)."""
+    identity = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+    blob = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def run_id(cfg: dict[str, Any]) -> str:
+    """``<method>_<frontend>_<backbone>_<dataset>_s<seed>_<hash>``: readable and unique."""
+    return (f"{cfg['method']}_{cfg['frontend']}_{cfg['backbone']}_{cfg['dataset']}"
+            f"_s{cfg['seed']}_{config_hash(cfg)}")

@@ -1,0 +1,69 @@
+"""Data model shared by dataset plugins and the engine: audio format, clips, data reports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRAIN, TEST = "train", "test"
+NORMAL, ANOMALY = 0, 1
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """Sample rate and clip length every clip is brought to before features are computed."""
+
+    sample_rate: int = 16000
+    clip_seconds: float = 10.0
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One recording on disk.
+
+    ``machine_id`` is the ID (DCASE 2020) or section (2021+); one class is trained per
+    ``(machine_type, machine_id)`` unless a dataset says otherwise via ``class_key``.
+    ``label`` is ``NORMAL``/``ANOMALY`` (``None`` when unknown, e.g. unlabelled eval files).
+    ``name`` is the file name used in official submission files (defaults to the file name).
+    """
+
+    path: Path
+    machine_type: str
+    machine_id: str
+    split: str
+    label: int | None = NORMAL
+    domain: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+    name: str = ""
+
+    @property
+    def file_name(self) -> str:
+        return self.name or Path(self.path).name
+
+    @property
+    def class_key(self) -> str:
+        return f"{self.machine_type}/{self.machine_id}"
+
+
+@dataclass
+class DataReport:
+    """Problems found while listing or decoding a dataset; printed by ``asdbench data check``."""
+
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path or item, message)
+    counts: Counter = field(default_factory=Counter)  # e.g. ("missing listed file",) -> n
+
+    def add(self, item: str | Path, message: str) -> None:
+        self.problems.append((str(item), message))
+        self.counts[message.split(":")[0]] += 1
+
+    def merge(self, other: DataReport) -> None:
+        self.problems.extend(other.problems)
+        self.counts.update(other.counts)
+
+    def __bool__(self) -> bool:  # truthy when there is something to report
+        return bool(self.problems)

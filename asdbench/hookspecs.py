@@ -1,0 +1,125 @@
+"""The asdbench plugin API: every hook a plugin may implement.
+
+A plugin is a module (or object) with functions decorated by ``asdbench.hookimpl`` whose names
+match the hooks below, registered through the ``asdbench`` entry-point group::
+
+    [project.entry-points.asdbench]
+    myplugin = "my_package.plugin"
+
+The shipped plugins (``plugins/asdbench_*``) are registered exactly this way.
+
+Component hooks (``asdbench_datasets`` ... ``asdbench_scorers``) take no arguments and return a
+list of :class:`asdbench.registry.Component`. The registry attributes each component to the
+package that provides it, refuses a name provided twice (naming both packages) and looks names
+up with "did you mean" suggestions. A component's ``options`` dict declares every setting it
+accepts with its default; users override them as ``--set <kind>.<option>=value`` where ``kind``
+is ``data``, ``frontend``, ``backbone``, ``method`` or ``scorer``. An unknown key is an error.
+Each component's ``factory`` receives the resolved options (a plain dict without the prefix)
+plus the keyword arguments listed in its hook's docstring.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from asdbench import hookspec
+
+if TYPE_CHECKING:
+    import click
+
+    from asdbench.registry import Component
+
+
+# --- components --------------------------------------------------------------------------
+
+
+@hookspec
+def asdbench_datasets() -> list[Component]:
+    """Register datasets.
+
+    ``factory(options) -> dataset`` where ``dataset`` has:
+
+    - ``name: str`` and ``audio: asdbench.data.AudioSpec`` (the rate and clip length clips are
+      brought to; a dataset may take them from its options),
+    - ``clips() -> list[asdbench.data.Clip]``: every train clip (normal only) and test clip
+      (labelled; ``label=None`` where the truth is unknown). Classes are the sorted distinct
+      ``Clip.class_key`` of the train clips,
+    - ``report: asdbench.data.DataReport``: problems found while listing (missing files, ...),
+    - ``protocols: tuple[str, ...]``: the metric protocols of ``asdbench.metrics`` its results
+      are reported under (the first is the official one), e.g. ``("dcase2020", "pooled")``.
+
+    Conventional options: ``root`` (``--data-root``), ``types`` (comma-separated machine types).
+    """
+
+
+@hookspec
+def asdbench_frontends() -> list[Component]:
+    """Register input-feature frontends.
+
+    ``factory(options, audio: AudioSpec) -> torch.nn.Module`` with:
+
+    - ``out_shape: tuple[int, int, int]``: (channels, frequency bins, frames) of its output,
+    - ``features(wave: Tensor[B, L]) -> Tensor[B, F, T]``: the fixed, parameter-free part
+      (e.g. log-Mel). The engine computes it once per clip and caches it; mixup mixes it
+      directly (as the authors' code does),
+    - ``feature_key: str``: a string that changes whenever ``features`` would change (cache key),
+    - ``forward(wave: Tensor[B, L], feats: Tensor[B, F, T]) -> Tensor[B, C, F, T]``.
+
+    Learnable parts (e.g. Tgram) live in the module and train with the backbone.
+    """
+
+
+@hookspec
+def asdbench_backbones() -> list[Component]:
+    """Register embedding networks.
+
+    ``factory(options, in_shape: tuple[int, int, int]) -> torch.nn.Module`` mapping
+    ``Tensor[B, C, F, T]`` to ``Tensor[B, D]``; the module has ``embedding_dim: int`` (= D).
+    Sizes must derive from ``in_shape`` (no literal frame counts).
+    """
+
+
+@hookspec
+def asdbench_methods() -> list[Component]:
+    """Register training methods (objective + head).
+
+    ``factory(options, num_classes: int, embedding_dim: int, frontend: str) -> torch.nn.Module``
+    (``frontend`` is the frontend's registered name, for per-frontend defaults) with:
+
+    - ``mixup: bool``: whether the engine mixes each batch (λ ~ Beta(α, α) once per batch, one
+      permutation for waveforms and features, ``y_b = y[perm]``); ``mixup_alpha: float``,
+    - ``loss(z, y_a, y_b, lam) -> (loss, logits)``: training loss on backbone embeddings ``z``
+      (``y_b``/``lam`` are ``y_a``/1.0 when not mixing); ``logits`` feed the accuracy display,
+    - ``embed(z) -> Tensor[B, E]``: the head's embedding used by scorers,
+    - ``logits(e, labels) -> Tensor[B, K]``: class logits as used for the anomaly score.
+
+    All its parameters belong to the inference model (they are counted by ``describe``).
+    """
+
+
+@hookspec
+def asdbench_scorers() -> list[Component]:
+    """Register anomaly scorers.
+
+    ``factory(options) -> scorer`` with ``fit(train: asdbench.scoring.ScoringInputs) -> None``
+    and ``score(test: ScoringInputs) -> numpy.ndarray[N]`` (higher = more anomalous).
+    """
+
+
+# --- extension points ----------------------------------------------------------------------
+
+
+@hookspec
+def asdbench_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``asdbench`` command-line interface (``cli.add_command(...)``)."""
+
+
+@hookspec
+def asdbench_reference_results() -> list[dict]:
+    """Return published results that leaderboards can show beside measured ones.
+
+    Each dict: ``source`` (e.g. "OS-SCL paper, Table II"), ``table`` (e.g. "table2"),
+    ``method``, ``frontend``, ``backbone``, ``dataset``, ``protocol``, ``metrics`` (a dict such
+    as ``{"fan": {"auc": 0.9841, "pauc": 0.9450}, "average": {...}}``, fractions in [0, 1]) and
+    optionally ``settings`` (non-default options, e.g. ``{"method.fph_reduction": 32}``).
+    """
