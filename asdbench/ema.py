@@ -1,0 +1,32 @@
+"""Weight EMA as in the OS-SCL authors' code (a MixMatch-style ``WeightEMA``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class WeightEMA:
+    """After each optimiser step: ``ema = α·ema + (1−α)·live`` and ``live *= (1 − wd)``.
+
+    Both apply to every float32 entry of the state dict, BN running statistics included,
+    exactly as the authors' code does (their ``wd`` is 0.02 · 1e-4 = 2e-6).
+    """
+
+    def __init__(self, model: nn.Module, ema_model: nn.Module, alpha: float = 0.9999,
+                 live_decay: float = 2e-6) -> None:
+        self.alpha = alpha
+        self.live_decay = live_decay
+        pairs = zip(model.state_dict().values(), ema_model.state_dict().values(), strict=True)
+        self._pairs = [(p, e) for p, e in pairs if e.dtype == torch.float32]
+        ema_model.load_state_dict(model.state_dict())
+        for p in ema_model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [p for p, _ in self._pairs]
+        ema = [e for _, e in self._pairs]
+        torch._foreach_lerp_(ema, live, 1.0 - self.alpha)  # ema += (1-α)(live-ema)
+        if self.live_decay:
+            torch._foreach_mul_(live, 1.0 - self.live_decay)
