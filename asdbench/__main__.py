@@ -1,0 +1,3 @@
+from asdbench.cli import main
+
+main()
