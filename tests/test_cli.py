@@ -1,0 +1,88 @@
+"""The command line as a user runs it: a subprocess, its output and its exit status."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "asdbench-example-plugin"
+
+
+def asdbench(*args, env=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", "asdbench", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_version():
+    out = asdbench("--version").stdout
+    assert "asdbench" in out and any(ch.isdigit() for ch in out)
+
+
+def test_plugins_json_lists_shipped_plugins_with_package():
+    rows = json.loads(asdbench("plugins", "--json").stdout)
+    by = {(r["kind"], r["name"]): r for r in rows}
+    for key in [("method", "os-scl"), ("method", "noisy-arcmix"), ("method", "arcface"),
+                ("frontend", "tfstgram"), ("frontend", "logmel"), ("frontend", "stgram"),
+                ("frontend", "tastgram"), ("backbone", "mobilefacenet"),
+                ("dataset", "synthetic"), ("dataset", "dcase2020"), ("dataset", "folder"),
+                ("scorer", "ce")]:
+        assert key in by, key
+        assert by[key]["package"] == "asdbench" and by[key]["version"]
+    assert len(by) == len(rows), "a name is listed twice"
+
+
+def _fake_install(tmp_path: Path) -> dict:
+    """Make the example package discoverable as an installed distribution (as pluggy's tests do)."""
+    dist = tmp_path / "asdbench_example_plugin-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: asdbench-example-plugin\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[asdbench]\nexample = asdbench_example\n")
+    path = os.pathsep.join([str(tmp_path), str(EXAMPLE), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path}
+
+
+def test_example_third_party_plugin_appears_and_runs(tmp_path):
+    env = _fake_install(tmp_path)
+    rows = json.loads(asdbench("plugins", "--json", env=env).stdout)
+    ours = [r for r in rows if r["name"] == "linspec"]
+    assert ours == [{**ours[0], "kind": "frontend", "package": "asdbench-example-plugin",
+                     "version": "0.1.0"}]
+    info = json.loads(asdbench("describe", "--method", "arcface", "--frontend", "linspec",
+                               "--json", env=env).stdout)
+    assert info["input_shape"] == [1, 128, 313] and info["params"] > 0
+    # blocking it hides it
+    rows = json.loads(asdbench("plugins", "--json",
+                               env={**env, "ASDBENCH_DISABLE_PLUGINS": "example"}).stdout)
+    assert not [r for r in rows if r["name"] == "linspec"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--method", "os-sc"], "did you mean 'os-scl'"),
+    (["run", "--frontend", "tfstgam"], "did you mean 'tfstgram'"),
+    (["run", "--set", "method.margn=0.3"], "method.margn"),
+    (["run", "--set", "train.epoch=3"], "unknown setting 'train.epoch'"),
+    (["run", "--epochs", "0"], "at least 1"),
+    (["run", "--device", "cuda:7", "--set", "data.clip_seconds=1"], "cuda:7"),
+    (["run", "--dataset", "dcase2020", "--data-root", "/nonexistent/dcase"], "/nonexistent/dcase"),
+    (["run", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
+    (["score", "--run", "/nonexistent/run", "x.wav"], "/nonexistent/run"),
+])
+def test_bad_input_is_one_clear_line_and_nonzero_exit(args, needle):
+    proc = asdbench(*args, check=False)
+    assert proc.returncode != 0
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_every_command_has_help_with_examples():
+    for cmd in ["run", "describe", "plugins", "score", "eval", "matrix", "leaderboard"]:
+        out = asdbench(cmd, "--help").stdout
+        assert "Examples" in out or "Example" in out, cmd

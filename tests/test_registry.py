@@ -1,0 +1,144 @@
+"""Registry and plugin-loading behaviour: lookup, suggestions, duplicates, broken plugins."""
+
+import sys
+
+import pytest
+
+from asdbench import hookimpl
+from asdbench.config import parse_sets, resolve, run_id
+from asdbench.plugins import load_plugins
+from asdbench.registry import (
+    AsdbenchError,
+    Component,
+    DuplicateComponentError,
+    Registry,
+    UnknownComponentError,
+)
+
+
+def _factory(options, **kwargs):
+    return {"options": options, **kwargs}
+
+
+class FrontendPlugin:
+    @hookimpl
+    def asdbench_frontends(self):
+        return [Component("spectro", _factory, {"bins": 64}, "a test frontend")]
+
+
+class SamePlugin:
+    @hookimpl
+    def asdbench_frontends(self):
+        return [Component("spectro", _factory)]
+
+
+class RaisingPlugin:
+    @hookimpl
+    def asdbench_scorers(self):
+        raise RuntimeError("boom")
+
+
+def test_lookup_create_and_list():
+    reg = Registry()
+    reg.add("frontend", Component("logmel", _factory, {"n_mels": 128}))
+    reg.add("frontend", Component("stgram", _factory))
+    assert reg.names("frontend") == ["logmel", "stgram"]
+    assert reg.names("frontend", "st*") == ["stgram"]
+    built = reg.create("frontend", "logmel", {"n_mels": 64}, audio="A")
+    assert built == {"options": {"n_mels": 64}, "audio": "A"}
+    assert reg.is_registered("frontend", "logmel") and not reg.is_registered("method", "logmel")
+
+
+def test_typo_suggests_close_names():
+    reg = Registry()
+    reg.add("method", Component("os-scl", _factory))
+    reg.add("method", Component("noisy-arcmix", _factory))
+    with pytest.raises(UnknownComponentError, match=r"unknown method 'os-sc'.*did you mean 'os-scl'"):
+        reg.get("method", "os-sc")
+
+
+def test_unknown_option_is_an_error_with_suggestion():
+    comp = Component("logmel", _factory, {"n_mels": 128}, kind="frontend")
+    with pytest.raises(AsdbenchError, match=r"frontend.n_mel'.*did you mean 'n_mels'"):
+        comp.create({"n_mel": 64})
+
+
+def test_duplicate_names_name_both_packages():
+    ps_error = None
+    try:
+        load_plugins([("one", FrontendPlugin()), ("two", SamePlugin())],
+                     entry_points_enabled=False)
+    except DuplicateComponentError as exc:
+        ps_error = str(exc)
+    assert ps_error is not None and "spectro" in ps_error
+    assert "FrontendPlugin" in ps_error or "one" in ps_error
+    assert "SamePlugin" in ps_error or "two" in ps_error
+
+
+def test_plugin_whose_hook_raises_is_skipped_and_reported():
+    ps = load_plugins([("good", FrontendPlugin()), ("bad", RaisingPlugin())],
+                      entry_points_enabled=False)
+    assert ps.registry.names("frontend") == ["spectro"]
+    assert "bad" in ps.failures and "boom" in ps.failures["bad"]
+    with pytest.raises(UnknownComponentError, match="failed to load: bad"):
+        ps.registry.get("scorer", "ce")
+
+
+def test_broken_entry_point_is_skipped(tmp_path, monkeypatch):
+    """A third-party package whose module fails to import is reported with its package name."""
+    dist = tmp_path / "brokenpkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenpkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[asdbench]\nbroken = brokenpkg_mod\n")
+    (tmp_path / "brokenpkg_mod.py").write_text("raise ImportError('missing dependency xyz')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ps = load_plugins()
+    assert "broken" in ps.failures
+    assert "brokenpkg" in ps.failures["broken"] and "missing dependency xyz" in ps.failures["broken"]
+    # the shipped plugins still load
+    assert "os-scl" in ps.registry.names("method")
+    sys.modules.pop("brokenpkg_mod", None)
+
+
+def test_env_blocks_and_restricts_plugins(monkeypatch):
+    monkeypatch.setenv("ASDBENCH_DISABLE_PLUGINS", "scorers")
+    ps = load_plugins()
+    assert ps.registry.names("scorer") == [] and ps.registry.names("method")
+    monkeypatch.delenv("ASDBENCH_DISABLE_PLUGINS")
+    monkeypatch.setenv("ASDBENCH_PLUGINS", "scorers")
+    ps = load_plugins()
+    assert ps.registry.names("scorer") and ps.registry.names("method") == []
+
+
+def test_misspelled_hook_fails_at_start():
+    class Typo:
+        @hookimpl
+        def asdbench_frontend(self):  # missing the "s"
+            return []
+
+    with pytest.raises(AsdbenchError, match="hook that does not exist"):
+        load_plugins([("typo", Typo())], entry_points_enabled=False)
+
+
+def test_parse_sets_reads_toml_literals():
+    assert parse_sets(["method.margin=0.5", "data.types=fan,valve", "x.flag=true", "n=3"]) == {
+        "method.margin": 0.5, "data.types": "fan,valve", "x.flag": True, "n": 3}
+    with pytest.raises(AsdbenchError, match="key=value"):
+        parse_sets(["novalue"])
+
+
+def test_resolve_fills_defaults_and_rejects_unknown_keys():
+    ps = load_plugins()
+    cfg = resolve({"method": "os-scl", "frontend": "tfstgram"}, ps.registry)
+    assert cfg["train.lr"] == 1e-4 and cfg["train.batch_size"] == 64
+    assert any(k.startswith("method.") for k in cfg)
+    assert run_id(cfg).startswith("os-scl_tfstgram_mobilefacenet_synthetic_s0_")
+    assert run_id(cfg) != run_id({**cfg, "seed": 1})
+    assert run_id(cfg) == run_id({**cfg, "train.device": "cuda"})  # where it ran is not identity
+    with pytest.raises(AsdbenchError, match="unknown setting 'train.epoch'.*train.epochs"):
+        resolve({"train.epoch": 3}, ps.registry)
+    with pytest.raises(AsdbenchError, match="at least 1"):
+        resolve({"train.epochs": 0}, ps.registry)
+    with pytest.raises(UnknownComponentError, match="did you mean"):
+        resolve({"method": "noisy-arcmx"}, ps.registry)
+
