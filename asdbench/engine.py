@@ -375,6 +375,7 @@ def train_and_evaluate(cfg: dict[str, Any], results_dir: str | Path, *, resume: 
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {"run_id": run_id(cfg), "config": cfg, "classes": classes,
             "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds},
+            "data_root": str(getattr(dataset, "root", "") or ""),
             "protocols": list(dataset.protocols), "provenance": provenance(device),
             "data": {"train": len(train_split), "val": len(val_split), "test": len(test),
                      "skipped": [list(p) for p in (train_w.report.problems

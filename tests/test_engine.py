@@ -1,0 +1,123 @@
+"""End-to-end runs on a tiny synthetic set (CPU): files, chance, determinism, resume."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import asdbench.engine as engine
+from asdbench.config import resolve
+from asdbench.plugins import get_registry
+
+TINY = {
+    "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
+    "data.train_per_id": 12, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
+    "data.clip_seconds": 1.0, "data.difficulty": 0.3,
+    "frontend": "logmel", "method": "os-scl", "train.epochs": 3, "train.batch_size": 16,
+    "train.lr": 1e-3, "train.device": "cpu",
+}
+
+
+def tiny_cfg(**over):
+    return resolve({**TINY, **over}, get_registry())
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    run_dir = engine.train_and_evaluate(tiny_cfg(), results, progress=False)
+    return results, run_dir
+
+
+def test_run_writes_every_file(finished):
+    _, run_dir = finished
+    for name in ["config.json", "train_log.jsonl", "metrics.json", "scores.csv",
+                 "model.safetensors", "state.pt", "train_embeddings.safetensors"]:
+        assert (run_dir / name).is_file(), name
+    info = json.loads((run_dir / "config.json").read_text())
+    assert info["config"]["method"] == "os-scl" and info["provenance"]["torch"]
+    assert info["classes"] == ["fan/00", "fan/01", "pump/00", "pump/01"]
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2]
+    scores = pd.read_csv(run_dir / "scores.csv")
+    assert list(scores.columns) == ["file", "machine_type", "machine_id", "domain", "label", "score"]
+    assert len(scores) == 2 * 2 * 12 and np.isfinite(scores["score"]).all()
+    subs = sorted(p.name for p in (run_dir / "submission").iterdir())
+    assert subs == ["anomaly_score_fan_id_00.csv", "anomaly_score_fan_id_01.csv",
+                    "anomaly_score_pump_id_00.csv", "anomaly_score_pump_id_01.csv"]
+    sub = pd.read_csv(run_dir / "submission" / subs[0], header=None)
+    assert sub.shape == (12, 2)
+
+
+def test_metrics_have_both_protocols_and_beat_chance(finished):
+    _, run_dir = finished
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert set(m["protocols"]) >= {"dcase2020", "pooled"}
+    assert m["official_protocol"] == "dcase2020"
+    for proto in ("dcase2020", "pooled"):
+        avg = m["protocols"][proto]["average"]
+        assert 0.0 <= avg["pauc"] <= 1.0 and avg["mauc"] <= avg["auc"] + 1e-9
+    assert m["protocols"]["dcase2020"]["average"]["auc"] > 0.65
+
+
+def test_same_seed_same_metrics_and_finished_run_is_reused(finished, tmp_path):
+    results, run_dir = finished
+    again = engine.train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
+    a = json.loads((run_dir / "metrics.json").read_text())["protocols"]
+    b = json.loads((again / "metrics.json").read_text())["protocols"]
+    assert a == b
+    before = (run_dir / "metrics.json").stat().st_mtime_ns
+    assert engine.train_and_evaluate(tiny_cfg(), results, progress=False) == run_dir
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == before
+
+
+def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, monkeypatch):
+    _, run_dir = finished
+    saves = []
+    real_save = engine._atomic_torch_save
+
+    def interrupt_after_two_epochs(obj, path):
+        real_save(obj, path)
+        saves.append(obj["epoch"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_atomic_torch_save", interrupt_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
+    monkeypatch.setattr(engine, "_atomic_torch_save", real_save)
+    partial = engine.run_dir_for(tiny_cfg(), tmp_path)
+    assert not (partial / "metrics.json").exists()
+    with pytest.raises(engine.AsdbenchError, match="--resume"):
+        engine.train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
+    resumed = engine.train_and_evaluate(tiny_cfg(), tmp_path, resume=True, progress=False)
+    a = json.loads((run_dir / "metrics.json").read_text())["protocols"]
+    b = json.loads((resumed / "metrics.json").read_text())["protocols"]
+    assert a == b
+    assert len((resumed / "train_log.jsonl").read_text().splitlines()) == 3
+
+
+def test_score_command_matches_run_scores(finished):
+    from asdbench.scoring_service import score_files
+
+    _, run_dir = finished
+    scores = pd.read_csv(run_dir / "scores.csv")
+    info = json.loads((run_dir / "config.json").read_text())
+    root = info["data_root"]
+    assert root, "the dataset's folder must be recorded"
+    files = sorted(Path(root).rglob("fan/test/*.wav"))[:3]
+    out = score_files(run_dir, files, device="cpu")
+    ref = scores.set_index("file").loc[[f.name for f in files], "score"].to_numpy()
+    np.testing.assert_allclose(out["score"].to_numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_eval_command_reproduces_metrics(finished):
+    from asdbench.scoring_service import evaluate_run
+
+    _, run_dir = finished
+    m = evaluate_run(run_dir, {}, device="cpu", progress=False)
+    ref = json.loads((run_dir / "metrics.json").read_text())["protocols"]
+    assert m["protocols"]["dcase2020"]["average"]["auc"] == pytest.approx(
+        ref["dcase2020"]["average"]["auc"], abs=1e-6)
