@@ -386,7 +386,8 @@ def write_submission(scores: pd.DataFrame, out_dir: str | Path,
         path = out / submission_name(mtype, mid, dom, layout)
         g = g.sort_values("file", kind="stable")
         text = "".join(f"{f},{s!r}\n" for f, s in zip(g["file"].astype(str),
-                                                       g["score"].astype(float).tolist()))
+                                                       g["score"].astype(float).tolist(),
+                                                       strict=True))
         _atomic_write(path, text)
         written.append(path)
     return written

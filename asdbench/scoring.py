@@ -107,11 +107,3 @@ def cross_entropy(logits: np.ndarray, class_index: np.ndarray) -> np.ndarray:
     lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1))
     return lse - z[np.arange(len(z)), idx]
 
-
-def train_rows_or_error(train: ScoringInputs, c: int, scorer: str) -> np.ndarray:
-    """Rows of class ``c`` in ``train``; a clear error when the class has none."""
-    rows = train.rows_of_class(c)
-    if rows.size == 0:
-        raise AsdbenchError(f"scorer '{scorer}': class {c} has test clips but no training "
-                            "embeddings to compare them with")
-    return rows

@@ -1,0 +1,1 @@
+"""Shipped anomaly scorers: cross-entropy of the logits (the paper's) and embedding distances."""

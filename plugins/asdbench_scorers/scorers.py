@@ -1,0 +1,173 @@
+"""Anomaly scorers: ``fit(train)`` on normal training clips, ``score(test)``, higher = anomalous.
+
+Embedding scorers work per class (one (type, ID) or (type, section) at a time), so memory
+stays at one class's train × test block even for ~40k train and ~7k test clips.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from asdbench.registry import AsdbenchError
+from asdbench.scoring import (
+    ScoringInputs,
+    cross_entropy,
+    knn_cosine_distance,
+    l2_normalize,
+)
+
+TARGET = "target"
+
+
+def _positive_int(options: dict[str, Any], key: str) -> int:
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise AsdbenchError(f"scorer.{key} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class CrossEntropyScorer:
+    """``-log_softmax(logits)[own class]`` (the OS-SCL / STgram-MFN score); needs no fitting."""
+
+    name = "ce"
+
+    def fit(self, train: ScoringInputs) -> None:  # nothing to learn
+        return None
+
+    def score(self, test: ScoringInputs) -> np.ndarray:
+        return cross_entropy(test.logits, test.class_index)
+
+
+class _PerClassScorer:
+    """Fits one reference per class on train embeddings, scores test clips of that class."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, Any] | None = None
+
+    def _reference(self, emb: np.ndarray, domain: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def _distance(self, ref: Any, emb: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, train: ScoringInputs) -> None:
+        self._refs = {}
+        for c in train.classes():
+            rows = train.rows_of_class(c)
+            self._refs[int(c)] = self._reference(train.embeddings[rows], train.domain[rows])
+
+    def score(self, test: ScoringInputs) -> np.ndarray:
+        if self._refs is None:
+            raise AsdbenchError(f"scorer '{self.name}': score() called before fit()")
+        out = np.empty(len(test), dtype=np.float64)
+        for c in test.classes():
+            rows = test.rows_of_class(c)
+            if int(c) not in self._refs:
+                raise AsdbenchError(f"scorer '{self.name}': class {int(c)} has test clips but "
+                                    "no training embeddings to compare them with")
+            out[rows] = self._distance(self._refs[int(c)], test.embeddings[rows])
+        return out
+
+
+class CosineScorer(_PerClassScorer):
+    """Cosine distance to the mean train embedding of the clip's class."""
+
+    name = "cosine"
+
+    def _reference(self, emb, domain):
+        return np.asarray(emb, dtype=np.float64).mean(axis=0, keepdims=True)
+
+    def _distance(self, ref, emb):
+        return knn_cosine_distance(emb, ref, k=1)
+
+
+class KnnScorer(_PerClassScorer):
+    """Mean cosine distance to the ``k`` nearest train embeddings of the clip's class."""
+
+    name = "knn"
+
+    def __init__(self, k: int = 1) -> None:
+        super().__init__()
+        self.k = k
+
+    def _reference(self, emb, domain):
+        return l2_normalize(emb)
+
+    def _distance(self, ref, emb):
+        return knn_cosine_distance(emb, ref, k=self.k)
+
+
+class KnnDomainScorer(KnnScorer):
+    """k-NN cosine distance to each domain's train embeddings of the class; the minimum wins.
+
+    Domains are those present among the class's train clips ("source"/"target"; "" when the
+    data has none, which makes this equal to ``knn``).
+    """
+
+    name = "knn-domain"
+
+    def _reference(self, emb, domain):
+        emb = l2_normalize(emb)
+        return [emb[domain == d] for d in sorted(set(domain.tolist()))]
+
+    def _distance(self, ref, emb):
+        return np.min([knn_cosine_distance(emb, r, k=self.k) for r in ref], axis=0)
+
+
+class KMeansDomainScorer(_PerClassScorer):
+    """Minimum cosine distance to k-means centres of the class's source train embeddings
+    plus every target train embedding (few-shot target domain kept as is).
+
+    k-means (sklearn, seeded) runs on L2-normalised embeddings with ``min(n_clusters,
+    n_source)`` centres; every clip whose domain is not "target" counts as source.
+    """
+
+    name = "kmeans-domain"
+
+    def __init__(self, n_clusters: int = 16, seed: int = 0) -> None:
+        super().__init__()
+        self.n_clusters = n_clusters
+        self.seed = seed
+
+    def _reference(self, emb, domain):
+        from sklearn.cluster import KMeans
+
+        emb = l2_normalize(emb)
+        is_target = domain == TARGET
+        source, target = emb[~is_target], emb[is_target]
+        centres = [target]
+        if len(source):
+            n = min(self.n_clusters, len(source))
+            km = KMeans(n_clusters=n, random_state=self.seed, n_init=1).fit(source)
+            centres.insert(0, km.cluster_centers_.astype(np.float32))
+        return l2_normalize(np.concatenate(centres, axis=0))
+
+    def _distance(self, ref, emb):
+        return knn_cosine_distance(emb, ref, k=1)
+
+
+def make_ce(options: dict[str, Any]) -> CrossEntropyScorer:
+    return CrossEntropyScorer()
+
+
+def make_cosine(options: dict[str, Any]) -> CosineScorer:
+    return CosineScorer()
+
+
+def make_knn(options: dict[str, Any]) -> KnnScorer:
+    return KnnScorer(k=_positive_int(options, "k"))
+
+
+def make_knn_domain(options: dict[str, Any]) -> KnnDomainScorer:
+    return KnnDomainScorer(k=_positive_int(options, "k"))
+
+
+def make_kmeans_domain(options: dict[str, Any]) -> KMeansDomainScorer:
+    seed = options["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise AsdbenchError(f"scorer.seed must be an integer, got {seed!r}")
+    return KMeansDomainScorer(n_clusters=_positive_int(options, "n_clusters"), seed=int(seed))

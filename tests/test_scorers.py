@@ -1,0 +1,168 @@
+"""The shipped scorers against brute-force references on small synthetic embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+
+from asdbench.plugins import load_plugins
+from asdbench.registry import AsdbenchError
+from asdbench.scoring import ScoringInputs, cosine_similarity, cross_entropy, knn_cosine_distance
+
+NAMES = ["ce", "cosine", "kmeans-domain", "knn", "knn-domain"]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_plugins(only={"scorers"}).registry
+
+
+def _inputs(n: int, classes: int = 3, dim: int = 8, seed: int = 0, domains=("",)):
+    rng = np.random.default_rng(seed)
+    cls = rng.integers(0, classes, n)
+    cls[:classes] = np.arange(classes)  # every class present
+    emb = rng.normal(size=(n, dim)) + 3 * np.eye(classes, dim)[cls]
+    logits = rng.normal(size=(n, classes)) * 4
+    dom = np.array([domains[i % len(domains)] for i in range(n)], dtype=object)
+    return ScoringInputs(emb.astype(np.float32), logits.astype(np.float32), cls, dom)
+
+
+def _cos_dist(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return 1.0 - float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def _brute_knn(train: ScoringInputs, test: ScoringInputs, k: int, domain: str | None = None):
+    out = []
+    for i in range(len(test)):
+        c = test.class_index[i]
+        dists = sorted(_cos_dist(test.embeddings[i], train.embeddings[j])
+                       for j in range(len(train))
+                       if train.class_index[j] == c and (domain is None or train.domain[j] == domain))
+        out.append(np.mean(dists[:k]))
+    return np.array(out)
+
+
+def test_all_scorers_registered(registry):
+    assert registry.names("scorer") == NAMES
+    for name in NAMES:
+        comp = registry.get("scorer", name)
+        assert comp.description and comp.package
+        scorer = comp.create()
+        train, test = _inputs(40, domains=("source", "target")), _inputs(15, seed=1)
+        scorer.fit(train)
+        s = scorer.score(test)
+        assert s.shape == (15,) and np.isfinite(s).all()
+
+
+def test_options_are_checked(registry):
+    with pytest.raises(AsdbenchError, match="scorer.k"):
+        registry.create("scorer", "knn", {"k": 0})
+    with pytest.raises(AsdbenchError, match="unknown setting 'scorer.kk'"):
+        registry.create("scorer", "knn", {"kk": 2})
+    with pytest.raises(AsdbenchError, match="scorer.n_clusters"):
+        registry.create("scorer", "kmeans-domain", {"n_clusters": "many"})
+
+
+def test_ce_equals_torch_cross_entropy(registry):
+    test = _inputs(50, classes=5)
+    scorer = registry.create("scorer", "ce")
+    scorer.fit(_inputs(3))  # a no-op
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(test.logits).double(),
+                                                 torch.from_numpy(test.class_index),
+                                                 reduction="none").numpy()
+    np.testing.assert_allclose(scorer.score(test), expected, rtol=1e-12, atol=1e-12)
+    # stable for large logits, where a naive softmax overflows
+    big = np.array([[1000.0, 0.0], [0.0, 1000.0]])
+    np.testing.assert_allclose(cross_entropy(big, np.array([0, 0])), [0.0, 1000.0], atol=1e-9)
+
+
+def test_cosine_equals_distance_to_class_mean(registry):
+    train, test = _inputs(60), _inputs(20, seed=2)
+    scorer = registry.create("scorer", "cosine")
+    scorer.fit(train)
+    means = {c: train.embeddings[train.class_index == c].astype(np.float64).mean(0)
+             for c in range(3)}
+    expected = [_cos_dist(e, means[c]) for e, c in zip(test.embeddings, test.class_index, strict=True)]
+    np.testing.assert_allclose(scorer.score(test), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_knn_equals_brute_force(registry, k):
+    train, test = _inputs(60), _inputs(25, seed=3)
+    scorer = registry.create("scorer", "knn", {"k": k})
+    scorer.fit(train)
+    np.testing.assert_allclose(scorer.score(test), _brute_knn(train, test, k), atol=1e-5)
+
+
+def test_knn_domain_is_min_over_domains(registry):
+    train = _inputs(80, domains=("source", "source", "source", "target"))
+    test = _inputs(30, seed=4, domains=("source", "target"))
+    scorer = registry.create("scorer", "knn-domain", {"k": 2})
+    scorer.fit(train)
+    expected = np.minimum(_brute_knn(train, test, 2, "source"), _brute_knn(train, test, 2, "target"))
+    got = scorer.score(test)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # k-NN over both domains pooled is a different score
+    assert not np.allclose(got, _brute_knn(train, test, 2), atol=1e-4)
+    # without domains it is plain knn
+    plain_train = _inputs(60)
+    a = registry.create("scorer", "knn-domain", {"k": 2})
+    b = registry.create("scorer", "knn", {"k": 2})
+    a.fit(plain_train)
+    b.fit(plain_train)
+    np.testing.assert_allclose(a.score(test), b.score(test), atol=1e-6)
+
+
+def test_kmeans_domain_matches_direct_computation(registry):
+    train = _inputs(90, domains=("source", "source", "target"))
+    test = _inputs(20, seed=5)
+    scorer = registry.create("scorer", "kmeans-domain", {"n_clusters": 3, "seed": 7})
+    scorer.fit(train)
+    got = scorer.score(test)
+    expected = np.empty(len(test))
+    for c in range(3):
+        emb = train.embeddings[train.class_index == c].astype(np.float64)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        dom = train.domain[train.class_index == c]
+        km = KMeans(n_clusters=3, random_state=7, n_init=1).fit(emb[dom == "source"].astype(np.float32))
+        centres = np.concatenate([km.cluster_centers_, emb[dom == "target"]])
+        for i in np.flatnonzero(test.class_index == c):
+            expected[i] = min(_cos_dist(test.embeddings[i], m) for m in centres)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # a test clip equal to a target train clip scores 0: target embeddings are kept as centres
+    j = int(np.flatnonzero(train.domain == "target")[0])
+    probe = ScoringInputs(train.embeddings[j:j + 1], train.logits[j:j + 1],
+                          train.class_index[j:j + 1])
+    assert scorer.score(probe)[0] == pytest.approx(0.0, abs=1e-6)
+    # as many clusters as source clips: every source clip is its own centre -> 1-NN over all
+    many = registry.create("scorer", "kmeans-domain", {"n_clusters": 1000})
+    many.fit(train)
+    np.testing.assert_allclose(many.score(test), _brute_knn(train, test, 1), atol=1e-5)
+
+
+def test_scorer_errors(registry):
+    train, test = _inputs(30, classes=2), _inputs(30, classes=3)
+    scorer = registry.create("scorer", "knn")
+    with pytest.raises(AsdbenchError, match="before fit"):
+        scorer.score(test)
+    scorer.fit(train)
+    with pytest.raises(AsdbenchError, match="class 2 has test clips but no training"):
+        scorer.score(test)
+    with pytest.raises(ValueError, match="logits"):
+        ScoringInputs(np.zeros((3, 2)), np.zeros((2, 2)), np.zeros(3))
+
+
+def test_helpers_chunking_and_similarity():
+    rng = np.random.default_rng(6)
+    q, r = rng.normal(size=(37, 5)), rng.normal(size=(11, 5))
+    np.testing.assert_allclose(knn_cosine_distance(q, r, k=4, chunk=5),
+                               knn_cosine_distance(q, r, k=4), atol=1e-6)
+    sim = cosine_similarity(q, r)
+    assert sim.shape == (37, 11)
+    assert sim[3, 7] == pytest.approx(1 - _cos_dist(q[3], r[7]), abs=1e-6)
+    # k larger than the reference set averages over all of it
+    np.testing.assert_allclose(knn_cosine_distance(q, r[:2], k=9),
+                               (1 - cosine_similarity(q, r[:2])).mean(1), atol=1e-6)
