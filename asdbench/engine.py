@@ -110,12 +110,19 @@ def prepare_data(cfg: dict[str, Any], registry: Registry, device: torch.device,
     audio: AudioSpec = dataset.audio
     clips = dataset.clips()
     train_clips = [c for c in clips if c.split == TRAIN]
-    test_clips = [c for c in clips if c.split == TEST and c.label is not None]
     if not train_clips:
         raise AsdbenchError(f"dataset '{cfg['dataset']}' has no training clips")
     train_w = load_waveforms(train_clips, audio, progress=progress)
-    test_w = load_waveforms(test_clips, audio, progress=progress)
     classes = sorted({c.class_key for c in train_w.clips})
+    # Unlabelled test clips (evaluation sets) are scored for the submission files and left out
+    # of the metrics; clips of a machine never seen in training cannot be scored at all.
+    known = set(classes)
+    test_clips = [c for c in clips if c.split == TEST and c.class_key in known]
+    unseen = sum(1 for c in clips if c.split == TEST and c.class_key not in known)
+    if unseen:
+        dataset.report.add(f"{unseen} test clips", "test clips of machines with no training "
+                           "clips: skipped")
+    test_w = load_waveforms(test_clips, audio, progress=progress)
     return dataset, audio, train_w, test_w, classes
 
 
