@@ -1,0 +1,419 @@
+"""The matrix runner: grid expansion, claims, restarts, failures, parallel cells, CLI."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import asdbench.matrix as mx
+from asdbench.config import flatten, load_toml, resolve, run_id
+from asdbench.registry import AsdbenchError, Component, Registry
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+# --- a registry and an engine stand-in -----------------------------------------------------
+
+
+def fake_registry() -> Registry:
+    """Components with the default names (resolve needs them) and a few options."""
+    reg = Registry()
+    none = lambda *a, **k: None  # noqa: E731
+    reg.add("dataset", Component("synthetic", none, {"types": "fan", "clip_seconds": 2.0}))
+    for name in ("tfstgram", "logmel"):
+        reg.add("frontend", Component(name, none, {"n_mels": 128}))
+    reg.add("backbone", Component("mobilefacenet", none, {}))
+    for name in ("os-scl", "arcface", "boom", "flaky", "slow"):
+        reg.add("method", Component(name, none, {"margin": 0.7}))
+    reg.add("scorer", Component("ce", none, {}))
+    return reg
+
+
+# Stands in for `python -m asdbench run`: writes metrics.json for the run id the matrix passes
+# in its environment, appends one line per call to calls.jsonl; method "boom" fails, "flaky"
+# fails on its first call, "slow" sleeps.
+FAKE_ENGINE = textwrap.dedent('''
+    import json, os, sys, time, tomllib
+    from pathlib import Path
+    args = sys.argv[1:]
+    cfg = tomllib.loads(Path(args[args.index("--config") + 1]).read_text())
+    results = Path(args[args.index("--results") + 1])
+    rid = os.environ["ASDBENCH_MATRIX_RUN_ID"]
+    start = time.time()
+    if cfg.get("method") == "slow":
+        time.sleep(float(cfg.get("method.margin", 1.0)))
+    with open(results / "calls.jsonl", "a") as fh:
+        fh.write(json.dumps({"run_id": rid, "args": args, "start": start, "end": time.time(),
+                             "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\\n")
+    marker = results / f"{rid}.tried"
+    if cfg.get("method") == "boom" or (cfg.get("method") == "flaky" and not marker.exists()):
+        marker.touch()
+        print("training...", flush=True)
+        print("Error: the boom plugin raised on purpose", file=sys.stderr)
+        sys.exit(1)
+    run = results / "runs" / rid
+    run.mkdir(parents=True, exist_ok=True)
+    seed = int(cfg.get("seed", 0))
+    auc = 0.6 + 0.1 * seed
+    (run / "metrics.json").write_text(json.dumps({"run_id": rid, "config": cfg,
+        "protocols": {"dcase2020": {"average": {"auc": auc, "pauc": auc - 0.1}}}}))
+''')
+
+
+@pytest.fixture
+def engine_cmd(tmp_path):
+    script = tmp_path / "fake_engine.py"
+    script.write_text(FAKE_ENGINE)
+    return [sys.executable, str(script)]
+
+
+def calls(results: Path) -> list[dict]:
+    path = results / "calls.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def quiet_run(config, results, engine_cmd, **kw):
+    max_parallel = kw.pop("max_parallel", 1)
+    executor = mx.LocalExecutor(engine_cmd, max_parallel=max_parallel, gpus=kw.pop("gpus", []))
+    return mx.run_matrix(config, results, registry=kw.pop("registry", fake_registry()),
+                         executor=executor, progress=False, **kw)
+
+
+GRID = {"name": "t", "axes": {"seed": [0, 1], "method": ["arcface", "os-scl"]},
+        "settings": {"frontend": "logmel", "train": {"epochs": 1}}}
+
+
+# --- expansion -----------------------------------------------------------------------------
+
+
+def test_expand_is_the_product_with_first_axis_slowest_and_settings_under_each_cell():
+    cells = mx.expand(GRID)
+    assert [(c["seed"], c["method"]) for c in cells] == [
+        (0, "arcface"), (0, "os-scl"), (1, "arcface"), (1, "os-scl")]
+    assert all(c["frontend"] == "logmel" and c["train.epochs"] == 1 for c in cells)
+
+
+def test_exclude_and_include_partial_combinations():
+    config = {
+        "axes": {"seed": [0, 1], "method": ["arcface", "os-scl"], "frontend": ["logmel", "tfstgram"]},
+        "settings": {"method.margin": 0.5},
+        "exclude": [{"method": "arcface", "frontend": "tfstgram"},  # 2 cells (both seeds)
+                    {"method": "os-scl", "frontend": "logmel", "seed": [1]}],  # 1 cell
+        "include": [{"method": "noisy-arcmix", "frontend": "tastgram"},  # every seed
+                    {"method": "os-scl", "frontend": "logmel", "seed": 1,
+                     "method.margin": [0.4, 0.7]}],
+    }
+    cells = mx.expand(config)
+    combos = [(c["seed"], c["method"], c["frontend"], c["method.margin"]) for c in cells]
+    assert combos == [
+        (0, "arcface", "logmel", 0.5), (0, "os-scl", "logmel", 0.5), (0, "os-scl", "tfstgram", 0.5),
+        (1, "arcface", "logmel", 0.5), (1, "os-scl", "tfstgram", 0.5),
+        (0, "noisy-arcmix", "tastgram", 0.5), (1, "noisy-arcmix", "tastgram", 0.5),
+        (1, "os-scl", "logmel", 0.4), (1, "os-scl", "logmel", 0.7)]
+
+
+def test_identical_cells_are_kept_once_and_an_include_adds_nothing_already_there():
+    config = {"axes": {"seed": [0, 0, 1]}, "include": [{"seed": 1}]}
+    assert mx.expand(config) == [{"seed": 0}, {"seed": 1}]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"axis": {"seed": [0]}}, "unknown top-level key 'axis' (did you mean 'axes'?); "
+     "expected name, description, axes, settings, exclude, include"),
+    ({"axes": {"seed": 0}}, "axis 'seed' must be a non-empty list"),
+    ({"axes": {"seed": []}}, "axis 'seed' must be a non-empty list"),
+    ({"axes": {"method": ["a"]}, "exclude": [{"methd": "a"}]},
+     "exclude entry 1 names 'methd', which is neither an axis nor an include key "
+     "(did you mean 'method'?)"),
+    ({"axes": {"seed": [0]}, "include": {"seed": 1}}, "'include' must be a list of tables"),
+    ({"axes": {"seed": [0]}, "exclude": [{}]}, "exclude entry 1 is empty"),
+])
+def test_bad_matrix_files_are_one_line_errors(config, message):
+    with pytest.raises(AsdbenchError) as err:
+        mx.expand(config, source="m.toml")
+    assert str(err.value).startswith(f"m.toml: {message}")
+
+
+def test_load_matrix_names_the_file_and_defaults_the_name(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[axes]\nseed = [0, 1]\n"method.margin" = [0.4]\n')
+    config = mx.load_matrix(path)
+    assert config["name"] == "mine"
+    assert mx.expand(config) == [{"seed": 0, "method.margin": 0.4},
+                                 {"seed": 1, "method.margin": 0.4}]
+    path.write_text("[axes]\nseed = 0\n")
+    with pytest.raises(AsdbenchError, match="mine.toml: axis 'seed'"):
+        mx.load_matrix(path)
+
+
+@pytest.mark.parametrize("name, n_cells", [
+    ("quick", 4), ("paper-table2", 20), ("paper-table3", 12), ("paper-table6", 21),
+    ("synthetic-benchmark", 18)])
+def test_shipped_configs_expand_and_resolve(name, n_cells):
+    config = mx.load_matrix(CONFIGS / f"{name}.toml")
+    assert config["name"] == name
+    cells = mx.expand(config)
+    assert len(cells) == n_cells
+    from asdbench.plugins import get_registry
+
+    registry = get_registry()
+    needed = {(k, c[k]) for c in cells for k in ("dataset", "method", "frontend") if k in c}
+    kinds = {"dataset": "dataset", "method": "method", "frontend": "frontend"}
+    missing = [n for k, n in needed if not registry.is_registered(kinds[k], n)]
+    if missing:
+        pytest.skip(f"plugins not installed for {missing}")
+    ids = [run_id(resolve(c, registry)) for c in cells]
+    assert len(set(ids)) == n_cells  # every cell is a distinct run
+
+
+def test_paper_table6_sweeps_the_fph_width_on_tfstgram_os_scl():
+    cells = mx.expand(mx.load_matrix(CONFIGS / "paper-table6.toml"))
+    assert {c["method.fph_reduction"] for c in cells} == {"none", 128, 64, 32, 16, 8, 4}
+    assert {(c["method"], c["frontend"], c["dataset"], c["train.epochs"]) for c in cells} == {
+        ("os-scl", "tfstgram", "dcase2020", 300)}
+
+
+def test_cell_files_round_trip_through_toml(tmp_path):
+    flat = {"method": "os-scl", "seed": 3, "method.margin": 0.4, "train.lr": 1e-05,
+            "train.amp": False, "data.types": "fan,pump", "weird": 'q"uote\\', "lst": [1, "a"],
+            "train.epochs": None}
+    path = tmp_path / "cell.toml"
+    path.write_text(mx.to_toml(flat))
+    back = flatten(load_toml(path))
+    assert back == {k: v for k, v in flat.items() if v is not None}
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # reaped: the pid no longer names a process
+    return proc.pid
+
+
+def test_claims_are_exclusive_and_released(tmp_path):
+    a, b = mx.Claims(tmp_path), mx.Claims(tmp_path)
+    assert a.acquire("cell") is not None
+    assert b.acquire("cell") is None  # held by a live process (this one)
+    assert a.holder("cell")["pid"] == os.getpid()
+    a.release("cell")
+    assert not (tmp_path / "claims" / "cell.claim").exists()
+    assert b.acquire("cell") is not None
+
+
+def test_stale_claims_are_taken_over(tmp_path):
+    claims = mx.Claims(tmp_path, stale_after=60)
+    claims.dir.mkdir(parents=True)
+    # same host, every recorded process dead
+    claims.path("dead").write_text(json.dumps({"pid": dead_pid(), "child": dead_pid(),
+                                               "host": claims.host}))
+    # same host, the matrix died but its cell's subprocess still runs: not stale
+    claims.path("orphan").write_text(json.dumps({"pid": dead_pid(), "child": os.getpid(),
+                                                 "host": claims.host}))
+    # another host: judged by the heartbeat (mtime) alone
+    claims.path("remote-old").write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    old = time.time() - 120
+    os.utime(claims.path("remote-old"), (old, old))
+    claims.path("remote-fresh").write_text(json.dumps({"pid": 1, "host": "elsewhere"}))
+    assert claims.acquire("dead") is not None
+    assert claims.holder("dead")["pid"] == os.getpid()
+    assert claims.acquire("orphan") is None
+    assert claims.acquire("remote-old") is not None
+    assert claims.acquire("remote-fresh") is None
+    assert sorted(p.name for p in claims.dir.iterdir()) == [
+        "dead.claim", "orphan.claim", "remote-fresh.claim", "remote-old.claim"]
+
+
+def test_breaking_a_stale_claim_never_removes_a_fresh_one(tmp_path):
+    claims = mx.Claims(tmp_path)
+    claims.dir.mkdir(parents=True)
+    stale = {"pid": dead_pid(), "host": claims.host}
+    fresh = {"pid": os.getpid(), "host": claims.host, "owner": "other"}
+    # Another process broke the stale claim and took the cell after we read the stale one.
+    claims.path("c").write_text(json.dumps(fresh))
+    claims._break("c", stale)
+    assert json.loads(claims.path("c").read_text()) == fresh
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def test_matrix_runs_every_cell_once_and_a_rerun_runs_nothing(tmp_path, engine_cmd):
+    results = tmp_path / "results"
+    results.mkdir()
+    result = quiet_run(GRID, results, engine_cmd)
+    assert len(result.done) == 4 and result.ok and not result.skipped
+    reg = fake_registry()
+    expected = {run_id(resolve(c, reg)) for c in mx.expand(GRID)}
+    assert {c["run_id"] for c in calls(results)} == expected
+    assert all(mx.is_finished(results, rid) for rid in expected)
+    first = calls(results)[0]["args"]
+    assert first[first.index("--results") + 1] == str(results)
+    assert "--resume" in first and "--json" in first
+    cell_file = Path(first[first.index("--config") + 1])
+    assert cell_file.parent == results / "matrix" / "t" / "cells"
+    assert not list((results / "claims").iterdir())  # every claim released
+
+    again = quiet_run(GRID, results, engine_cmd)
+    assert len(again.skipped) == 4 and not again.done
+    assert len(calls(results)) == 4
+    status = json.loads((results / "matrix" / "t" / "status.json").read_text())
+    assert len(status["skipped"]) == 4
+
+
+def test_restart_after_a_kill_runs_only_the_missing_cells(tmp_path, engine_cmd):
+    """A killed matrix leaves finished runs and a claim whose processes are dead."""
+    results = tmp_path / "results"
+    reg = fake_registry()
+    ids = [run_id(resolve(c, reg)) for c in mx.expand(GRID)]
+    for rid in ids[:2]:  # finished before the kill
+        (results / "runs" / rid).mkdir(parents=True)
+        (results / "runs" / rid / "metrics.json").write_text("{}")
+    (results / "runs" / ids[2]).mkdir(parents=True)  # was running: no metrics.json
+    claims = mx.Claims(results)
+    claims.dir.mkdir(parents=True)
+    claims.path(ids[2]).write_text(json.dumps({"pid": dead_pid(), "child": dead_pid(),
+                                               "host": claims.host}))
+    result = quiet_run(GRID, results, engine_cmd)
+    assert sorted(result.skipped) == sorted(ids[:2])
+    assert sorted(result.done) == sorted(ids[2:])
+    assert sorted(c["run_id"] for c in calls(results)) == sorted(ids[2:])
+    assert not claims.path(ids[2]).exists()
+
+
+def test_a_cell_claimed_by_a_live_process_is_left_to_it(tmp_path, engine_cmd):
+    results = tmp_path / "results"
+    reg = fake_registry()
+    ids = [run_id(resolve(c, reg)) for c in mx.expand(GRID)]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        claims = mx.Claims(results)
+        claims.dir.mkdir(parents=True)
+        claims.path(ids[1]).write_text(json.dumps({"pid": other.pid, "host": claims.host}))
+        result = quiet_run(GRID, results, engine_cmd)
+    finally:
+        other.kill()
+        other.wait()
+    assert result.elsewhere == [ids[1]] and not result.failed
+    assert ids[1] not in {c["run_id"] for c in calls(results)}
+    assert len(result.done) == 3
+
+
+def test_failing_cells_are_reported_and_the_others_finish(tmp_path, engine_cmd):
+    config = {"name": "f", "axes": {"method": ["arcface", "boom", "no-such-method", "os-scl"]}}
+    results = tmp_path / "results"
+    result = quiet_run(config, results, engine_cmd, retries=1)
+    assert len(result.done) == 2
+    assert len(result.failed) == 2
+    errors = sorted(result.failed.values())
+    assert errors[0] == "Error: the boom plugin raised on purpose"
+    assert errors[1].startswith("unknown method 'no-such-method'")
+    records = mx.read_failures(results, "f")
+    boom = [r for r in records if r["overrides"]["method"] == "boom"]
+    # run twice (one retry), the second attempt marked final; the log holds the output
+    assert [(r["attempt"], r["final"], r["returncode"]) for r in boom] == [(1, False, 1), (2, True, 1)]
+    assert "training..." in Path(boom[0]["log"]).read_text()
+    invalid = [r for r in records if r["overrides"]["method"] == "no-such-method"]
+    assert len(invalid) == 1 and invalid[0]["run_id"] is None and invalid[0]["final"]
+    assert sum(c["args"] is not None for c in calls(results)) == 2 + 2  # never the invalid one
+
+
+def test_retries_rescue_a_flaky_cell(tmp_path, engine_cmd):
+    config = {"name": "r", "axes": {"method": ["flaky"]}}
+    results = tmp_path / "results"
+    assert not quiet_run(config, results, engine_cmd, retries=0).ok
+    results2 = tmp_path / "results2"
+    result = quiet_run(config, results2, engine_cmd, retries=1)
+    assert result.ok and len(result.done) == 1 and len(calls(results2)) == 2
+    assert [r["final"] for r in mx.read_failures(results2, "r")] == [False]
+
+
+def test_parallel_cells_overlap_and_each_gets_its_own_gpu(tmp_path, engine_cmd):
+    config = {"name": "p", "axes": {"seed": [0, 1]},
+              "settings": {"method": "slow", "method.margin": 1.5}}
+    results = tmp_path / "results"
+    result = quiet_run(config, results, engine_cmd, max_parallel=2, gpus=["3", "5"])
+    assert len(result.done) == 2
+    a, b = sorted(calls(results), key=lambda c: c["start"])
+    assert b["start"] < a["end"]  # the second began before the first ended
+    assert {a["cuda"], b["cuda"]} == {"3", "5"}
+
+
+def test_local_executor_defaults_to_one_cell_per_gpu_or_one_on_cpu():
+    assert mx.LocalExecutor(gpus=["0", "1", "2"]).capacity == 3
+    assert mx.LocalExecutor(gpus=[]).capacity == 1
+    ex = mx.LocalExecutor(gpus=[], max_parallel=2)
+    assert ex.capacity == 2 and ex.describe() == "local executor, 2 at a time on CPU"
+
+
+def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert mx.visible_gpus() == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert mx.visible_gpus() == []
+
+
+@pytest.mark.parametrize("text, rc, line", [
+    ("epoch 1\nError: unknown method 'x'\n", 1, "Error: unknown method 'x'"),
+    ("Traceback (most recent call last):\n  File ...\nRuntimeError: CUDA out of memory\n", 1,
+     "RuntimeError: CUDA out of memory"),
+    ("\x1b[31mlast words\x1b[0m\n\n", 1, "last words"),
+    ("epoch 3\n", -9, "killed by signal SIGKILL"),
+    ("", 3, "exit status 3"),
+])
+def test_error_line_picks_the_line_that_says_why(text, rc, line):
+    assert mx.error_line(text, rc) == line
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def test_dry_run_lists_cells_and_which_are_done(tmp_path, monkeypatch):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\n[axes]\nseed = [0, 1]\nmethod = ["arcface", "nope"]\n')
+    results = tmp_path / "results"
+    rid = run_id(resolve({"seed": 1, "method": "arcface"}, fake_registry()))
+    (results / "runs" / rid).mkdir(parents=True)
+    (results / "runs" / rid / "metrics.json").write_text("{}")
+    out = CliRunner().invoke(mx.matrix_command, [str(path), "--results", str(results),
+                                                 "--dry-run"], terminal_width=250)
+    assert out.exit_code == 0, out.output
+    assert rid in out.output
+    assert "1 to run, 2 invalid, 1 done" in out.output
+    assert "invalid: unknown method 'nope'" in out.output
+    assert not (results / "matrix").exists()  # a dry run writes nothing
+
+
+def test_the_command_runs_a_matrix_and_exits_1_on_failure(tmp_path, monkeypatch, engine_cmd):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
+    monkeypatch.setattr(mx, "RUN_COMMAND", tuple(engine_cmd))
+    monkeypatch.setattr(mx.LocalExecutor.__init__, "__defaults__",
+                        (tuple(engine_cmd), None, []))
+    path = tmp_path / "m.toml"
+    path.write_text('[axes]\nmethod = ["arcface", "boom"]\n')
+    results = tmp_path / "results"
+    out = CliRunner().invoke(mx.matrix_command, [str(path), "--results", str(results),
+                                                 "--set", "seed=4"])
+    assert out.exit_code == 1
+    assert "Error: the boom plugin raised on purpose" in out.output
+    cell_files = [Path(c["args"][c["args"].index("--config") + 1]) for c in calls(results)]
+    assert len(cell_files) == 2
+    assert all(load_toml(f)["seed"] == 4 for f in cell_files)  # --set reaches every cell
+
+
+def test_ray_executor_without_ray_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(AsdbenchError, match=r"pip install 'asdbench\[ray\]'"):
+        mx.RayExecutor()
