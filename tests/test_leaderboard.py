@@ -1,0 +1,278 @@
+"""Leaderboard: collecting runs, seeds into mean ± std, ranking, output formats, plots."""
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import asdbench.leaderboard as lb
+from asdbench.config import resolve, run_id
+from asdbench.registry import AsdbenchError, Component, Registry
+
+
+def registry() -> Registry:
+    reg = Registry()
+    none = lambda *a, **k: None  # noqa: E731
+    reg.add("dataset", Component("synthetic", none, {"types": "fan,pump"}))
+    reg.add("dataset", Component("dcase2020", none, {"types": "fan,pump"}))
+    reg.add("frontend", Component("logmel", none, {"n_mels": 128}))
+    reg.add("frontend", Component("tfstgram", none, {"n_mels": 128}))
+    reg.add("backbone", Component("mobilefacenet", none, {}))
+    reg.add("method", Component("os-scl", none, {"margin": "auto", "fph_reduction": 64}))
+    reg.add("method", Component("arcface", none, {"margin": 0.7}))
+    reg.add("scorer", Component("ce", none, {}))
+    return reg
+
+
+def write_run(results: Path, aucs: dict[str, float], reg: Registry | None = None,
+              scores: bool = False, **overrides) -> Path:
+    """A finished run folder; per-type AUC as given, pAUC = AUC - 0.1, two IDs per type."""
+    cfg = resolve(overrides, reg or registry())
+    rid = run_id(cfg)
+    run = results / "runs" / rid
+    run.mkdir(parents=True)
+    protocols = {}
+    for proto, shift in (("dcase2020", 0.0), ("pooled", 0.01)):
+        types = {t: {"auc": a + shift, "pauc": a + shift - 0.1, "mauc": a + shift - 0.05}
+                 for t, a in aucs.items()}
+        ids = {f"{t}/0{i}": {"auc": a + shift + (0.05 if i else -0.05), "pauc": a - 0.1,
+                             "n_normal": 6, "n_anomaly": 6}
+               for t, a in aucs.items() for i in (0, 1)}
+        average = {k: float(np.mean([v[k] for v in types.values()])) for k in ("auc", "pauc", "mauc")}
+        protocols[proto] = {"protocol": proto, "average": {**average, "official": None},
+                            "types": types, "ids": ids}
+    (run / "metrics.json").write_text(json.dumps({
+        "run_id": rid, "config": cfg, "official_protocol": "dcase2020", "protocols": protocols,
+        "best_epoch": 1, "epochs": 2, "wall_time_s": 3.5}))
+    if scores:
+        rng = np.random.default_rng(cfg["seed"])
+        rows = []
+        for t in aucs:
+            for label in (0, 1):
+                for k in range(20):
+                    rows.append({"file": f"{t}_{label}_{k}.wav", "machine_type": t,
+                                 "machine_id": "00", "domain": "", "label": label,
+                                 "score": rng.normal(label * 1.5)})
+        pd.DataFrame(rows).to_csv(run / "scores.csv", index=False)
+    return run
+
+
+@pytest.fixture
+def results(tmp_path):
+    """3 recipes: os-scl (3 seeds), arcface (2 seeds), os-scl with fph_reduction 32 (1 seed).
+    The dataset is called dcase2020 so that published rows apply."""
+    res = tmp_path / "results"
+    for seed, fan in ((0, 0.90), (1, 0.92), (2, 0.94)):
+        write_run(res, {"fan": fan, "pump": 0.80}, seed=seed, method="os-scl", frontend="logmel",
+                  scores=True, dataset="dcase2020")
+    for seed, fan in ((0, 0.70), (1, 0.74)):
+        write_run(res, {"fan": fan, "pump": 0.60}, seed=seed, method="arcface",
+                  frontend="logmel", scores=True, dataset="dcase2020")
+    write_run(res, {"fan": 0.99, "pump": 0.99}, seed=0, method="os-scl", frontend="logmel",
+              dataset="dcase2020", **{"method.fph_reduction": 32})
+    (res / "runs" / "unfinished").mkdir()  # no metrics.json: not a row
+    return res
+
+
+def test_collect_has_one_row_per_run_and_protocol_with_identity_and_metrics(results):
+    df = lb.collect(results, registry())
+    assert len(df) == 6 * 2
+    assert set(df["protocol"]) == {"dcase2020", "pooled"}
+    assert df["official"].sum() == 6
+    row = df[(df["method"] == "arcface") & (df["seed"] == 1) & df["official"]].iloc[0]
+    assert (row["frontend"], row["backbone"], row["dataset"], row["scorer"]) == (
+        "logmel", "mobilefacenet", "dcase2020", "ce")
+    assert row["fan.auc"] == pytest.approx(0.74) and row["pump.pauc"] == pytest.approx(0.5)
+    assert row["fan/01.auc"] == pytest.approx(0.79)
+    assert row["average.auc"] == pytest.approx(0.67)
+    assert "fan/01.n_normal" not in df.columns  # counts are not metrics
+    assert set(df["settings"]) == {"", "method.fph_reduction=32"}
+
+
+def test_settings_are_every_non_default_setting_except_seed_and_device(tmp_path):
+    res = tmp_path / "r"
+    write_run(res, {"fan": 0.9}, seed=5, method="arcface", frontend="logmel",
+              **{"train.device": "cpu", "train.epochs": 3, "method.margin": 0.4})
+    df = lb.collect(res, registry())
+    assert df["settings"].iloc[0] == "method.margin=0.4, train.epochs=3"
+
+
+def test_table_groups_seeds_into_mean_std_and_ranks(results):
+    tbl = lb.table(lb.collect(results, registry()), protocol="dcase2020")
+    assert list(tbl["rank"]) == [1, 2, 3]
+    assert list(tbl["settings"]) == ["method.fph_reduction=32", "", ""]
+    assert list(tbl["method"]) == ["os-scl", "os-scl", "arcface"]
+    assert list(tbl["n"]) == [1, 3, 2]
+    osscl = tbl.iloc[1]
+    assert osscl["seeds"] == "0,1,2"
+    assert osscl["fan.auc_mean"] == pytest.approx(0.92)
+    assert osscl["fan.auc_std"] == pytest.approx(np.std([0.90, 0.92, 0.94], ddof=1))
+    assert osscl["average.auc_mean"] == pytest.approx(0.86)
+    assert np.isnan(tbl.iloc[0]["fan.auc_std"])  # one seed: no std
+    assert tbl.attrs["metrics"] == ["fan.auc", "fan.pauc", "pump.auc", "pump.pauc",
+                                    "average.auc", "average.pauc"]
+
+
+def test_protocols_are_never_mixed(results):
+    df = lb.collect(results, registry())
+    pooled = lb.table(df, protocol="pooled")
+    assert pooled.iloc[1]["fan.auc_mean"] == pytest.approx(0.93)
+    official = lb.table(df)  # each run's official protocol
+    assert set(official["protocol"]) == {"dcase2020"}
+    with pytest.raises(AsdbenchError, match="no finished run has protocol 'dcase2022'; "
+                       "protocols: dcase2020, pooled"):
+        lb.table(df, protocol="dcase2022")
+
+
+def test_table_kinds_and_per_id_columns(results):
+    df = lb.collect(results, registry())
+    t4 = lb.table(df, kind="table4")
+    assert t4.attrs["metrics"] == ["fan.mauc", "pump.mauc", "average.mauc"]
+    t6 = lb.table(df, kind="table6")
+    assert t6.attrs["metrics"] == ["fan.auc", "pump.auc", "average.auc"]
+    by_id = lb.table(df, by="id")
+    assert by_id.attrs["metrics"][:4] == ["fan/00.auc", "fan/00.pauc", "fan/01.auc", "fan/01.pauc"]
+    assert by_id.iloc[1]["fan/01.auc_mean"] == pytest.approx(0.97)
+
+
+def test_different_recipes_that_look_alike_are_not_merged(tmp_path):
+    """Runs whose plugin is gone cannot be described by settings; the recipe hash splits them."""
+    res = tmp_path / "r"
+    reg = registry()
+    reg.add("method", Component("gone", lambda *a, **k: None, {"margin": 0.1}))
+    write_run(res, {"fan": 0.9}, reg, method="gone", **{"method.margin": 0.2})
+    write_run(res, {"fan": 0.8}, reg, method="gone", **{"method.margin": 0.3})
+    df = lb.collect(res, registry())  # this registry lacks "gone"
+    assert set(df["settings"]) == {""} and df["note"].str.startswith("defaults unknown").all()
+    tbl = lb.table(df)
+    assert len(tbl) == 2 and list(tbl["n"]) == [1, 1]
+    shown, _ = lb.display_columns(tbl)
+    assert "recipe" in shown
+
+
+def test_markdown_has_one_line_per_row(results):
+    tbl = lb.table(lb.collect(results, registry()))
+    text = lb.render(tbl, "markdown")
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert len(lines) == 2 + 3  # header, separator, rows
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:6] == ["rank", "method", "frontend", "settings", "n", "fan AUC"]
+    row = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert row[1] == "os-scl" and row[4] == "3" and row[5] == "92.00 ± 2.00"
+    assert "protocol: official protocol of each dataset" in text
+    assert "dataset: dcase2020" in text  # constant columns move to the caption
+
+
+def test_csv_reads_back_with_the_numbers(results):
+    tbl = lb.table(lb.collect(results, registry()))
+    back = pd.read_csv(io.StringIO(lb.render(tbl, "csv")), keep_default_na=False)
+    assert len(back) == 3
+    assert back.loc[1, "fan.auc_mean"] == pytest.approx(0.92)
+    assert back.loc[1, "n"] == 3 and back.loc[1, "settings"] == ""
+
+
+def test_latex_is_a_booktabs_tabular_with_escapes(results):
+    text = lb.render(lb.table(lb.collect(results, registry())), "latex")
+    assert "\\begin{tabular}" in text and "\\end{tabular}" in text and "\\toprule" in text
+    body = [ln for ln in text.splitlines() if ln.endswith("\\\\")]
+    assert len(body) == 1 + 3
+    assert "method.fph\\_reduction=32" in text and "$\\pm$" in text
+    ncols = len(body[0].split(" & "))
+    assert all(len(ln.split(" & ")) == ncols for ln in body)
+    assert re.search(r"\\begin\{tabular\}\{rl+r+\}", text)
+
+
+def test_html_and_rich(results):
+    tbl = lb.table(lb.collect(results, registry()))
+    html = lb.render(tbl, "html")
+    assert html.count("<tr") == 1 + 3
+    rich = lb.render(tbl, "rich")
+    assert "92.00 ± 2.00" in rich and "os-scl" in rich
+
+
+REFS = [[
+    {"source": "Paper, Table II", "table": "table2", "label": "Log-Mel(OS-SCL)",
+     "method": "os-scl", "frontend": "logmel", "backbone": "mobilefacenet",
+     "dataset": "dcase2020", "protocol": "pooled",
+     "metrics": {"fan": {"auc": 0.9566, "pauc": 0.8859}, "average": {"auc": 0.9464,
+                                                                     "pauc": 0.8842}}},
+    {"source": "Paper, Table VI", "table": "table6", "method": "os-scl", "frontend": "tfstgram",
+     "backbone": "mobilefacenet", "dataset": "dcase2020", "protocol": "pooled",
+     "settings": {"method.fph_reduction": 32}, "metrics": {"average": {"auc": 0.9546}}},
+]]
+
+
+def test_reference_rows_are_labelled_and_filtered_by_table_and_protocol(results):
+    df = lb.collect(results, registry())
+    refs = lb.reference_frame(REFS)
+    tbl = lb.table(df, protocol="pooled", references=refs)
+    ref = tbl[tbl["source"] != lb.MEASURED]
+    assert len(ref) == 1 and len(tbl) == 4
+    assert ref.iloc[0]["source"] == "reference: Paper, Table II — Log-Mel(OS-SCL)"
+    assert ref.iloc[0]["rank"] == 2 and ref.iloc[0]["n"] == 0  # ranked with the measured rows
+    assert ref.iloc[0]["average.auc_mean"] == pytest.approx(0.9464)
+    assert np.isnan(ref.iloc[0]["pump.auc_mean"])
+    md = lb.render(tbl, "markdown")
+    assert "reference: Paper, Table II" in md and "| ref |" in md and "| — |" in md
+    assert len(lb.table(df, protocol="dcase2020", references=refs)) == 3  # other protocol
+    other = refs.assign(dataset="dcase2021")
+    assert len(lb.table(df, protocol="pooled", references=other)) == 3  # other dataset
+    t6 = lb.table(df, protocol="pooled", kind="table6", references=refs)
+    assert t6[t6["source"] != lb.MEASURED]["settings"].tolist() == ["method.fph_reduction=32"]
+
+
+def test_shipped_reference_results_become_rows():
+    from asdbench.plugins import default_plugins
+
+    hook = default_plugins().hook.asdbench_reference_results()
+    if not hook:
+        pytest.skip("no plugin provides reference results")
+    refs = lb.reference_frame()
+    assert len(refs) == sum(len(x) for x in hook)
+    assert refs["source"].str.startswith("reference: ").all()
+    t2 = lb.table(pd.DataFrame(), protocol="pooled", references=refs)
+    assert len(t2) >= 1 and (t2["average.auc_mean"].between(0, 1)).all()
+
+
+def test_plots_are_pngs(results, tmp_path):
+    from asdbench.plots import make_plots
+
+    df = lb.collect(results, registry())
+    paths = make_plots(df, lb.table(df), tmp_path / "plots")
+    names = sorted(p.name for p in paths)
+    assert "leaderboard_average.auc.png" in names
+    assert {"roc_fan.png", "roc_pump.png"} <= set(names)
+    assert sum(n.startswith("scores_") for n in names) == 2  # the two rows with scores.csv
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "plots").glob(".*"))  # no temporary file left behind
+
+
+def test_command_writes_atomically_and_only_reads_results(results, tmp_path, monkeypatch):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
+    before = sorted((p, p.stat().st_mtime_ns) for p in results.rglob("*"))
+    out = tmp_path / "board.csv"
+    res = CliRunner().invoke(lb.leaderboard_command, [
+        "--results", str(results), "--format", "csv", "--out", str(out), "--protocol", "pooled",
+        "--plots", str(tmp_path / "plots")])
+    assert res.exit_code == 0, res.output
+    back = pd.read_csv(out)
+    assert len(back) == 3 and set(back["protocol"]) == {"pooled"}
+    assert (tmp_path / "plots" / "roc_fan.png").exists()
+    assert sorted((p, p.stat().st_mtime_ns) for p in results.rglob("*")) == before
+    md = CliRunner().invoke(lb.leaderboard_command, ["--results", str(results), "--format",
+                                                     "markdown", "--table", "table4"])
+    assert md.exit_code == 0 and "fan mAUC" in md.output
+
+
+def test_command_on_an_empty_folder_is_a_clear_error(tmp_path):
+    res = CliRunner().invoke(lb.leaderboard_command, ["--results", str(tmp_path)])
+    assert isinstance(res.exception, AsdbenchError)
+    assert "no finished run" in str(res.exception)
