@@ -1,0 +1,105 @@
+"""Pieces shared by the shipped datasets: option parsing and the lazily listed dataset base."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from asdbench.data import AudioSpec, Clip, DataReport
+from asdbench.registry import AsdbenchError
+
+PROTOCOLS = ("dcase2020", "pooled")
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+def parse_types(value: Any, option: str = "data.types") -> list[str]:
+    """``"fan, pump"`` or ``["fan", "pump"]`` → ``["fan", "pump"]`` (order kept, no duplicates)."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        name = str(item).strip()
+        if not name:
+            continue
+        if "/" in name or "\\" in name or name in (".", ".."):
+            raise AsdbenchError(f"{option}: '{name}' is not a machine type name")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def audio_spec(options: dict[str, Any], dataset: str) -> AudioSpec:
+    try:
+        rate, seconds = int(options["sample_rate"]), float(options["clip_seconds"])
+    except (TypeError, ValueError):
+        raise AsdbenchError(f"{dataset}: data.sample_rate must be an integer and "
+                            "data.clip_seconds a number") from None
+    if rate < 1000 or seconds <= 0:
+        raise AsdbenchError(f"{dataset}: data.sample_rate must be >= 1000 and "
+                            f"data.clip_seconds > 0 (got {rate}, {seconds})")
+    return AudioSpec(rate, seconds)
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files directly in ``folder``, sorted by name (deterministic clip order)."""
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES), key=lambda p: p.name)
+
+
+def subfolders(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+
+
+_ID_IN_NAME = re.compile(r"(?:^|_)(?:id|section)_([0-9A-Za-z]+)(?:_|$)")
+
+
+def id_from_name(stem: str) -> str | None:
+    """``normal_id_03_00000012`` → ``"03"``; ``section_00_source_...`` → ``"00"``; else None."""
+    m = _ID_IN_NAME.search(stem)
+    return m.group(1) if m else None
+
+
+class ListedDataset:
+    """A dataset whose clips are listed from disk on first use, then kept.
+
+    Subclasses implement ``_list(report) -> list[Clip]``; ``clips()`` and ``report`` trigger it.
+    """
+
+    name = ""
+    protocols = PROTOCOLS
+
+    def __init__(self, audio: AudioSpec) -> None:
+        self.audio = audio
+        self._clips: list[Clip] | None = None
+        self._report = DataReport()
+
+    def _list(self, report: DataReport) -> list[Clip]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def clips(self) -> list[Clip]:
+        if self._clips is None:
+            report = DataReport()
+            self._clips = self._list(report)
+            self._report = report
+        return list(self._clips)
+
+    @property
+    def report(self) -> DataReport:
+        self.clips()
+        return self._report
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted({c.class_key for c in self.clips() if c.split == "train"})
+
+
+def join(names: Iterable[str]) -> str:
+    return ", ".join(names) or "none"

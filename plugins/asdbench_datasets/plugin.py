@@ -1,0 +1,35 @@
+"""Registers the shipped datasets (entry point ``datasets`` of the ``asdbench`` group)."""
+
+from __future__ import annotations
+
+from asdbench import hookimpl
+from asdbench.registry import Component
+from asdbench_datasets import dcase2020, folder, synthetic
+
+# The synthetic set is sized so that a default run (TFSTgram + MobileFaceNet, OS-SCL) takes a
+# few minutes on 2 CPU cores; the DCASE recipe is the paper's 300 epochs.
+SYNTHETIC_EPOCHS = 6
+
+
+@hookimpl
+def asdbench_datasets() -> list[Component]:
+    return [
+        Component(
+            "synthetic", synthetic.make_synthetic, dict(synthetic.DEFAULTS),
+            "generated machine sounds with realistic faults, written once as WAVs into the "
+            "cache (no download; the default)",
+            train_defaults={"train.epochs": SYNTHETIC_EPOCHS},
+        ),
+        Component(
+            "dcase2020", dcase2020.make_dcase2020,
+            {"root": "", "eval_root": "", "types": ",".join(dcase2020.TYPES),
+             "sample_rate": 16000, "clip_seconds": 10.0},
+            "DCASE 2020 Task 2 development set (root), optionally + evaluation set (eval_root)",
+            train_defaults={"train.epochs": 300},
+        ),
+        Component(
+            "folder", folder.make_folder,
+            {"root": "", "types": "", "sample_rate": 16000, "clip_seconds": 10.0},
+            "your own recordings: <root>/<type>/train/*.wav, <root>/<type>/test/{normal,anomaly}/",
+        ),
+    ]
