@@ -150,7 +150,8 @@ class NoisyArcMixMethod(ArcFaceMethod):
 
 class OSSCLMethod(NoisyArcMixMethod):
     """OS-SCL: mixup → FPH → L2-normalise → SupCon on ``y_a`` (τ = 0.02, ×τ/0.07) + NAMix,
-    in one stage. ``margin``/``fph_activation`` ``"auto"`` follow the frontend (see module)."""
+    in one stage. ``margin``/``fph_activation`` ``"auto"`` follow the frontend (see module).
+    ``fph_reduction="none"`` (Table VI "w/o FPH") L2-normalises the backbone embedding itself."""
 
     mixup = True
 
