@@ -417,3 +417,54 @@ def test_ray_executor_without_ray_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(AsdbenchError, match=r"pip install 'asdbench\[ray\]'"):
         mx.RayExecutor()
+
+
+# --- a real matrix -------------------------------------------------------------------------
+
+# Tiny enough that the 4 cells (each a fresh `python -m asdbench run`) take seconds each.
+TINY = {"name": "tiny", "axes": {"seed": [0, 1], "method": ["arcface", "os-scl"]},
+        "settings": {"dataset": "synthetic", "frontend": "logmel", "data.types": "fan",
+                     "data.ids_per_type": 2, "data.train_per_id": 8,
+                     "data.test_normal_per_id": 4, "data.test_anomaly_per_id": 4,
+                     "data.clip_seconds": 1.0, "train.epochs": 1, "train.batch_size": 8,
+                     "train.device": "cpu"}}
+
+
+def real_registry():
+    from asdbench.plugins import get_registry
+
+    registry = get_registry()
+    for kind, name in (("dataset", "synthetic"), ("frontend", "logmel"), ("method", "arcface"),
+                       ("method", "os-scl")):
+        if not registry.is_registered(kind, name):
+            pytest.skip(f"the {kind} plugin '{name}' is not installed")
+    return registry
+
+
+@pytest.mark.slow
+def test_a_tiny_real_matrix_trains_every_cell_and_the_leaderboard_groups_seeds(tmp_path):
+    import asdbench.leaderboard as lb
+
+    registry = real_registry()
+    results = tmp_path / "results"
+    # two at a time: CI has 2 cores and most of a tiny cell is one-core start-up
+    result = mx.run_matrix(TINY, results, registry=registry,
+                           executor=mx.LocalExecutor(gpus=[], max_parallel=2), progress=False)
+    assert result.ok and len(result.done) == 4, result.failed
+    for rid in result.done:
+        run = results / "runs" / rid
+        assert {"config.json", "metrics.json", "scores.csv"} <= {p.name for p in run.iterdir()}
+    df = lb.collect(results, registry)
+    assert len(df[df["official"]]) == 4
+    tbl = lb.table(df)
+    assert sorted(tbl["method"]) == ["arcface", "os-scl"]
+    assert list(tbl["n"]) == [2, 2] and list(tbl["seeds"]) == ["0,1", "0,1"]
+    assert tbl["average.auc_mean"].between(0, 1).all()
+    assert (tbl["average.auc_std"] >= 0).all()  # two seeds: a std exists
+    # the settings name the tiny recipe, identical for both rows
+    assert tbl["settings"].nunique() == 1 and "train.epochs=1" in tbl["settings"].iloc[0]
+    md = lb.render(tbl, "markdown")
+    assert len([ln for ln in md.splitlines() if ln.startswith("|")]) == 2 + 2
+    again = mx.run_matrix(TINY, results, registry=registry, executor=mx.LocalExecutor(gpus=[]),
+                          progress=False)
+    assert len(again.skipped) == 4 and not again.done
