@@ -120,9 +120,14 @@ def _trusted(entry: Path) -> dict[str, Any] | None:
         return None
 
 
-def _discard(entry: Path) -> None:
-    """Remove an entry found unusable (no marker, damaged) before it is rebuilt."""
-    if entry.exists():
+def _discard(entry: Path, damaged: bool) -> None:
+    """Remove an entry found unusable before it is rebuilt.
+
+    ``damaged``: it was complete but its data did not match its meta (truncated, edited).
+    Otherwise only a folder without marker is removed: a complete one appearing meanwhile
+    was published by a concurrent builder and is left alone.
+    """
+    if damaged or (entry.exists() and not is_complete(entry)):
         shutil.rmtree(entry, ignore_errors=True)
 
 
@@ -225,7 +230,7 @@ def load_waveforms(clips: list[Clip], audio: AudioSpec, cache_dir: str | os.Path
     if meta is not None and meta.get("version") == WAVES_VERSION:
         waves = _open_raw(entry / "waves.i16", np.int16, (len(meta["kept"]), L))
     if waves is None:
-        _discard(entry)
+        _discard(entry, damaged=meta is not None)
         meta = _build_waves(clips, audio, entry, key, on_error, progress, min_fraction)
         waves = _open_raw(entry / "waves.i16", np.int16, (len(meta["kept"]), L))
         if waves is None:  # pragma: no cover - a concurrent writer left a different entry
@@ -308,7 +313,7 @@ def load_features(waves: WaveSet, fn: Callable[[torch.Tensor], torch.Tensor], fe
         feats = _open_raw(entry / "feats.f16", np.float16, tuple(meta["shape"]))
         if feats is not None:
             return feats
-    _discard(entry)
+    _discard(entry, damaged=meta is not None)
     n = len(waves)
     shape: tuple[int, ...] = ()
     with atomic_dir(entry, {"key": key}) as tmp:

@@ -233,3 +233,15 @@ def test_atomic_dir_publishes_only_complete_folders(tmp_path):
         (tmp / "data").write_text("second")
     assert (target / "data").read_text() == "full"
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]
+
+
+def test_concurrent_builders_of_one_entry_both_succeed(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    clips, data = make_clips(tmp_path, 6)
+    with ThreadPoolExecutor(4) as pool:
+        sets = list(pool.map(lambda _: load_waveforms(clips, SPEC, tmp_path / "cache",
+                                                      progress=False), range(4)))
+    for ws in sets:
+        np.testing.assert_array_equal(ws.waves, data)
+    assert [p.name for p in (tmp_path / "cache" / "waves").iterdir()] == [sets[0].key]
