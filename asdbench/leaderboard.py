@@ -4,7 +4,9 @@ Reads ``RESULTS/runs/*/metrics.json`` and nothing else of the results folder; wr
 where told (``--out``, ``--plots``). A row's identity is everything that determines its
 numbers except the seed: method, frontend, backbone, dataset, scorer, protocol and every
 non-default setting, plus a hash of the whole config (``recipe``) so that runs of different
-recipes are never averaged together, even when they look alike.
+recipes are never averaged together, even when they look alike. Dataset folders
+(``data.root``, ``data.eval_root``) count by their last component only: the same recipe run on
+two machines is one row.
 """
 
 from __future__ import annotations
@@ -43,9 +45,24 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _is_location(key: str) -> bool:
+    """Dataset folders (``data.root``, ``data.eval_root``): where data is, not what it is."""
+    last = key.rsplit(".", 1)[-1]
+    return last == "root" or last.endswith("_root")
+
+
+def _portable(key: str, value: Any) -> Any:
+    """A folder reduced to its last component, so that one recipe run on two machines (data
+    under different paths) is one row, while different datasets still differ."""
+    if _is_location(key) and isinstance(value, str) and value:
+        return Path(value.rstrip("/\\")).name or value
+    return value
+
+
 def recipe_hash(cfg: dict[str, Any]) -> str:
     """Hash of everything that determines a run's numbers except its seed."""
-    identity = {k: v for k, v in cfg.items() if k != "seed" and k not in NON_IDENTITY_KEYS}
+    identity = {k: _portable(k, v) for k, v in cfg.items()
+                if k != "seed" and k not in NON_IDENTITY_KEYS}
     return hashlib.sha256(_canon(identity).encode()).hexdigest()[:10]
 
 
@@ -78,8 +95,9 @@ def settings_of(cfg: dict[str, Any], defaults: dict[str, Any]) -> str:
     for key in sorted(cfg):
         if key == "seed" or key in NON_IDENTITY_KEYS or key in KINDS:
             continue
-        if key not in defaults or _canon(defaults[key]) != _canon(cfg[key]):
-            out.append(f"{key}={_short(cfg[key])}")
+        value = _portable(key, cfg[key])
+        if key not in defaults or _canon(_portable(key, defaults[key])) != _canon(value):
+            out.append(f"{key}={_short(value)}")
     return ", ".join(out)
 
 

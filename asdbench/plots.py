@@ -74,7 +74,11 @@ def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) ->
     finite = mean[np.isfinite(mean)]
     low = max(0.0, float(finite.min()) - 10) if finite.size else 0.0
     ax.set_xlim(low, 100)
-    ax.set_xlabel(f"{metric} (%), mean ± std over seeds")
+    if low < 50:
+        ax.axvline(50, color="gray", lw=0.8, ls="--")  # chance level of AUC
+    group, name = metric.rsplit(".", 1)
+    pretty = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}.get(name, name)
+    ax.set_xlabel(f"{group} {pretty} (%), mean ± std over seeds (gray: published)")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, Path(path))
 

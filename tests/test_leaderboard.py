@@ -19,7 +19,8 @@ def registry() -> Registry:
     reg = Registry()
     none = lambda *a, **k: None  # noqa: E731
     reg.add("dataset", Component("synthetic", none, {"types": "fan,pump"}))
-    reg.add("dataset", Component("dcase2020", none, {"types": "fan,pump"}))
+    reg.add("dataset", Component("dcase2020", none, {"types": "fan,pump", "root": "",
+                                                     "eval_root": ""}))
     reg.add("frontend", Component("logmel", none, {"n_mels": 128}))
     reg.add("frontend", Component("tfstgram", none, {"n_mels": 128}))
     reg.add("backbone", Component("mobilefacenet", none, {}))
@@ -100,6 +101,18 @@ def test_settings_are_every_non_default_setting_except_seed_and_device(tmp_path)
               **{"train.device": "cpu", "train.epochs": 3, "method.margin": 0.4})
     df = lb.collect(res, registry())
     assert df["settings"].iloc[0] == "method.margin=0.4, train.epochs=3"
+
+
+def test_dataset_folders_count_by_name_so_machines_merge(tmp_path):
+    res = tmp_path / "r"
+    for seed, root in ((0, "/home/a/data/dcase2020"), (1, "/mnt/fast/dcase2020/")):
+        write_run(res, {"fan": 0.9}, seed=seed, dataset="dcase2020", **{"data.root": root})
+    write_run(res, {"fan": 0.9}, seed=2, dataset="dcase2020",
+              **{"data.root": "/x/dcase2020", "data.eval_root": "/x/dcase2020-eval"})
+    tbl = lb.table(lb.collect(res, registry()))
+    assert sorted(tbl["settings"]) == ["data.eval_root=dcase2020-eval, data.root=dcase2020",
+                                       "data.root=dcase2020"]
+    assert sorted(tbl["n"]) == [1, 2]
 
 
 def test_table_groups_seeds_into_mean_std_and_ranks(results):
