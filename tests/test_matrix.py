@@ -37,7 +37,7 @@ def fake_registry() -> Registry:
 
 # Stands in for `python -m asdbench run`: writes metrics.json for the run id the matrix passes
 # in its environment, appends one line per call to calls.jsonl; method "boom" fails, "flaky"
-# fails on its first call, "slow" sleeps.
+# fails on its first call, "slow" waits (up to 30 s) until method.margin cells have started.
 FAKE_ENGINE = textwrap.dedent('''
     import json, os, sys, time, tomllib
     from pathlib import Path
@@ -46,11 +46,15 @@ FAKE_ENGINE = textwrap.dedent('''
     results = Path(args[args.index("--results") + 1])
     rid = os.environ["ASDBENCH_MATRIX_RUN_ID"]
     start = time.time()
+    met = None
     if cfg.get("method") == "slow":
-        time.sleep(float(cfg.get("method.margin", 1.0)))
+        (results / f"started-{rid}").touch()
+        while time.time() - start < 30 and not met:
+            met = len(list(results.glob("started-*"))) >= int(cfg["method.margin"])
+            time.sleep(0.05)
     with open(results / "calls.jsonl", "a") as fh:
         fh.write(json.dumps({"run_id": rid, "args": args, "start": start, "end": time.time(),
-                             "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\\n")
+                             "met": met, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\\n")
     marker = results / f"{rid}.tried"
     if cfg.get("method") == "boom" or (cfg.get("method") == "flaky" and not marker.exists()):
         marker.touch()
@@ -337,12 +341,12 @@ def test_retries_rescue_a_flaky_cell(tmp_path, engine_cmd):
 
 def test_parallel_cells_overlap_and_each_gets_its_own_gpu(tmp_path, engine_cmd):
     config = {"name": "p", "axes": {"seed": [0, 1]},
-              "settings": {"method": "slow", "method.margin": 1.5}}
+              "settings": {"method": "slow", "method.margin": 2}}  # both must run at once
     results = tmp_path / "results"
     result = quiet_run(config, results, engine_cmd, max_parallel=2, gpus=["3", "5"])
     assert len(result.done) == 2
-    a, b = sorted(calls(results), key=lambda c: c["start"])
-    assert b["start"] < a["end"]  # the second began before the first ended
+    a, b = calls(results)
+    assert a["met"] and b["met"]  # each saw the other one running
     assert {a["cuda"], b["cuda"]} == {"3", "5"}
 
 
