@@ -390,15 +390,17 @@ def to_html(tbl: pd.DataFrame) -> str:
 
 
 def to_rich(tbl: pd.DataFrame, title: str = "asdbench leaderboard"):
+    from rich.markup import escape
     from rich.table import Table
 
     frame, caption = formatted(tbl)
-    t = Table(title=title, caption=caption)
+    t = Table(title=escape(title), caption=escape(caption))
     for col in frame.columns:
         ident = col in IDENTITY
-        t.add_column(col, justify="left" if ident else "right", no_wrap=not ident)
+        t.add_column(escape(col), justify="left" if ident else "right", no_wrap=not ident)
     for row, source in zip(frame.itertuples(False), tbl["source"], strict=True):
-        t.add_row(*row, style="dim italic" if source != MEASURED else None)
+        t.add_row(*(escape(str(v)) for v in row),
+                  style="dim italic" if source != MEASURED else None)
     return t
 
 

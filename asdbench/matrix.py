@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape as esc
 
 from asdbench.atomic import atomic_write_text
 from asdbench.config import flatten, load_toml, parse_sets, resolve, run_id
@@ -655,8 +656,8 @@ def run_matrix(config: dict[str, Any], results_dir: str | Path, *, registry: Reg
 
     for cell in cells:
         if cell.error:
-            console.print(f"[red]cell {cell.index} cannot run:[/] {cell.error}")
-    console.print(f"matrix [bold]{name}[/]: {len(cells)} cells, {len(result.skipped)} already "
+            console.print(f"[red]cell {cell.index} cannot run:[/] {esc(cell.error)}")
+    console.print(f"matrix [bold]{esc(name)}[/]: {len(cells)} cells, {len(result.skipped)} already "
                   f"finished, {len(queue)} to run ({executor.describe()})")
 
     running: dict[int, Job] = {}
@@ -667,7 +668,7 @@ def run_matrix(config: dict[str, Any], results_dir: str | Path, *, registry: Reg
     total = len(queue)
 
     def describe() -> str:
-        return (f"{name}: [green]{len(result.done)} done[/], {len(running)} running, "
+        return (f"{esc(name)}: [green]{len(result.done)} done[/], {len(running)} running, "
                 f"[red]{len(result.failed)} failed[/]")
 
     try:
@@ -716,8 +717,8 @@ def run_matrix(config: dict[str, Any], results_dir: str | Path, *, registry: Reg
                         result.failed[cell.key] = error
                         record_failure(cell, error, tail, final, rc)
                         again = "" if final else f", retrying ({cell.attempts}/{retries})"
-                        bar.console.print(f"[red]failed[/] {cell.run_id}: {error}{again}  "
-                                          f"(log: {job.log_path})")
+                        bar.console.print(f"[red]failed[/] {cell.run_id}: {esc(error)}{again}  "
+                                          f"(log: {esc(str(job.log_path))})")
                         if final:
                             bar.advance(task)
                         else:
@@ -777,7 +778,7 @@ def print_plan(config: dict[str, Any], results_dir: Path, registry: Registry, co
         if rec.get("run_id"):
             failures[rec["run_id"]] = failures.get(rec["run_id"], 0) + 1
     keys = varying_keys([c.overrides for c in cells])
-    table = Table(title=f"matrix {name}: {len(cells)} cells")
+    table = Table(title=f"matrix {esc(name)}: {len(cells)} cells")
     table.add_column("#", justify="right")
     for key in keys:
         table.add_column(key)
@@ -789,8 +790,8 @@ def print_plan(config: dict[str, Any], results_dir: Path, registry: Registry, co
         state, status = cell_status(cell, results_dir, claims, failures)
         counts[state] = counts.get(state, 0) + 1
         style = styles.get(state, "")
-        table.add_row(str(cell.index), *(str(cell.overrides.get(k, "")) for k in keys),
-                      cell.run_id or "—", f"[{style}]{status}[/]" if style else status)
+        table.add_row(str(cell.index), *(esc(str(cell.overrides.get(k, ""))) for k in keys),
+                      cell.run_id or "—", f"[{style}]{esc(status)}[/]" if style else esc(status))
     console.print(table)
     console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
     return cells
@@ -851,11 +852,11 @@ def matrix_command(config_file: Path, executor: str, address: str | None, result
         ex = LocalExecutor(max_parallel=max_parallel)
     result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
                         console=console)
-    console.print(f"matrix {result.name}: {len(result.done)} finished now, "
+    console.print(f"matrix {esc(result.name)}: {len(result.done)} finished now, "
                   f"{len(result.skipped)} were done, {len(result.failed)} failed, "
                   f"{len(result.elsewhere)} running elsewhere")
     if result.failed:
         for key, error in result.failed.items():
-            console.print(f"  [red]failed[/] {key}: {error}")
-        console.print(f"details: {matrix_dir(results, result.name) / 'failures.jsonl'}")
+            console.print(f"  [red]failed[/] {key}: {esc(error)}")
+        console.print(f"details: {esc(str(matrix_dir(results, result.name) / 'failures.jsonl'))}")
         raise SystemExit(1)

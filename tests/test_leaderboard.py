@@ -206,6 +206,8 @@ def test_html_and_rich(results):
     assert html.count("<tr") == 1 + 3
     rich = lb.render(tbl, "rich")
     assert "92.00 ± 2.00" in rich and "os-scl" in rich
+    tbl.loc[0, "settings"] = "data.types=[fan,pump]"  # list values look like rich markup
+    assert "data.types=[fan,pump]" in lb.render(tbl, "rich")
 
 
 REFS = [[

@@ -59,7 +59,7 @@ FAKE_ENGINE = textwrap.dedent('''
     if cfg.get("method") == "boom" or (cfg.get("method") == "flaky" and not marker.exists()):
         marker.touch()
         print("training...", flush=True)
-        print("Error: the boom plugin raised on purpose", file=sys.stderr)
+        print("Error: the [bold]boom[/] plugin raised on purpose", file=sys.stderr)
         sys.exit(1)
     run = results / "runs" / rid
     run.mkdir(parents=True, exist_ok=True)
@@ -317,7 +317,7 @@ def test_failing_cells_are_reported_and_the_others_finish(tmp_path, engine_cmd):
     assert len(result.done) == 2
     assert len(result.failed) == 2
     errors = sorted(result.failed.values())
-    assert errors[0] == "Error: the boom plugin raised on purpose"
+    assert errors[0] == "Error: the [bold]boom[/] plugin raised on purpose"
     assert errors[1].startswith("unknown method 'no-such-method'")
     records = mx.read_failures(results, "f")
     boom = [r for r in records if r["overrides"]["method"] == "boom"]
@@ -411,7 +411,7 @@ def test_the_command_runs_a_matrix_and_exits_1_on_failure(tmp_path, monkeypatch,
     out = CliRunner().invoke(mx.matrix_command, [str(path), "--results", str(results),
                                                  "--set", "seed=4"])
     assert out.exit_code == 1
-    assert "Error: the boom plugin raised on purpose" in out.output
+    assert "Error: the [bold]boom[/] plugin raised on purpose" in out.output
     cell_files = [Path(c["args"][c["args"].index("--config") + 1]) for c in calls(results)]
     assert len(cell_files) == 2
     assert all(load_toml(f)["seed"] == 4 for f in cell_files)  # --set reaches every cell

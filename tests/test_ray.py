@@ -46,7 +46,7 @@ def test_ray_reports_a_failing_cell_and_finishes_the_others(local_ray, tmp_path)
     result = mx.run_matrix(config, results, registry=fake_registry(), executor=executor,
                            retries=0, progress=False)
     assert len(result.done) == 2
-    assert list(result.failed.values()) == ["Error: the boom plugin raised on purpose"]
+    assert list(result.failed.values()) == ["Error: the [bold]boom[/] plugin raised on purpose"]
     assert len(calls(results)) == 3
     records = mx.read_failures(results, "ray-fail")
     assert [r["overrides"]["method"] for r in records] == ["boom"]
