@@ -301,3 +301,17 @@ def eval_command(run_dir, dataset, data_root, sets, scorer, device, as_json) -> 
         click.echo(json.dumps(metrics, indent=2, default=str))
     else:
         print_metrics(metrics)
+
+
+# --- commands that live beside what they operate on -------------------------------------
+
+def _register_subcommands() -> None:
+    from asdbench.datacheck import data_group
+    from asdbench.leaderboard import leaderboard_command
+    from asdbench.matrix import matrix_command
+
+    for command in (data_group, matrix_command, leaderboard_command):
+        cli.add_command(command)
+
+
+_register_subcommands()

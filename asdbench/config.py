@@ -36,6 +36,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train.weight_decay": 0.01,  # torch AdamW default, as in the authors' code
     "train.eta_min_factor": 0.1,
     "train.ema_decay": 0.9999,
+    "train.ema_warmup": False,  # not in the paper: ramp the EMA decay up for short runs
+    "train.bn_recalibrate": 0,  # not in the paper: >0 recomputes BN stats on N batches (short runs)
     "train.live_weight_decay": 2e-6,
     "train.val_fraction": 0.05,
     "train.select": "val_ce",  # "val_ce": lowest validation CE of the EMA model; "last"

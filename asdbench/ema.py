@@ -11,12 +11,18 @@ class WeightEMA:
 
     Both apply to every float32 entry of the state dict, BN running statistics included,
     exactly as the authors' code does (their ``wd`` is 0.02 · 1e-4 = 2e-6).
+
+    ``warmup=True`` (not in the paper; for short runs) uses ``min(α, (1 + t) / (10 + t))`` at step
+    ``t``, as TensorFlow's and timm's EMA do: with α = 0.9999 an EMA needs ~10,000 steps to
+    forget its random initialisation, more than a few-minute CPU run takes.
     """
 
     def __init__(self, model: nn.Module, ema_model: nn.Module, alpha: float = 0.9999,
-                 live_decay: float = 2e-6) -> None:
+                 live_decay: float = 2e-6, warmup: bool = False) -> None:
         self.alpha = alpha
         self.live_decay = live_decay
+        self.warmup = warmup
+        self.steps = 0
         pairs = zip(model.state_dict().values(), ema_model.state_dict().values(), strict=True)
         self._pairs = [(p, e) for p, e in pairs if e.dtype == torch.float32]
         ema_model.load_state_dict(model.state_dict())
@@ -27,6 +33,10 @@ class WeightEMA:
     def step(self) -> None:
         live = [p for p, _ in self._pairs]
         ema = [e for _, e in self._pairs]
-        torch._foreach_lerp_(ema, live, 1.0 - self.alpha)  # ema += (1-α)(live-ema)
+        alpha = self.alpha
+        if self.warmup:
+            alpha = min(alpha, (1 + self.steps) / (10 + self.steps))
+        self.steps += 1
+        torch._foreach_lerp_(ema, live, 1.0 - alpha)  # ema += (1-α)(live-ema)
         if self.live_decay:
             torch._foreach_mul_(live, 1.0 - self.live_decay)

@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from asdbench import __version__
 from asdbench.atomic import atomic_write_text
@@ -92,8 +94,10 @@ class Split:
 
 def _to_split(clips, waves, feats, class_index: dict[str, int], device) -> Split:
     labels = torch.tensor([class_index.get(c.class_key, -1) for c in clips], dtype=torch.long)
-    return Split(list(clips), torch.from_numpy(np.ascontiguousarray(waves)).to(device),
-                 torch.from_numpy(np.ascontiguousarray(feats)).to(device), labels.to(device))
+    with warnings.catch_warnings():  # read-only memmaps: only ever indexed (copied), never written
+        warnings.simplefilter("ignore", UserWarning)
+        w, f = torch.from_numpy(np.asarray(waves)), torch.from_numpy(np.asarray(feats))
+    return Split(list(clips), w.to(device), f.to(device), labels.to(device))
 
 
 def _fits_on(device: torch.device, nbytes: int) -> bool:
@@ -184,6 +188,35 @@ def validation_loss(model: ASDModel, split: Split, batch_size: int, device, amp)
     return torch.stack(losses).mean().item(), torch.stack(accs).mean().item()
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: ASDModel, split: Split, batches: int, batch_size: int, device,
+                          amp) -> ASDModel:
+    """Recompute BatchNorm statistics of ``model`` on its first ``batches`` training batches.
+
+    Not in the paper (for short runs): BN running statistics follow the weights with momentum
+    0.1, and the unnormalised log-Mel (dB) input makes the first ones far off, which a
+    300-epoch run forgets but a few-minute run does not.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return model
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches seen
+    model.train()
+    for start in range(0, min(len(split), batches * batch_size), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(split)))
+        if len(idx) < 2:
+            break
+        wave, feats, _ = split.batch(idx, device)
+        with _autocast(device, amp):
+            model(wave, feats)
+    for bn, momentum in zip(bns, momenta, strict=True):
+        bn.momentum = momentum
+    return model.eval()
+
+
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(obj, tmp)
@@ -204,10 +237,11 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
     lr = float(cfg["train.lr"])
     amp = cfg["train.amp"]
     max_steps = int(cfg["train.max_steps_per_epoch"])
+    recal_batches = int(cfg["train.bn_recalibrate"])
     method = model.method
     ema_model = copy.deepcopy(model)
     ema = WeightEMA(model, ema_model, float(cfg["train.ema_decay"]),
-                    float(cfg["train.live_weight_decay"]))
+                    float(cfg["train.live_weight_decay"]), bool(cfg["train.ema_warmup"]))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=float(cfg["train.weight_decay"]))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, T_max=epochs, eta_min=float(cfg["train.eta_min_factor"]) * lr)
@@ -226,6 +260,7 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         gen.set_state(state["torch_rng"])
+        ema.steps = int(state["ema_steps"])
         rng.bit_generator.state = json.loads(state["numpy_rng"])
         start_epoch, best, best_epoch = state["epoch"] + 1, state["best"], state["best_epoch"]
         # The log holds exactly the finished epochs.
@@ -270,7 +305,11 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
                 bar.update(task, advance=1, description=f"epoch {epoch + 1}/{epochs}")
             sched.step()
             train_time = time.perf_counter() - t0
-            val_loss, val_acc = validation_loss(ema_model, val_split, bs, device, amp)
+            evaluated = ema_model
+            if recal_batches:
+                evaluated = recalibrate_batchnorm(copy.deepcopy(ema_model), train_split,
+                                                  recal_batches, bs, device, amp)
+            val_loss, val_acc = validation_loss(evaluated, val_split, bs, device, amp)
             record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"],
                       "train_loss": (loss_sum / steps).item(), "train_acc": (acc_sum / steps).item(),
                       "val_loss": val_loss, "val_acc": val_acc,
@@ -282,14 +321,14 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
                         or val_loss < best)
             if selected:
                 best, best_epoch = (val_loss if len(val_split) else best), epoch
-                _atomic_safetensors(ema_model.state_dict(), run_dir / MODEL_FILE)
+                _atomic_safetensors(evaluated.state_dict(), run_dir / MODEL_FILE)
             with log_path.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
             _atomic_torch_save({
                 "run_id": run_id(cfg), "epoch": epoch, "best": best, "best_epoch": best_epoch,
                 "model": model.state_dict(), "ema": ema_model.state_dict(),
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "torch_rng": gen.get_state(), "numpy_rng": json.dumps(rng.bit_generator.state),
+                "torch_rng": gen.get_state(), "ema_steps": ema.steps, "numpy_rng": json.dumps(rng.bit_generator.state),
             }, state_path)
             if progress:
                 bar.console.print(
@@ -382,7 +421,7 @@ def train_and_evaluate(cfg: dict[str, Any], results_dir: str | Path, *, resume: 
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {"run_id": run_id(cfg), "config": cfg, "classes": classes,
             "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds},
-            "data_root": str(getattr(dataset, "root", "") or ""),
+            "data_root": os.path.commonpath([str(c.path) for c in train_w.clips]),
             "protocols": list(dataset.protocols), "provenance": provenance(device),
             "data": {"train": len(train_split), "val": len(val_split), "test": len(test),
                      "skipped": [list(p) for p in (train_w.report.problems

@@ -13,10 +13,11 @@ from asdbench.plugins import get_registry
 
 TINY = {
     "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
-    "data.train_per_id": 12, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
+    "data.train_per_id": 16, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
     "data.clip_seconds": 1.0, "data.difficulty": 0.3,
     "frontend": "logmel", "method": "os-scl", "train.epochs": 3, "train.batch_size": 16,
-    "train.lr": 1e-3, "train.device": "cpu",
+    "train.lr": 1e-3, "train.device": "cpu", "train.ema_warmup": True,
+    "train.bn_recalibrate": 4,
 }
 
 
@@ -58,7 +59,10 @@ def test_metrics_have_both_protocols_and_beat_chance(finished):
     assert m["official_protocol"] == "dcase2020"
     for proto in ("dcase2020", "pooled"):
         avg = m["protocols"][proto]["average"]
-        assert 0.0 <= avg["pauc"] <= 1.0 and avg["mauc"] <= avg["auc"] + 1e-9
+        assert 0.0 <= avg["pauc"] <= 1.0 and 0.0 <= avg["mauc"] <= 1.0
+    # the official average is a mean over IDs, so it is never below the worst ID
+    official = m["protocols"]["dcase2020"]["average"]
+    assert official["mauc"] <= official["auc"] + 1e-9
     assert m["protocols"]["dcase2020"]["average"]["auc"] > 0.65
 
 
@@ -109,7 +113,8 @@ def test_score_command_matches_run_scores(finished):
     assert root, "the dataset's folder must be recorded"
     files = sorted(Path(root).rglob("fan/test/*.wav"))[:3]
     out = score_files(run_dir, files, device="cpu")
-    ref = scores.set_index("file").loc[[f.name for f in files], "score"].to_numpy()
+    ref = scores.set_index(["machine_type", "file"]).loc[[("fan", f.name) for f in files], "score"]
+    ref = ref.to_numpy()
     np.testing.assert_allclose(out["score"].to_numpy(), ref, rtol=1e-4, atol=1e-4)
 
 
