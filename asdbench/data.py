@@ -30,6 +30,7 @@ class Clip:
     ``(machine_type, machine_id)`` unless a dataset says otherwise via ``class_key``.
     ``label`` is ``NORMAL``/``ANOMALY`` (``None`` when unknown, e.g. unlabelled eval files).
     ``name`` is the file name used in official submission files (defaults to the file name).
+    ``domain`` is "source"/"target" (DCASE 2021+), else "".
     """
 
     path: Path
@@ -40,6 +41,9 @@ class Clip:
     domain: str = ""
     attributes: tuple[tuple[str, str], ...] = ()
     name: str = ""
+    # A finer training class than (type, ID), e.g. a DCASE 2022+ attribute combination;
+    # metrics still group by ``machine_id``.
+    subclass: str = ""
 
     @property
     def file_name(self) -> str:
@@ -47,7 +51,8 @@ class Clip:
 
     @property
     def class_key(self) -> str:
-        return f"{self.machine_type}/{self.machine_id}"
+        key = f"{self.machine_type}/{self.machine_id}"
+        return f"{key}/{self.subclass}" if self.subclass else key
 
 
 @dataclass
