@@ -49,7 +49,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 DEFAULT_EPOCHS = 20
 ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
 # Settings that identify where a run came from but not what it computes.
-NON_IDENTITY_KEYS = {"train.device", "train.amp"}
+# (A dataset's folder says where its files are, not what they are: the same recipe on another
+# machine is the same run.)
+NON_IDENTITY_KEYS = {"train.device", "train.amp", "data.root", "data.eval_root"}
 
 
 def parse_value(text: str) -> Any:
