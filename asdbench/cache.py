@@ -5,7 +5,7 @@ Layout under the cache folder (``$ASDBENCH_CACHE`` or ``~/.cache/asdbench``)::
     waves/<key>/waves.i16      int16 [N, L] raw, row i = i-th kept clip
     waves/<key>/meta.json      shape, kept clip indices, data report
     waves/<key>/COMPLETE       completion marker, written last
-    features/<key>/feats.f16   float16 [N, ...] raw
+    features/<key>/feats.f32   float32 [N, ...] raw (float32 as the authors keep log-Mel)
     features/<key>/meta.json
     features/<key>/COMPLETE
 
@@ -43,7 +43,7 @@ from asdbench.registry import AsdbenchError
 
 ENV_CACHE = "ASDBENCH_CACHE"
 WAVES_VERSION = 1
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: float32 (float16 rounded log-Mel dB values by up to ~0.03)
 # int16 storage: sample = round(x * 32768); a 16-bit WAV round-trips exactly.
 INT16_SCALE = 32768.0
 MARKER = "COMPLETE"
@@ -300,7 +300,7 @@ def features_key(waves: WaveSet, feature_key: str) -> str:
 def load_features(waves: WaveSet, fn: Callable[[torch.Tensor], torch.Tensor], feature_key: str,
                   cache_dir: str | os.PathLike | None = None, batch_size: int = 64,
                   progress: bool = True) -> np.memmap:
-    """``fn`` applied to every cached waveform (float32 ``[B, L]`` batches), stored float16.
+    """``fn`` applied to every cached waveform (float32 ``[B, L]`` batches), stored float32.
 
     Returns a read-only memory map ``[N, ...]`` (``[N, F, T]`` for a frontend's features).
     ``feature_key`` must change whenever ``fn`` would give other values.
@@ -310,22 +310,21 @@ def load_features(waves: WaveSet, fn: Callable[[torch.Tensor], torch.Tensor], fe
     entry = cache_dir / "features" / key
     meta = _trusted(entry)
     if meta is not None and meta.get("version") == FEATURES_VERSION:
-        feats = _open_raw(entry / "feats.f16", np.float16, tuple(meta["shape"]))
+        feats = _open_raw(entry / "feats.f32", np.float32, tuple(meta["shape"]))
         if feats is not None:
             return feats
     _discard(entry, damaged=meta is not None)
     n = len(waves)
     shape: tuple[int, ...] = ()
     with atomic_dir(entry, {"key": key}) as tmp:
-        with open(tmp / "feats.f16", "wb") as out, make_progress(progress) as bar, \
+        with open(tmp / "feats.f32", "wb") as out, make_progress(progress) as bar, \
                 torch.no_grad():
             task = bar.add_task(f"features ({feature_key})", total=n)
             for start in range(0, n, batch_size):
                 y = fn(waves.batch(start, min(n, start + batch_size)))
-                with np.errstate(over="ignore"):  # overflow is reported just below
-                    y = y.detach().float().cpu().numpy().astype(np.float16)
+                y = y.detach().float().cpu().numpy()
                 if not np.isfinite(y).all():
-                    raise AsdbenchError(f"features '{feature_key}' are not finite in float16 "
+                    raise AsdbenchError(f"features '{feature_key}' are not finite "
                                         f"for clip {waves.clips[start].path} or its batch")
                 shape = shape or tuple(y.shape[1:])
                 out.write(np.ascontiguousarray(y).tobytes())
@@ -333,7 +332,7 @@ def load_features(waves: WaveSet, fn: Callable[[torch.Tensor], torch.Tensor], fe
         meta = {"version": FEATURES_VERSION, "key": key, "feature_key": feature_key,
                 "waves_key": waves.key, "shape": [n, *shape]}
         (tmp / "meta.json").write_text(json.dumps(meta))
-    feats = _open_raw(entry / "feats.f16", np.float16, (n, *shape))
+    feats = _open_raw(entry / "feats.f32", np.float32, (n, *shape))
     if feats is None:  # pragma: no cover
         raise AsdbenchError(f"feature cache {entry} is inconsistent; delete it and retry")
     return feats

@@ -71,7 +71,7 @@ def select_device(name: str) -> torch.device:
 
 @dataclass
 class Split:
-    """Waveforms (int16), cached features (float16) and class labels of a set of clips."""
+    """Waveforms (int16), cached features (float32) and class labels of a set of clips."""
 
     clips: list[Clip]
     waves: torch.Tensor

@@ -187,9 +187,9 @@ def test_features_are_computed_in_batches_once_and_keyed(tmp_path):
         return frames * 100.0
 
     feats = load_features(ws, fn, "x100-v1", tmp_path / "cache", batch_size=2, progress=False)
-    assert isinstance(feats, np.memmap) and feats.dtype == np.float16
+    assert isinstance(feats, np.memmap) and feats.dtype == np.float32
     assert feats.shape == (5, 4, SPEC.num_samples // 4) and seen == [2, 2, 1]
-    expected = (data / 32768.0 * 100.0).astype(np.float16).reshape(5, 4, -1)
+    expected = (data.astype(np.float32) / np.float32(32768.0) * np.float32(100.0)).reshape(5, 4, -1)
     np.testing.assert_array_equal(feats, expected)
     again = load_features(ws, fn, "x100-v1", tmp_path / "cache", batch_size=2, progress=False)
     assert seen == [2, 2, 1]  # not recomputed
@@ -213,7 +213,7 @@ def test_feature_build_that_fails_leaves_nothing(tmp_path):
         load_features(ws, flaky, "f", tmp_path / "cache", batch_size=1, progress=False)
     assert list((tmp_path / "cache" / "features").iterdir()) == []
     with pytest.raises(AsdbenchError, match="not finite"):
-        load_features(ws, lambda w: w[:, None, :8] * 1e6, "big", tmp_path / "cache",
+        load_features(ws, lambda w: w[:, None, :8] / 0.0, "inf", tmp_path / "cache",
                       progress=False)
 
 
