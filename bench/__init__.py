@@ -1,0 +1,6 @@
+"""Benchmarks of asdbench: training throughput, data cache, inference latency, memory.
+
+Each is a module run from the repository root, ``python -m bench.<name> [--quick]``, that prints
+a table and writes ``results/bench/<name>.json`` (machine, load, peak FLOP rate, results).
+``results/BENCHMARKS.md`` collects the figures and says what limits each.
+"""

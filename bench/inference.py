@@ -1,0 +1,174 @@
+"""Inference speed of the scoring model: ms per 10-s clip at batch 1, clips/s at batch 64.
+
+The model is the deployment one (``asdbench.export.ScoringModel``: waveform → log-Mel →
+frontend → MobileFaceNet → head → per-class scores), at the paper's size (41 classes),
+randomly initialised (speed does not depend on the weights). Variants, all computing the same
+function (outputs checked against eager to 1e-3):
+
+- ``eager``: PyTorch eager under ``torch.no_grad`` (what research code does);
+- ``eager+speed``: ``torch.inference_mode`` + ``asdbench.speed.prepare_for_speed``
+  (channels-last);
+- ``torchscript``: the file ``asdbench export`` writes, loaded with ``torch.jit.load``;
+- ``torchscript+opt``: that file frozen and oneDNN-optimised where it runs
+  (``asdbench.speed.optimize_for_inference``: ``torch.jit.freeze`` +
+  ``torch.jit.optimize_for_inference``, BN folded into the convs).
+
+Each is measured with 1 torch thread and with all of them (batch 1), and with all threads at
+batch 64. Repeats of the variants alternate, so a load change hits all alike.
+Usage: ``python -m bench.inference [--quick]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asdbench.export import ScoringModel, _save_torchscript
+from asdbench.model import build_model
+from asdbench.modelinfo import PAPER_NUM_CLASSES, audio_spec
+from asdbench.plugins import get_registry
+from asdbench.speed import optimize_for_inference, prepare_for_speed
+from bench.common import (
+    console,
+    forward_flops,
+    parser,
+    print_context,
+    print_table,
+    setup,
+    start_record,
+    timed,
+    write_record,
+)
+
+NAME = "inference"
+TARGET_MS = 30.0  # the goal for tfstgram at batch 1 on a 2-core CPU (issue 7)
+
+
+def build_variants(frontend: str, clip_seconds: float, device: torch.device, workdir: Path):
+    """``{name: (callable, context factory)}`` and the forward FLOPs of one clip."""
+    from asdbench.config import resolve  # noqa: PLC0415
+
+    registry = get_registry()
+    cfg = resolve({"frontend": frontend, "method": "os-scl", "data.clip_seconds": clip_seconds},
+                  registry)
+    audio = audio_spec(cfg)
+    torch.manual_seed(0)
+    model = build_model(cfg, registry, audio, PAPER_NUM_CLASSES)
+    scoring = ScoringModel(model, PAPER_NUM_CLASSES).eval().to(device)
+    example = 0.1 * torch.randn(2, audio.num_samples, device=device)
+    fast = copy.deepcopy(scoring)
+    prepare_for_speed(fast, device)
+    path = workdir / f"{frontend}.pt"
+    _save_torchscript(copy.deepcopy(scoring).cpu(), example.cpu(), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is marked deprecated
+        loaded = torch.jit.load(str(path), map_location=device)
+        optimised = optimize_for_inference(torch.jit.load(str(path), map_location=device))
+    variants = {
+        "eager": (scoring, torch.no_grad),
+        "eager+speed": (fast, torch.inference_mode),
+        "torchscript": (loaded, torch.no_grad),
+        "torchscript+opt": (optimised, torch.no_grad),
+    }
+    return variants, forward_flops(cfg, PAPER_NUM_CLASSES), audio.num_samples
+
+
+def measure(variants, x: torch.Tensor, device, warmup: int, repeats: int) -> dict[str, list]:
+    """Alternating repeats of every variant on ``x``; seconds per call."""
+    reference = None
+    for name, (fn, ctx) in variants.items():
+        with ctx():
+            for _ in range(warmup):
+                y = fn(x)
+        if reference is None:
+            reference = y.float()
+        err = float((y.float() - reference).abs().max())
+        if not err < 1e-3:
+            raise RuntimeError(f"variant {name} differs from eager by {err}")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, (fn, ctx) in variants.items():
+            with ctx():
+                times[name].append(timed(lambda fn=fn: fn(x), device))
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--frontends", default="tfstgram,logmel")
+    p.add_argument("--batch", type=int, default=None, help="throughput batch (default 64)")
+    p.add_argument("--repeats", type=int, default=None, help="batch-1 repeats (default 30)")
+    args = p.parse_args(argv)
+    device = setup(args)
+    clip_seconds = 1.0 if args.quick else 10.0
+    big = args.batch or (4 if args.quick else 64)
+    repeats = args.repeats or (3 if args.quick else 30)
+    big_repeats = 2 if args.quick else 3
+    all_threads = torch.get_num_threads()
+    thread_counts = sorted({1, all_threads}) if device.type == "cpu" else [all_threads]
+    settings = {"clip_seconds": clip_seconds, "batch_throughput": big, "repeats_batch1": repeats,
+                "repeats_batch": big_repeats, "threads": thread_counts,
+                "classes": PAPER_NUM_CLASSES, "target_ms_tfstgram_batch1": TARGET_MS}
+    record = start_record(NAME, args, device, settings)
+    print_context(record)
+    peak = record["peak"]["fp32_matmul_gflops"] * 1e9
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="asdbench-bench-") as tmp:
+        for frontend in args.frontends.split(","):
+            variants, flops, samples = build_variants(frontend, clip_seconds, device, Path(tmp))
+            bound_ms = 1e3 * flops / peak
+            g = torch.Generator().manual_seed(1)
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                x1 = (0.1 * torch.randn(1, samples, generator=g)).to(device)
+                for name, ts in measure(variants, x1, device, 3, repeats).items():
+                    ms = 1e3 * np.asarray(ts)
+                    rows.append({"frontend": frontend, "variant": name, "batch": 1,
+                                 "threads": threads, "ms_per_clip": float(np.median(ms)),
+                                 "ms_per_clip_p90": float(np.percentile(ms, 90)),
+                                 "clips_per_s": 1e3 / float(np.median(ms)),
+                                 "forward_gflop_per_clip": flops / 1e9, "bound_ms_per_clip": bound_ms,
+                                 "fraction_of_peak": bound_ms / float(np.median(ms))})
+            torch.set_num_threads(all_threads)
+            xb = (0.1 * torch.randn(big, samples, generator=g)).to(device)
+            for name, ts in measure(variants, xb, device, 1, big_repeats).items():
+                ms = 1e3 * float(np.median(ts)) / big
+                rows.append({"frontend": frontend, "variant": name, "batch": big,
+                             "threads": all_threads, "ms_per_clip": ms,
+                             "clips_per_s": 1e3 / ms, "forward_gflop_per_clip": flops / 1e9,
+                             "bound_ms_per_clip": bound_ms, "fraction_of_peak": bound_ms / ms})
+            console.print(f"  {frontend} done")
+    for row in rows:
+        base = next(r for r in rows if r["frontend"] == row["frontend"] and r["variant"] == "eager"
+                    and r["batch"] == row["batch"] and r["threads"] == row["threads"])
+        row["speedup_vs_eager"] = base["ms_per_clip"] / row["ms_per_clip"]
+    record["results"] = rows
+    best = min((r for r in rows if r["frontend"] == "tfstgram" and r["batch"] == 1),
+               key=lambda r: r["ms_per_clip"], default=None)
+    if best is not None and not args.quick:
+        record["target"] = {"ms": TARGET_MS, "best_variant": best["variant"],
+                            "best_threads": best["threads"], "best_ms": best["ms_per_clip"],
+                            "met": best["ms_per_clip"] <= TARGET_MS}
+    record["notes"].append("ms_per_clip: median; bound_ms_per_clip = forward FLOPs / peak fp32 "
+                           "matmul FLOP/s; fraction_of_peak = bound / measured")
+    path = write_record(record, args.out)
+    print_table(f"inference, {clip_seconds:g} s clips ({device})", rows, [
+        ("frontend", "frontend", ""), ("variant", "variant", ""), ("batch", "batch", "d"),
+        ("threads", "threads", "d"), ("ms_per_clip", "ms/clip", ".1f"),
+        ("clips_per_s", "clips/s", ".1f"), ("speedup_vs_eager", "× eager", ".2f"),
+        ("bound_ms_per_clip", "bound ms", ".1f"), ("fraction_of_peak", "of peak", ".0%")])
+    if "target" in record:
+        t = record["target"]
+        console.print(f"tfstgram batch 1: best {t['best_ms']:.1f} ms/clip ({t['best_variant']}, "
+                      f"{t['best_threads']} threads); target {TARGET_MS:g} ms "
+                      + ("met" if t["met"] else "NOT met"))
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""Training throughput (clips/s): asdbench's engine path against a naive research pipeline.
+
+Both train the same OS-SCL model (same initial weights, same batch, same optimiser, EMA and
+mixup) for the same number of steps; the steps of the pipelines alternate (engine, naive,
+engine, ...) so a load change on a shared machine hits both alike.
+
+- **engine**: the loop body of ``asdbench.engine.train``: cached int16 waveforms and cached
+  float16 log-Mel indexed per batch (``Split.batch``), mixup on tensors, the engine's autocast
+  (bf16 on CUDA, off on CPU), AdamW, ``WeightEMA``.
+- **engine+speed**: the same with ``asdbench.speed.prepare_for_speed`` applied to the model.
+- **naive**: per-item WAV decode with soundfile and per-item log-Mel (torchaudio) in a torch
+  ``Dataset``, ``DataLoader(num_workers=0)``, float32, no compilation.
+
+Each step is split into data time (batch ready on the device, mixed) and compute time
+(forward, backward, optimiser, EMA). Usage: ``python -m bench.train_throughput [--quick]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+from torch.utils.data import DataLoader, Dataset
+
+from asdbench.cache import load_features, load_waveforms
+from asdbench.config import component_options
+from asdbench.data import TRAIN
+from asdbench.ema import WeightEMA
+from asdbench.engine import _autocast, _feature_fn, _fits_on, _to_split
+from asdbench.model import build_model
+from asdbench.plugins import get_registry
+from asdbench.speed import prepare_for_speed
+from bench.common import (
+    TRAIN_FLOPS_FACTOR,
+    console,
+    forward_flops,
+    memory_available_gb,
+    parser,
+    print_context,
+    print_table,
+    setup,
+    start_record,
+    synthetic_config,
+    timed,
+    work_dir,
+    write_record,
+)
+
+NAME = "train_throughput"
+
+
+class NaiveWavDataset(Dataset):
+    """What research code typically does: decode the WAV and compute its log-Mel per item."""
+
+    def __init__(self, paths: list[Path], labels: list[int], num_samples: int,
+                 cfg: dict[str, Any], sample_rate: int) -> None:
+        self.paths, self.labels, self.num_samples = paths, labels, num_samples
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=cfg["frontend.n_fft"],
+            win_length=cfg["frontend.win_length"], hop_length=cfg["frontend.hop_length"],
+            n_mels=cfg["frontend.n_mels"], power=cfg["frontend.power"],
+            pad_mode=cfg["frontend.pad_mode"], norm=cfg["frontend.norm"],
+            mel_scale=cfg["frontend.mel_scale"])
+        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        x, _ = sf.read(str(self.paths[i]), dtype="float32")
+        x = x[: self.num_samples]
+        if len(x) < self.num_samples:
+            x = np.pad(x, (0, self.num_samples - len(x)))
+        wave = torch.from_numpy(x)
+        with torch.no_grad():
+            mel = self.to_db(self.mel(wave))
+        return wave, mel, self.labels[i]
+
+
+def _cycle(loader: DataLoader):
+    while True:
+        yield from loader
+
+
+class Trainer:
+    """One pipeline: a model, its optimiser and EMA, and a batch source; ``step()`` → times."""
+
+    def __init__(self, name: str, model, cfg: dict[str, Any], device: torch.device, batches,
+                 amp, seed: int) -> None:
+        self.name, self.model, self.device, self.batches, self.amp = name, model, device, batches, amp
+        self.opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["train.lr"]),
+                                     weight_decay=float(cfg["train.weight_decay"]))
+        self.ema = WeightEMA(model, copy.deepcopy(model), float(cfg["train.ema_decay"]),
+                             float(cfg["train.live_weight_decay"]))
+        self.rng = np.random.default_rng(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.alpha = model.method.mixup_alpha
+        self.data_s: list[float] = []
+        self.compute_s: list[float] = []
+        self.losses: list[float] = []
+        self.warmup_s: list[float] = []
+
+    def _batch(self):
+        wave, feats, y = next(self.batches)
+        wave, feats, y = (t.to(self.device, non_blocking=True) for t in (wave, feats, y))
+        lam = float(self.rng.beta(self.alpha, self.alpha))  # mixup exactly as the engine
+        p = torch.randperm(len(y), generator=self.gen).to(self.device)
+        return lam * wave + (1 - lam) * wave[p], lam * feats + (1 - lam) * feats[p], y, y[p], lam
+
+    def step(self, record: bool) -> None:
+        box: dict[str, Any] = {}
+
+        def data():
+            box["batch"] = self._batch()
+
+        def compute():
+            wave, feats, y, y_b, lam = box["batch"]
+            with _autocast(self.device, self.amp):
+                loss, _ = self.model.loss(wave, feats, y, y_b, lam)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.ema.step()
+            box["loss"] = loss.detach()
+
+        d = timed(data, self.device)
+        c = timed(compute, self.device)
+        if not record:
+            self.warmup_s.append(d + c)
+        else:
+            self.data_s.append(d)
+            self.compute_s.append(c)
+            self.losses.append(float(box["loss"]))
+
+
+def _engine_batches(split, batch_size: int, device, seed: int):
+    """``Split.batch`` over random permutations, as the engine's epoch loop indexes it."""
+    gen = torch.Generator().manual_seed(seed)
+    n = len(split)
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield split.batch(perm[start:start + batch_size], device)
+
+
+def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> list[dict]:
+    registry = get_registry()
+    bs = args.batch_size
+    cfg = synthetic_config(work, args.clip_seconds, math.ceil(bs / 2), frontend=frontend,
+                           **{"train.batch_size": bs, "train.device": str(device)})
+    dataset = registry.create("dataset", cfg["dataset"], component_options(cfg, "dataset"))
+    audio = dataset.audio
+    clips = [c for c in dataset.clips() if c.split == TRAIN]
+    classes = sorted({c.class_key for c in clips})
+    index = {k: i for i, k in enumerate(classes)}
+    torch.manual_seed(int(cfg["seed"]))
+    model = build_model(cfg, registry, audio, len(classes)).to(device)
+    cache = work / "cache"
+
+    # engine data path: decode once (int16 cache), log-Mel once (float16 cache), index per batch
+    waves = load_waveforms(clips, audio, cache, progress=False)
+    fe = model.frontend
+    feats = load_features(waves, _feature_fn(fe, device), fe.feature_key, cache, progress=False)
+    nbytes = waves.waves.nbytes + feats.nbytes
+    data_device = device if _fits_on(device, nbytes) else torch.device("cpu")
+    split = _to_split(waves.clips, waves.waves, feats, index, data_device)
+    seed = int(cfg["seed"])
+
+    naive_ds = NaiveWavDataset([Path(c.path) for c in clips], [index[c.class_key] for c in clips],
+                               audio.num_samples, cfg, audio.sample_rate)
+    loader = DataLoader(naive_ds, batch_size=bs, shuffle=True, num_workers=0, drop_last=True,
+                        generator=torch.Generator().manual_seed(seed))
+    amp = cfg["train.amp"]
+    trainers = [Trainer("engine", model, cfg, device, _engine_batches(split, bs, device, seed),
+                        amp, seed)]
+    fast = prepare_for_speed(copy.deepcopy(model), device, cfg)
+    if fast is not None and getattr(fast, "asdbench_speed", None):
+        trainers.append(Trainer("engine+speed", fast, cfg, device,
+                                _engine_batches(split, bs, device, seed), amp, seed))
+    if args.compile:
+        compiled = prepare_for_speed(copy.deepcopy(model), device, cfg, compile=True)
+        trainers.append(Trainer("engine+speed+compile", compiled, cfg, device,
+                                _engine_batches(split, bs, device, seed), amp, seed))
+    # the naive pipeline: float32, no autocast, no speed-ups
+    trainers.append(Trainer("naive", copy.deepcopy(model), cfg, device, _cycle(loader), False,
+                            seed))
+    for i in range(args.warmup + args.steps):
+        for t in trainers:
+            t.step(record=i >= args.warmup)
+        console.print(f"  {frontend} step {i + 1}/{args.warmup + args.steps}"
+                      + (" (warm-up)" if i < args.warmup else ""))
+
+    fwd = forward_flops(cfg, len(classes))
+    peak = args.peak_gflops
+    bound = peak * 1e9 / (TRAIN_FLOPS_FACTOR * fwd)
+    rows = []
+    naive_cps = None
+    for t in trainers:
+        total = sum(t.data_s) + sum(t.compute_s)
+        cps = bs * args.steps / total
+        if t.name == "naive":
+            naive_cps = cps
+        rows.append({
+            "frontend": frontend, "pipeline": t.name, "batch_size": bs, "steps": args.steps,
+            "clip_seconds": audio.clip_seconds, "clips_per_s": cps,
+            "step_s": total / args.steps, "data_ms_per_step": 1e3 * sum(t.data_s) / args.steps,
+            "compute_ms_per_step": 1e3 * sum(t.compute_s) / args.steps,
+            "data_fraction": sum(t.data_s) / total, "loss_last": t.losses[-1],
+            "forward_gflop_per_clip": fwd / 1e9, "bound_clips_per_s": bound,
+            "fraction_of_peak": cps / bound, "first_step_s": t.warmup_s[0] if t.warmup_s else None,
+            "speed_hook": list(getattr(t.model, "asdbench_speed", []) or []),
+        })
+    for row in rows:
+        row["ratio_vs_naive"] = row["clips_per_s"] / naive_cps
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--batch-size", type=int, default=None, help="default 64 (quick: 4)")
+    p.add_argument("--steps", type=int, default=None, help="measured steps (default 3, quick 2)")
+    p.add_argument("--warmup", type=int, default=1, help="unmeasured steps first (default 1)")
+    p.add_argument("--frontends", default="tfstgram,logmel")
+    p.add_argument("--compile", action="store_true",
+                   help="also measure prepare_for_speed(..., compile=True) (slow to compile)")
+    args = p.parse_args(argv)
+    device = setup(args)
+    args.batch_size = args.batch_size or (4 if args.quick else 64)
+    args.steps = args.steps or (2 if args.quick else 3)
+    args.clip_seconds = 1.0 if args.quick else 10.0
+    work = work_dir(args)
+    settings = {"batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
+                "clip_seconds": args.clip_seconds, "frontends": args.frontends.split(","),
+                "method": "os-scl", "compile": args.compile,
+                "memory_available_gb_before": memory_available_gb()}
+    record = start_record(NAME, args, device, settings)
+    args.peak_gflops = record["peak"]["fp32_matmul_gflops"]
+    print_context(record)
+    for frontend in args.frontends.split(","):
+        record["results"].extend(measure_frontend(frontend, args, device, work))
+    record["notes"].append(
+        "bound_clips_per_s = peak fp32 matmul FLOP/s / (3 x forward FLOPs per clip); "
+        "fraction_of_peak = clips_per_s / bound_clips_per_s")
+    path = write_record(record, args.out)
+    print_table(f"training throughput, batch {args.batch_size}, {args.clip_seconds:g} s clips "
+                f"({device})", record["results"], [
+                    ("frontend", "frontend", ""), ("pipeline", "pipeline", ""),
+                    ("clips_per_s", "clips/s", ".2f"), ("ratio_vs_naive", "× naive", ".3f"),
+                    ("data_ms_per_step", "data ms/step", ".0f"),
+                    ("compute_ms_per_step", "compute ms/step", ".0f"),
+                    ("bound_clips_per_s", "peak-bound clips/s", ".1f"),
+                    ("fraction_of_peak", "of peak", ".1%")])
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
