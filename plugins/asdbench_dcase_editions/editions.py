@@ -1,0 +1,64 @@
+"""What differs between the DCASE Task 2 editions 2021-2025: machine types, clip length, rules.
+
+Sections: 2021 and 2022 have three development sections (00-02) and three evaluation
+sections (03-05) of the same machine types; from 2023 on every machine type has one section
+(00) and the evaluation machine types differ from the development ones ("first shot").
+
+Clip length (``clip_seconds``): 2021 and 2022 clips are 10 s. From 2023 on clips last 6 s or
+more (up to 18 s in 2023), varying by machine type. The engine brings every clip to one length
+(cut at the end, zero-padded when shorter), and zero padding teaches a model that silence is
+normal, so the 2023-2025 default is 6 s: every clip is cut to its first 6 s, none is padded.
+Set ``data.clip_seconds`` to keep more of the longer clips (shorter ones are then padded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The development machine types of 2023, 2024 and 2025 (one section each).
+_DEV_2023 = ("bearing", "fan", "gearbox", "slider", "ToyCar", "ToyTrain", "valve")
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One edition of DCASE Task 2 (unsupervised anomalous sound detection)."""
+
+    year: int
+    dev_types: tuple[str, ...]
+    eval_types: tuple[str, ...]
+    clip_seconds: float
+    protocol: str  # official metric protocol of asdbench.metrics
+    title: str
+
+    @property
+    def name(self) -> str:
+        return f"dcase{self.year}"
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """Every machine type of the edition (development first), without duplicates."""
+        return tuple(dict.fromkeys(self.dev_types + self.eval_types))
+
+
+EDITIONS: dict[int, Edition] = {
+    2021: Edition(2021, ("fan", "gearbox", "pump", "slider", "ToyCar", "ToyTrain", "valve"),
+                  ("fan", "gearbox", "pump", "slider", "ToyCar", "ToyTrain", "valve"),
+                  10.0, "dcase2021", "domain shift (source/target test sets)"),
+    2022: Edition(2022, _DEV_2023, _DEV_2023, 10.0, "dcase2022",
+                  "domain generalization (domain not given at test time)"),
+    2023: Edition(2023, _DEV_2023,
+                  ("bandsaw", "grinder", "shaker", "ToyDrone", "ToyNscale", "ToyTank", "Vacuum"),
+                  6.0, "dcase2022", "first shot (new machine types for evaluation)"),
+    2024: Edition(2024, _DEV_2023,
+                  ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
+                   "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit"),
+                  6.0, "dcase2022", "first shot, some types without attributes"),
+    2025: Edition(2025, _DEV_2023,
+                  ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",
+                   "ScrewFeeder", "ToyPet", "ToyRCCar"),
+                  6.0, "dcase2022", "first shot, supplemental clean/noise clips (not used)"),
+}
+
+# The paper's schedule (300 epochs), as for DCASE 2020: 2021/2022 hold about as many training
+# clips as 2020 (~40k with the additional training data), 2023-2025 about a third of that.
+EPOCHS = 300

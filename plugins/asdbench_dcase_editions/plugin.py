@@ -1,0 +1,30 @@
+"""Registers the DCASE 2021-2025 datasets and ``synthetic-shift`` (entry point ``dcase_editions``)."""
+
+from __future__ import annotations
+
+from asdbench import hookimpl
+from asdbench.registry import Component
+from asdbench_dcase_editions import shift
+from asdbench_dcase_editions.dataset import edition_options, make_edition
+from asdbench_dcase_editions.editions import EDITIONS, EPOCHS
+
+
+@hookimpl
+def asdbench_datasets() -> list[Component]:
+    components = [
+        Component(
+            edition.name, make_edition(year), edition_options(edition),
+            f"DCASE {year} Task 2, {edition.title}: development set (root), additional "
+            f"training and evaluation sets (eval_root, 'auto' = beside it); official score "
+            f"'{edition.protocol}'",
+            train_defaults={"train.epochs": EPOCHS},
+        )
+        for year, edition in EDITIONS.items()
+    ]
+    components.append(Component(
+        "synthetic-shift", shift.make_synthetic_shift, dict(shift.DEFAULTS),
+        "synthetic machine sounds with a DCASE 2022-style domain shift (few target-domain "
+        "training clips at another speed and background); no download",
+        train_defaults={"train.epochs": shift.EPOCHS},
+    ))
+    return components

@@ -1,0 +1,242 @@
+"""``synthetic-shift``: the synthetic machine sounds with a DCASE 2022-style domain shift.
+
+Why: the 2022-2025 scoring path (sections, source/target domains, few target training clips,
+AUC(source)/AUC(target)/pAUC harmonic mean) must train and score end to end without a
+download. The sounds are those of the ``synthetic`` dataset (its generator is imported, not
+copied); a section is one machine (an "ID" there). The target domain of every section is the
+same machine running faster (``target_speed``, e.g. 1.06 = 6 % faster) in another room: an
+added background (``target_background_db`` relative to the machine, band-limited hum and
+noise; "none" for no extra background). As in DCASE 2022+, the target domain has only a few
+training clips per section (``target_train_per_section``) against many source clips; test sets
+hold normal and anomalous clips of both domains.
+
+Files are written once, DCASE 2022-style, under ``<root>/synthetic-shift/<parameter hash>/``
+(``root`` defaults to the cache folder)::
+
+    <type>/train/section_XX_{source,target}_train_normal_NNNN_spd_<S>_bg_<A|B>.wav
+    <type>/test/section_XX_{source,target}_test_{normal,anomaly}_NNNN_spd_<S>_bg_<A|B>.wav
+
+and listed by the same parser as the real editions. Official protocol: "dcase2022".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from asdbench_datasets.common import ListedDataset, audio_spec, join, parse_types
+from asdbench_datasets.synthetic import FAULTS, TYPES, Machine, make_machine, render, shaped_noise
+
+from asdbench.cache import atomic_dir, default_cache_dir, is_complete
+from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
+from asdbench.progress import make_progress
+from asdbench.registry import AsdbenchError
+from asdbench_dcase_editions.dataset import attribute_classes, bool_option, list_labelled
+from asdbench_dcase_editions.names import SOURCE, TARGET
+
+# Bump whenever the generated sound changes (the folder name changes with it).
+SHIFT_VERSION = 1
+DEFAULTS: dict[str, Any] = {
+    "root": "",
+    "types": "fan,pump",
+    "sections_per_type": 2,
+    "source_train_per_section": 24,
+    "target_train_per_section": 3,
+    "test_normal_per_domain": 8,
+    "test_anomaly_per_domain": 8,
+    "sample_rate": 16000,
+    "clip_seconds": 2.0,
+    "seed": 0,
+    "difficulty": 1.0,
+    "target_speed": 1.06,
+    "target_background_db": -12.0,
+    "attribute_classes": False,
+}
+# Like the synthetic set's default: a logmel/tfstgram run of a few CPU minutes.
+EPOCHS = 6
+
+
+def domain_machine(machine: Machine, domain: str, target_speed: float) -> Machine:
+    """The machine as recorded in ``domain``: the target domain runs at ``target_speed``×."""
+    if domain == SOURCE:
+        return machine
+    return replace(machine, rot_hz=machine.rot_hz * target_speed,
+                   event_period=machine.event_period / target_speed)
+
+
+def target_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
+    """Unit-RMS background of the target room: a mains-like hum with harmonics plus
+    low-mid band noise (a different room, not a fault)."""
+    t = np.arange(n) / sr
+    hum = sum(a * np.sin(2 * np.pi * 50.0 * k * t + rng.uniform(0, 2 * np.pi))
+              for k, a in ((1, 1.0), (2, 0.5), (3, 0.35), (5, 0.2)))
+    y = hum / np.sqrt(np.mean(hum ** 2)) + 1.5 * shaped_noise(rng, n, sr, 100.0, 1500.0, -2.0)
+    return y / np.sqrt(np.mean(y ** 2) + 1e-20)
+
+
+def attribute_string(domain: str, target_speed: float) -> str:
+    """The attributes written into names: speed in % and background room."""
+    speed = 100 if domain == SOURCE else int(round(100 * target_speed))
+    return f"spd_{speed}_bg_{'A' if domain == SOURCE else 'B'}"
+
+
+@dataclass(frozen=True)
+class ShiftPlan:
+    """Every file to generate, from the dataset's options."""
+
+    types: tuple[str, ...]
+    sections: int
+    source_train: int
+    target_train: int
+    test_normal: int
+    test_anomaly: int
+    seed: int
+    difficulty: float
+    target_speed: float
+    target_background_db: float | None
+
+    def files(self):
+        """``(relative path, type, section index, domain, split, label, index)``."""
+        counts = {(TRAIN, SOURCE, NORMAL): self.source_train,
+                  (TRAIN, TARGET, NORMAL): self.target_train,
+                  (TEST, SOURCE, NORMAL): self.test_normal, (TEST, TARGET, NORMAL): self.test_normal,
+                  (TEST, SOURCE, ANOMALY): self.test_anomaly,
+                  (TEST, TARGET, ANOMALY): self.test_anomaly}
+        for machine_type in self.types:
+            for s in range(self.sections):
+                for (split, domain, label), count in counts.items():
+                    word = "normal" if label == NORMAL else "anomaly"
+                    attrs = attribute_string(domain, self.target_speed)
+                    for k in range(count):
+                        rel = (f"{machine_type}/{split}/section_{s:02d}_{domain}_{split}_{word}_"
+                               f"{k:04d}_{attrs}.wav")
+                        yield rel, machine_type, s, domain, split, label, k
+
+
+def shift_signal(plan: ShiftPlan, audio: AudioSpec, machine: Machine, section: int,
+                 domain: str, split: str, label: int, index: int) -> np.ndarray:
+    """The int16 samples of one planned clip (pure: same inputs, same samples)."""
+    codes = (zlib.crc32(machine.machine_type.encode()), section, 0 if split == TRAIN else 1,
+             label, index, 0 if domain == SOURCE else 1)
+    rng = np.random.default_rng([plan.seed, *codes])
+    fault, severity = None, 0.0
+    if label == ANOMALY:
+        faults = list(FAULTS[machine.machine_type])
+        fault = faults[index % len(faults)]  # every fault type evenly, as the synthetic set
+        severity = machine.strength * rng.uniform(0.35, 1.0) / plan.difficulty
+    x = render(domain_machine(machine, domain, plan.target_speed), rng, audio, fault, severity)
+    if domain == TARGET and plan.target_background_db is not None:
+        level = np.sqrt(np.mean(x ** 2)) * 10 ** (plan.target_background_db / 20)
+        x = x + level * target_background(rng, len(x), audio.sample_rate)
+        peak = np.abs(x).max()
+        x = x * (0.98 / peak) if peak > 0.98 else x
+    return np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def generate_shift(folder: Path, plan: ShiftPlan, audio: AudioSpec, progress: bool = True) -> None:
+    """Write every planned clip as a 16-bit WAV under ``folder``."""
+    machines = {(t, s): make_machine(t, s, plan.sections, plan.seed)
+                for t in plan.types for s in range(plan.sections)}
+    files = list(plan.files())
+    with make_progress(progress) as bar:
+        task = bar.add_task(f"generating {len(files)} synthetic-shift clips", total=len(files))
+        for rel, machine_type, s, domain, split, label, k in files:
+            samples = shift_signal(plan, audio, machines[machine_type, s], s, domain, split,
+                                   label, k)
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(path), samples, audio.sample_rate, subtype="PCM_16")
+            bar.advance(task)
+
+
+def _int(options: dict[str, Any], key: str, minimum: int) -> int:
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise AsdbenchError(f"synthetic-shift: data.{key} must be an integer >= {minimum}, "
+                            f"got {value!r}")
+    return int(value)
+
+
+def _float(options: dict[str, Any], key: str, minimum: float) -> float:
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= minimum:
+        raise AsdbenchError(f"synthetic-shift: data.{key} must be a number > {minimum}, "
+                            f"got {value!r}")
+    return float(value)
+
+
+class SyntheticShift(ListedDataset):
+    name = "synthetic-shift"
+    protocols = ("dcase2022",)
+
+    def __init__(self, options: dict[str, Any], progress: bool = True) -> None:
+        super().__init__(audio_spec(options, self.name))
+        types = parse_types(options["types"]) or list(TYPES)
+        unknown = [t for t in types if t not in TYPES]
+        if unknown:
+            raise AsdbenchError(f"synthetic-shift: unknown machine type '{unknown[0]}' in "
+                                f"data.types (available: {join(TYPES)})")
+        background = options["target_background_db"]
+        if isinstance(background, str) and background.strip().lower() == "none":
+            background = None
+        if background is not None and (isinstance(background, bool)
+                                       or not isinstance(background, (int, float))):
+            raise AsdbenchError("synthetic-shift: data.target_background_db must be a number "
+                                f"(dB) or \"none\", got {background!r}")
+        self.plan = ShiftPlan(
+            types=tuple(types),
+            sections=_int(options, "sections_per_type", 1),
+            source_train=_int(options, "source_train_per_section", 1),
+            target_train=_int(options, "target_train_per_section", 1),
+            test_normal=_int(options, "test_normal_per_domain", 1),
+            test_anomaly=_int(options, "test_anomaly_per_domain", 1),
+            seed=_int(options, "seed", 0),
+            difficulty=_float(options, "difficulty", 0.0),
+            target_speed=_float(options, "target_speed", 0.0),
+            target_background_db=None if background is None else float(background),
+        )
+        self.attribute_classes = bool_option(options, "attribute_classes", self.name)
+        root = str(options.get("root") or "").strip()
+        self.base = Path(root).expanduser() if root else default_cache_dir()
+        self.progress = progress
+
+    @property
+    def key(self) -> str:
+        """Hash of everything that determines the generated files."""
+        blob = json.dumps({"version": SHIFT_VERSION, "plan": self.plan.__dict__,
+                           "sample_rate": self.audio.sample_rate,
+                           "num_samples": self.audio.num_samples}, sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def folder(self) -> Path:
+        return self.base / "synthetic-shift" / self.key
+
+    def ensure(self) -> Path:
+        """Generate the WAV tree unless a complete one exists; returns its folder."""
+        if not is_complete(self.folder):
+            meta = {"shift_version": SHIFT_VERSION, **self.plan.__dict__,
+                    "sample_rate": self.audio.sample_rate,
+                    "clip_seconds": self.audio.clip_seconds}
+            with atomic_dir(self.folder, meta) as tmp:
+                generate_shift(tmp, self.plan, self.audio, self.progress)
+        return self.folder
+
+    def _list(self, report: DataReport) -> list[Clip]:
+        folder = self.ensure()
+        clips: list[Clip] = []
+        for t in self.plan.types:
+            clips += list_labelled(folder / t, t, "synthetic-shift", report, dataset=self.name)
+        if self.attribute_classes:
+            clips, _ = attribute_classes(clips)
+        return clips
+
+
+def make_synthetic_shift(options: dict[str, Any]) -> SyntheticShift:
+    return SyntheticShift(options)
