@@ -4,7 +4,12 @@ A record (``results/bench/<name>.json``)::
 
     {"benchmark": name, "schema": 1, "created": ISO time, "quick": bool, "command": argv,
      "settings": {...}, "machine": {...}, "load_avg": {"start": [1, 5, 15 min], "end": [...]},
-     "peak": {"fp32_matmul_gflops": ..., ...}, "results": [row, ...], "notes": [...]}
+     "peak": {"fp32_matmul_gflops": ..., ...}, "results": [row, ...], "notes": [...],
+     "contention": {"self_cpu_per_thread": ..., "others_cpu_s": ..., ...}}
+
+``contention`` says how much of the machine the run had: ``others_cpu_s`` is CPU time other
+processes used meanwhile (a shared machine), ``self_cpu_per_thread`` near 1 means the threads
+were never starved.
 
 The physical limit of a figure is its FLOPs divided by ``peak`` measured in the same process
 (a large matmul: the best the BLAS reaches on this machine), so a figure and its bound share
@@ -81,6 +86,37 @@ def load_average() -> list[float]:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return []
+
+
+def cpu_times() -> dict[str, float]:
+    """Machine-wide busy/idle/steal jiffies (``/proc/stat``) and this process's CPU seconds."""
+    out: dict[str, float] = {"wall": time.perf_counter()}
+    usage = os.times()
+    out["self_cpu"] = usage.user + usage.system
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0.0] * 8)[:8]
+        out.update(busy=user + nice + system + irq + softirq, idle=idle + iowait, steal=steal)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def contention(start: dict[str, float], end: dict[str, float], threads: int) -> dict[str, Any]:
+    """How much of the machine the benchmark had: its CPU time per wall second per thread,
+    and the share of the machine's busy time that was someone else's (or the hypervisor's)."""
+    wall = end["wall"] - start["wall"]
+    own = end["self_cpu"] - start["self_cpu"]
+    out: dict[str, Any] = {"wall_s": round(wall, 1),
+                           "self_cpu_per_thread": round(own / max(wall * threads, 1e-9), 3)}
+    if "busy" in start and "busy" in end:
+        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        busy = (end["busy"] - start["busy"]) / hz
+        total = busy + (end["idle"] - start["idle"]) / hz + (end["steal"] - start["steal"]) / hz
+        out["machine_busy_fraction"] = round(busy / max(total, 1e-9), 3)
+        out["others_cpu_s"] = round(max(busy - own, 0.0), 1)
+        out["steal_fraction"] = round((end["steal"] - start["steal"]) / hz / max(total, 1e-9), 3)
+    return out
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -174,7 +210,7 @@ def start_record(name: str, args: argparse.Namespace, device: torch.device,
             "quick": bool(args.quick), "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
             "settings": settings, "machine": machine_info(device),
             "load_avg": {"start": load_average()}, "peak": peaks(device, args.quick),
-            "results": [], "notes": []}
+            "results": [], "notes": [], "_cpu_start": cpu_times()}
 
 
 def write_record(record: dict[str, Any], out_dir: Path) -> Path:
@@ -182,6 +218,9 @@ def write_record(record: dict[str, Any], out_dir: Path) -> Path:
     from asdbench.atomic import atomic_write_text  # noqa: PLC0415
 
     record["load_avg"]["end"] = load_average()
+    start = record.pop("_cpu_start", None)
+    if start is not None:
+        record["contention"] = contention(start, cpu_times(), torch.get_num_threads())
     path = Path(out_dir) / f"{record['benchmark']}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(record, indent=2, default=_json_default) + "\n")

@@ -7,7 +7,9 @@ engine, ...) so a load change on a shared machine hits both alike.
 - **engine**: the loop body of ``asdbench.engine.train``: cached int16 waveforms and cached
   float16 log-Mel indexed per batch (``Split.batch``), mixup on tensors, the engine's autocast
   (bf16 on CUDA, off on CPU), AdamW, ``WeightEMA``.
-- **engine+speed**: the same with ``asdbench.speed.prepare_for_speed`` applied to the model.
+- **engine+speed**: the same with ``asdbench.speed.prepare_for_speed`` applied to the model;
+  ``+bf16``: and ``train.amp=bf16`` (bf16 autocast: other rounding, same model and FLOPs; the
+  engine's default on CUDA, an option on CPU); ``+compile``: and ``torch.compile``.
 - **naive**: per-item WAV decode with soundfile and per-item log-Mel (torchaudio) in a torch
   ``Dataset``, ``DataLoader(num_workers=0)``, float32, no compilation.
 
@@ -39,6 +41,7 @@ from asdbench.speed import prepare_for_speed
 from bench.common import (
     TRAIN_FLOPS_FACTOR,
     console,
+    cpu_flags,
     forward_flops,
     memory_available_gb,
     parser,
@@ -183,6 +186,10 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
     if fast is not None and getattr(fast, "asdbench_speed", None):
         trainers.append(Trainer("engine+speed", fast, cfg, device,
                                 _engine_batches(split, bs, device, seed), amp, seed))
+    if args.bf16:
+        trainers.append(Trainer("engine+speed+bf16", prepare_for_speed(copy.deepcopy(model), device,
+                                                                      cfg), cfg, device,
+                                _engine_batches(split, bs, device, seed), "bf16", seed))
     if args.compile:
         compiled = prepare_for_speed(copy.deepcopy(model), device, cfg, compile=True)
         trainers.append(Trainer("engine+speed+compile", compiled, cfg, device,
@@ -227,17 +234,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=None, help="measured steps (default 3, quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="unmeasured steps first (default 1)")
     p.add_argument("--frontends", default="tfstgram,logmel")
+    p.add_argument("--bf16", choices=["auto", "on", "off"], default="auto",
+                   help="also measure the engine with train.amp=bf16 (auto: on a CPU with "
+                        "native bf16 dot products; CUDA runs already use bf16)")
     p.add_argument("--compile", action="store_true",
                    help="also measure prepare_for_speed(..., compile=True) (slow to compile)")
     args = p.parse_args(argv)
     device = setup(args)
+    native_bf16 = bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
+    args.bf16 = args.bf16 == "on" or (args.bf16 == "auto" and device.type == "cpu"
+                                      and native_bf16 and not args.quick)
     args.batch_size = args.batch_size or (4 if args.quick else 64)
     args.steps = args.steps or (2 if args.quick else 3)
     args.clip_seconds = 1.0 if args.quick else 10.0
     work = work_dir(args)
     settings = {"batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
                 "clip_seconds": args.clip_seconds, "frontends": args.frontends.split(","),
-                "method": "os-scl", "compile": args.compile,
+                "method": "os-scl", "compile": args.compile, "bf16_variant": args.bf16,
                 "memory_available_gb_before": memory_available_gb()}
     record = start_record(NAME, args, device, settings)
     args.peak_gflops = record["peak"]["fp32_matmul_gflops"]
@@ -252,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"({device})", record["results"], [
                     ("frontend", "frontend", ""), ("pipeline", "pipeline", ""),
                     ("clips_per_s", "clips/s", ".2f"), ("ratio_vs_naive", "× naive", ".3f"),
-                    ("data_ms_per_step", "data ms/step", ".0f"),
+                    ("data_ms_per_step", "data ms/step", ".1f"),
                     ("compute_ms_per_step", "compute ms/step", ".0f"),
                     ("bound_clips_per_s", "peak-bound clips/s", ".1f"),
                     ("fraction_of_peak", "of peak", ".1%")])

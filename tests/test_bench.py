@@ -41,6 +41,7 @@ def test_benchmark_quick_mode_writes_its_record(name, tmp_path):
         assert machine[key], key
     assert "gpu" in machine and machine["torch_threads"] == 1
     assert len(record["load_avg"]["start"]) == 3 and len(record["load_avg"]["end"]) == 3
+    assert record["contention"]["wall_s"] > 0 and "_cpu_start" not in record
     assert record["peak"]["fp32_matmul_gflops"] > 0
     rows = record["results"]
     assert rows
