@@ -424,8 +424,9 @@ def train_and_evaluate(cfg: dict[str, Any], results_dir: str | Path, *, resume: 
             "data_root": os.path.commonpath([str(c.path) for c in train_w.clips]),
             "protocols": list(dataset.protocols), "provenance": provenance(device),
             "data": {"train": len(train_split), "val": len(val_split), "test": len(test),
-                     "skipped": [list(p) for p in (train_w.report.problems
-                                                   + test_w.report.problems)]}}
+                     "problems": [list(p) for p in (dataset.report.problems
+                                                    + train_w.report.problems
+                                                    + test_w.report.problems)]}}
     atomic_write_text(run_dir / "config.json", json.dumps(info, indent=2, default=str))
 
     summary = train(cfg, model, train_split, val_split, run_dir, device, resume=resume,
