@@ -23,7 +23,12 @@ picks the test clips: "all" (development and evaluation test clips), "dev" or "e
 edition's official score is the harmonic mean of the ``eval`` sections only.
 
 Classes: one per (type, section); with ``data.attribute_classes`` one per (type, section,
-attribute string) instead (:func:`attribute_classes`).
+attribute string) instead (:func:`attribute_classes`; ``data.test_attributes`` false scores
+development test clips like evaluation ones, without the attributes in their names).
+
+Options: ``root``, ``eval_root`` ("auto"), ``types`` ("" = the edition's official types, all
+required), ``test`` ("all"), ``sample_rate`` (16000), ``clip_seconds`` (10 for 2021/2022, 6
+from 2023, see :mod:`.editions`), ``attribute_classes`` (false), ``test_attributes`` (true).
 """
 
 from __future__ import annotations

@@ -43,20 +43,20 @@ class Edition:
 EDITIONS: dict[int, Edition] = {
     2021: Edition(2021, ("fan", "gearbox", "pump", "slider", "ToyCar", "ToyTrain", "valve"),
                   ("fan", "gearbox", "pump", "slider", "ToyCar", "ToyTrain", "valve"),
-                  10.0, "dcase2021", "domain shift (source/target test sets)"),
+                  10.0, "dcase2021", "domain shift"),
     2022: Edition(2022, _DEV_2023, _DEV_2023, 10.0, "dcase2022",
-                  "domain generalization (domain not given at test time)"),
+                  "domain generalization"),
     2023: Edition(2023, _DEV_2023,
                   ("bandsaw", "grinder", "shaker", "ToyDrone", "ToyNscale", "ToyTank", "Vacuum"),
-                  6.0, "dcase2022", "first shot (new machine types for evaluation)"),
+                  6.0, "dcase2022", "first shot"),
     2024: Edition(2024, _DEV_2023,
                   ("3DPrinter", "AirCompressor", "BrushlessMotor", "HairDryer", "HoveringDrone",
                    "RoboticArm", "Scanner", "ToothBrush", "ToyCircuit"),
-                  6.0, "dcase2022", "first shot, some types without attributes"),
+                  6.0, "dcase2022", "first shot"),
     2025: Edition(2025, _DEV_2023,
                   ("AutoTrash", "BandSealer", "CoffeeGrinder", "HomeCamera", "Polisher",
                    "ScrewFeeder", "ToyPet", "ToyRCCar"),
-                  6.0, "dcase2022", "first shot, supplemental clean/noise clips (not used)"),
+                  6.0, "dcase2022", "first shot"),
 }
 
 # The paper's schedule (300 epochs), as for DCASE 2020: 2021/2022 hold about as many training

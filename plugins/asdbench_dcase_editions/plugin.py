@@ -14,9 +14,8 @@ def asdbench_datasets() -> list[Component]:
     components = [
         Component(
             edition.name, make_edition(year), edition_options(edition),
-            f"DCASE {year} Task 2, {edition.title}: development set (root), additional "
-            f"training and evaluation sets (eval_root, 'auto' = beside it); official score "
-            f"'{edition.protocol}'",
+            f"DCASE {year} Task 2 ({edition.title}): development set (root) + additional "
+            f"training and evaluation sets (eval_root); score '{edition.protocol}'",
             train_defaults={"train.epochs": EPOCHS},
         )
         for year, edition in EDITIONS.items()
