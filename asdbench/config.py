@@ -105,7 +105,7 @@ def resolve(overrides: dict[str, Any], registry: Registry) -> dict[str, Any]:
     for kind in KINDS:
         component = registry.get(kind, cfg[kind])  # unknown names fail here, with suggestions
         for key, value in component.train_defaults.items():
-            if overrides.get(key) is None and cfg.get(key) is None:
+            if overrides.get(key) is None:  # what the user sets always wins
                 cfg[key] = value
         prefix = CONFIG_PREFIX[kind] + "."
         given = {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}

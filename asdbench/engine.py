@@ -443,7 +443,7 @@ def train_and_evaluate(cfg: dict[str, Any], results_dir: str | Path, *, resume: 
     scores = score_clips(cfg, registry, train_inputs, test_inputs)
     frame = scores_frame(test.clips, scores)
     atomic_write_text(run_dir / "scores.csv", frame.to_csv(index=False))
-    write_submission(frame, run_dir / "submission")
+    write_submission(frame, run_dir / "submission", layout=dataset.protocols[0])
     metrics = {"run_id": run_id(cfg), "config": cfg,
                "official_protocol": dataset.protocols[0],
                "protocols": compute_all(frame, list(dataset.protocols)),

@@ -129,8 +129,13 @@ def test_parse_sets_reads_toml_literals():
 
 def test_resolve_fills_defaults_and_rejects_unknown_keys():
     ps = load_plugins()
+    paper = resolve({"dataset": "dcase2020"}, ps.registry)
+    assert (paper["train.lr"], paper["train.batch_size"], paper["train.epochs"]) == (1e-4, 64, 300)
+    assert paper["train.ema_decay"] == 0.9999 and paper["train.ema_warmup"] is False
+    # the synthetic set suggests its short-run recipe; what the user sets always wins
     cfg = resolve({"method": "os-scl", "frontend": "tfstgram"}, ps.registry)
-    assert cfg["train.lr"] == 1e-4 and cfg["train.batch_size"] == 64
+    assert cfg["train.ema_warmup"] is True and cfg["train.batch_size"] == 32
+    assert resolve({"train.batch_size": 8}, ps.registry)["train.batch_size"] == 8
     assert any(k.startswith("method.") for k in cfg)
     assert run_id(cfg).startswith("os-scl_tfstgram_mobilefacenet_synthetic_s0_")
     assert run_id(cfg) != run_id({**cfg, "seed": 1})
