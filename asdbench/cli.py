@@ -307,10 +307,11 @@ def eval_command(run_dir, dataset, data_root, sets, scorer, device, as_json) -> 
 
 def _register_subcommands() -> None:
     from asdbench.datacheck import data_group
+    from asdbench.export import export_command
     from asdbench.leaderboard import leaderboard_command
     from asdbench.matrix import matrix_command
 
-    for command in (data_group, matrix_command, leaderboard_command):
+    for command in (data_group, matrix_command, leaderboard_command, export_command):
         cli.add_command(command)
 
 

@@ -83,6 +83,7 @@ def test_bad_input_is_one_clear_line_and_nonzero_exit(args, needle):
 
 
 def test_every_command_has_help_with_examples():
-    for cmd in ["run", "describe", "plugins", "score", "eval", "matrix", "leaderboard"]:
-        out = asdbench(cmd, "--help").stdout
+    for cmd in ["run", "describe", "plugins", "score", "eval", "matrix", "leaderboard",
+                "export", "data check"]:
+        out = asdbench(*cmd.split(), "--help").stdout
         assert "Examples" in out or "Example" in out, cmd
