@@ -173,7 +173,14 @@ def data_group() -> None:
 @click.option("--strict", is_flag=True, help="Exit with status 2 when any problem is found.")
 def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[str, ...],
                   as_json: bool, no_decode: bool, strict: bool) -> None:
-    """List a dataset's clips per machine type and ID, decode them, report every problem."""
+    """List a dataset's clips per machine type and ID, decode them, report every problem.
+
+    \b
+    Examples:
+      asdbench data check
+      asdbench data check --dataset dcase2020 --data-root ~/data/dcase2020/dev
+      asdbench data check --dataset folder --data-root ~/plant-recordings --json
+    """
     from asdbench.config import COMPONENT_DEFAULTS, parse_sets
     from asdbench.plugins import get_registry
 
