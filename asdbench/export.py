@@ -7,9 +7,8 @@ anomalous). The log-Mel, the learned frontends, the backbone, the head and the s
 inside, so a deployment needs only ``torch.jit.load`` (or onnxruntime) and the JSON sidecar
 ``<file>.json`` that names the classes, the sample rate, the clip length and the scorer.
 
-Scores equal the run's ``scores.csv``: the log-Mel is rounded to float16 inside the model,
-exactly as the engine's feature cache stores it (the model was trained and evaluated on those
-values). Scorers:
+Scores equal the run's ``scores.csv`` (the engine caches log-Mel in float32, the same values
+the model computes inside). Scorers:
 
 - ``ce``: ``-log_softmax`` of the class logits at each class, with the logits the method gives
   for that class (ArcFace: the margin on that class when ``method.eval_margin`` is true). All K
@@ -110,7 +109,7 @@ class ScoringModel(nn.Module):
     """Waveforms ``[B, L]`` → anomaly scores ``[B, K]`` (see the module docstring)."""
 
     def __init__(self, model: nn.Module, num_classes: int, scorer: str = "ce", k: int = 1,
-                 references: list[list[Tensor]] | None = None, fp16_features: bool = True) -> None:
+                 references: list[list[Tensor]] | None = None) -> None:
         super().__init__()
         if scorer not in SCORERS:
             raise AsdbenchError(f"scorer '{scorer}' cannot be exported "
@@ -119,7 +118,6 @@ class ScoringModel(nn.Module):
         self.num_classes = num_classes
         self.scorer = scorer
         self.k = 1 if scorer == "cosine" else int(k)
-        self.fp16_features = fp16_features
         # (class, buffer name) pairs: traced as K unrolled reference comparisons
         self._refs: list[tuple[int, str]] = []
         if scorer != "ce":
@@ -134,8 +132,6 @@ class ScoringModel(nn.Module):
 
     def forward(self, wave: Tensor) -> Tensor:
         feats = self.frontend.features(wave)
-        if self.fp16_features:  # the values the engine caches, trains and scores on
-            feats = feats.half().float()
         e = self.method.embed(self.backbone(self.frontend(wave, feats)))
         if self.scorer == "ce":
             return ce_all_classes(self.method, e, self.num_classes)
@@ -294,7 +290,6 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
         "output": {"name": "scores", "shape": ["batch", len(run.classes)], "dtype": "float32",
                    "meaning": "anomaly score of each clip against each class (column order = "
                               "classes); higher = more anomalous"},
-        "fp16_features": module.fp16_features,
         "asdbench": __version__, "torch": torch.__version__,
     }
     if fmt == "onnx":

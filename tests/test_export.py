@@ -81,7 +81,9 @@ def test_torchscript_reproduces_scores_without_asdbench(run, tmp_path):
     got = json.loads(proc.stdout)
     assert np.asarray(got["scores"]).shape == (len(scores), 2)
     own = _own_column(scores, got["classes"], got["scores"])
-    np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=0, atol=1e-4)
+    # float32 through ~60 layers with another batch composition: scores of ~20 (ArcFace s = 30)
+    # agree to ~1e-4 absolute, ~1e-5 relative
+    np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=1e-5, atol=1e-4)
     # the traced graph is not tied to the batch size it was traced with
     np.testing.assert_allclose(got["single"], got["scores"], rtol=0, atol=1e-4)
 
@@ -103,7 +105,9 @@ def test_onnx_reproduces_scores(run, tmp_path):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     matrix = session.run(None, {"wave": x})[0]
     own = _own_column(scores, meta["classes"], matrix)
-    np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=0, atol=1e-4)
+    # float32 through ~60 layers with another batch composition: scores of ~20 (ArcFace s = 30)
+    # agree to ~1e-4 absolute, ~1e-5 relative
+    np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=1e-5, atol=1e-4)
 
 
 def test_export_command_writes_model_and_sidecar(run, tmp_path):
