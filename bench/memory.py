@@ -4,8 +4,8 @@ Each size runs ``python -m asdbench run ...`` as a child process (a fresh cache,
 results folder); its peak RSS is the child's ``ru_maxrss`` (``os.wait4``, cross-checked with
 ``resource.getrusage(RUSAGE_CHILDREN)``). Sizes:
 
-- ``default``: the defaults of ``asdbench run`` (synthetic set, TFSTgram, OS-SCL, batch 64),
-  one epoch;
+- ``default``: the defaults of ``asdbench run`` (synthetic set, TFSTgram, OS-SCL, and the
+  synthetic dataset's own defaults: 2-s clips, batch 32), one epoch;
 - ``paper``: 10-s clips at batch 64 (the paper's step), one step of training then evaluation.
 
 The floor of training memory is what autograd saves for the backward pass: measured here per
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     record["baseline_rss_mb"] = base["peak_rss_mb"]
     rows = []
     for size in sizes:
+        for old in (work / f"cache-{size}", work / f"results-{size}"):  # a finished run is
+            shutil.rmtree(old, ignore_errors=True)  # returned as is: start from scratch
         env = dict(os.environ, ASDBENCH_CACHE=str(work / f"cache-{size}"))
         if args.threads:
             env["OMP_NUM_THREADS"] = str(args.threads)
@@ -154,9 +157,12 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"  {size}: asdbench {' '.join(specs[size])}  "
                       f"(memory available {available} GB)")
         info = run_child(run_args, env, work)
-        frontend = "tfstgram"  # the default and the paper-size runs use TFSTgram
-        clip = 1.0 if size == "tiny" else (10.0 if size == "paper" else 2.0)
-        batch = 4 if size == "tiny" else 64
+        # the sizes the run really used (dataset plugins may set their own defaults)
+        run_info = json.loads(next((work / f"results-{size}").glob("runs/*/config.json"))
+                              .read_text())
+        frontend = run_info["config"]["frontend"]
+        clip = float(run_info["audio"]["clip_seconds"])
+        batch = int(run_info["config"]["train.batch_size"])
         saved = saved_activation_bytes(frontend, clip, 2) / 2  # BN needs 2 clips in training
         row = {"size": size, "frontend": frontend, "clip_seconds": clip, "batch_size": batch,
                "args": specs[size], "peak_rss_mb": info.get("peak_rss_mb"),

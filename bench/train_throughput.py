@@ -42,6 +42,7 @@ from bench.common import (
     TRAIN_FLOPS_FACTOR,
     console,
     cpu_flags,
+    finish_peak,
     forward_flops,
     memory_available_gb,
     parser,
@@ -204,8 +205,6 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
                       + (" (warm-up)" if i < args.warmup else ""))
 
     fwd = forward_flops(cfg, len(classes))
-    peak = args.peak_gflops
-    bound = peak * 1e9 / (TRAIN_FLOPS_FACTOR * fwd)
     rows = []
     naive_cps = None
     for t in trainers:
@@ -219,8 +218,7 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
             "step_s": total / args.steps, "data_ms_per_step": 1e3 * sum(t.data_s) / args.steps,
             "compute_ms_per_step": 1e3 * sum(t.compute_s) / args.steps,
             "data_fraction": sum(t.data_s) / total, "loss_last": t.losses[-1],
-            "forward_gflop_per_clip": fwd / 1e9, "bound_clips_per_s": bound,
-            "fraction_of_peak": cps / bound, "first_step_s": t.warmup_s[0] if t.warmup_s else None,
+            "forward_gflop_per_clip": fwd / 1e9, "first_step_s": t.warmup_s[0] if t.warmup_s else None,
             "speed_hook": list(getattr(t.model, "asdbench_speed", []) or []),
         })
     for row in rows:
@@ -253,10 +251,14 @@ def main(argv: list[str] | None = None) -> None:
                 "method": "os-scl", "compile": args.compile, "bf16_variant": args.bf16,
                 "memory_available_gb_before": memory_available_gb()}
     record = start_record(NAME, args, device, settings)
-    args.peak_gflops = record["peak"]["fp32_matmul_gflops"]
     print_context(record)
     for frontend in args.frontends.split(","):
         record["results"].extend(measure_frontend(frontend, args, device, work))
+    peak = finish_peak(record)
+    for row in record["results"]:
+        row["bound_clips_per_s"] = peak * 1e9 / (TRAIN_FLOPS_FACTOR * row["forward_gflop_per_clip"]
+                                                 * 1e9)
+        row["fraction_of_peak"] = row["clips_per_s"] / row["bound_clips_per_s"]
     record["notes"].append(
         "bound_clips_per_s = peak fp32 matmul FLOP/s / (3 x forward FLOPs per clip); "
         "fraction_of_peak = clips_per_s / bound_clips_per_s")
