@@ -254,13 +254,16 @@ def main(argv: list[str] | None = None) -> None:
     print_context(record)
     for frontend in args.frontends.split(","):
         record["results"].extend(measure_frontend(frontend, args, device, work))
-    peak = finish_peak(record)
+    finish_peak(record)
     for row in record["results"]:
-        row["bound_clips_per_s"] = peak * 1e9 / (TRAIN_FLOPS_FACTOR * row["forward_gflop_per_clip"]
-                                                 * 1e9)
+        # a bf16 pipeline is bounded by the bf16 matmul rate, the others by the fp32 one
+        row["peak_dtype"] = "bf16" if "bf16" in row["pipeline"] else "fp32"
+        peak = record["peak"][f"{row['peak_dtype']}_matmul_gflops"]
+        row["bound_clips_per_s"] = peak / (TRAIN_FLOPS_FACTOR * row["forward_gflop_per_clip"])
         row["fraction_of_peak"] = row["clips_per_s"] / row["bound_clips_per_s"]
     record["notes"].append(
-        "bound_clips_per_s = peak fp32 matmul FLOP/s / (3 x forward FLOPs per clip); "
+        "bound_clips_per_s = peak matmul FLOP/s (bf16 for bf16 pipelines, else fp32) / "
+        "(3 x forward FLOPs per clip); "
         "fraction_of_peak = clips_per_s / bound_clips_per_s")
     path = write_record(record, args.out)
     print_table(f"training throughput, batch {args.batch_size}, {args.clip_seconds:g} s clips "
