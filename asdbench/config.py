@@ -44,6 +44,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train.device": "auto",
     "train.amp": "auto",  # bf16 autocast on CUDA, off on CPU
     "train.max_steps_per_epoch": 0,  # 0 = full epochs; >0 caps steps (quick checks)
+    # execution only (same model, same maths): NHWC layout for the 2-D backbone ("auto": on
+    # when the model has 2-D convolutions) and torch.compile of frontend + backbone (pays off
+    # on long runs; each new shape costs a compilation)
+    "train.channels_last": "auto",
+    "train.compile": False,
 }
 
 DEFAULT_EPOCHS = 20
@@ -52,7 +57,7 @@ ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
 # Data folders stay part of a run's identity (which folders are given changes what is
 # trained, e.g. dev-only vs dev + eval); the leaderboard compares folders by name, so the same
 # recipe run on two machines still merges into one row.
-NON_IDENTITY_KEYS = {"train.device", "train.amp"}
+NON_IDENTITY_KEYS = {"train.device", "train.amp", "train.channels_last", "train.compile"}
 
 
 def parse_value(text: str) -> Any:

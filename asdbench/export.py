@@ -52,7 +52,8 @@ ONNX_MODULES = ("onnx", "onnxruntime", "onnxscript")
 VERIFY_TOLERANCE = 1e-3
 
 
-def ce_all_classes(method: nn.Module, e: Tensor, num_classes: int) -> Tensor:
+def ce_all_classes(method: nn.Module, e: Tensor, num_classes: int,
+                   class_ids: Tensor | None = None) -> Tensor:
     """``[B, K]``: ``-log_softmax(method.logits(e, k))[k]`` for every class ``k`` at once.
 
     Each clip's embedding is repeated K times, row ``(b, k)`` labelled ``k`` (so a margin lands
@@ -62,7 +63,9 @@ def ce_all_classes(method: nn.Module, e: Tensor, num_classes: int) -> Tensor:
     """
     dim = e.shape[-1]
     rows = e.unsqueeze(1).expand(-1, num_classes, dim).reshape(-1, dim)
-    labels = torch.arange(num_classes, device=e.device).unsqueeze(0).expand(e.shape[0], -1)
+    if class_ids is None:
+        class_ids = torch.arange(num_classes, device=e.device)
+    labels = class_ids.unsqueeze(0).expand(e.shape[0], -1)
     logits = method.logits(rows, labels.reshape(-1)).float().reshape(-1, num_classes, num_classes)
     own = torch.diagonal(logits, dim1=1, dim2=2)
     return torch.logsumexp(logits, dim=2) - own
@@ -118,6 +121,8 @@ class ScoringModel(nn.Module):
         self.num_classes = num_classes
         self.scorer = scorer
         self.k = 1 if scorer == "cosine" else int(k)
+        # a buffer, not a traced arange: the exported file then runs on any device
+        self.register_buffer("class_ids", torch.arange(num_classes), persistent=False)
         # (class, buffer name) pairs: traced as K unrolled reference comparisons
         self._refs: list[tuple[int, str]] = []
         if scorer != "ce":
@@ -134,7 +139,7 @@ class ScoringModel(nn.Module):
         feats = self.frontend.features(wave)
         e = self.method.embed(self.backbone(self.frontend(wave, feats)))
         if self.scorer == "ce":
-            return ce_all_classes(self.method, e, self.num_classes)
+            return ce_all_classes(self.method, e, self.num_classes, self.class_ids)
         columns: list[list[Tensor]] = [[] for _ in range(self.num_classes)]
         for c, name in self._refs:
             columns[c].append(cosine_distance_topk(e, getattr(self, name), self.k))

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ MEASURED = "measured"
 # The paper's column order for DCASE 2020; other types follow alphabetically.
 TYPE_ORDER = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
 COUNT_PREFIX = "n_"
+# DCASE 2021+ score (harmonic mean over sections/domains, ``average.official`` in metrics.json);
+# None under dcase2020/pooled, so its column appears only where some row has it.
+OFFICIAL = "average.official"
 
 
 # --- collecting runs ---------------------------------------------------------------------
@@ -221,10 +225,16 @@ def metric_columns(df: pd.DataFrame, kind: str = "table2", by: str = "type") -> 
     else:  # table2, table3 (ablation): AUC and pAUC
         wanted, average = ["auc", "pauc"], ["auc", "pauc"]
     cols = [f"{g}.{m}" for g in ordered for m in wanted if m in groups[g]]
-    return cols + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
+    official = [OFFICIAL] if OFFICIAL in df.columns and df[OFFICIAL].notna().any() else []
+    return cols + official + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
 
 
-def primary_metric(kind: str) -> str:
+def primary_metric(kind: str, metrics: Iterable[str] = ()) -> str:
+    """The metric rows are ranked by: the DCASE 2021+ official score where ``metrics`` (a
+    table's columns) has it, as those editions rank; else average AUC (average mAUC for table4,
+    which is about mAUC and keeps it even where an official score exists)."""
+    if kind != "table4" and OFFICIAL in set(metrics):
+        return OFFICIAL
     return "average.mauc" if kind == "table4" else "average.auc"
 
 
@@ -234,8 +244,10 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
 
     ``protocol=None`` takes each run's official protocol. Reference rows (from
     :func:`reference_frame`) of this table kind and of the protocols and datasets shown are
-    added, labelled by their ``source``. Rows are ranked by the table's primary metric (average AUC; average
-    mAUC for table4), best first.
+    added, labelled by their ``source``. Rows are ranked by the table's primary metric
+    (:func:`primary_metric`: the official score where shown, else average AUC; average mAUC for
+    table4), best first, ties and rows without it (NaN: last) by average AUC / mAUC. The
+    primary metric is in ``attrs["primary"]``.
     """
     if df.empty:
         measured = df
@@ -273,12 +285,17 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
         rows.append(row)
     out = pd.DataFrame(rows, columns=[*IDENTITY, "n", "seeds",
                                       *(f"{c}_{s}" for c in metrics for s in ("mean", "std"))])
-    primary = primary_metric(kind) + "_mean"
-    if primary in out.columns and len(out):
-        out = out.sort_values(primary, ascending=False, na_position="last", kind="stable")
+    primary = primary_metric(kind, metrics)
+    # Rows without an official score (a dcase2020 run beside dcase2022 ones under each
+    # dataset's own protocol) go after those with one, ranked among themselves by AUC.
+    keys = [f"{m}_mean" for m in dict.fromkeys([primary, primary_metric(kind)])
+            if f"{m}_mean" in out.columns]
+    if keys and len(out):
+        out = out.sort_values(keys, ascending=False, na_position="last", kind="stable")
     out.insert(0, "rank", range(1, len(out) + 1))
     out = out.reset_index(drop=True)
-    out.attrs.update({"metrics": metrics, "kind": kind, "by": by, "protocol": protocol})
+    out.attrs.update({"metrics": metrics, "kind": kind, "by": by, "protocol": protocol,
+                      "primary": primary})
     return out
 
 
@@ -315,6 +332,8 @@ def _pct(mean: float, std: float, plain_pm: str = " ± ") -> str:
 
 
 def _header(col: str) -> str:
+    if col == OFFICIAL:
+        return "official"
     group, metric = col.rsplit(".", 1)
     return f"{group} {metric.upper().replace('MAUC', 'mAUC').replace('PAUC', 'pAUC')}"
 
@@ -335,6 +354,9 @@ def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
     parts = [f"{kind}", f"protocol: {protocol}"] + [f"{k}: {v}" for k, v in caption.items()
                                                     if k != "protocol"]
     text = " · ".join(parts) + " · values in %, mean ± std over seeds (n runs)"
+    if OFFICIAL in metrics:
+        text += (" · official: DCASE 2021+ score (harmonic mean over sections and domains)"
+                 + (", ranks the rows" if tbl.attrs.get("primary") == OFFICIAL else ""))
     return out, text
 
 

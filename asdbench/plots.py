@@ -62,7 +62,7 @@ def _save(fig, path: Path) -> Path:
 
 def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) -> Path:
     """Horizontal bars of ``metric`` (default: the table's primary one), best at the top."""
-    metric = metric or primary_metric(tbl.attrs.get("kind", "table2"))
+    metric = metric or tbl.attrs.get("primary") or primary_metric(tbl.attrs.get("kind", "table2"))
     mean = tbl[f"{metric}_mean"].to_numpy(dtype=float) * 100
     std = np.nan_to_num(tbl[f"{metric}_std"].to_numpy(dtype=float) * 100)
     labels = row_labels(tbl)
@@ -166,7 +166,7 @@ def make_plots(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: str | Path,
     out_dir = Path(out_dir)
     paths: list[Path] = []
     if len(tbl):
-        metric = primary_metric(tbl.attrs.get("kind", "table2"))
+        metric = tbl.attrs.get("primary") or primary_metric(tbl.attrs.get("kind", "table2"))
         if f"{metric}_mean" in tbl.columns:
             paths.append(bar_chart(tbl, out_dir / f"leaderboard_{_slug(metric)}.png", metric))
     runs = representative_runs(df, tbl, limit)

@@ -6,6 +6,8 @@ below is here because ``bench/`` measured a gain with it (``results/BENCHMARKS.m
 - **channels-last** (NHWC) for the 2-D backbone: oneDNN's convolutions, depthwise ones above
   all, and its batch norm are faster in NHWC on CPU, and tensor cores want NHWC on GPU. The
   state dict is unchanged (``safetensors`` saves contiguous copies), so checkpoints are the same.
+- **cuDNN autotuning** on CUDA (``torch.backends.cudnn.benchmark``): the long 1-D convolutions
+  of TFgram/Tgram have fast algorithms that cuDNN's heuristics do not pick.
 - **torch.compile** (opt-in): fuses BatchNorm/PReLU/elementwise chains; pays off on long runs
   only, since every new input shape or train/eval switch costs a compilation (~1 min on 2 CPU
   cores).
@@ -42,13 +44,17 @@ def prepare_for_speed(model: nn.Module, device: torch.device | str,
     was applied is ``model.asdbench_speed``.
     """
     del cfg
-    applied: list[str] = []
+    applied: list[str] = list(getattr(model, APPLIED_ATTR, []))  # earlier calls add up
     if channels_last is None:
         channels_last = _has_conv2d(model)
-    if channels_last:
+    if torch.device(device).type == "cuda" and "cudnn_benchmark" not in applied:
+        # fixed shapes all run long: let cuDNN time its algorithms once (a global switch)
+        torch.backends.cudnn.benchmark = True
+        applied.append("cudnn_benchmark")
+    if channels_last and "channels_last" not in applied:
         model.to(memory_format=torch.channels_last)
         applied.append("channels_last")
-    if compile:
+    if compile and "compile" not in applied:
         for name in ("frontend", "backbone"):
             part = getattr(model, name, None)
             if isinstance(part, nn.Module):

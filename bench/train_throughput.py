@@ -4,12 +4,14 @@ Both train the same OS-SCL model (same initial weights, same batch, same optimis
 mixup) for the same number of steps; the steps of the pipelines alternate (engine, naive,
 engine, ...) so a load change on a shared machine hits both alike.
 
-- **engine**: the loop body of ``asdbench.engine.train``: cached int16 waveforms and cached
-  float16 log-Mel indexed per batch (``Split.batch``), mixup on tensors, the engine's autocast
-  (bf16 on CUDA, off on CPU), AdamW, ``WeightEMA``.
-- **engine+speed**: the same with ``asdbench.speed.prepare_for_speed`` applied to the model;
-  ``+bf16``: and ``train.amp=bf16`` (bf16 autocast: other rounding, same model and FLOPs; the
-  engine's default on CUDA, an option on CPU); ``+compile``: and ``torch.compile``.
+- **engine**: what ``asdbench run`` executes (``asdbench.engine.prepare_training``,
+  ``mix_batch``, ``train_step``): cached int16 waveforms and cached float32 log-Mel indexed per
+  batch (``Split.batch``), mixup on tensors, channels-last backbone (``train.channels_last``
+  auto), bf16 autocast on CUDA (off on CPU), AdamW, ``WeightEMA``.
+- **engine-plain**: the same with ``train.channels_last=false``; **engine+bf16**:
+  ``train.amp=bf16`` (other rounding, same model and FLOPs: the default on CUDA, an option
+  on CPU); **engine+compile**: ``train.compile=true`` (``torch.compile`` of frontend and
+  backbone; its compilation is in the warm-up steps, reported as ``first_step_s``).
 - **naive**: per-item WAV decode with soundfile and per-item log-Mel (torchaudio) in a torch
   ``Dataset``, ``DataLoader(num_workers=0)``, float32, no compilation.
 
@@ -34,10 +36,17 @@ from asdbench.cache import load_features, load_waveforms
 from asdbench.config import component_options
 from asdbench.data import TRAIN
 from asdbench.ema import WeightEMA
-from asdbench.engine import _autocast, _feature_fn, _fits_on, _to_split
+from asdbench.engine import (
+    _feature_fn,
+    _fits_on,
+    _to_split,
+    make_optimizer,
+    mix_batch,
+    prepare_training,
+    train_step,
+)
 from asdbench.model import build_model
 from asdbench.plugins import get_registry
-from asdbench.speed import prepare_for_speed
 from bench.common import (
     TRAIN_FLOPS_FACTOR,
     console,
@@ -93,15 +102,24 @@ def _cycle(loader: DataLoader):
 
 
 class Trainer:
-    """One pipeline: a model, its optimiser and EMA, and a batch source; ``step()`` → times."""
+    """One pipeline: a model, its optimiser and EMA, and a batch source; ``step()`` → times.
 
-    def __init__(self, name: str, model, cfg: dict[str, Any], device: torch.device, batches,
-                 amp, seed: int) -> None:
-        self.name, self.model, self.device, self.batches, self.amp = name, model, device, batches, amp
-        self.opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["train.lr"]),
-                                     weight_decay=float(cfg["train.weight_decay"]))
-        self.ema = WeightEMA(model, copy.deepcopy(model), float(cfg["train.ema_decay"]),
-                             float(cfg["train.live_weight_decay"]))
+    ``cfg`` set: the engine's own setup and step (``prepare_training``, ``mix_batch``,
+    ``train_step``), i.e. what ``asdbench run`` executes with that config. ``cfg=None``: the
+    naive pipeline (no speed-ups, float32), with the same optimiser, EMA and mixup maths.
+    """
+
+    def __init__(self, name: str, model, cfg: dict[str, Any] | None, base_cfg: dict[str, Any],
+                 device: torch.device, batches, seed: int) -> None:
+        self.name, self.model, self.device, self.batches = name, model, device, batches
+        if cfg is not None:
+            _, self.ema, self.opt = prepare_training(model, cfg, device)
+            self.amp = cfg["train.amp"]
+        else:
+            self.ema = WeightEMA(model, copy.deepcopy(model), float(base_cfg["train.ema_decay"]),
+                                 float(base_cfg["train.live_weight_decay"]))
+            self.opt = make_optimizer(model, base_cfg)
+            self.amp = False
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.alpha = model.method.mixup_alpha
@@ -113,9 +131,7 @@ class Trainer:
     def _batch(self):
         wave, feats, y = next(self.batches)
         wave, feats, y = (t.to(self.device, non_blocking=True) for t in (wave, feats, y))
-        lam = float(self.rng.beta(self.alpha, self.alpha))  # mixup exactly as the engine
-        p = torch.randperm(len(y), generator=self.gen).to(self.device)
-        return lam * wave + (1 - lam) * wave[p], lam * feats + (1 - lam) * feats[p], y, y[p], lam
+        return mix_batch(wave, feats, y, self.alpha, self.rng, self.gen)
 
     def step(self, record: bool) -> None:
         box: dict[str, Any] = {}
@@ -124,14 +140,8 @@ class Trainer:
             box["batch"] = self._batch()
 
         def compute():
-            wave, feats, y, y_b, lam = box["batch"]
-            with _autocast(self.device, self.amp):
-                loss, _ = self.model.loss(wave, feats, y, y_b, lam)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            self.ema.step()
-            box["loss"] = loss.detach()
+            box["loss"], _ = train_step(self.model, self.opt, self.ema, *box["batch"],
+                                        self.device, self.amp)
 
         d = timed(data, self.device)
         c = timed(compute, self.device)
@@ -180,23 +190,21 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
                                audio.num_samples, cfg, audio.sample_rate)
     loader = DataLoader(naive_ds, batch_size=bs, shuffle=True, num_workers=0, drop_last=True,
                         generator=torch.Generator().manual_seed(seed))
-    amp = cfg["train.amp"]
-    trainers = [Trainer("engine", model, cfg, device, _engine_batches(split, bs, device, seed),
-                        amp, seed)]
-    fast = prepare_for_speed(copy.deepcopy(model), device, cfg)
-    if fast is not None and getattr(fast, "asdbench_speed", None):
-        trainers.append(Trainer("engine+speed", fast, cfg, device,
-                                _engine_batches(split, bs, device, seed), amp, seed))
+    def engine(name: str, **overrides: Any) -> Trainer:
+        return Trainer(name, copy.deepcopy(model), {**cfg, **overrides}, cfg, device,
+                       _engine_batches(split, bs, device, seed), seed)
+
+    # "engine" is `asdbench run` as configured by default (channels-last on, bf16 on CUDA);
+    # the others switch one execution setting each
+    trainers = [engine("engine-plain", **{"train.channels_last": False}), engine("engine")]
     if args.bf16:
-        trainers.append(Trainer("engine+speed+bf16", prepare_for_speed(copy.deepcopy(model), device,
-                                                                      cfg), cfg, device,
-                                _engine_batches(split, bs, device, seed), "bf16", seed))
+        trainers.append(engine("engine+bf16", **{"train.amp": "bf16"}))
     if args.compile:
-        compiled = prepare_for_speed(copy.deepcopy(model), device, cfg, compile=True)
-        trainers.append(Trainer("engine+speed+compile", compiled, cfg, device,
-                                _engine_batches(split, bs, device, seed), amp, seed))
-    # the naive pipeline: float32, no autocast, no speed-ups
-    trainers.append(Trainer("naive", copy.deepcopy(model), cfg, device, _cycle(loader), False,
+        trainers.append(engine("engine+compile", **{"train.compile": True}))
+        if args.bf16:
+            trainers.append(engine("engine+compile+bf16",
+                                   **{"train.compile": True, "train.amp": "bf16"}))
+    trainers.append(Trainer("naive", copy.deepcopy(model), None, cfg, device, _cycle(loader),
                             seed))
     for i in range(args.warmup + args.steps):
         for t in trainers:

@@ -23,6 +23,9 @@ ROW_KEYS = {
                   "speedup_vs_eager": float},
     "memory": {"size": str, "peak_rss_mb": float, "activation_floor_mb": float,
                "wall_s": float},
+    "schedule": {"frontend": str, "train_clips": int, "clips_per_s": float,
+                 "epoch_s_measured": float, "paper_epoch_s": float,
+                 "paper_schedule_hours": float},
 }
 
 

@@ -126,3 +126,65 @@ def test_eval_command_reproduces_metrics(finished):
     ref = json.loads((run_dir / "metrics.json").read_text())["protocols"]
     assert m["protocols"]["dcase2020"]["average"]["auc"] == pytest.approx(
         ref["dcase2020"]["average"]["auc"], abs=1e-6)
+
+
+def _step_loss(cfg, registry, audio, classes, batch):
+    """Loss of one engine step and of the next forward, from the seed's initial weights."""
+    import torch  # noqa: PLC0415
+
+    from asdbench.model import build_model  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    model = build_model(cfg, registry, audio, classes)
+    ema_model, ema, opt = engine.prepare_training(model, cfg, torch.device("cpu"))
+    wave, feats, y = batch
+    first, _ = engine.train_step(model, opt, ema, wave, feats, y, y, 1.0, torch.device("cpu"),
+                                 False)
+    second, _ = engine.train_step(model, opt, ema, wave, feats, y, y, 1.0, torch.device("cpu"),
+                                  False)
+    return model, ema_model, float(first), float(second)
+
+
+@pytest.mark.parametrize("setting", [{"train.channels_last": True},
+                                     {"train.channels_last": False, "train.compile": True}])
+def test_speed_settings_change_execution_not_the_maths(setting):
+    """channels-last and torch.compile give the plain step's losses (float32 rounding) and
+    keep the run id: they are execution settings."""
+    import torch  # noqa: PLC0415
+
+    from asdbench.config import run_id  # noqa: PLC0415
+    from asdbench.modelinfo import audio_spec  # noqa: PLC0415
+
+    registry = get_registry()
+    plain = tiny_cfg(**{"train.channels_last": False})
+    fast = tiny_cfg(**setting)
+    assert run_id(plain) == run_id(fast)
+    audio = audio_spec(plain)
+    g = torch.Generator().manual_seed(1)
+    from asdbench.model import build_model  # noqa: PLC0415
+
+    wave = 0.1 * torch.randn(4, audio.num_samples, generator=g)
+    feats = build_model(plain, registry, audio, 3).frontend.features(wave)
+    batch = (wave, feats, torch.tensor([0, 1, 2, 0]))
+    _, _, a1, a2 = _step_loss(plain, registry, audio, 3, batch)
+    model, ema_model, b1, b2 = _step_loss(fast, registry, audio, 3, batch)
+    assert b1 == pytest.approx(a1, rel=1e-5)
+    # Adam's first update is ~lr·sign(grad): rounding flips the sign of near-zero gradients
+    assert b2 == pytest.approx(a2, rel=5e-3)
+    assert a2 != a1  # the step did change the weights
+    applied = model.asdbench_speed
+    if fast["train.channels_last"] is True:
+        conv = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+        assert applied == ["channels_last"]
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    else:
+        assert applied == ["compile"]
+        assert model.backbone._compiled_call_impl is not None
+        assert getattr(ema_model.backbone, "_compiled_call_impl", None) is None  # eval eager
+
+
+def test_bad_speed_setting_is_a_clear_error():
+    import torch  # noqa: PLC0415
+
+    with pytest.raises(engine.AsdbenchError, match="train.channels_last"):
+        engine.speed_options(tiny_cfg(**{"train.channels_last": "yes"}), torch.device("cpu"))

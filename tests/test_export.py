@@ -156,3 +156,20 @@ def test_unsupported_scorer_and_format_are_clear_errors(tmp_path):
         ScoringModel(torch.nn.Module(), 2, "kmeans-domain")
     with pytest.raises(AsdbenchError, match="format"):
         export_run(tmp_path, "tflite")
+
+
+def test_exported_graph_holds_no_device_constant():
+    """A traced ``torch.arange(device=...)`` would pin the file to the tracing device: the
+    export made on a CPU then fails on a GPU (seen on an H200)."""
+    registry = get_registry()
+    cfg = resolve({"frontend": "tfstgram", "method": "os-scl", "data.clip_seconds": 1.0},
+                  registry)
+    from asdbench.model import build_model  # noqa: PLC0415
+    from asdbench.modelinfo import audio_spec  # noqa: PLC0415
+
+    audio = audio_spec(cfg)
+    scoring = ScoringModel(build_model(cfg, registry, audio, 3), 3).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(scoring, (torch.randn(2, audio.num_samples),), check_trace=False)
+    assert '"cpu"' not in str(traced.inlined_graph)
+    assert traced(torch.randn(1, audio.num_samples)).shape == (1, 3)

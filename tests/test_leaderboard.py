@@ -21,6 +21,7 @@ def registry() -> Registry:
     reg.add("dataset", Component("synthetic", none, {"types": "fan,pump"}))
     reg.add("dataset", Component("dcase2020", none, {"types": "fan,pump", "root": "",
                                                      "eval_root": ""}))
+    reg.add("dataset", Component("synthetic-shift", none, {"types": "fan,pump"}))
     reg.add("frontend", Component("logmel", none, {"n_mels": 128}))
     reg.add("frontend", Component("tfstgram", none, {"n_mels": 128}))
     reg.add("backbone", Component("mobilefacenet", none, {}))
@@ -291,3 +292,128 @@ def test_command_on_an_empty_folder_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(lb.leaderboard_command, ["--results", str(tmp_path)])
     assert isinstance(res.exception, AsdbenchError)
     assert "no finished run" in str(res.exception)
+
+
+# --- DCASE 2021+ official score ----------------------------------------------------------------
+
+
+def write_dcase2022_run(results: Path, official: float, auc: float, **overrides) -> Path:
+    """A finished run under the dcase2022 protocol (its dataset's official one), laid out as
+    ``asdbench run --dataset synthetic-shift`` writes it: ``average.official`` next to the
+    arithmetic means, per-type ``hmean``, per-section source/target AUCs."""
+    cfg = resolve({"dataset": "synthetic-shift", **overrides}, registry())
+    rid = run_id(cfg)
+    run = results / "runs" / rid
+    run.mkdir(parents=True)
+    types = {t: {"auc": auc, "pauc": auc - 0.1, "mauc": auc - 0.2, "auc_source": auc + 0.05,
+                 "auc_target": auc - 0.05, "hmean": official} for t in ("fan", "pump")}
+    ids = {f"{t}/0{i}": {"auc": auc, "pauc": auc - 0.1, "auc_source": auc + 0.05,
+                         "auc_target": auc - 0.05, "n_normal": 16, "n_anomaly": 16,
+                         "n_normal_source": 8, "n_normal_target": 8}
+           for t in ("fan", "pump") for i in (0, 1)}
+    average = {"auc": auc, "pauc": auc - 0.1, "mauc": auc - 0.2, "official": official,
+               "auc_source": auc + 0.05, "auc_target": auc - 0.05, "hmean_pauc": auc - 0.1}
+    (run / "metrics.json").write_text(json.dumps({
+        "run_id": rid, "config": cfg, "official_protocol": "dcase2022",
+        "protocols": {"dcase2022": {"protocol": "dcase2022", "average": average, "types": types,
+                                    "ids": ids, "skipped": []}},
+        "best_epoch": 1, "epochs": 2, "wall_time_s": 1.0}))
+    return run
+
+
+@pytest.fixture
+def shift_results(tmp_path):
+    """Two dcase2022 recipes, 2 seeds each; arcface has the higher AUC, os-scl the higher
+    official score, so the two rankings differ."""
+    res = tmp_path / "shift"
+    for seed, official in ((0, 0.60), (1, 0.64)):
+        write_dcase2022_run(res, official, 0.80, seed=seed, method="arcface", frontend="logmel")
+    for seed, official in ((0, 0.70), (1, 0.66)):
+        write_dcase2022_run(res, official, 0.75, seed=seed, method="os-scl", frontend="logmel")
+    return res
+
+
+def test_official_score_is_a_column_and_ranks_dcase2022_rows(shift_results):
+    tbl = lb.table(lb.collect(shift_results, registry()))
+    assert tbl.attrs["metrics"] == ["fan.auc", "fan.pauc", "pump.auc", "pump.pauc",
+                                    "average.official", "average.auc", "average.pauc"]
+    assert tbl.attrs["primary"] == "average.official"
+    assert list(tbl["method"]) == ["os-scl", "arcface"]  # by official, though AUC says otherwise
+    assert list(tbl["rank"]) == [1, 2]
+    osscl, arcface = tbl.iloc[0], tbl.iloc[1]
+    assert osscl["average.official_mean"] == pytest.approx(0.68)
+    assert osscl["average.official_std"] == pytest.approx(np.std([0.70, 0.66], ddof=1))
+    assert arcface["average.official_mean"] == pytest.approx(0.62)
+    assert arcface["average.official_std"] == pytest.approx(0.02 * np.sqrt(2))
+    assert arcface["average.auc_mean"] > osscl["average.auc_mean"]
+    assert lb.primary_metric("table2", tbl.attrs["metrics"]) == "average.official"
+    assert lb.primary_metric("table2") == "average.auc"
+
+
+def test_official_column_in_every_format(shift_results):
+    tbl = lb.table(lb.collect(shift_results, registry()))
+    md = lb.render(tbl, "markdown")
+    lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[-3:] == ["official", "average AUC", "average pAUC"]
+    first = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert first[header.index("official")] == "68.00 ± 2.83"
+    assert "official: DCASE 2021+ score" in md and "ranks the rows" in md
+    back = pd.read_csv(io.StringIO(lb.render(tbl, "csv")))
+    assert list(back["average.official_mean"]) == pytest.approx([0.68, 0.62])
+    latex = lb.render(tbl, "latex")
+    body = [ln for ln in latex.splitlines() if ln.endswith("\\")]
+    assert len(body) == 1 + 2 and "official" in body[0]
+    assert all(len(ln.split(" & ")) == len(header) for ln in body)
+    assert "<th>official</th>" in lb.render(tbl, "html")
+    rich = lb.render(tbl, "rich")
+    assert "official" in rich and "62.00 ± 2.83" in rich
+
+
+def test_dcase2020_tables_have_no_official_column(results):
+    df = lb.collect(results, registry())
+    assert df["average.official"].isna().all()  # the runs store official: null
+    for protocol in ("dcase2020", "pooled", None):
+        tbl = lb.table(df, protocol=protocol)
+        assert "average.official" not in tbl.attrs["metrics"]
+        assert "average.official_mean" not in tbl.columns
+        assert tbl.attrs["primary"] == "average.auc"
+    md = lb.render(lb.table(df), "markdown")
+    assert "official" not in md.splitlines()[2] and "DCASE 2021+" not in md
+
+
+def test_table4_keeps_mauc_ranking_and_shows_official(shift_results):
+    tbl = lb.table(lb.collect(shift_results, registry()), kind="table4")
+    assert tbl.attrs["metrics"] == ["fan.mauc", "pump.mauc", "average.official", "average.mauc"]
+    assert tbl.attrs["primary"] == "average.mauc"
+    assert list(tbl["method"]) == ["arcface", "os-scl"]  # mAUC 0.60 > 0.55
+    assert "ranks the rows" not in lb.render(tbl, "markdown")
+
+
+def test_rows_without_official_score_rank_after_by_auc(results, shift_results):
+    """Each dataset's official protocol: dcase2020 rows (no official score) after dcase2022 ones,
+    ranked among themselves by average AUC."""
+    for run in (results / "runs").glob("*/metrics.json"):
+        dest = shift_results / "runs" / run.parent.name
+        dest.mkdir()
+        (dest / "metrics.json").write_bytes(run.read_bytes())
+    tbl = lb.table(lb.collect(shift_results, registry()))
+    assert list(zip(tbl["protocol"], tbl["method"], tbl["settings"], strict=True)) == [
+        ("dcase2022", "os-scl", ""), ("dcase2022", "arcface", ""),
+        ("dcase2020", "os-scl", "method.fph_reduction=32"), ("dcase2020", "os-scl", ""),
+        ("dcase2020", "arcface", "")]
+    assert tbl["average.official_mean"].isna().tolist() == [False, False, True, True, True]
+    assert "| — |" in lb.render(tbl, "markdown")
+
+
+def test_command_with_plots_on_official_protocol(shift_results, tmp_path, monkeypatch):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
+    plots = tmp_path / "plots"
+    res = CliRunner().invoke(lb.leaderboard_command, [
+        "--results", str(shift_results), "--format", "markdown", "--plots", str(plots)])
+    assert res.exit_code == 0, res.output
+    assert "| official |" in res.output and "68.00 ± 2.83" in res.output
+    pngs = list(plots.glob("leaderboard_*.png"))
+    assert len(pngs) == 1 and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
