@@ -447,6 +447,15 @@ def render(tbl: pd.DataFrame, fmt: str, width: int = 200) -> str:
 # --- command line ------------------------------------------------------------------------
 
 
+def matrix_run_ids(matrix_file: Path, registry: Registry | None = None) -> set[str]:
+    """Run ids of the cells of a matrix config (``asdbench matrix`` file)."""
+    from asdbench import plugins  # noqa: PLC0415
+    from asdbench.matrix import load_matrix, plan  # noqa: PLC0415
+
+    cells = plan(load_matrix(matrix_file), registry or plugins.get_registry())
+    return {c.run_id for c in cells if c.run_id}
+
+
 @click.command("leaderboard")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True, help="Results folder to read (RESULTS/runs/*/metrics.json).")
@@ -463,8 +472,11 @@ def render(tbl: pd.DataFrame, fmt: str, width: int = 200) -> str:
               show_default=True, help="paper: add the published numbers, labelled as such.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
               help="Also write PNG plots (bar chart, ROC curves, score distributions) here.")
+@click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Only the runs of this matrix config (its cells' run ids).")
 def leaderboard_command(results: Path, protocol: str | None, by: str, kind: str, fmt: str,
-                        out: Path | None, reference: str, plots_dir: Path | None) -> None:
+                        out: Path | None, reference: str, plots_dir: Path | None,
+                        matrix_file: Path | None = None) -> None:
     """Rank finished runs: seeds grouped into mean ± std, one row per recipe.
 
     \b
@@ -473,6 +485,7 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind: str,
       asdbench leaderboard --protocol pooled --reference paper
       asdbench leaderboard --table table4 --format markdown --out results/table4.md
       asdbench leaderboard --by id --format csv --out ids.csv --plots results/plots
+      asdbench leaderboard --matrix configs/synthetic-benchmark.toml
     """
     from rich.console import Console
 
@@ -480,6 +493,8 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind: str,
     df = collect(results)
     for warning in df.attrs.get("warnings", []):
         err.print(f"[yellow]warning:[/] {warning}")
+    if matrix_file is not None and not df.empty:
+        df = df[df["run_id"].isin(matrix_run_ids(matrix_file))]
     refs = reference_frame() if reference == "paper" else None
     if df.empty and (refs is None or refs.empty):
         raise AsdbenchError(f"{results}: no finished run (no runs/*/metrics.json); "

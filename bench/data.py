@@ -1,7 +1,7 @@
 """Data path: cache build throughput, and a cached training set against decoding the WAVs.
 
 - **build**: ``asdbench.cache.load_waveforms`` (decode every WAV once, int16 cache) and
-  ``load_features`` (log-Mel once, float16 cache) into an empty cache folder: clips/s.
+  ``load_features`` (log-Mel once, float32 cache) into an empty cache folder: clips/s.
 - **cached load**: the same calls again (cache hit: key, memory map) and every row read into
   memory, as a training epoch touches it.
 - **decode**: every WAV read with soundfile (what a loader without cache does each epoch), and
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     rows = [
         row("build: decode WAVs -> int16 cache", builds_w,
             f"{_workers_note()} decode threads"),
-        row("build: log-Mel -> float16 cache", builds_f, f"batches of 64, {device}"),
-        row("cached load: open + read all rows", hits, "int16 waves + f16 log-Mel", cache_bytes),
+        row("build: log-Mel -> float32 cache", builds_f, f"batches of 64, {device}"),
+        row("cached load: open + read all rows", hits, "int16 waves + float32 log-Mel", cache_bytes),
         row("decode every WAV (soundfile)", decodes, "uncached loader, per epoch", wav_bytes),
         row("decode + per-clip log-Mel", naive, "naive pipeline, per epoch"),
         *(row(f"log-Mel only, batch {b}", [r[f"logmel_b{b}"] for r in runs], "from float waves")

@@ -19,18 +19,7 @@ import time
 from typing import Any
 
 from asdbench.engine import train_and_evaluate
-from bench.common import (
-    console,
-    median,
-    parser,
-    print_context,
-    print_table,
-    setup,
-    start_record,
-    synthetic_config,
-    work_dir,
-    write_record,
-)
+from bench import common
 
 NAME = "schedule"
 PAPER_CLIPS = 41_000  # REFERENCE.md, "Cost": DCASE 2020 dev + additional train, all types
@@ -38,7 +27,7 @@ PAPER_EPOCHS = 300
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = parser(__doc__.splitlines()[0])
+    p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--train-per-id", type=int, default=None,
                    help="training clips per ID (default 50: 2,000 clips; quick 4)")
     p.add_argument("--epochs", type=int, default=None, help="default 3 (quick 2)")
@@ -46,25 +35,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--set", dest="sets", action="append", default=[],
                    help="extra run setting KEY=VALUE (e.g. train.compile=true)")
     args = p.parse_args(argv)
-    device = setup(args)
+    device = common.setup(args)
     per_id = args.train_per_id or (4 if args.quick else 50)
     epochs = args.epochs or (2 if args.quick else 3)
     clip_seconds = 1.0 if args.quick else 10.0
     ids = 2 if args.quick else 10
     from asdbench.config import parse_sets  # noqa: PLC0415
 
-    work = work_dir(args)
+    work = common.work_dir(args)
     extra: dict[str, Any] = {"data.types": "fan" if args.quick else "fan,pump,gearbox,valve",
                              "train.epochs": epochs, "train.batch_size": 4 if args.quick else 64,
                              "train.device": str(device), "frontend": args.frontend,
                              **parse_sets(args.sets)}
-    cfg = synthetic_config(work, clip_seconds, per_id, ids=ids, test_per_id=2, **extra)
+    cfg = common.synthetic_config(work, clip_seconds, per_id, ids=ids, test_per_id=2, **extra)
     settings = {"clip_seconds": clip_seconds, "classes": ids * len(extra["data.types"].split(",")),
                 "train_per_id": per_id, "epochs": epochs, "frontend": args.frontend,
                 "batch_size": cfg["train.batch_size"], "sets": args.sets,
                 "paper_clips": PAPER_CLIPS, "paper_epochs": PAPER_EPOCHS}
-    record = start_record(NAME, args, device, settings)
-    print_context(record)
+    record = common.start_record(NAME, args, device, settings)
+    common.print_context(record)
     t0 = time.perf_counter()
     run_dir = train_and_evaluate(cfg, work / "results", progress=False)
     wall = time.perf_counter() - t0
@@ -72,15 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     info = json.loads((run_dir / "config.json").read_text())
     n_train, n_val = info["data"]["train"], info["data"]["val"]
     steady = log[1:] or log
-    cps = median([e["clips_per_s"] for e in steady])
+    cps = common.median([e["clips_per_s"] for e in steady])
     # an epoch's wall beside its training loop: validation (+ BN recalibration), model file
     gaps = [e["epoch_wall_s"] - e["epoch_time_s"] for e in steady if "epoch_wall_s" in e]
-    overhead = median(gaps) if gaps else 0.0
+    overhead = common.median(gaps) if gaps else 0.0
     per_epoch_paper = PAPER_CLIPS * 0.95 / cps + overhead * PAPER_CLIPS / (n_train + n_val)
     hours = PAPER_EPOCHS * per_epoch_paper / 3600
     row = {"frontend": args.frontend, "train_clips": n_train, "epochs": len(log),
            "first_epoch_s": log[0]["epoch_time_s"], "clips_per_s": cps,
-           "epoch_s_measured": median([e["epoch_time_s"] for e in steady]),
+           "epoch_s_measured": common.median([e["epoch_time_s"] for e in steady]),
            "overhead_s_per_epoch": overhead, "paper_epoch_s": per_epoch_paper,
            "paper_schedule_hours": hours, "run_wall_s": wall,
            "gpu_max_allocated_gb": _gpu_peak_gb(device)}
@@ -88,13 +77,13 @@ def main(argv: list[str] | None = None) -> None:
     record["notes"].append("paper_schedule_hours = 300 epochs x paper_epoch_s / 3600, "
                            "paper_epoch_s = 41,000 x 0.95 / clips_per_s + overhead scaled by "
                            "41,000 / measured clips")
-    path = write_record(record, args.out)
-    print_table(f"paper schedule from measured epochs ({device})", [row], [
+    path = common.write_record(record, args.out)
+    common.print_table(f"paper schedule from measured epochs ({device})", [row], [
         ("train_clips", "train clips", ""), ("clips_per_s", "clips/s", ".1f"),
         ("epoch_s_measured", "epoch s", ".1f"), ("overhead_s_per_epoch", "val+ckpt s", ".1f"),
         ("paper_epoch_s", "paper epoch s", ".0f"),
         ("paper_schedule_hours", "300 epochs (h)", ".2f")])
-    console.print(f"wrote {path}")
+    common.console.print(f"wrote {path}")
 
 
 def _gpu_peak_gb(device) -> float | None:

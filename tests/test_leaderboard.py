@@ -417,3 +417,21 @@ def test_command_with_plots_on_official_protocol(shift_results, tmp_path, monkey
     assert "| official |" in res.output and "68.00 ± 2.83" in res.output
     pngs = list(plots.glob("leaderboard_*.png"))
     assert len(pngs) == 1 and pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_matrix_option_keeps_only_that_matrix_runs(results, tmp_path, monkeypatch):
+    """``--matrix`` limits the table to the cells of one matrix config (here: the arcface
+    seeds), whatever else the results folder holds."""
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('name = "m"\n[axes]\nseed = [0, 1]\n[settings]\nmethod = "arcface"\n'
+                      'frontend = "logmel"\ndataset = "dcase2020"\n')
+    ids = lb.matrix_run_ids(matrix, registry())
+    assert len(ids) == 2 and all(i.startswith("arcface_logmel") for i in ids)
+    import asdbench.plugins  # noqa: PLC0415
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
+    res = CliRunner().invoke(lb.leaderboard_command, ["--results", str(results), "--matrix",
+                                                      str(matrix), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(io.StringIO(res.output))
+    assert list(frame["method"]) == ["arcface"] and int(frame["n"].iloc[0]) == 2
