@@ -239,27 +239,47 @@ def make_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimiz
                              weight_decay=float(cfg["train.weight_decay"]), fused=fused or None)
 
 
-def speed_options(cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """``prepare_for_speed`` keywords from ``train.channels_last`` / ``train.compile``."""
+# train.compile=auto compiles when a run is long enough to win back the compilation (a minute
+# or two): the DCASE recipe's ~180,000 steps, not a few hundred steps of a CPU-sized run.
+COMPILE_AUTO_MIN_STEPS = 5000
+
+
+def speed_options(cfg: dict[str, Any], device: torch.device,
+                  total_steps: int | None = None) -> dict[str, Any]:
+    """``prepare_for_speed`` keywords from ``train.channels_last`` / ``train.compile``.
+
+    ``train.compile="auto"`` means compile when ``total_steps`` (optimiser steps of the whole
+    run) reaches ``COMPILE_AUTO_MIN_STEPS``; unknown ``total_steps`` means no.
+    """
     del device  # the same choice everywhere for now; kept for per-device defaults
     out: dict[str, Any] = {}
-    for key, allowed in (("channels_last", ("auto", True, False)), ("compile", (True, False))):
-        value = cfg.get(f"train.{key}", allowed[0] if key == "channels_last" else False)
-        if not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
-            raise AsdbenchError(f"train.{key} must be one of {', '.join(map(str, allowed))}; "
-                                f"got {value!r}")
-        out[key] = None if value == "auto" else value
+    for key in ("channels_last", "compile"):
+        value = cfg.get(f"train.{key}", "auto")
+        if not (isinstance(value, bool) or value == "auto"):
+            raise AsdbenchError(f"train.{key} must be auto, true or false; got {value!r}")
+        out[key] = value
+    if out["channels_last"] == "auto":
+        out["channels_last"] = None  # prepare_for_speed decides: on with 2-D convolutions
+    if out["compile"] == "auto":
+        out["compile"] = total_steps is not None and total_steps >= COMPILE_AUTO_MIN_STEPS
     return out
 
 
-def prepare_training(model: ASDModel, cfg: dict[str, Any], device: torch.device
+def prepare_training(model: ASDModel, cfg: dict[str, Any], device: torch.device,
+                     total_steps: int | None = None
                      ) -> tuple[ASDModel, WeightEMA, torch.optim.Optimizer]:
     """Apply the configured speed-ups to ``model`` (in place) and make its EMA copy and its
-    optimiser. The EMA copy is taken before compiling: evaluation runs it eagerly."""
-    speed = speed_options(cfg, device)
+    optimiser. The EMA copy is taken before compiling: evaluation runs it eagerly. Whether
+    the model was compiled is in ``"compile" in model.asdbench_speed``."""
+    speed = speed_options(cfg, device, total_steps)
     prepare_for_speed(model, device, channels_last=speed["channels_last"])
     ema_model = copy.deepcopy(model)
     if speed["compile"]:
+        if cfg.get("train.compile") == "auto":
+            # chosen for the user: a graph the compiler cannot handle runs eagerly instead
+            import torch._dynamo  # noqa: PLC0415
+
+            torch._dynamo.config.suppress_errors = True
         prepare_for_speed(model, device, channels_last=False, compile=True)
     ema = WeightEMA(model, ema_model, float(cfg["train.ema_decay"]),
                     float(cfg["train.live_weight_decay"]), bool(cfg["train.ema_warmup"]))
@@ -299,7 +319,11 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
     max_steps = int(cfg["train.max_steps_per_epoch"])
     recal_batches = int(cfg["train.bn_recalibrate"])
     method = model.method
-    ema_model, ema, opt = prepare_training(model, cfg, device)
+    n = len(train_split)
+    steps = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of 1 would break BatchNorm
+    if max_steps:
+        steps = min(steps, max_steps)
+    ema_model, ema, opt = prepare_training(model, cfg, device, total_steps=steps * epochs)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, T_max=epochs, eta_min=float(cfg["train.eta_min_factor"]) * lr)
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
@@ -326,10 +350,6 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
     elif log_path.exists():
         log_path.unlink()
 
-    n = len(train_split)
-    steps = n // bs + (1 if n % bs >= 2 else 0)  # a last batch of 1 would break BatchNorm
-    if max_steps:
-        steps = min(steps, max_steps)
     bar = make_progress(enabled=progress)
     with bar:
         task = bar.add_task("train", total=(epochs - start_epoch) * steps)
@@ -385,7 +405,8 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
                     f"epoch {epoch + 1:>3}/{epochs}  loss {record['train_loss']:.4f}  "
                     f"acc {record['train_acc']:.3f}  val {val_loss:.4f}  "
                     f"{record['clips_per_s']:.1f} clips/s" + ("  *" if selected else ""))
-    return {"best_epoch": best_epoch, "best_val_loss": best, "epochs": epochs}
+    return {"best_epoch": best_epoch, "best_val_loss": best, "epochs": epochs,
+            "speed": list(getattr(model, "asdbench_speed", []))}
 
 
 # --- evaluation --------------------------------------------------------------------------
@@ -482,7 +503,7 @@ def train_and_evaluate(cfg: dict[str, Any], results_dir: str | Path, *, resume: 
     summary = train(cfg, model, train_split, val_split, run_dir, device, resume=resume,
                     progress=progress)
 
-    if speed_options(cfg, device)["compile"]:
+    if "compile" in summary["speed"]:
         # evaluation shapes differ from training ones: score with an eager model
         model = build_model(cfg, registry, audio, len(classes)).to(device)
     model.load_state_dict(load_file(str(run_dir / MODEL_FILE), device=str(device)))

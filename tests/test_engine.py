@@ -188,3 +188,15 @@ def test_bad_speed_setting_is_a_clear_error():
 
     with pytest.raises(engine.AsdbenchError, match="train.channels_last"):
         engine.speed_options(tiny_cfg(**{"train.channels_last": "yes"}), torch.device("cpu"))
+
+
+def test_compile_auto_only_for_long_runs():
+    import torch  # noqa: PLC0415
+
+    cfg, cpu = tiny_cfg(), torch.device("cpu")
+    assert cfg["train.compile"] == "auto"
+    assert engine.speed_options(cfg, cpu, total_steps=200)["compile"] is False
+    assert engine.speed_options(cfg, cpu)["compile"] is False  # unknown length: no
+    assert engine.speed_options(cfg, cpu, engine.COMPILE_AUTO_MIN_STEPS)["compile"] is True
+    forced = tiny_cfg(**{"train.compile": False})
+    assert engine.speed_options(forced, cpu, 10**6)["compile"] is False
