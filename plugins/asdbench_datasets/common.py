@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from asdbench.cache import atomic_dir, default_cache_dir, is_complete
 from asdbench.data import AudioSpec, Clip, DataReport
 from asdbench.registry import AsdbenchError
 
@@ -99,6 +102,49 @@ class ListedDataset:
     @property
     def classes(self) -> list[str]:
         return sorted({c.class_key for c in self.clips() if c.split == "train"})
+
+
+class GeneratedDataset(ListedDataset):
+    """A dataset written once as WAVs by a seeded generator into ``<base>/<name>/<key>``.
+
+    Subclasses set ``self.plan`` (a dataclass of everything that decides the files),
+    ``version`` (bumped when the generator's output changes) and ``version_field`` (its name in
+    the folder's metadata), call :meth:`_set_base`, and implement :meth:`write`.
+    """
+
+    version: int
+    version_field: str
+
+    def _set_base(self, options: dict[str, Any], progress: bool) -> None:
+        root = str(options.get("root") or "").strip()
+        self.base = Path(root).expanduser() if root else default_cache_dir()
+        self.progress = progress
+
+    def write(self, folder: Path) -> None:
+        """Generate the WAV tree into the empty ``folder``."""
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        """Hash of everything that determines the generated files."""
+        blob = json.dumps({"version": self.version, "plan": self.plan.__dict__,
+                           "sample_rate": self.audio.sample_rate,
+                           "num_samples": self.audio.num_samples}, sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def folder(self) -> Path:
+        return self.base / self.name / self.key
+
+    def ensure(self) -> Path:
+        """Generate the WAV tree unless a complete one exists; returns its folder."""
+        if not is_complete(self.folder):
+            meta = {self.version_field: self.version, **self.plan.__dict__,
+                    "sample_rate": self.audio.sample_rate,
+                    "clip_seconds": self.audio.clip_seconds}
+            with atomic_dir(self.folder, meta) as tmp:
+                self.write(tmp)
+        return self.folder
 
 
 def join(names: Iterable[str]) -> str:

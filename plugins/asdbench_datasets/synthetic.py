@@ -27,8 +27,6 @@ label, index), so the clips of one type do not depend on which other types are g
 
 from __future__ import annotations
 
-import hashlib
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +35,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from asdbench.cache import atomic_dir, default_cache_dir, is_complete
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
 from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
-from asdbench_datasets.common import ListedDataset, audio_spec, join, parse_types
+from asdbench_datasets.common import GeneratedDataset, audio_spec, join, parse_types
 from asdbench_datasets.dcase2020 import list_dev
 
 # Bump whenever the generated sound changes: the folder name (parameter hash) changes with it.
@@ -406,8 +403,10 @@ def _positive_int(options: dict[str, Any], key: str, minimum: int) -> int:
     return value
 
 
-class SyntheticDataset(ListedDataset):
+class SyntheticDataset(GeneratedDataset):
     name = "synthetic"
+    version = GENERATOR_VERSION
+    version_field = "generator_version"
 
     def __init__(self, options: dict[str, Any], progress: bool = True) -> None:
         super().__init__(audio_spec(options, self.name))
@@ -432,31 +431,10 @@ class SyntheticDataset(ListedDataset):
             seed=_positive_int(options, "seed", 0),
             difficulty=difficulty,
         )
-        root = str(options.get("root") or "").strip()
-        self.base = Path(root).expanduser() if root else default_cache_dir()
-        self.progress = progress
+        self._set_base(options, progress)
 
-    @property
-    def key(self) -> str:
-        """Hash of everything that determines the generated files."""
-        blob = json.dumps({"version": GENERATOR_VERSION, "plan": self.plan.__dict__,
-                           "sample_rate": self.audio.sample_rate,
-                           "num_samples": self.audio.num_samples}, sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    @property
-    def folder(self) -> Path:
-        return self.base / "synthetic" / self.key
-
-    def ensure(self) -> Path:
-        """Generate the WAV tree unless a complete one exists; returns its folder."""
-        if not is_complete(self.folder):
-            meta = {"generator_version": GENERATOR_VERSION, **self.plan.__dict__,
-                    "sample_rate": self.audio.sample_rate,
-                    "clip_seconds": self.audio.clip_seconds}
-            with atomic_dir(self.folder, meta) as tmp:
-                generate(tmp, self.plan, self.audio, self.progress)
-        return self.folder
+    def write(self, folder: Path) -> None:
+        generate(folder, self.plan, self.audio, self.progress)
 
     def _list(self, report: DataReport) -> list[Clip]:
         return list_dev(self.ensure(), list(self.plan.types), report, dataset=self.name,

@@ -21,8 +21,6 @@ and listed by the same parser as the real editions. Official protocol: "dcase202
 
 from __future__ import annotations
 
-import hashlib
-import json
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,10 +28,9 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from asdbench_datasets.common import ListedDataset, audio_spec, join, parse_types
+from asdbench_datasets.common import GeneratedDataset, audio_spec, join, parse_types
 from asdbench_datasets.synthetic import FAULTS, TYPES, Machine, make_machine, render, shaped_noise
 
-from asdbench.cache import atomic_dir, default_cache_dir, is_complete
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
 from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
@@ -171,9 +168,11 @@ def _float(options: dict[str, Any], key: str, minimum: float) -> float:
     return float(value)
 
 
-class SyntheticShift(ListedDataset):
+class SyntheticShift(GeneratedDataset):
     name = "synthetic-shift"
     protocols = ("dcase2022",)
+    version = SHIFT_VERSION
+    version_field = "shift_version"
 
     def __init__(self, options: dict[str, Any], progress: bool = True) -> None:
         super().__init__(audio_spec(options, self.name))
@@ -202,31 +201,10 @@ class SyntheticShift(ListedDataset):
             target_background_db=None if background is None else float(background),
         )
         self.attribute_classes = bool_option(options, "attribute_classes", self.name)
-        root = str(options.get("root") or "").strip()
-        self.base = Path(root).expanduser() if root else default_cache_dir()
-        self.progress = progress
+        self._set_base(options, progress)
 
-    @property
-    def key(self) -> str:
-        """Hash of everything that determines the generated files."""
-        blob = json.dumps({"version": SHIFT_VERSION, "plan": self.plan.__dict__,
-                           "sample_rate": self.audio.sample_rate,
-                           "num_samples": self.audio.num_samples}, sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    @property
-    def folder(self) -> Path:
-        return self.base / "synthetic-shift" / self.key
-
-    def ensure(self) -> Path:
-        """Generate the WAV tree unless a complete one exists; returns its folder."""
-        if not is_complete(self.folder):
-            meta = {"shift_version": SHIFT_VERSION, **self.plan.__dict__,
-                    "sample_rate": self.audio.sample_rate,
-                    "clip_seconds": self.audio.clip_seconds}
-            with atomic_dir(self.folder, meta) as tmp:
-                generate_shift(tmp, self.plan, self.audio, self.progress)
-        return self.folder
+    def write(self, folder: Path) -> None:
+        generate_shift(folder, self.plan, self.audio, self.progress)
 
     def _list(self, report: DataReport) -> list[Clip]:
         folder = self.ensure()
