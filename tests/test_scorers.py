@@ -11,7 +11,7 @@ from asdbench.plugins import load_plugins
 from asdbench.registry import AsdbenchError
 from asdbench.scoring import ScoringInputs, cosine_similarity, cross_entropy, knn_cosine_distance
 
-NAMES = ["ce", "cosine", "kmeans-domain", "knn", "knn-domain"]
+NAMES = ["ce", "cosine", "kmeans-domain", "knn", "knn-domain", "mahalanobis"]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,22 @@ def test_cosine_equals_distance_to_class_mean(registry):
              for c in range(3)}
     expected = [_cos_dist(e, means[c]) for e, c in zip(test.embeddings, test.class_index, strict=True)]
     np.testing.assert_allclose(scorer.score(test), expected, atol=1e-5)
+
+
+def test_mahalanobis_equals_direct_computation_and_flags_outliers(registry):
+    from sklearn.covariance import LedoitWolf
+
+    train, test = _inputs(90), _inputs(20, seed=4)
+    scorer = registry.create("scorer", "mahalanobis")
+    scorer.fit(train)
+    got = scorer.score(test)
+    for i, (e, c) in enumerate(zip(test.embeddings, test.class_index, strict=True)):
+        fit = LedoitWolf().fit(train.embeddings[train.class_index == c].astype(np.float64))
+        d = e.astype(np.float64) - fit.location_
+        assert got[i] == pytest.approx(float(d @ np.linalg.inv(fit.covariance_) @ d), rel=1e-6)
+    # a clip moved away from its class scores higher than the same clip in place
+    far = ScoringInputs(test.embeddings + 5.0, test.logits, test.class_index, test.domain)
+    assert (scorer.score(far) > got).all()
 
 
 @pytest.mark.parametrize("k", [1, 3])

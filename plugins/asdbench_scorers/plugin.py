@@ -18,6 +18,8 @@ def asdbench_scorers() -> list[Component]:
                   "mean cosine distance to the k nearest train embeddings of the clip's class"),
         Component("knn-domain", scorers.make_knn_domain, {"k": 1},
                   "k-NN cosine distance per domain (source, target) of the class; the minimum"),
+        Component("mahalanobis", scorers.make_mahalanobis, {},
+                  "Mahalanobis distance to a Gaussian (Ledoit-Wolf) of the class's train embeddings"),
         Component("kmeans-domain", scorers.make_kmeans_domain, {"n_clusters": 16, "seed": 0},
                   "min cosine distance to k-means centres of source + all target embeddings"),
     ]

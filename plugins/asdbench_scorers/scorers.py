@@ -118,6 +118,28 @@ class KnnDomainScorer(KnnScorer):
         return np.min([knn_cosine_distance(emb, r, k=self.k) for r in ref], axis=0)
 
 
+class MahalanobisScorer(_PerClassScorer):
+    """Squared Mahalanobis distance to a Gaussian fitted on the class's train embeddings.
+
+    The covariance is Ledoit-Wolf shrunk (sklearn): a class has tens of clips against a
+    128-dimensional embedding, so the plain sample covariance would be singular.
+    """
+
+    name = "mahalanobis"
+
+    def _reference(self, emb, domain):
+        from sklearn.covariance import LedoitWolf  # noqa: PLC0415
+
+        emb = np.asarray(emb, dtype=np.float64)
+        fit = LedoitWolf().fit(emb)
+        return fit.location_, fit.precision_
+
+    def _distance(self, ref, emb):
+        mean, precision = ref
+        d = np.asarray(emb, dtype=np.float64) - mean
+        return np.einsum("ij,jk,ik->i", d, precision, d)
+
+
 class KMeansDomainScorer(_PerClassScorer):
     """Minimum cosine distance to k-means centres of the class's source train embeddings
     plus every target train embedding (few-shot target domain kept as is).
@@ -164,6 +186,10 @@ def make_knn(options: dict[str, Any]) -> KnnScorer:
 
 def make_knn_domain(options: dict[str, Any]) -> KnnDomainScorer:
     return KnnDomainScorer(k=_positive_int(options, "k"))
+
+
+def make_mahalanobis(options: dict[str, Any]) -> MahalanobisScorer:
+    return MahalanobisScorer()
 
 
 def make_kmeans_domain(options: dict[str, Any]) -> KMeansDomainScorer:
