@@ -7,7 +7,7 @@ out=${1:-results/bench}
 shift || true
 py=${PYTHON:-python}
 status=0
-for bench in "train_throughput --compile" "inference" "memory" "schedule"; do
+for bench in "train_throughput --compile" "data" "inference" "memory" "schedule"; do
   echo "== bench.$bench"
   # shellcheck disable=SC2086  # the word splitting of $bench is wanted
   PYTHONUNBUFFERED=1 $py -m bench.$bench --out "$out" "$@" || status=1
