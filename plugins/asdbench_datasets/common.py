@@ -9,8 +9,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
+
 from asdbench.cache import atomic_dir, default_cache_dir, is_complete
 from asdbench.data import AudioSpec, Clip, DataReport
+from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
 
 PROTOCOLS = ("dcase2020", "pooled")
@@ -102,6 +106,19 @@ class ListedDataset:
     @property
     def classes(self) -> list[str]:
         return sorted({c.class_key for c in self.clips() if c.split == "train"})
+
+
+def write_wavs(folder: Path, clips: Iterable[tuple[str, np.ndarray]], total: int,
+               sample_rate: int, what: str, progress: bool = True) -> None:
+    """Write ``(relative path, int16 samples)`` pairs as 16-bit WAVs under ``folder``, with a
+    progress bar of ``total`` "generating <total> <what>" (``clips`` may be a lazy generator)."""
+    with make_progress(progress) as bar:
+        task = bar.add_task(f"generating {total} {what}", total=total)
+        for rel, samples in clips:
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(path), samples, sample_rate, subtype="PCM_16")
+            bar.advance(task)
 
 
 class GeneratedDataset(ListedDataset):

@@ -33,12 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
-from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
-from asdbench_datasets.common import GeneratedDataset, audio_spec, join, parse_types
+from asdbench_datasets.common import (
+    GeneratedDataset,
+    audio_spec,
+    join,
+    parse_types,
+    write_wavs,
+)
 from asdbench_datasets.dcase2020 import list_dev
 
 # Bump whenever the generated sound changes: the folder name (parameter hash) changes with it.
@@ -382,14 +386,9 @@ def generate(folder: Path, plan: Plan, audio: AudioSpec, progress: bool = True) 
     machines = {(t, i): make_machine(t, i, plan.ids_per_type, plan.seed)
                 for t in plan.types for i in range(plan.ids_per_type)}
     files = list(plan.files())
-    with make_progress(progress) as bar:
-        task = bar.add_task(f"generating {len(files)} synthetic clips", total=len(files))
-        for rel, machine_type, i, label, k, split in files:
-            samples = clip_signal(plan, audio, machines[machine_type, i], i, label, k, split)
-            path = folder / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), samples, audio.sample_rate, subtype="PCM_16")
-            bar.advance(task)
+    write_wavs(folder, ((rel, clip_signal(plan, audio, machines[t, i], i, label, k, split))
+                        for rel, t, i, label, k, split in files),
+               len(files), audio.sample_rate, "synthetic clips", progress)
 
 
 def _positive_int(options: dict[str, Any], key: str, minimum: int) -> int:

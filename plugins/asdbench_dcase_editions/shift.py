@@ -27,12 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
-from asdbench_datasets.common import GeneratedDataset, audio_spec, join, parse_types
+from asdbench_datasets.common import (
+    GeneratedDataset,
+    audio_spec,
+    join,
+    parse_types,
+    write_wavs,
+)
 from asdbench_datasets.synthetic import FAULTS, TYPES, Machine, make_machine, render, shaped_noise
 
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
-from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
 from asdbench_dcase_editions.dataset import attribute_classes, bool_option, list_labelled
 from asdbench_dcase_editions.names import SOURCE, TARGET
@@ -141,15 +145,9 @@ def generate_shift(folder: Path, plan: ShiftPlan, audio: AudioSpec, progress: bo
     machines = {(t, s): make_machine(t, s, plan.sections, plan.seed)
                 for t in plan.types for s in range(plan.sections)}
     files = list(plan.files())
-    with make_progress(progress) as bar:
-        task = bar.add_task(f"generating {len(files)} synthetic-shift clips", total=len(files))
-        for rel, machine_type, s, domain, split, label, k in files:
-            samples = shift_signal(plan, audio, machines[machine_type, s], s, domain, split,
-                                   label, k)
-            path = folder / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), samples, audio.sample_rate, subtype="PCM_16")
-            bar.advance(task)
+    write_wavs(folder, ((rel, shift_signal(plan, audio, machines[t, s], s, domain, split, label, k))
+                        for rel, t, s, domain, split, label, k in files),
+               len(files), audio.sample_rate, "synthetic-shift clips", progress)
 
 
 def _int(options: dict[str, Any], key: str, minimum: int) -> int:
