@@ -6,6 +6,7 @@ import difflib
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import Any
 
 KINDS = ("dataset", "frontend", "backbone", "method", "scorer")
@@ -16,6 +17,33 @@ CONFIG_PREFIX = {"dataset": "data", "frontend": "frontend", "backbone": "backbon
 
 class AsdbenchError(Exception):
     """An error with a one-line message meant for the user (the CLI prints it and exits 1)."""
+
+
+# --- checking a component's option values (for plugins' factories) ------------------------
+
+
+def int_option(options: dict[str, Any], key: str, prefix: str, *, minimum: int = 1,
+               owner: str = "") -> int:
+    """``options[key]`` as an int >= ``minimum``, else an AsdbenchError naming
+    ``<owner>: <prefix>.<key>`` (``prefix``: ``data``, ``frontend``, ``scorer`` ...)."""
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise AsdbenchError(f"{owner + ': ' if owner else ''}{prefix}.{key} must be an integer "
+                            f">= {minimum}, got {value!r}")
+    return int(value)
+
+
+def float_option(options: dict[str, Any], key: str, prefix: str, *,
+                 above: float | None = None, owner: str = "") -> float:
+    """``options[key]`` as a float (an int is fine), ``> above`` when given, else an
+    AsdbenchError naming ``<owner>: <prefix>.<key>``."""
+    value = options[key]
+    if (isinstance(value, bool) or not isinstance(value, Real)
+            or (above is not None and not value > above)):
+        bound = "" if above is None else f" > {above:g}"
+        raise AsdbenchError(f"{owner + ': ' if owner else ''}{prefix}.{key} must be a "
+                            f"number{bound}, got {value!r}")
+    return float(value)
 
 
 class UnknownComponentError(AsdbenchError, KeyError):

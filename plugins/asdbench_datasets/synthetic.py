@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, float_option, int_option
 from asdbench_datasets.common import (
     GeneratedDataset,
     audio_spec,
@@ -392,14 +392,7 @@ def generate(folder: Path, plan: Plan, audio: AudioSpec, progress: bool = True) 
 
 
 def _positive_int(options: dict[str, Any], key: str, minimum: int) -> int:
-    try:
-        value = int(options[key])
-    except (TypeError, ValueError):
-        value = minimum - 1
-    if value < minimum or value != options[key]:
-        raise AsdbenchError(f"synthetic: data.{key} must be an integer >= {minimum}, "
-                            f"got {options[key]!r}")
-    return value
+    return int_option(options, key, "data", minimum=minimum, owner="synthetic")
 
 
 class SyntheticDataset(GeneratedDataset):
@@ -414,13 +407,7 @@ class SyntheticDataset(GeneratedDataset):
         if unknown:
             raise AsdbenchError(f"synthetic: unknown machine type '{unknown[0]}' in data.types "
                                 f"(available: {join(TYPES)})")
-        try:
-            difficulty = float(options["difficulty"])
-        except (TypeError, ValueError):
-            difficulty = 0.0
-        if difficulty <= 0:
-            raise AsdbenchError(f"synthetic: data.difficulty must be a number > 0, "
-                                f"got {options['difficulty']!r}")
+        difficulty = float_option(options, "difficulty", "data", above=0, owner="synthetic")
         self.plan = Plan(
             types=tuple(types),
             ids_per_type=_positive_int(options, "ids_per_type", 1),

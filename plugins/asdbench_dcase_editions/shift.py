@@ -37,7 +37,7 @@ from asdbench_datasets.common import (
 from asdbench_datasets.synthetic import FAULTS, TYPES, Machine, make_machine, render, shaped_noise
 
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, float_option, int_option
 from asdbench_dcase_editions.dataset import attribute_classes, bool_option, list_labelled
 from asdbench_dcase_editions.names import SOURCE, TARGET
 
@@ -151,19 +151,11 @@ def generate_shift(folder: Path, plan: ShiftPlan, audio: AudioSpec, progress: bo
 
 
 def _int(options: dict[str, Any], key: str, minimum: int) -> int:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise AsdbenchError(f"synthetic-shift: data.{key} must be an integer >= {minimum}, "
-                            f"got {value!r}")
-    return int(value)
+    return int_option(options, key, "data", minimum=minimum, owner="synthetic-shift")
 
 
 def _float(options: dict[str, Any], key: str, minimum: float) -> float:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= minimum:
-        raise AsdbenchError(f"synthetic-shift: data.{key} must be a number > {minimum}, "
-                            f"got {value!r}")
-    return float(value)
+    return float_option(options, key, "data", above=minimum, owner="synthetic-shift")
 
 
 class SyntheticShift(GeneratedDataset):

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, int_option
 
 # (expansion t, out channels c, repeats n, first stride s)
 BOTTLENECK_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -101,9 +101,7 @@ class MobileFaceNet(nn.Module):
 
 
 def mobilefacenet_factory(options: dict[str, Any], in_shape: tuple[int, int, int]) -> MobileFaceNet:
-    dim = options["embedding_dim"]
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise AsdbenchError(f"backbone.embedding_dim must be a positive integer, got {dim!r}")
+    dim = int_option(options, "embedding_dim", "backbone")
     if len(in_shape) != 3:
         raise AsdbenchError(f"mobilefacenet expects a (channels, freq, frames) input, got {in_shape}")
     return MobileFaceNet(tuple(int(v) for v in in_shape), dim)

@@ -14,7 +14,7 @@ import torchaudio
 from torch import Tensor, nn
 
 from asdbench.data import AudioSpec
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, int_option
 
 # Channel orders of the fused inputs (REFERENCE.md, "Fusions").
 FUSIONS: dict[str, tuple[str, ...]] = {
@@ -54,10 +54,7 @@ def temporal_attention(mel: Tensor) -> Tensor:
 
 
 def _positive_int(options: dict[str, Any], key: str) -> int:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AsdbenchError(f"frontend.{key} must be a positive integer, got {value!r}")
-    return value
+    return int_option(options, key, "frontend")
 
 
 class LogMel(nn.Module):
@@ -170,9 +167,7 @@ class FusionFrontend(nn.Module):
         self.tgram = self.tfgram = None
         if "tgram" in self.channels:
             win = _positive_int(options, "tgram_win_length")
-            layers = options["tgram_layers"]
-            if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
-                raise AsdbenchError(f"frontend.tgram_layers must be an integer >= 0, got {layers!r}")
+            layers = int_option(options, "tgram_layers", "frontend", minimum=0)
             tgram_frames = conv_out_length(audio.num_samples, win, hop, win // 2)
             if tgram_frames != frames:
                 raise AsdbenchError(

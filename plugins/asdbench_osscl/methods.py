@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, float_option
 from asdbench_osscl import losses
 
 AUTO = "auto"
@@ -34,12 +34,7 @@ OSSCL_OPTIONS: dict[str, Any] = {**SUPCON_OPTIONS, **MIXUP_OPTIONS}
 
 
 def _number(options: dict[str, Any], key: str, *, positive: bool = False) -> float:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AsdbenchError(f"method.{key} must be a number, got {value!r}")
-    if positive and value <= 0:
-        raise AsdbenchError(f"method.{key} must be > 0, got {value!r}")
-    return float(value)
+    return float_option(options, key, "method", above=0 if positive else None)
 
 
 def _flag(options: dict[str, Any], key: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, int_option
 from asdbench.scoring import (
     ScoringInputs,
     cross_entropy,
@@ -22,10 +22,7 @@ TARGET = "target"
 
 
 def _positive_int(options: dict[str, Any], key: str) -> int:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise AsdbenchError(f"scorer.{key} must be a positive integer, got {value!r}")
-    return int(value)
+    return int_option(options, key, "scorer")
 
 
 class CrossEntropyScorer:
@@ -193,7 +190,5 @@ def make_mahalanobis(options: dict[str, Any]) -> MahalanobisScorer:
 
 
 def make_kmeans_domain(options: dict[str, Any]) -> KMeansDomainScorer:
-    seed = options["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise AsdbenchError(f"scorer.seed must be an integer, got {seed!r}")
-    return KMeansDomainScorer(n_clusters=_positive_int(options, "n_clusters"), seed=int(seed))
+    return KMeansDomainScorer(n_clusters=_positive_int(options, "n_clusters"),
+                              seed=int_option(options, "seed", "scorer", minimum=0))
