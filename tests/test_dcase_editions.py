@@ -252,6 +252,16 @@ def test_every_edition_lists_dev_additional_and_labelled_eval_clips(tmp_path, ye
                                         for c in no_eval.clips())
 
 
+def test_auto_eval_root_never_resolves_to_the_dev_set(tmp_path):
+    """root=.../dev_data whose clips sit in dev_data/raw: the evaluation search also looks in
+    raw/ and used to return the dev set as the evaluation set (every clip listed twice)."""
+    dev_tree(tmp_path / "dev_data" / "raw", "fan", ["00"], 2022)
+    ds = make("dcase2022", root=str(tmp_path / "dev_data"), types="fan")
+    assert ds.dev == tmp_path / "dev_data" / "raw" and ds.eval is None
+    names = [c.file_name for c in ds.clips()]
+    assert len(names) == len(set(names))
+
+
 def test_roots_are_found_in_every_supported_place(tmp_path):
     dev_tree(tmp_path / "a" / "dcase2022" / "dev_data", "fan", ["00"], 2022)
     dev_tree(tmp_path / "b" / "dev_data" / "raw", "fan", ["00"], 2022)

@@ -302,7 +302,9 @@ class DcaseEdition(ListedDataset):
             sib = sibling_eval(dev)
             ev = sib if sib is not None and holds_types(sib, eval_types) else None
             if ev is None:
-                ev = find_set(base, EVAL, year, eval_types) if base != dev else None
+                ev = find_set(base, EVAL, year, eval_types)
+            if ev == dev:  # e.g. root=dev_data holding raw/: the search found the dev set
+                ev = None
         else:
             given = Path(raw).expanduser()
             if not given.is_dir():
