@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from asdbench import __version__
-from asdbench.config import load_toml, parse_sets, resolve
+from asdbench.config import PAPER_NUM_CLASSES, load_toml, parse_sets, resolve
 from asdbench.registry import AsdbenchError
 
 console = Console()
@@ -188,8 +188,8 @@ def _pct(v) -> str:
 
 @cli.command("describe")
 @config_options
-@click.option("--num-classes", type=int, default=41, show_default=True,
-              help="Classes of the ArcFace head (41 = DCASE 2020 dev + eval IDs).")
+@click.option("--num-classes", type=int, default=PAPER_NUM_CLASSES, show_default=True,
+              help=f"Classes of the ArcFace head ({PAPER_NUM_CLASSES} = DCASE 2020 dev + eval IDs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def describe_command(num_classes: int, as_json: bool, **kw) -> None:
     """Resolved config, shapes, inference parameters and forward FLOPs of a model.

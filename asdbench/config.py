@@ -52,6 +52,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 DEFAULT_EPOCHS = 20
+# DCASE 2020 Task 2 dev + additional training IDs: the class count of the paper's figures.
+PAPER_NUM_CLASSES = 41
 ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
 # Settings that identify where a run came from but not what it computes.
 # Data folders stay part of a run's identity (which folders are given changes what is

@@ -29,7 +29,7 @@ from torch import nn
 
 from asdbench import __version__
 from asdbench.atomic import atomic_write_text
-from asdbench.cache import load_features, load_waveforms
+from asdbench.cache import INT16_SCALE, load_features, load_waveforms
 from asdbench.config import component_options, run_id
 from asdbench.data import TEST, TRAIN, AudioSpec, Clip
 from asdbench.ema import WeightEMA
@@ -84,7 +84,7 @@ class Split:
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
         idx = idx.to(self.waves.device)
-        wave = self.waves[idx].to(device, non_blocking=True).float().div_(32768.0)
+        wave = self.waves[idx].to(device, non_blocking=True).float().div_(INT16_SCALE)
         feats = self.feats[idx].to(device, non_blocking=True).float()
         return wave, feats, self.labels[idx].to(device, non_blocking=True)
 
@@ -291,7 +291,9 @@ def mix_batch(wave: torch.Tensor, feats: torch.Tensor, y: torch.Tensor, alpha: f
     """Mixup of a batch with one permutation and λ ~ Beta(α, α) (the authors' recipe):
     waveforms and cached features are mixed alike. Returns (wave, feats, y, y_b, λ)."""
     lam = float(rng.beta(alpha, alpha))
-    p = torch.randperm(len(y), generator=gen).to(y.device)
+    p = torch.randperm(len(y), generator=gen)
+    if y.is_cuda:  # from pinned memory the copy is queued; from pageable memory it syncs
+        p = p.pin_memory().to(y.device, non_blocking=True)
     return lam * wave + (1 - lam) * wave[p], lam * feats + (1 - lam) * feats[p], y, y[p], lam
 
 
@@ -356,7 +358,8 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
         for epoch in range(start_epoch, epochs):
             model.train()
             t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=gen)
+            # indices live where the data does: slicing them per step copies nothing
+            perm = torch.randperm(n, generator=gen).to(train_split.waves.device)
             loss_sum = torch.zeros((), device=device)
             acc_sum = torch.zeros((), device=device)
             seen = 0

@@ -8,13 +8,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from asdbench.config import COMPONENT_DEFAULTS
+from asdbench.config import COMPONENT_DEFAULTS, PAPER_NUM_CLASSES
 from asdbench.data import AudioSpec
 from asdbench.model import build_model
 from asdbench.registry import Registry
 
-# DCASE 2020 Task 2 dev + additional training IDs: the class count of the paper's figures.
-PAPER_NUM_CLASSES = 41
 PARTS = ("frontend", "backbone", "method")
 
 
