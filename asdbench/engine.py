@@ -166,9 +166,13 @@ def provenance(device: torch.device) -> dict[str, Any]:
 # --- training ----------------------------------------------------------------------------
 
 
-def _autocast(device: torch.device, amp: str):
-    enabled = device.type == "cuda" if amp == "auto" else amp in (True, "bf16", "true")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+def amp_enabled(device: torch.device, amp: Any) -> bool:
+    """Whether ``train.amp`` means bf16 autocast on ``device`` ("auto": on CUDA only)."""
+    return device.type == "cuda" if amp == "auto" else amp in (True, "bf16", "true")
+
+
+def _autocast(device: torch.device, amp: Any):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_enabled(device, amp))
 
 
 @torch.no_grad()

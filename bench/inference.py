@@ -166,9 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         row["bound_ms_per_clip"] = 1e3 * row["forward_gflop_per_clip"] * 1e9 / peak
         row["fraction_of_peak"] = row["bound_ms_per_clip"] / row["ms_per_clip"]
-        base = next(r for r in rows if r["frontend"] == row["frontend"] and r["variant"] == "eager"
-                    and r["batch"] == row["batch"] and r["threads"] == row["threads"])
-        row["speedup_vs_eager"] = base["ms_per_clip"] / row["ms_per_clip"]
+        base = next((r for r in rows if r["frontend"] == row["frontend"]
+                     and r["variant"] == "eager" and r["batch"] == row["batch"]
+                     and r["threads"] == row["threads"]), None)
+        row["speedup_vs_eager"] = base["ms_per_clip"] / row["ms_per_clip"] if base else None
     record["results"] = rows
     failures = {fe: f for fe, f in failures.items() if f}
     if failures:

@@ -40,6 +40,7 @@ from asdbench.engine import (
     _feature_fn,
     _fits_on,
     _to_split,
+    amp_enabled,
     make_optimizer,
     mix_batch,
     prepare_training,
@@ -177,7 +178,7 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
     model = build_model(cfg, registry, audio, len(classes)).to(device)
     cache = work / "cache"
 
-    # engine data path: decode once (int16 cache), log-Mel once (float16 cache), index per batch
+    # engine data path: decode once (int16 cache), log-Mel once (float32 cache), index per batch
     waves = load_waveforms(clips, audio, cache, progress=False)
     fe = model.frontend
     feats = load_features(waves, _feature_fn(fe, device), fe.feature_key, cache, progress=False)
@@ -228,6 +229,7 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
             "data_fraction": sum(t.data_s) / total, "loss_last": t.losses[-1],
             "forward_gflop_per_clip": fwd / 1e9, "first_step_s": t.warmup_s[0] if t.warmup_s else None,
             "speed_hook": list(getattr(t.model, "asdbench_speed", []) or []),
+            "_bf16": amp_enabled(device, t.amp),
         })
     for row in rows:
         row["ratio_vs_naive"] = row["clips_per_s"] / naive_cps
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="also measure the engine with train.amp=bf16 (auto: on a CPU with "
                         "native bf16 dot products; CUDA runs already use bf16)")
     p.add_argument("--compile", action="store_true",
-                   help="also measure prepare_for_speed(..., compile=True) (slow to compile)")
+                   help="also measure the engine with train.compile=true (slow to compile)")
     args = p.parse_args(argv)
     device = setup(args)
     native_bf16 = bool({"avx512_bf16", "amx_bf16"} & set(cpu_flags()))
@@ -264,13 +266,14 @@ def main(argv: list[str] | None = None) -> None:
         record["results"].extend(measure_frontend(frontend, args, device, work))
     finish_peak(record)
     for row in record["results"]:
-        # a bf16 pipeline is bounded by the bf16 matmul rate, the others by the fp32 one
-        row["peak_dtype"] = "bf16" if "bf16" in row["pipeline"] else "fp32"
+        # a pipeline under bf16 autocast (train.amp=bf16, or auto on CUDA) is bounded by the
+        # bf16 matmul rate, the others by the fp32 one
+        row["peak_dtype"] = "bf16" if row.pop("_bf16") else "fp32"
         peak = record["peak"][f"{row['peak_dtype']}_matmul_gflops"]
         row["bound_clips_per_s"] = peak / (TRAIN_FLOPS_FACTOR * row["forward_gflop_per_clip"])
         row["fraction_of_peak"] = row["clips_per_s"] / row["bound_clips_per_s"]
     record["notes"].append(
-        "bound_clips_per_s = peak matmul FLOP/s (bf16 for bf16 pipelines, else fp32) / "
+        "bound_clips_per_s = peak matmul FLOP/s (bf16 under bf16 autocast, else fp32) / "
         "(3 x forward FLOPs per clip); "
         "fraction_of_peak = clips_per_s / bound_clips_per_s")
     path = write_record(record, args.out)

@@ -33,7 +33,7 @@ ROW_KEYS = {
 def test_benchmark_quick_mode_writes_its_record(name, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, "-m", f"bench.{name}", "--quick", "--threads", "1",
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--threads", "1", "--device", "cpu",
          "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -42,7 +42,7 @@ def test_benchmark_quick_mode_writes_its_record(name, tmp_path):
     machine = record["machine"]
     for key in ("cpu", "logical_cores", "torch", "torch_threads", "device"):
         assert machine[key], key
-    assert "gpu" in machine and machine["torch_threads"] == 1
+    assert machine["gpu"] is None and machine["torch_threads"] == 1  # --device cpu
     assert len(record["load_avg"]["start"]) == 3 and len(record["load_avg"]["end"]) == 3
     assert record["contention"]["wall_s"] > 0 and "_cpu_start" not in record
     assert record["peak"]["fp32_matmul_gflops"] > 0
@@ -57,8 +57,20 @@ def test_benchmark_quick_mode_writes_its_record(name, tmp_path):
     if name == "train_throughput":
         assert {r["pipeline"] for r in rows} >= {"engine", "naive"}
         assert {r["frontend"] for r in rows} == {"tfstgram", "logmel"}
-        naive = [r for r in rows if r["pipeline"] == "naive"]
-        assert all(r["ratio_vs_naive"] == 1.0 for r in naive)
+        for frontend in ("tfstgram", "logmel"):
+            mine = {r["pipeline"]: r for r in rows if r["frontend"] == frontend}
+            engine = mine["engine"]
+            assert engine["ratio_vs_naive"] == pytest.approx(
+                engine["clips_per_s"] / mine["naive"]["clips_per_s"])
+            # the bound uses the peak of the precision the pipeline runs in (fp32 on a CPU)
+            assert engine["peak_dtype"] == "fp32" and engine["bound_clips_per_s"] == pytest.approx(
+                record["peak"]["fp32_matmul_gflops"] / (3 * engine["forward_gflop_per_clip"]))
+    if name == "schedule":
+        row = rows[0]
+        assert row["paper_schedule_hours"] == pytest.approx(300 * row["paper_epoch_s"] / 3600)
+        assert row["paper_epoch_s"] == pytest.approx(
+            41_000 * 0.95 / row["clips_per_s"] + row["overhead_s_per_epoch"] * 41_000
+            / (record["settings"]["train_per_id"] * record["settings"]["classes"]))
     if name == "inference":
         assert {r["variant"] for r in rows} == {"eager", "eager+speed", "torchscript",
                                                 "torchscript+opt"}
