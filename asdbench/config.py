@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from asdbench.registry import CONFIG_PREFIX, KINDS, AsdbenchError, Registry, _suggest
+from asdbench.registry import (
+    CONFIG_PREFIX,
+    KINDS,
+    AsdbenchError,
+    Registry,
+    _suggest,
+    float_option,
+    int_option,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -126,11 +134,35 @@ def resolve(overrides: dict[str, Any], registry: Registry) -> dict[str, Any]:
             raise AsdbenchError(f"unknown setting '{key}'{_suggest(key, known)}")
     if cfg["train.epochs"] is None:
         cfg["train.epochs"] = DEFAULT_EPOCHS
-    if int(cfg["train.epochs"]) < 1:
-        raise AsdbenchError(f"--epochs must be at least 1, got {cfg['train.epochs']}")
-    if int(cfg["train.batch_size"]) < 2:
-        raise AsdbenchError(f"--batch-size must be at least 2, got {cfg['train.batch_size']}")
+    check_engine_settings(cfg)
     return dict(sorted(cfg.items()))
+
+
+# (key, minimum) of the integer engine settings; a batch of 1 would break BatchNorm
+_ENGINE_INTS = (("seed", 0), ("train.epochs", 1), ("train.batch_size", 2),
+                ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0))
+_ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf16", True, False),
+                   "train.channels_last": ("auto", True, False),
+                   "train.compile": ("auto", True, False), "train.ema_warmup": (True, False)}
+
+
+def check_engine_settings(cfg: dict[str, Any]) -> None:
+    """Every ``train.*`` value (and the seed) of a run, so a bad one fails before any data is
+    decoded, with a one-line error naming it."""
+    for key, minimum in _ENGINE_INTS:
+        int_option(cfg, key, "", minimum=minimum)
+    for key in ("train.lr", "train.ema_decay"):
+        float_option(cfg, key, "", above=0)
+    for key in ("train.weight_decay", "train.eta_min_factor", "train.live_weight_decay"):
+        if float_option(cfg, key, "") < 0:
+            raise AsdbenchError(f"{key} must be >= 0, got {cfg[key]!r}")
+    if not 0 <= float_option(cfg, "train.val_fraction", "") < 1:
+        raise AsdbenchError(f"train.val_fraction must be in [0, 1), got {cfg['train.val_fraction']!r}")
+    for key, allowed in _ENGINE_CHOICES.items():
+        value = cfg[key]
+        if not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
+            raise AsdbenchError(f"{key} must be one of {', '.join(map(str, allowed))}; "
+                                f"got {value!r}")
 
 
 def component_options(cfg: dict[str, Any], kind: str) -> dict[str, Any]:

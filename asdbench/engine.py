@@ -256,12 +256,8 @@ def speed_options(cfg: dict[str, Any], device: torch.device,
     run) reaches ``COMPILE_AUTO_MIN_STEPS``; unknown ``total_steps`` means no.
     """
     del device  # the same choice everywhere for now; kept for per-device defaults
-    out: dict[str, Any] = {}
-    for key in ("channels_last", "compile"):
-        value = cfg.get(f"train.{key}", "auto")
-        if not (isinstance(value, bool) or value == "auto"):
-            raise AsdbenchError(f"train.{key} must be auto, true or false; got {value!r}")
-        out[key] = value
+    # values checked by config.check_engine_settings: "auto", True or False
+    out = {key: cfg.get(f"train.{key}", "auto") for key in ("channels_last", "compile")}
     if out["channels_last"] == "auto":
         out["channels_last"] = None  # prepare_for_speed decides: on with 2-D convolutions
     if out["compile"] == "auto":

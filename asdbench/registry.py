@@ -22,14 +22,18 @@ class AsdbenchError(Exception):
 # --- checking a component's option values (for plugins' factories) ------------------------
 
 
+def _name(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
 def int_option(options: dict[str, Any], key: str, prefix: str, *, minimum: int = 1,
                owner: str = "") -> int:
     """``options[key]`` as an int >= ``minimum``, else an AsdbenchError naming
     ``<owner>: <prefix>.<key>`` (``prefix``: ``data``, ``frontend``, ``scorer`` ...)."""
     value = options[key]
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise AsdbenchError(f"{owner + ': ' if owner else ''}{prefix}.{key} must be an integer "
-                            f">= {minimum}, got {value!r}")
+        raise AsdbenchError(f"{owner + ': ' if owner else ''}{_name(prefix, key)} must be an "
+                            f"integer, at least {minimum}; got {value!r}")
     return int(value)
 
 
@@ -40,9 +44,9 @@ def float_option(options: dict[str, Any], key: str, prefix: str, *,
     value = options[key]
     if (isinstance(value, bool) or not isinstance(value, Real)
             or (above is not None and not value > above)):
-        bound = "" if above is None else f" > {above:g}"
-        raise AsdbenchError(f"{owner + ': ' if owner else ''}{prefix}.{key} must be a "
-                            f"number{bound}, got {value!r}")
+        bound = "" if above is None else f" above {above:g}"
+        raise AsdbenchError(f"{owner + ': ' if owner else ''}{_name(prefix, key)} must be a "
+                            f"number{bound}; got {value!r}")
     return float(value)
 
 

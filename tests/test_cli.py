@@ -87,3 +87,22 @@ def test_every_command_has_help_with_examples():
                 "export", "data check"]:
         out = asdbench(*cmd.split(), "--help").stdout
         assert "Examples" in out or "Example" in out, cmd
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("train.epochs=abc", "train.epochs must be an integer, at least 1; got 'abc'"),
+    ("train.epochs=true", "train.epochs must be an integer, at least 1; got True"),
+    ("train.batch_size=1", "train.batch_size must be an integer, at least 2; got 1"),
+    ("train.lr=0", "train.lr must be a number above 0; got 0"),
+    ("train.select=best", "train.select must be one of val_ce, last; got 'best'"),
+    ("train.max_steps_per_epoch=-1", "train.max_steps_per_epoch must be an integer, at least 0"),
+    ("train.val_fraction=1.0", "train.val_fraction must be in [0, 1)"),
+])
+def test_bad_engine_settings_fail_before_any_work_with_one_line(setting, message):
+    from asdbench.config import parse_sets, resolve  # noqa: PLC0415
+    from asdbench.plugins import get_registry  # noqa: PLC0415
+    from asdbench.registry import AsdbenchError  # noqa: PLC0415
+
+    with pytest.raises(AsdbenchError) as err:
+        resolve(parse_sets([setting]), get_registry())
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -157,10 +157,10 @@ def test_option_checks_name_the_setting_and_reject_bools_and_strings():
     assert int_option({"k": np.int64(3)}, "k", "scorer") == 3
     assert int_option({"seed": 0}, "seed", "data", minimum=0) == 0
     for bad in (0, True, 2.0, "3"):
-        with pytest.raises(AsdbenchError, match=r"^synthetic: data\.k must be an integer >= 1"):
+        with pytest.raises(AsdbenchError, match=r"^synthetic: data\.k must be an integer, at least 1"):
             int_option({"k": bad}, "k", "data", owner="synthetic")
     assert float_option({"t": 2}, "t", "method", above=0) == 2.0
-    with pytest.raises(AsdbenchError, match=r"^method\.t must be a number > 0, got 0"):
+    with pytest.raises(AsdbenchError, match=r"^method\.t must be a number above 0; got 0"):
         float_option({"t": 0}, "t", "method", above=0)
-    with pytest.raises(AsdbenchError, match=r"must be a number, got True"):
+    with pytest.raises(AsdbenchError, match=r"must be a number; got True"):
         float_option({"t": True}, "t", "method")
