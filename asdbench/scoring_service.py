@@ -16,11 +16,21 @@ from asdbench.audio import read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.config import component_options, resolve
 from asdbench.data import TEST, Clip
-from asdbench.engine import _feature_fn, _to_split, embed_split, score_clips, scores_frame
+from asdbench.engine import (
+    _autocast,
+    _feature_fn,
+    _to_split,
+    embed_split,
+    score_clips,
+    scores_frame,
+)
 from asdbench.metrics import compute_all
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.runs import class_of_path, load_run
+from asdbench.scoring import ScoringInputs
+
+SCORE_BATCH = 64  # clips decoded and scored at a time by `asdbench score`
 
 
 def _wav_files(paths) -> list[Path]:
@@ -44,16 +54,19 @@ def score_files(run_dir, paths, *, machine_type: str | None = None,
     files = _wav_files(paths)
     classes = run.classes
     keys = [class_of_path(f, classes, machine_type, machine_id) for f in files]
-    audio = run.audio
-    waves = np.stack([read_clip(f, audio) for f in files]).astype(np.float32)
-    wave_t = torch.from_numpy(waves).to(run.device)
-    with torch.no_grad():
-        feats = run.model.frontend.features(wave_t)
     labels = torch.tensor([classes.index(k) for k in keys], device=run.device)
-    e, logits = run.model.infer(wave_t, feats, labels)
-    from asdbench.scoring import ScoringInputs
-
-    test = ScoringInputs(embeddings=e.float().cpu().numpy(), logits=logits.float().cpu().numpy(),
+    embs, logits = [], []
+    run.model.eval()
+    for start in range(0, len(files), SCORE_BATCH):  # memory stays flat for any folder
+        chunk = files[start:start + SCORE_BATCH]
+        wave_t = torch.from_numpy(np.stack([read_clip(f, run.audio) for f in chunk])
+                                  .astype(np.float32)).to(run.device)
+        feats = run.model.frontend.features(wave_t).float()  # as the cache: no autocast
+        with _autocast(run.device, run.config["train.amp"]):  # as embed_split
+            e, lg = run.model.infer(wave_t, feats, labels[start:start + SCORE_BATCH])
+        embs.append(e.float().cpu())
+        logits.append(lg.float().cpu())
+    test = ScoringInputs(embeddings=torch.cat(embs).numpy(), logits=torch.cat(logits).numpy(),
                          class_index=labels.cpu().numpy(),
                          domain=np.array([""] * len(files), dtype=object))
     scores = score_clips(run.config, get_registry(), run.train_inputs(), test)

@@ -103,9 +103,13 @@ def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, 
     assert len((resumed / "train_log.jsonl").read_text().splitlines()) == 3
 
 
-def test_score_command_matches_run_scores(finished):
+@pytest.mark.parametrize("chunk", [64, 2])
+def test_score_command_matches_run_scores(finished, chunk, monkeypatch):
+    """Also in chunks smaller than the folder (``asdbench score`` decodes a chunk at a time)."""
+    import asdbench.scoring_service as service
     from asdbench.scoring_service import score_files
 
+    monkeypatch.setattr(service, "SCORE_BATCH", chunk)
     _, run_dir = finished
     scores = pd.read_csv(run_dir / "scores.csv")
     info = json.loads((run_dir / "config.json").read_text())
