@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from asdbench import __version__
-from asdbench.atomic import atomic_write_text
+from asdbench.atomic import atomic_path, atomic_write_text
 from asdbench.cache import INT16_SCALE, load_features, load_waveforms
 from asdbench.config import component_options, run_id
 from asdbench.data import TEST, TRAIN, AudioSpec, Clip
@@ -223,15 +223,13 @@ def recalibrate_batchnorm(model: ASDModel, split: Split, batches: int, batch_siz
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _atomic_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
 
 
 def make_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:

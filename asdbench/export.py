@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asdbench import __version__
-from asdbench.atomic import atomic_write_text
+from asdbench.atomic import atomic_path, atomic_write_text
 from asdbench.registry import AsdbenchError
 
 FORMATS = ("torchscript", "onnx")
@@ -180,13 +180,11 @@ def _example(num_samples: int, batch: int = 2, seed: int = 0) -> Tensor:
 
 
 def _save_torchscript(module: ScoringModel, example: Tensor, out: Path) -> None:
-    tmp = out.with_name(f".{out.name}.tmp")
     # torch 2.10+ marks torch.jit deprecated (FutureWarning) but it is what deployments load
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), atomic_path(out) as tmp:
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module, (example,), check_trace=False)
         torch.jit.save(traced, str(tmp))
-    tmp.replace(out)
 
 
 def gather_adaptive_max_pool1d(x: Tensor, output_size: int) -> Tensor:
@@ -225,20 +223,21 @@ def _onnx_compatible_ops() -> Iterator[None]:
 
 
 def _save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
-    tmp = out.with_name(f".{out.name}.tmp")
     # the exporter warns about every torchvision op it cannot register: noise here
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
-    with torch.no_grad(), _onnx_compatible_ops(), contextlib.redirect_stdout(io.StringIO()):
-        # The torch.export-based exporter (needs onnxscript): the TorchScript-based one cannot
-        # export the complex STFT inside the log-Mel.
-        torch.onnx.export(module, (example,), str(tmp), input_names=["wave"],
-                          output_names=["scores"], opset_version=ONNX_OPSET,
-                          dynamic_shapes={"wave": {0: torch.export.Dim("batch")}},
-                          dynamo=True, external_data=False, verbose=False)
-    quiet.setLevel(level)
-    tmp.replace(out)
+    try:
+        with (torch.no_grad(), _onnx_compatible_ops(), contextlib.redirect_stdout(io.StringIO()),
+              atomic_path(out, suffix=".onnx") as tmp):
+            # The torch.export-based exporter (needs onnxscript): the TorchScript-based one
+            # cannot export the complex STFT inside the log-Mel.
+            torch.onnx.export(module, (example,), str(tmp), input_names=["wave"],
+                              output_names=["scores"], opset_version=ONNX_OPSET,
+                              dynamic_shapes={"wave": {0: torch.export.Dim("batch")}},
+                              dynamo=True, external_data=False, verbose=False)
+    finally:
+        quiet.setLevel(level)
 
 
 def _run_exported(path: Path, fmt: str, wave: Tensor) -> Tensor:

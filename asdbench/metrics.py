@@ -11,9 +11,7 @@ McClish-standardised partial AUC that the official DCASE evaluators report.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from asdbench.atomic import atomic_write_text
 from asdbench.registry import AsdbenchError, _suggest
 
 MAX_FPR = 0.1
@@ -345,17 +344,6 @@ def submission_name(machine_type: str, machine_id: str, domain: str = "",
                         f"or a protocol name ({', '.join(PROTOCOLS)})")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_submission(scores: pd.DataFrame, out_dir: str | Path,
                      layout: str = "auto") -> list[Path]:
     """Write the official anomaly-score files (``file_name,score`` lines, no header).
@@ -388,6 +376,6 @@ def write_submission(scores: pd.DataFrame, out_dir: str | Path,
         text = "".join(f"{f},{s!r}\n" for f, s in zip(g["file"].astype(str),
                                                        g["score"].astype(float).tolist(),
                                                        strict=True))
-        _atomic_write(path, text)
+        atomic_write_text(path, text)
         written.append(path)
     return written

@@ -10,9 +10,7 @@ choice rather than the best seed).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from asdbench.atomic import atomic_path  # noqa: E402
 from asdbench.leaderboard import IDENTITY, MEASURED, display_columns, primary_metric  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 
@@ -48,12 +47,9 @@ def _slug(text: str) -> str:
 
 def _save(fig, path: Path) -> Path:
     """Save atomically: a reader never sees half a PNG."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
         Path(tmp).unlink(missing_ok=True)
