@@ -215,15 +215,16 @@ def _base(machine_type: str) -> dict[str, Any]:
                         f"(available: {join(TYPES)})")
 
 
-def _stable(name: str) -> int:
+def stable_code(name: str) -> int:
+    """A number for a name that is the same in every process (unlike hash())."""
     return zlib.crc32(name.encode())
 
 
 def make_machine(machine_type: str, id_index: int, num_ids: int, seed: int) -> Machine:
     """One ID of a type: the nominal machine with small, seeded deviations."""
     base = _base(machine_type)
-    rng = np.random.default_rng([seed, _stable(machine_type), id_index, 7])
-    order_rng = np.random.default_rng([seed, _stable(machine_type), 11])
+    rng = np.random.default_rng([seed, stable_code(machine_type), id_index, 7])
+    order_rng = np.random.default_rng([seed, stable_code(machine_type), 11])
     strengths = np.geomspace(*ID_STRENGTHS, num_ids) if num_ids > 1 else np.ones(1)
     strength = float(strengths[order_rng.permutation(num_ids)[id_index]])
     # IDs about 2 % apart in speed: close enough that an anomaly can sound like a neighbour.
@@ -298,9 +299,27 @@ def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
                                 rng.uniform(200, 1500), rng.uniform(0.01, 0.04), rng)
         x = x + ref * 10 ** (rng.uniform(-4, 4) / 20) * knock / max(np.abs(knock).max(), 1e-9)
     gain = 10 ** ((LEVEL_DBFS + m.gain_db + 0.7 * rng.standard_normal()) / 20)
-    x = x * (gain / ref)
+    return limit_peak(x * (gain / ref))
+
+
+def limit_peak(x: np.ndarray, peak_max: float = 0.98) -> np.ndarray:
+    """Scale ``x`` down to a peak of ``peak_max`` if it is louder (no clipping in int16)."""
     peak = np.abs(x).max()
-    return x * (0.98 / peak) if peak > 0.98 else x
+    return x * (peak_max / peak) if peak > peak_max else x
+
+
+def to_pcm16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def pick_fault(machine: Machine, label: int, index: int, rng: np.random.Generator,
+               difficulty: float) -> tuple[str | None, float]:
+    """(fault, severity) of a clip: none for normal clips; the fault types of the machine in
+    turn (every one represented evenly), with a per-clip strength scaled by ``difficulty``."""
+    if label != ANOMALY:
+        return None, 0.0
+    faults = list(FAULTS[machine.machine_type])
+    return faults[index % len(faults)], machine.strength * rng.uniform(0.35, 1.0) / difficulty
 
 
 def _fault(fault, level_db, rng, n, sr, duration, s, rot_hz) -> np.ndarray:
@@ -370,15 +389,10 @@ class Plan:
 def clip_signal(plan: Plan, audio: AudioSpec, machine: Machine, id_index: int, label: int,
                 index: int, split: str) -> np.ndarray:
     """The int16 samples of one planned clip (pure: same inputs, same samples)."""
-    rng = np.random.default_rng([plan.seed, _stable(machine.machine_type), id_index,
+    rng = np.random.default_rng([plan.seed, stable_code(machine.machine_type), id_index,
                                  0 if split == TRAIN else 1, label, index])
-    fault, severity = None, 0.0
-    if label == ANOMALY:
-        faults = list(FAULTS[machine.machine_type])
-        fault = faults[index % len(faults)]  # every fault type is represented evenly
-        severity = machine.strength * rng.uniform(0.35, 1.0) / plan.difficulty
-    x = render(machine, rng, audio, fault, severity)
-    return np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
+    fault, severity = pick_fault(machine, label, index, rng, plan.difficulty)
+    return to_pcm16(render(machine, rng, audio, fault, severity))
 
 
 def generate(folder: Path, plan: Plan, audio: AudioSpec, progress: bool = True) -> None:

@@ -21,7 +21,6 @@ and listed by the same parser as the real editions. Official protocol: "dcase202
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,17 @@ from asdbench_datasets.common import (
     parse_types,
     write_wavs,
 )
-from asdbench_datasets.synthetic import FAULTS, TYPES, Machine, make_machine, render, shaped_noise
+from asdbench_datasets.synthetic import (
+    TYPES,
+    Machine,
+    limit_peak,
+    make_machine,
+    pick_fault,
+    render,
+    shaped_noise,
+    stable_code,
+    to_pcm16,
+)
 
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
 from asdbench.registry import AsdbenchError, float_option, int_option
@@ -123,21 +132,15 @@ class ShiftPlan:
 def shift_signal(plan: ShiftPlan, audio: AudioSpec, machine: Machine, section: int,
                  domain: str, split: str, label: int, index: int) -> np.ndarray:
     """The int16 samples of one planned clip (pure: same inputs, same samples)."""
-    codes = (zlib.crc32(machine.machine_type.encode()), section, 0 if split == TRAIN else 1,
+    codes = (stable_code(machine.machine_type), section, 0 if split == TRAIN else 1,
              label, index, 0 if domain == SOURCE else 1)
     rng = np.random.default_rng([plan.seed, *codes])
-    fault, severity = None, 0.0
-    if label == ANOMALY:
-        faults = list(FAULTS[machine.machine_type])
-        fault = faults[index % len(faults)]  # every fault type evenly, as the synthetic set
-        severity = machine.strength * rng.uniform(0.35, 1.0) / plan.difficulty
+    fault, severity = pick_fault(machine, label, index, rng, plan.difficulty)
     x = render(domain_machine(machine, domain, plan.target_speed), rng, audio, fault, severity)
     if domain == TARGET and plan.target_background_db is not None:
         level = np.sqrt(np.mean(x ** 2)) * 10 ** (plan.target_background_db / 20)
-        x = x + level * target_background(rng, len(x), audio.sample_rate)
-        peak = np.abs(x).max()
-        x = x * (0.98 / peak) if peak > 0.98 else x
-    return np.clip(np.rint(x * 32767.0), -32768, 32767).astype(np.int16)
+        x = limit_peak(x + level * target_background(rng, len(x), audio.sample_rate))
+    return to_pcm16(x)
 
 
 def generate_shift(folder: Path, plan: ShiftPlan, audio: AudioSpec, progress: bool = True) -> None:
