@@ -25,8 +25,12 @@ from typing import TYPE_CHECKING
 from asdbench import hookspec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
 
+    from asdbench.leaderboard.tables import TableKind
+    from asdbench.metrics.protocols import MetricProtocol
     from asdbench.registry import Component
 
 
@@ -123,3 +127,41 @@ def asdbench_reference_results() -> list[dict]:
     as ``{"fan": {"auc": 0.9841, "pauc": 0.9450}, "average": {...}}``, fractions in [0, 1]) and
     optionally ``settings`` (non-default options, e.g. ``{"method.fph_reduction": 32}``).
     """
+
+
+@hookspec
+def asdbench_protocols() -> list[MetricProtocol]:
+    """Register metric protocols (how per-clip scores become reported numbers).
+
+    Each :class:`asdbench.metrics.protocols.MetricProtocol` names a protocol (e.g.
+    ``dcase2021``) and computes its metrics from a run's per-clip scores. The core registers
+    ``dcase2020`` and ``pooled``; a dataset lists the protocols it is reported under in its
+    ``protocols`` attribute, and every protocol it lists appears in the run's ``metrics.json``.
+    """
+
+
+@hookspec
+def asdbench_tables() -> list[TableKind]:
+    """Register leaderboard table kinds (``asdbench leaderboard --table NAME``).
+
+    Each :class:`asdbench.leaderboard.tables.TableKind` says which rows and columns a table
+    shows (e.g. a paper's Table II: per machine type AUC and pAUC).
+    """
+
+
+# --- lifecycle (trackers, loggers) ---------------------------------------------------------
+
+
+@hookspec
+def asdbench_run_started(config: dict, run_dir: Path) -> None:
+    """A run begins training (also when resumed). ``config`` is the flat resolved config."""
+
+
+@hookspec
+def asdbench_epoch_end(run_dir: Path, record: dict) -> None:
+    """An epoch ended; ``record`` is the line just written to ``train_log.jsonl``."""
+
+
+@hookspec
+def asdbench_run_finished(run_dir: Path, metrics: dict) -> None:
+    """A run finished; ``metrics`` is what was written to ``metrics.json``."""
