@@ -1,0 +1,261 @@
+"""A run folder, ``RESULTS/runs/<run-id>/``: the one place that knows its files.
+
+=============================== ==========================================================
+``config.json``                 run id, resolved config, classes, audio, data, provenance
+``train_log.jsonl``             one JSON line per finished epoch
+``state.pt``                    resumable training state (``weights_only``-loadable)
+``model.safetensors``           the selected (EMA) model weights
+``train_embeddings.safetensors`` what the scorer is fitted on (embeddings, logits, labels,
+                                domains)
+``scores.csv``                  one row per test clip
+``submission/``                 the official protocol's submission files
+``metrics.json``                written last: the run is finished when it holds the run's id
+``eval/<tag>/``                 ``asdbench eval`` results (``scores.csv``, ``metrics.json``)
+=============================== ==========================================================
+
+Only the standard library is imported at module level: the matrix and the leaderboard read
+run folders without torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asdbench.atomic import atomic_path, atomic_write_text
+from asdbench.registry import AsdbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from asdbench.scoring import ScoringInputs
+
+
+def json_default(obj: Any) -> Any:
+    """JSON for what ``json`` cannot write: numpy scalars as numbers, mappings (a run config)
+    as objects, anything else as its string."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    item = getattr(obj, "item", None)  # numpy scalars
+    if callable(item) and getattr(obj, "shape", None) == ():
+        return item()
+    return str(obj)
+
+
+class RunDir:
+    """Paths, writers and readers of one run folder (the folder need not exist yet)."""
+
+    CONFIG = "config.json"
+    LOG = "train_log.jsonl"
+    STATE = "state.pt"
+    MODEL = "model.safetensors"
+    TRAIN_INPUTS = "train_embeddings.safetensors"
+    SCORES = "scores.csv"
+    SUBMISSION = "submission"
+    METRICS = "metrics.json"
+    EVAL = "eval"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_run(cls, results: str | Path, run_id: str) -> RunDir:
+        """The folder of run ``run_id`` under a results folder."""
+        return cls(Path(results) / "runs" / run_id)
+
+    @classmethod
+    def all_in(cls, results: str | Path) -> list[RunDir]:
+        """Every run folder under a results folder, sorted by name (finished or not)."""
+        runs = Path(results) / "runs"
+        return [cls(p) for p in sorted(runs.iterdir()) if p.is_dir()] if runs.is_dir() else []
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # --- paths ---------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / self.LOG
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / self.STATE
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.MODEL
+
+    @property
+    def train_inputs_path(self) -> Path:
+        return self.path / self.TRAIN_INPUTS
+
+    @property
+    def scores_path(self) -> Path:
+        return self.path / self.SCORES
+
+    @property
+    def submission_dir(self) -> Path:
+        return self.path / self.SUBMISSION
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / self.METRICS
+
+    def eval_dir(self, tag: str) -> Path:
+        """Where ``asdbench eval`` with settings tagged ``tag`` writes."""
+        return self.path / self.EVAL / tag
+
+    # --- JSON files ------------------------------------------------------------------------
+
+    @staticmethod
+    def write_json(path: str | Path, obj: Any) -> Path:
+        """``obj`` as indented JSON at ``path``, atomically."""
+        return atomic_write_text(path, json.dumps(obj, indent=2, default=json_default))
+
+    def write_config(self, info: dict[str, Any]) -> Path:
+        return self.write_json(self.config_path, info)
+
+    def read_config(self) -> dict[str, Any]:
+        """``config.json``; a missing or unreadable one is an error naming the folder."""
+        if not self.config_path.exists():
+            raise AsdbenchError(f"{self.path}: not a run folder (no {self.CONFIG})")
+        info = _read_json_object(self.config_path)
+        if info is None:
+            raise AsdbenchError(f"{self.config_path}: not a JSON object (corrupt run folder)")
+        return info
+
+    def write_metrics(self, metrics: dict[str, Any]) -> Path:
+        """``metrics.json``, the last file of a run: writing it marks the run finished."""
+        return self.write_json(self.metrics_path, metrics)
+
+    def read_metrics(self) -> dict[str, Any] | None:
+        """``metrics.json``, or None when it is missing or not a readable JSON object."""
+        return _read_json_object(self.metrics_path)
+
+    def is_finished(self, expected_run_id: str | None = None) -> bool:
+        """Whether ``metrics.json`` is a readable JSON object, and (given ``expected_run_id``)
+        one of that run."""
+        metrics = self.read_metrics()
+        if metrics is None:
+            return False
+        return expected_run_id is None or metrics.get("run_id") == expected_run_id
+
+    def has_unfinished_state(self) -> bool:
+        """A checkpoint without a finished run: ``asdbench run --resume`` continues it."""
+        return self.state_path.exists() and not self.is_finished()
+
+    # --- training log ----------------------------------------------------------------------
+
+    def append_log(self, record: dict[str, Any]) -> None:
+        """Add one epoch's record to ``train_log.jsonl``."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def read_log(self) -> list[dict[str, Any]]:
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+
+    def keep_log(self, epochs: int) -> None:
+        """Keep the first ``epochs`` lines of the log (a resumed run: the finished epochs)."""
+        lines = self.log_path.read_text().splitlines()[:epochs] if self.log_path.exists() else []
+        atomic_write_text(self.log_path, "".join(line + "\n" for line in lines))
+
+    def clear_log(self) -> None:
+        self.log_path.unlink(missing_ok=True)
+
+    # --- model and scoring inputs ----------------------------------------------------------
+
+    def save_model(self, state_dict: Mapping[str, torch.Tensor]) -> Path:
+        """The selected weights as safetensors (contiguous CPU copies)."""
+        from safetensors.torch import save_file  # noqa: PLC0415
+
+        with atomic_path(self.model_path) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()},
+                      str(tmp))
+        return self.model_path
+
+    def load_model(self, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """The state dict of ``model.safetensors`` on ``device``."""
+        from safetensors.torch import load_file  # noqa: PLC0415
+
+        if not self.model_path.exists():
+            raise AsdbenchError(f"{self.path}: the run has no trained model yet "
+                                f"({self.MODEL} missing)")
+        return load_file(str(self.model_path), device=str(device))
+
+    def save_train_inputs(self, inputs: ScoringInputs) -> Path:
+        """What the scorer was fitted on; :meth:`load_train_inputs` gives it back unchanged
+        (same arrays, same dtypes, same domains)."""
+        import numpy as np  # noqa: PLC0415
+        from safetensors.numpy import save_file  # noqa: PLC0415
+
+        arrays = {"embeddings": inputs.embeddings, "logits": inputs.logits,
+                  "class_index": inputs.class_index}
+        domain = [str(d) for d in inputs.domain]
+        with atomic_path(self.train_inputs_path) as tmp:
+            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
+                      metadata={"domain": json.dumps(domain)})
+        return self.train_inputs_path
+
+    def load_train_inputs(self) -> ScoringInputs:
+        """The scorer's training inputs as :meth:`save_train_inputs` wrote them."""
+        import numpy as np  # noqa: PLC0415
+        from safetensors import safe_open  # noqa: PLC0415
+
+        from asdbench.scoring import ScoringInputs  # noqa: PLC0415
+
+        if not self.train_inputs_path.exists():
+            raise AsdbenchError(f"{self.path}: no {self.TRAIN_INPUTS} (run not finished?)")
+        with safe_open(str(self.train_inputs_path), framework="numpy") as fh:
+            saved = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
+            meta = fh.metadata() or {}
+        if "logits" not in saved:
+            # written before logits and domains were kept: zero logits, source/target only
+            shape = (len(saved["class_index"]), len(self.read_config()["classes"]))
+            return ScoringInputs(saved["embeddings"], np.zeros(shape, np.float32),
+                                 saved["class_index"],
+                                 np.where(saved["is_target"], "target", "source").astype(object))
+        return ScoringInputs(saved["embeddings"], saved["logits"], saved["class_index"],
+                             np.array(json.loads(meta["domain"]), dtype=object))
+
+    # --- scores ----------------------------------------------------------------------------
+
+    def write_scores(self, frame: pd.DataFrame, path: Path | None = None) -> Path:
+        """The per-clip scores table (``scores.csv``, or ``path``)."""
+        return atomic_write_text(path or self.scores_path, frame.to_csv(index=False))
+
+    def read_scores(self) -> pd.DataFrame | None:
+        """``scores.csv`` (machine IDs and domains as strings), or None when absent."""
+        import pandas as pd  # noqa: PLC0415
+
+        if not self.scores_path.exists():
+            return None
+        return pd.read_csv(self.scores_path, dtype={"machine_id": str, "domain": str})
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
