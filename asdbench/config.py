@@ -1,8 +1,11 @@
-"""Run configuration: one flat dict of ``key -> value``, captured whole with every run.
+"""Run configuration: ``resolve()`` turns a user's settings into a frozen ``RunConfig``.
 
-Keys: the component names (``dataset``, ``frontend``, ``backbone``, ``method``, ``scorer``),
-``seed``, engine settings ``train.*`` and each component's options under its prefix
-(``data.*``, ``frontend.*``, ``backbone.*``, ``method.*``, ``scorer.*``).
+On disk and on the command line a config is one flat dict of dotted ``key -> value``, captured
+whole with every run. Keys: the component names (``dataset``, ``frontend``, ``backbone``,
+``method``, ``scorer``), ``seed``, engine settings ``train.*`` and each component's options
+under its prefix (``data.*``, ``frontend.*``, ``backbone.*``, ``method.*``, ``scorer.*``).
+A ``RunConfig`` is that flat dict, immutable, with typed views read once: the component names,
+``cfg.train`` (a ``TrainSettings``), ``cfg.options(kind)``, ``cfg.run_id``, ``cfg.config_hash``.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from asdbench.registry import (
     CONFIG_PREFIX,
@@ -63,6 +68,7 @@ DEFAULT_EPOCHS = 20
 # DCASE 2020 Task 2 dev + additional training IDs: the class count of the paper's figures.
 PAPER_NUM_CLASSES = 41
 ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
+_COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # Settings that identify where a run came from but not what it computes.
 # Data folders stay part of a run's identity (which folders are given changes what is
 # trained, e.g. dev-only vs dev + eval); the leaderboard compares folders by name, so the same
@@ -111,8 +117,10 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise AsdbenchError(f"{path}: invalid TOML: {exc}") from None
 
 
-def resolve(overrides: dict[str, Any], registry: Registry) -> dict[str, Any]:
-    """Fill every default and validate every key; the result fully describes a run."""
+def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
+    """Fill every default and validate every key; the result fully describes a run.
+
+    ``resolve(cfg.to_flat(), registry) == cfg``: a saved config resolves to itself."""
     cfg: dict[str, Any] = {**COMPONENT_DEFAULTS, "seed": 0, **TRAIN_DEFAULTS}
     for key, value in overrides.items():
         if value is None and key in cfg:
@@ -127,15 +135,13 @@ def resolve(overrides: dict[str, Any], registry: Registry) -> dict[str, Any]:
         given = {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
         for key, value in component.resolve_options(given).items():
             cfg[prefix + key] = value
-    prefixes = tuple(p + "." for p in CONFIG_PREFIX.values())
     for key in cfg:
-        if key not in ENGINE_KEYS and not key.startswith(prefixes):
-            known = list(ENGINE_KEYS) + [k for k in cfg if k.startswith(prefixes)]
+        if key not in ENGINE_KEYS and not key.startswith(_COMPONENT_PREFIXES):
+            known = list(ENGINE_KEYS) + [k for k in cfg if k.startswith(_COMPONENT_PREFIXES)]
             raise AsdbenchError(f"unknown setting '{key}'{_suggest(key, known)}")
     if cfg["train.epochs"] is None:
         cfg["train.epochs"] = DEFAULT_EPOCHS
-    check_engine_settings(cfg)
-    return dict(sorted(cfg.items()))
+    return RunConfig(cfg)  # checks the engine settings
 
 
 # (key, minimum) of the integer engine settings; a batch of 1 would break BatchNorm
@@ -146,7 +152,7 @@ _ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf
                    "train.compile": ("auto", True, False), "train.ema_warmup": (True, False)}
 
 
-def check_engine_settings(cfg: dict[str, Any]) -> None:
+def check_engine_settings(cfg: Mapping[str, Any]) -> None:
     """Every ``train.*`` value (and the seed) of a run, so a bad one fails before any data is
     decoded, with a one-line error naming it."""
     for key, minimum in _ENGINE_INTS:
@@ -165,19 +171,180 @@ def check_engine_settings(cfg: dict[str, Any]) -> None:
                                 f"got {value!r}")
 
 
-def component_options(cfg: dict[str, Any], kind: str) -> dict[str, Any]:
+def component_options(cfg: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The options of component ``kind`` without their prefix (``frontend.n_mels`` -> ``n_mels``)."""
     prefix = CONFIG_PREFIX[kind] + "."
     return {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
 
 
-def config_hash(cfg: dict[str, Any]) -> str:
+def config_hash(cfg: Mapping[str, Any]) -> str:
     """A short hash of everything that determines a run's results (seed included)."""
+    if isinstance(cfg, RunConfig):
+        return cfg.config_hash
+    return _config_hash(cfg)
+
+
+def run_id(cfg: Mapping[str, Any]) -> str:
+    """``<method>_<frontend>_<backbone>_<dataset>_s<seed>_<hash>``: readable and unique."""
+    if isinstance(cfg, RunConfig):
+        return cfg.run_id
+    return _run_id(cfg)
+
+
+def _config_hash(cfg: Mapping[str, Any]) -> str:
     identity = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def run_id(cfg: dict[str, Any]) -> str:
-    """``<method>_<frontend>_<backbone>_<dataset>_s<seed>_<hash>``: readable and unique."""
+def _run_id(cfg: Mapping[str, Any]) -> str:
     return (f"{cfg['method']}_{cfg['frontend']}_{cfg['backbone']}_{cfg['dataset']}"
-            f"_s{cfg['seed']}_{config_hash(cfg)}")
+            f"_s{cfg['seed']}_{_config_hash(cfg)}")
+
+
+# field type (a string: annotations are postponed) -> the cast that makes a value that type
+_CASTS = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Every ``train.*`` setting of a run, typed (meanings: ``TRAIN_DEFAULTS``).
+
+    Read once from a checked config, so ``train.lr = 1`` is ``1.0`` here while the flat config,
+    which the run id hashes, keeps the value as given."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    eta_min_factor: float
+    ema_decay: float
+    ema_warmup: bool
+    bn_recalibrate: int
+    live_weight_decay: float
+    val_fraction: float
+    select: str  # "val_ce" | "last"
+    device: str
+    amp: str | bool  # "auto" | "bf16" | True | False
+    max_steps_per_epoch: int
+    channels_last: str | bool  # "auto" | True | False
+    compile: str | bool  # "auto" | True | False
+
+    @classmethod
+    def from_flat(cls, cfg: Mapping[str, Any]) -> TrainSettings:
+        values = {}
+        for field in fields(cls):
+            value = cfg[f"train.{field.name}"]
+            cast = _CASTS.get(str(field.type))
+            values[field.name] = cast(value) if cast else value
+        return cls(**values)
+
+
+class RunConfig(dict):
+    """A resolved run config: the flat ``key -> value`` dict, frozen, with typed views.
+
+    Read it as the dict it is (``cfg["train.lr"]``, ``cfg.items()``, ``{**cfg}``,
+    ``json.dumps(cfg)``) or through ``cfg.method`` ... ``cfg.seed``, ``cfg.train``,
+    ``cfg.options(kind)``, ``cfg.run_id``; ``cfg.replace(...)`` gives a changed copy and
+    ``cfg.to_flat()`` (or ``{**cfg}``) a plain, mutable one. Build it with ``resolve()``.
+    """
+
+    # A dict subclass rather than a Mapping: the run folder's writers call
+    # ``json.dumps({"config": cfg, ...}, default=str)``, which would silently write a Mapping
+    # as its str(); a dict subclass serialises as the dict it is, and every reader typed
+    # ``dict`` (TOML writer, pandas, isinstance checks) keeps working. The price: mutation is
+    # refused by overriding dict's mutators (``dict.__setitem__(cfg, ...)`` still bypasses it:
+    # unsupported) and pickling goes through the constructor (``__reduce__``).
+    __slots__ = ("_train", "_config_hash", "_run_id")
+
+    def __init__(self, flat: Mapping[str, Any]) -> None:
+        missing = sorted(k for k in ENGINE_KEYS if k not in flat)
+        if missing:
+            raise AsdbenchError(f"a run config needs {', '.join(missing)}: build it with resolve()")
+        check_engine_settings(flat)
+        super().__init__(sorted(flat.items()))
+        object.__setattr__(self, "_train", TrainSettings.from_flat(self))
+        object.__setattr__(self, "_config_hash", _config_hash(self))
+        object.__setattr__(self, "_run_id", _run_id(self))
+
+    def _immutable(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a RunConfig is immutable: cfg.replace(...) gives a changed copy, "
+                        "cfg.to_flat() a mutable one")
+
+    __setitem__ = __delitem__ = __ior__ = _immutable
+    clear = pop = popitem = setdefault = update = _immutable
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError(f"a RunConfig is immutable: cannot set '{name}'")
+
+    def __delattr__(self, name: str) -> NoReturn:
+        raise AttributeError(f"a RunConfig is immutable: cannot delete '{name}'")
+
+    def __reduce__(self) -> tuple[type[RunConfig], tuple[dict[str, Any]]]:
+        # the default pickling of a dict subclass fills it item by item, which is refused
+        return RunConfig, (dict(self),)
+
+    def __repr__(self) -> str:
+        return f"RunConfig({dict.__repr__(self)})"
+
+    @property
+    def dataset(self) -> str:
+        return self["dataset"]
+
+    @property
+    def frontend(self) -> str:
+        return self["frontend"]
+
+    @property
+    def backbone(self) -> str:
+        return self["backbone"]
+
+    @property
+    def method(self) -> str:
+        return self["method"]
+
+    @property
+    def scorer(self) -> str:
+        return self["scorer"]
+
+    @property
+    def seed(self) -> int:
+        return int(self["seed"])
+
+    @property
+    def train(self) -> TrainSettings:
+        return self._train
+
+    @property
+    def config_hash(self) -> str:
+        """A short hash of everything that determines the run's results (computed once)."""
+        return self._config_hash
+
+    @property
+    def run_id(self) -> str:
+        """``<method>_<frontend>_<backbone>_<dataset>_s<seed>_<hash>`` (computed once)."""
+        return self._run_id
+
+    def options(self, kind: str) -> dict[str, Any]:
+        """Component ``kind``'s options without their prefix (a fresh dict per call)."""
+        return component_options(self, kind)
+
+    def to_flat(self) -> dict[str, Any]:
+        """The plain dict of dotted keys: the on-disk form (JSON, TOML, hashing)."""
+        return dict(self)
+
+    def replace(self, changes: Mapping[str, Any] | None = None, /, **settings: Any) -> RunConfig:
+        """A copy with engine settings changed (``seed``, ``train.*``), checked as resolve()
+        checks them: ``cfg.replace({"train.compile": False})``, ``cfg.replace(seed=1)``.
+
+        Component names and options are checked by their components: ``resolve()`` a new
+        config for those."""
+        new = {**(changes or {}), **settings}
+        for key in new:
+            if key in COMPONENT_DEFAULTS or key.startswith(_COMPONENT_PREFIXES):
+                raise AsdbenchError(f"'{key}' is checked by its component: resolve() a new "
+                                    f"config to change it")
+            if key not in ENGINE_KEYS:
+                raise AsdbenchError(f"unknown setting '{key}'{_suggest(key, sorted(ENGINE_KEYS))}")
+        return RunConfig({**self, **new})
+
