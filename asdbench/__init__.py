@@ -4,17 +4,9 @@ A plugin needs only ``from asdbench import hookimpl``; the hooks it may implemen
 documented in :mod:`asdbench.hookspecs`.
 """
 
-import os
 from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
-
-# Large CPU tensors on transparent huge pages (PyTorch's allocator reads this once, at its first
-# big allocation, hence here, before torch allocates): a training step's activations are GBs,
-# freed and page-faulted in again every step. Measured on this project's 2-core CPU: a 10-s
-# TFSTgram training step 1.45x faster at batch 64 (9.8 s against 14.4 s, 90x fewer page
-# faults). A user's own setting wins; THP_MEM_ALLOC_ENABLE=0 switches it off.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 PROJECT_NAME = "asdbench"
 

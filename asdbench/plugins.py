@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import traceback
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -20,12 +21,17 @@ ENV_ONLY = "ASDBENCH_PLUGINS"
 ENV_BLOCK = "ASDBENCH_DISABLE_PLUGINS"
 
 _HOOK_OF_KIND = {kind: f"asdbench_{kind}s" for kind in KINDS}
+# The core's own plugins: always registered (not subject to ASDBENCH_PLUGINS), blockable by
+# name like any other. Module paths, imported when the plugins are loaded.
+CORE_PLUGINS = {"asdbench-commands": "asdbench.commands"}
 
 
 @dataclass
 class PluginSet:
+    """The loaded plugins. The component registry is built on first use, so that commands
+    that need no component (``--help``) never import a plugin's models."""
+
     manager: pluggy.PluginManager
-    registry: Registry
     # entry-point or plugin name -> (package, version)
     packages: dict[str, tuple[str, str]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -33,6 +39,10 @@ class PluginSet:
     @property
     def hook(self):
         return self.manager.hook
+
+    @cached_property
+    def registry(self) -> Registry:
+        return build_registry(self.manager, self.packages, self.failures)
 
 
 def _split_env(name: str) -> set[str] | None:
@@ -62,8 +72,11 @@ def load_plugins(extra: list[tuple[str, Any]] | None = None, *, entry_points_ena
             dist = (ep.dist.name, ep.dist.version) if ep.dist else ("?", "?")
             try:
                 candidates.append((ep.name, ep.load(), dist))
-            except Exception as exc:  # a broken third-party plugin must not take the tool down
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take the tool down
                 failures[ep.name] = f"package {dist[0]}: {type(exc).__name__}: {exc}"
+    for name, module in CORE_PLUGINS.items():
+        if name not in block:
+            candidates.append((name, importlib.import_module(module), (PROJECT_NAME, "")))
     for name, obj in extra or []:
         if name not in block:
             candidates.append((name, obj, (getattr(obj, "__name__", name), "")))
@@ -78,11 +91,28 @@ def load_plugins(extra: list[tuple[str, Any]] | None = None, *, entry_points_ena
             failures[name] = f"package {dist[0]}: {type(exc).__name__}: {exc}"
             continue
         packages[name] = dist
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise AsdbenchError(f"a plugin implements a hook that does not exist: {exc}") from exc
+    _drop_invalid(pm, packages, failures)
+    return PluginSet(pm, packages, failures)
 
+
+def _drop_invalid(pm: pluggy.PluginManager, packages: dict[str, tuple[str, str]],
+                  failures: dict[str, str]) -> None:
+    """Unregister each plugin that implements a hook that does not exist (a misspelling)."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = pm.get_name(exc.plugin) or "?"
+            package = packages.pop(name, ("?", ""))[0]
+            failures[name] = f"package {package}: {exc}"
+            pm.unregister(exc.plugin)
+
+
+def build_registry(pm: pluggy.PluginManager, packages: dict[str, tuple[str, str]],
+                   failures: dict[str, str]) -> Registry:
+    """Every component of every loaded plugin; a plugin whose hook raises is recorded in
+    ``failures`` and skipped."""
     registry = Registry()
     for kind, hook_name in _HOOK_OF_KIND.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -102,7 +132,7 @@ def load_plugins(extra: list[tuple[str, Any]] | None = None, *, entry_points_ena
                 failures[impl.plugin_name] = (f"package {package}: {type(exc).__name__}: {exc} "
                                               f"({tb.filename}:{tb.lineno})")
     registry.failures = failures
-    return PluginSet(pm, registry, packages, failures)
+    return registry
 
 
 @lru_cache(maxsize=1)

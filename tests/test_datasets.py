@@ -9,8 +9,9 @@ import soundfile as sf
 from asdbench_datasets import dcase2020, synthetic
 from click.testing import CliRunner
 
+from asdbench.commands.data import command as data_group
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec
-from asdbench.datacheck import check_dataset, data_group
+from asdbench.datacheck import check_dataset
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 

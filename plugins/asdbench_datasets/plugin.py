@@ -1,10 +1,13 @@
-"""Registers the shipped datasets (entry point ``datasets`` of the ``asdbench`` group)."""
+"""Registers the shipped datasets (entry point ``datasets`` of the ``asdbench`` group).
+
+The component modules (torch) are imported inside the hooks, so that loading the plugin
+(``asdbench --help``) stays light.
+"""
 
 from __future__ import annotations
 
 from asdbench import hookimpl
 from asdbench.registry import Component
-from asdbench_datasets import dcase2020, folder, synthetic
 
 # The synthetic set (12 IDs x 32 train clips of 2 s) is sized so that a default run (TFSTgram +
 # MobileFaceNet, OS-SCL, batch 64) takes a few minutes on 2 CPU cores: about 370 CPU-seconds for
@@ -24,6 +27,8 @@ SYNTHETIC_TRAIN_DEFAULTS = {
 
 @hookimpl
 def asdbench_datasets() -> list[Component]:
+    from asdbench_datasets import dcase2020, folder, synthetic
+
     return [
         Component(
             "synthetic", synthetic.make_synthetic, dict(synthetic.DEFAULTS),

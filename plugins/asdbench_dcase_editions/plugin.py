@@ -1,16 +1,21 @@
-"""Registers the DCASE 2021-2025 datasets and ``synthetic-shift`` (entry point ``dcase_editions``)."""
+"""Registers the DCASE 2021-2025 datasets and ``synthetic-shift`` (entry point ``dcase_editions``).
+
+The component modules (torch) are imported inside the hooks, so that loading the plugin
+(``asdbench --help``) stays light.
+"""
 
 from __future__ import annotations
 
 from asdbench import hookimpl
 from asdbench.registry import Component
-from asdbench_dcase_editions import shift
-from asdbench_dcase_editions.dataset import edition_options, make_edition
-from asdbench_dcase_editions.editions import EDITIONS, EPOCHS
 
 
 @hookimpl
 def asdbench_datasets() -> list[Component]:
+    from asdbench_dcase_editions import shift
+    from asdbench_dcase_editions.dataset import edition_options, make_edition
+    from asdbench_dcase_editions.editions import EDITIONS, EPOCHS
+
     components = [
         Component(
             edition.name, make_edition(year), edition_options(edition),

@@ -1,10 +1,13 @@
-"""Hook implementations of the OS-SCL plugin (entry point ``osscl``)."""
+"""Hook implementations of the OS-SCL plugin (entry point ``osscl``).
+
+The component modules (torch) are imported inside the hooks, so that loading the plugin
+(``asdbench --help``) stays light.
+"""
 
 from __future__ import annotations
 
 from asdbench import hookimpl
 from asdbench.registry import Component
-from asdbench_osscl import backbones, frontends, methods, reference
 
 _FRONTEND_DESCRIPTIONS = {
     "logmel": "log-Mel (n_fft 2048, hop 512, 128 mels, dB), 1 channel",
@@ -16,6 +19,8 @@ _FRONTEND_DESCRIPTIONS = {
 
 @hookimpl
 def asdbench_frontends() -> list[Component]:
+    from asdbench_osscl import frontends
+
     return [Component(name, frontends.make_frontend_factory(name),
                       frontends.frontend_options(name), description)
             for name, description in _FRONTEND_DESCRIPTIONS.items()]
@@ -23,12 +28,16 @@ def asdbench_frontends() -> list[Component]:
 
 @hookimpl
 def asdbench_backbones() -> list[Component]:
+    from asdbench_osscl import backbones
+
     return [Component("mobilefacenet", backbones.mobilefacenet_factory, {"embedding_dim": 128},
                       "MobileFaceNet (DCASE2022 bottlenecks), global depthwise conv from in_shape")]
 
 
 @hookimpl
 def asdbench_methods() -> list[Component]:
+    from asdbench_osscl import methods
+
     arc, mix = methods.ARCFACE_OPTIONS, methods.MIXUP_OPTIONS
     return [
         Component("arcface", methods.arcface_factory, dict(arc),
@@ -47,4 +56,6 @@ def asdbench_methods() -> list[Component]:
 
 @hookimpl
 def asdbench_reference_results() -> list[dict]:
+    from asdbench_osscl import reference
+
     return reference.reference_results()

@@ -1,14 +1,19 @@
-"""Registers the shipped scorers (entry point ``scorers`` of the ``asdbench`` group)."""
+"""Registers the shipped scorers (entry point ``scorers`` of the ``asdbench`` group).
+
+The component modules (torch) are imported inside the hooks, so that loading the plugin
+(``asdbench --help``) stays light.
+"""
 
 from __future__ import annotations
 
 from asdbench import hookimpl
 from asdbench.registry import Component
-from asdbench_scorers import scorers
 
 
 @hookimpl
 def asdbench_scorers() -> list[Component]:
+    from asdbench_scorers import scorers
+
     return [
         Component("ce", scorers.make_ce, {},
                   "cross-entropy of the logits against the clip's own class (the paper's score)"),

@@ -1,0 +1,65 @@
+"""What several commands share: the config options of ``run``/``describe`` and metric tables.
+
+Click only: heavy modules (torch, the engine) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def config_options(f):
+    """Options shared by ``run`` and ``describe``: component names and ``--set``."""
+    opts = [
+        click.option("--method", help="Training method, e.g. os-scl, noisy-arcmix, arcface."),
+        click.option("--frontend", help="Input features, e.g. tfstgram, stgram, logmel."),
+        click.option("--backbone", help="Embedding network (default mobilefacenet)."),
+        click.option("--dataset", help="Dataset plugin (default synthetic)."),
+        click.option("--scorer", help="Anomaly scorer (default ce: cross-entropy of ArcFace logits)."),
+        click.option("--data-root", type=click.Path(path_type=Path),
+                     help="Dataset folder (sets data.root)."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Override any setting, e.g. --set method.margin=0.5 (repeatable)."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path),
+                     help="TOML file of settings (tables or dotted keys); options override it."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_config(*, config_file=None, sets=(), data_root=None, **named):
+    """The resolved run config from a TOML file, named options and ``--set`` (in that order)."""
+    from asdbench.config import flatten, load_toml, parse_sets, resolve
+    from asdbench.plugins import get_registry
+
+    overrides: dict[str, Any] = flatten(load_toml(config_file)) if config_file else {}
+    overrides.update({k: v for k, v in named.items() if v is not None})
+    if data_root is not None:
+        overrides["data.root"] = str(data_root)
+    overrides.update(parse_sets(sets))
+    return resolve(overrides, get_registry())
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    for name, m in metrics["protocols"].items():
+        official = " (official)" if name == metrics.get("official_protocol") else ""
+        table = Table(title=f"{metrics['run_id']} — protocol {name}{official}")
+        for col in ("machine type", "AUC %", "pAUC %", "mAUC %"):
+            table.add_column(col, justify="right" if col != "machine type" else "left")
+        rows = list(m["types"].items()) + [("average", m["average"])]
+        for t, v in rows:
+            table.add_row(t, *(pct(v.get(k)) for k in ("auc", "pauc", "mauc")))
+        console.print(table)
+
+
+def pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.2f}"

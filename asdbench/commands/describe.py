@@ -1,0 +1,59 @@
+"""``asdbench describe``: resolved config, shapes, parameters and FLOPs of a model."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from asdbench.commands.common import build_config, config_options, console
+
+# DCASE 2020 Task 2 dev + additional training IDs: the class count of the paper's figures.
+DEFAULT_NUM_CLASSES = 41
+
+
+@click.command("describe")
+@config_options
+@click.option("--num-classes", type=int, default=DEFAULT_NUM_CLASSES, show_default=True,
+              help=f"Classes of the ArcFace head ({DEFAULT_NUM_CLASSES} = DCASE 2020 dev + eval "
+                   "IDs).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def command(num_classes: int, as_json: bool, **kw) -> None:
+    """Resolved config, shapes, inference parameters and forward FLOPs of a model.
+
+    Shapes follow the dataset's clip length and sample rate (default dataset here: dcase2020,
+    10 s at 16 kHz, the paper's setting).
+
+    \b
+    Examples:
+      asdbench describe --method os-scl --frontend tfstgram
+      asdbench describe --method os-scl --frontend logmel --json
+      asdbench describe --method os-scl --frontend tfstgram --set method.fph_reduction=16
+    """
+    from asdbench.modelinfo import describe_model
+    from asdbench.plugins import get_registry
+
+    kw["dataset"] = kw.get("dataset") or "dcase2020"
+    cfg = build_config(**kw)
+    info = describe_model(cfg, get_registry(), num_classes=num_classes)
+    if as_json:
+        click.echo(json.dumps({"config": dict(cfg), **info}, indent=2, default=str))
+        return
+    table = Table(title=f"{cfg['method']} + {cfg['frontend']} + {cfg['backbone']}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("input (C, F, T)", str(tuple(info["input_shape"])))
+    table.add_row("inference parameters", f"{info['params']:,}")
+    for part, n in info.get("params_by_part", {}).items():
+        table.add_row(f"  {part}", f"{n:,}")
+    table.add_row("forward GFLOP / clip", f"{info['flops_per_clip'] / 1e9:.3f}")
+    for part, n in info.get("flops_by_part", {}).items():
+        table.add_row(f"  {part}", f"{n / 1e9:.3f}")
+    console.print(table)
+    cfg_table = Table(title="resolved config")
+    cfg_table.add_column("key")
+    cfg_table.add_column("value")
+    for k, v in cfg.items():
+        cfg_table.add_row(k, str(v))
+    console.print(cfg_table)

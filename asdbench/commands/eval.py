@@ -1,0 +1,46 @@
+"""``asdbench eval``: re-evaluate a trained run, optionally on another test split or scorer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from asdbench.commands.common import print_metrics
+
+
+@click.command("eval")
+@click.option("--run", "run_dir", required=True, type=click.Path(path_type=Path),
+              help="A finished run folder.")
+@click.option("--dataset", help="Evaluate on another dataset's test split (same classes).")
+@click.option("--data-root", type=click.Path(path_type=Path), help="Sets data.root.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override dataset (data.*) or scorer (scorer.*) settings.")
+@click.option("--scorer", help="Score with another scorer plugin.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def command(run_dir, dataset, data_root, sets, scorer, device, as_json) -> None:
+    """Re-evaluate a trained run's checkpoint, optionally on another test split or scorer.
+
+    \b
+    Examples:
+      asdbench eval --run results/runs/<run-id>
+      asdbench eval --run results/runs/<run-id> --scorer knn --json
+      asdbench eval --run results/runs/<run-id> --set data.eval_root=~/data/dcase2020-eval
+    """
+    from asdbench.config import parse_sets
+    from asdbench.scoring_service import evaluate_run
+
+    overrides = parse_sets(sets)
+    if dataset:
+        overrides["dataset"] = dataset
+    if data_root:
+        overrides["data.root"] = str(data_root)
+    if scorer:
+        overrides["scorer"] = scorer
+    metrics = evaluate_run(run_dir, overrides, device=device, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2, default=str))
+    else:
+        print_metrics(metrics)
