@@ -1,4 +1,5 @@
-"""The command line as a user runs it: a subprocess, its output and its exit status."""
+"""The command line: in-process through click's runner, and as a subprocess where the process
+is the point (installed plugins, import time, the version banner)."""
 
 import json
 import os
@@ -7,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from asdbench.cli import add_plugin_commands, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "asdbench-example-plugin"
@@ -20,13 +24,45 @@ def asdbench(*args, env=None, check=True):
     return proc
 
 
+def invoke(*args: str):
+    """Run the CLI in this process (a click ``Result``: exit_code, stdout, stderr, exception)."""
+    add_plugin_commands(cli)  # idempotent: the core's commands are registered by module name
+    return CliRunner().invoke(cli, list(args))
+
+
+def _imported_modules(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "asdbench", *args],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_help_imports_no_torch():
+    modules = _imported_modules("--help")
+    assert "asdbench.cli" in modules and "click" in modules  # the measurement works
+    assert "torch" not in modules
+
+
+def test_every_builtin_command_module_is_light_and_named_as_registered():
+    from asdbench.commands import BUILTIN_COMMANDS
+
+    code = ("import sys, importlib; from asdbench.commands import BUILTIN_COMMANDS as B; "
+            "names = {k: importlib.import_module(m).command.name for k, m in B.items()}; "
+            "print(names == {k: k for k in B}, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300).stdout.split()
+    assert out == ["True", "False"], out
+    assert set(BUILTIN_COMMANDS) >= {"run", "describe", "plugins", "matrix", "leaderboard"}
+
+
 def test_version():
     out = asdbench("--version").stdout
     assert "asdbench" in out and any(ch.isdigit() for ch in out)
 
 
 def test_plugins_json_lists_shipped_plugins_with_package():
-    rows = json.loads(asdbench("plugins", "--json").stdout)
+    rows = json.loads(invoke("plugins", "--json").stdout)
     by = {(r["kind"], r["name"]): r for r in rows}
     for key in [("method", "os-scl"), ("method", "noisy-arcmix"), ("method", "arcface"),
                 ("frontend", "tfstgram"), ("frontend", "logmel"), ("frontend", "stgram"),
@@ -76,17 +112,19 @@ def test_example_third_party_plugin_appears_and_runs(tmp_path):
     (["score", "--run", "/nonexistent/run", "x.wav"], "/nonexistent/run"),
 ])
 def test_bad_input_is_one_clear_line_and_nonzero_exit(args, needle):
-    proc = asdbench(*args, check=False)
-    assert proc.returncode != 0
-    assert needle in proc.stderr
-    assert "Traceback" not in proc.stderr
+    result = invoke(*args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert needle in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_every_command_has_help_with_examples():
     for cmd in ["run", "describe", "plugins", "score", "eval", "matrix", "leaderboard",
                 "export", "data check"]:
-        out = asdbench(*cmd.split(), "--help").stdout
-        assert "Examples" in out or "Example" in out, cmd
+        result = invoke(*cmd.split(), "--help")
+        assert result.exit_code == 0, (cmd, result.output)
+        assert "Examples" in result.output or "Example" in result.output, cmd
 
 
 @pytest.mark.parametrize("setting,message", [
