@@ -1,0 +1,95 @@
+"""Plugin loading: a broken plugin is reported with its name and skipped, never fatal."""
+
+from __future__ import annotations
+
+import types
+
+import click
+import pytest
+
+from asdbench import hookimpl
+from asdbench import plugins as plugin_loading
+from asdbench.cli import AsdbenchGroup, add_plugin_commands
+from asdbench.registry import Component
+
+
+class _Good:
+    @hookimpl
+    def asdbench_scorers(self):
+        return [Component("good-scorer", lambda options: None, {}, "fine")]
+
+
+class _Misspelled:
+    @hookimpl
+    def asdbench_scorer(self):  # not a hook: the plugin must be dropped, not the tool
+        return []
+
+
+def test_misspelled_hook_drops_only_that_plugin():
+    ps = plugin_loading.load_plugins([("good", _Good()), ("typo", _Misspelled())],
+                                     entry_points_enabled=False)
+    assert "typo" in ps.failures and "asdbench_scorer" in ps.failures["typo"]
+    assert ps.registry.names("scorer") == ["good-scorer"]
+
+
+class _FakeEntryPoint:
+    def __init__(self, name: str, load):
+        self.name, self.load = name, load
+        self.dist = types.SimpleNamespace(name=f"pkg-{name}", version="1.0")
+
+
+def test_plugin_exiting_at_import_is_reported_with_its_package(monkeypatch):
+    def exits():
+        raise SystemExit(3)
+
+    monkeypatch.setattr(plugin_loading, "entry_points",
+                        lambda group: [_FakeEntryPoint("exiter", exits),
+                                       _FakeEntryPoint("good", lambda: _Good())])
+    ps = plugin_loading.load_plugins()
+    assert ps.failures["exiter"].startswith("package pkg-exiter: SystemExit")
+    assert ps.registry.names("scorer") == ["good-scorer"]
+
+
+def test_registry_is_built_on_first_use_only():
+    calls = []
+
+    class Counting:
+        @hookimpl
+        def asdbench_scorers(self):
+            calls.append(1)
+            return []
+
+    ps = plugin_loading.load_plugins([("c", Counting())], entry_points_enabled=False)
+    assert calls == []  # loading plugins (e.g. for --help) builds no component
+    ps.registry.names("scorer")
+    ps.registry.names("scorer")
+    assert calls == [1]
+
+
+def test_failing_commands_hook_is_skipped_with_a_warning(monkeypatch, capsys):
+    class Broken:
+        @hookimpl
+        def asdbench_commands(self, cli):
+            raise RuntimeError("boom")
+
+    class Adds:
+        @hookimpl
+        def asdbench_commands(self, cli):
+            cli.add_command(click.Command("hello", callback=lambda: None))
+
+    ps = plugin_loading.load_plugins([("broken", Broken()), ("adds", Adds())],
+                                     entry_points_enabled=False)
+    monkeypatch.setattr(plugin_loading, "default_plugins", lambda: ps)
+    group = AsdbenchGroup("t")
+    add_plugin_commands(group)
+    assert "hello" in group.list_commands(click.Context(group))
+    assert "run" in group.lazy  # the core's commands, registered by module name
+    err = capsys.readouterr().err
+    assert "plugin 'broken' failed to add its commands" in err and "boom" in err
+
+
+@pytest.mark.parametrize("blocked", [True, False])
+def test_core_commands_plugin_is_blockable_like_any_other(blocked):
+    ps = plugin_loading.load_plugins(entry_points_enabled=False,
+                                     block={"asdbench-commands"} if blocked else set())
+    assert ps.manager.has_plugin("asdbench-commands") is not blocked
