@@ -85,6 +85,17 @@ def _fake_install(tmp_path: Path) -> dict:
     return {"PYTHONPATH": path}
 
 
+def test_plugins_name_lists_the_component_settings():
+    result = invoke("plugins", "knn", "--json")
+    assert result.exit_code == 0, result.output
+    (knn,) = json.loads(result.stdout)
+    assert knn["kind"] == "scorer" and knn["package"] == "asdbench"
+    assert [o["setting"] for o in knn["options"]] == ["scorer.k"]
+    assert knn["options"][0]["default"] == 1
+    missing = invoke("plugins", "knnn")
+    assert missing.exit_code == 1 and "no component named 'knnn'" in missing.stderr
+
+
 def test_example_third_party_plugin_appears_and_runs(tmp_path):
     env = _fake_install(tmp_path)
     rows = json.loads(asdbench("plugins", "--json", env=env).stdout)
