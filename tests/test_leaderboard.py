@@ -8,11 +8,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from asdbench_osscl.tables import table_kinds as paper_table_kinds
 from click.testing import CliRunner
 
-import asdbench.leaderboard as lb
+from asdbench.commands.leaderboard import leaderboard_command
 from asdbench.config import resolve, run_id
+from asdbench.leaderboard.collect import MEASURED, collect, matrix_run_ids, reference_frame
+from asdbench.leaderboard.render import display_columns, render
+from asdbench.leaderboard.tables import table
 from asdbench.registry import AsdbenchError, Component, Registry
+
+PAPER = {kind.name: kind for kind in paper_table_kinds()}
 
 
 def registry() -> Registry:
@@ -82,7 +88,7 @@ def results(tmp_path):
 
 
 def test_collect_has_one_row_per_run_and_protocol_with_identity_and_metrics(results):
-    df = lb.collect(results, registry())
+    df = collect(results, registry())
     assert len(df) == 6 * 2
     assert set(df["protocol"]) == {"dcase2020", "pooled"}
     assert df["official"].sum() == 6
@@ -100,7 +106,7 @@ def test_settings_are_every_non_default_setting_except_seed_and_device(tmp_path)
     res = tmp_path / "r"
     write_run(res, {"fan": 0.9}, seed=5, method="arcface", frontend="logmel",
               **{"train.device": "cpu", "train.epochs": 3, "method.margin": 0.4})
-    df = lb.collect(res, registry())
+    df = collect(res, registry())
     assert df["settings"].iloc[0] == "method.margin=0.4, train.epochs=3"
 
 
@@ -110,14 +116,14 @@ def test_dataset_folders_count_by_name_so_machines_merge(tmp_path):
         write_run(res, {"fan": 0.9}, seed=seed, dataset="dcase2020", **{"data.root": root})
     write_run(res, {"fan": 0.9}, seed=2, dataset="dcase2020",
               **{"data.root": "/x/dcase2020", "data.eval_root": "/x/dcase2020-eval"})
-    tbl = lb.table(lb.collect(res, registry()))
+    tbl = table(collect(res, registry()))
     assert sorted(tbl["settings"]) == ["data.eval_root=dcase2020-eval, data.root=dcase2020",
                                        "data.root=dcase2020"]
     assert sorted(tbl["n"]) == [1, 2]
 
 
 def test_table_groups_seeds_into_mean_std_and_ranks(results):
-    tbl = lb.table(lb.collect(results, registry()), protocol="dcase2020")
+    tbl = table(collect(results, registry()), protocol="dcase2020")
     assert list(tbl["rank"]) == [1, 2, 3]
     assert list(tbl["settings"]) == ["method.fph_reduction=32", "", ""]
     assert list(tbl["method"]) == ["os-scl", "os-scl", "arcface"]
@@ -133,23 +139,23 @@ def test_table_groups_seeds_into_mean_std_and_ranks(results):
 
 
 def test_protocols_are_never_mixed(results):
-    df = lb.collect(results, registry())
-    pooled = lb.table(df, protocol="pooled")
+    df = collect(results, registry())
+    pooled = table(df, protocol="pooled")
     assert pooled.iloc[1]["fan.auc_mean"] == pytest.approx(0.93)
-    official = lb.table(df)  # each run's official protocol
+    official = table(df)  # each run's official protocol
     assert set(official["protocol"]) == {"dcase2020"}
     with pytest.raises(AsdbenchError, match="no finished run has protocol 'dcase2022'; "
                        "protocols: dcase2020, pooled"):
-        lb.table(df, protocol="dcase2022")
+        table(df, protocol="dcase2022")
 
 
 def test_table_kinds_and_per_id_columns(results):
-    df = lb.collect(results, registry())
-    t4 = lb.table(df, kind="table4")
+    df = collect(results, registry())
+    t4 = table(df, kind=PAPER["table4"])
     assert t4.attrs["metrics"] == ["fan.mauc", "pump.mauc", "average.mauc"]
-    t6 = lb.table(df, kind="table6")
+    t6 = table(df, kind=PAPER["table6"])
     assert t6.attrs["metrics"] == ["fan.auc", "pump.auc", "average.auc"]
-    by_id = lb.table(df, by="id")
+    by_id = table(df, by="id")
     assert by_id.attrs["metrics"][:4] == ["fan/00.auc", "fan/00.pauc", "fan/01.auc", "fan/01.pauc"]
     assert by_id.iloc[1]["fan/01.auc_mean"] == pytest.approx(0.97)
 
@@ -161,17 +167,17 @@ def test_different_recipes_that_look_alike_are_not_merged(tmp_path):
     reg.add("method", Component("gone", lambda *a, **k: None, {"margin": 0.1}))
     write_run(res, {"fan": 0.9}, reg, method="gone", **{"method.margin": 0.2})
     write_run(res, {"fan": 0.8}, reg, method="gone", **{"method.margin": 0.3})
-    df = lb.collect(res, registry())  # this registry lacks "gone"
+    df = collect(res, registry())  # this registry lacks "gone"
     assert set(df["settings"]) == {""} and df["note"].str.startswith("defaults unknown").all()
-    tbl = lb.table(df)
+    tbl = table(df)
     assert len(tbl) == 2 and list(tbl["n"]) == [1, 1]
-    shown, _ = lb.display_columns(tbl)
+    shown, _ = display_columns(tbl)
     assert "recipe" in shown
 
 
 def test_markdown_has_one_line_per_row(results):
-    tbl = lb.table(lb.collect(results, registry()))
-    text = lb.render(tbl, "markdown")
+    tbl = table(collect(results, registry()))
+    text = render(tbl, "markdown")
     lines = [ln for ln in text.splitlines() if ln.startswith("|")]
     assert len(lines) == 2 + 3  # header, separator, rows
     header = [c.strip() for c in lines[0].strip("|").split("|")]
@@ -183,15 +189,15 @@ def test_markdown_has_one_line_per_row(results):
 
 
 def test_csv_reads_back_with_the_numbers(results):
-    tbl = lb.table(lb.collect(results, registry()))
-    back = pd.read_csv(io.StringIO(lb.render(tbl, "csv")), keep_default_na=False)
+    tbl = table(collect(results, registry()))
+    back = pd.read_csv(io.StringIO(render(tbl, "csv")), keep_default_na=False)
     assert len(back) == 3
     assert back.loc[1, "fan.auc_mean"] == pytest.approx(0.92)
     assert back.loc[1, "n"] == 3 and back.loc[1, "settings"] == ""
 
 
 def test_latex_is_a_booktabs_tabular_with_escapes(results):
-    text = lb.render(lb.table(lb.collect(results, registry())), "latex")
+    text = render(table(collect(results, registry())), "latex")
     assert "\\begin{tabular}" in text and "\\end{tabular}" in text and "\\toprule" in text
     body = [ln for ln in text.splitlines() if ln.endswith("\\\\")]
     assert len(body) == 1 + 3
@@ -202,13 +208,13 @@ def test_latex_is_a_booktabs_tabular_with_escapes(results):
 
 
 def test_html_and_rich(results):
-    tbl = lb.table(lb.collect(results, registry()))
-    html = lb.render(tbl, "html")
+    tbl = table(collect(results, registry()))
+    html = render(tbl, "html")
     assert html.count("<tr") == 1 + 3
-    rich = lb.render(tbl, "rich")
+    rich = render(tbl, "rich")
     assert "92.00 ± 2.00" in rich and "os-scl" in rich
     tbl.loc[0, "settings"] = "data.types=[fan,pump]"  # list values look like rich markup
-    assert "data.types=[fan,pump]" in lb.render(tbl, "rich")
+    assert "data.types=[fan,pump]" in render(tbl, "rich")
 
 
 REFS = [[
@@ -224,22 +230,22 @@ REFS = [[
 
 
 def test_reference_rows_are_labelled_and_filtered_by_table_and_protocol(results):
-    df = lb.collect(results, registry())
-    refs = lb.reference_frame(REFS)
-    tbl = lb.table(df, protocol="pooled", references=refs)
-    ref = tbl[tbl["source"] != lb.MEASURED]
+    df = collect(results, registry())
+    refs = reference_frame(REFS)
+    tbl = table(df, protocol="pooled", kind=PAPER["table2"], references=refs)
+    ref = tbl[tbl["source"] != MEASURED]
     assert len(ref) == 1 and len(tbl) == 4
     assert ref.iloc[0]["source"] == "reference: Paper, Table II — Log-Mel(OS-SCL)"
     assert ref.iloc[0]["rank"] == 2 and ref.iloc[0]["n"] == 0  # ranked with the measured rows
     assert ref.iloc[0]["average.auc_mean"] == pytest.approx(0.9464)
     assert np.isnan(ref.iloc[0]["pump.auc_mean"])
-    md = lb.render(tbl, "markdown")
+    md = render(tbl, "markdown")
     assert "reference: Paper, Table II" in md and "| ref |" in md and "| — |" in md
-    assert len(lb.table(df, protocol="dcase2020", references=refs)) == 3  # other protocol
+    assert len(table(df, protocol="dcase2020", kind=PAPER["table2"], references=refs)) == 3  # other protocol
     other = refs.assign(dataset="dcase2021")
-    assert len(lb.table(df, protocol="pooled", references=other)) == 3  # other dataset
-    t6 = lb.table(df, protocol="pooled", kind="table6", references=refs)
-    assert t6[t6["source"] != lb.MEASURED]["settings"].tolist() == ["method.fph_reduction=32"]
+    assert len(table(df, protocol="pooled", kind=PAPER["table2"], references=other)) == 3  # other dataset
+    t6 = table(df, protocol="pooled", kind=PAPER["table6"], references=refs)
+    assert t6[t6["source"] != MEASURED]["settings"].tolist() == ["method.fph_reduction=32"]
 
 
 def test_shipped_reference_results_become_rows():
@@ -248,18 +254,18 @@ def test_shipped_reference_results_become_rows():
     hook = default_plugins().hook.asdbench_reference_results()
     if not hook:
         pytest.skip("no plugin provides reference results")
-    refs = lb.reference_frame()
+    refs = reference_frame(hook)
     assert len(refs) == sum(len(x) for x in hook)
     assert refs["source"].str.startswith("reference: ").all()
-    t2 = lb.table(pd.DataFrame(), protocol="pooled", references=refs)
+    t2 = table(pd.DataFrame(), protocol="pooled", kind=PAPER["table2"], references=refs)
     assert len(t2) >= 1 and (t2["average.auc_mean"].between(0, 1)).all()
 
 
 def test_plots_are_pngs(results, tmp_path):
-    from asdbench.plots import make_plots
+    from asdbench.leaderboard.plots import make_plots
 
-    df = lb.collect(results, registry())
-    paths = make_plots(df, lb.table(df), tmp_path / "plots")
+    df = collect(results, registry())
+    paths = make_plots(df, table(df), tmp_path / "plots")
     names = sorted(p.name for p in paths)
     assert "leaderboard_average.auc.png" in names
     assert {"roc_fan.png", "roc_pump.png"} <= set(names)
@@ -275,7 +281,7 @@ def test_command_writes_atomically_and_only_reads_results(results, tmp_path, mon
     monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
     before = sorted((p, p.stat().st_mtime_ns) for p in results.rglob("*"))
     out = tmp_path / "board.csv"
-    res = CliRunner().invoke(lb.leaderboard_command, [
+    res = CliRunner().invoke(leaderboard_command, [
         "--results", str(results), "--format", "csv", "--out", str(out), "--protocol", "pooled",
         "--plots", str(tmp_path / "plots")])
     assert res.exit_code == 0, res.output
@@ -283,13 +289,13 @@ def test_command_writes_atomically_and_only_reads_results(results, tmp_path, mon
     assert len(back) == 3 and set(back["protocol"]) == {"pooled"}
     assert (tmp_path / "plots" / "roc_fan.png").exists()
     assert sorted((p, p.stat().st_mtime_ns) for p in results.rglob("*")) == before
-    md = CliRunner().invoke(lb.leaderboard_command, ["--results", str(results), "--format",
+    md = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--format",
                                                      "markdown", "--table", "table4"])
     assert md.exit_code == 0 and "fan mAUC" in md.output
 
 
 def test_command_on_an_empty_folder_is_a_clear_error(tmp_path):
-    res = CliRunner().invoke(lb.leaderboard_command, ["--results", str(tmp_path)])
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(tmp_path)])
     assert isinstance(res.exception, AsdbenchError)
     assert "no finished run" in str(res.exception)
 
@@ -334,7 +340,7 @@ def shift_results(tmp_path):
 
 
 def test_official_score_is_a_column_and_ranks_dcase2022_rows(shift_results):
-    tbl = lb.table(lb.collect(shift_results, registry()))
+    tbl = table(collect(shift_results, registry()))
     assert tbl.attrs["metrics"] == ["fan.auc", "fan.pauc", "pump.auc", "pump.pauc",
                                     "average.official", "average.auc", "average.pauc"]
     assert tbl.attrs["primary"] == "average.official"
@@ -346,48 +352,48 @@ def test_official_score_is_a_column_and_ranks_dcase2022_rows(shift_results):
     assert arcface["average.official_mean"] == pytest.approx(0.62)
     assert arcface["average.official_std"] == pytest.approx(0.02 * np.sqrt(2))
     assert arcface["average.auc_mean"] > osscl["average.auc_mean"]
-    assert lb.primary_metric("table2", tbl.attrs["metrics"]) == "average.official"
-    assert lb.primary_metric("table2") == "average.auc"
+    assert PAPER["table2"].primary_metric(tbl.attrs["metrics"]) == "average.official"
+    assert PAPER["table2"].primary_metric() == "average.auc"
 
 
 def test_official_column_in_every_format(shift_results):
-    tbl = lb.table(lb.collect(shift_results, registry()))
-    md = lb.render(tbl, "markdown")
+    tbl = table(collect(shift_results, registry()))
+    md = render(tbl, "markdown")
     lines = [ln for ln in md.splitlines() if ln.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header[-3:] == ["official", "average AUC", "average pAUC"]
     first = [c.strip() for c in lines[2].strip("|").split("|")]
     assert first[header.index("official")] == "68.00 ± 2.83"
     assert "official: DCASE 2021+ score" in md and "ranks the rows" in md
-    back = pd.read_csv(io.StringIO(lb.render(tbl, "csv")))
+    back = pd.read_csv(io.StringIO(render(tbl, "csv")))
     assert list(back["average.official_mean"]) == pytest.approx([0.68, 0.62])
-    latex = lb.render(tbl, "latex")
+    latex = render(tbl, "latex")
     body = [ln for ln in latex.splitlines() if ln.endswith("\\")]
     assert len(body) == 1 + 2 and "official" in body[0]
     assert all(len(ln.split(" & ")) == len(header) for ln in body)
-    assert "<th>official</th>" in lb.render(tbl, "html")
-    rich = lb.render(tbl, "rich")
+    assert "<th>official</th>" in render(tbl, "html")
+    rich = render(tbl, "rich")
     assert "official" in rich and "62.00 ± 2.83" in rich
 
 
 def test_dcase2020_tables_have_no_official_column(results):
-    df = lb.collect(results, registry())
+    df = collect(results, registry())
     assert df["average.official"].isna().all()  # the runs store official: null
     for protocol in ("dcase2020", "pooled", None):
-        tbl = lb.table(df, protocol=protocol)
+        tbl = table(df, protocol=protocol)
         assert "average.official" not in tbl.attrs["metrics"]
         assert "average.official_mean" not in tbl.columns
         assert tbl.attrs["primary"] == "average.auc"
-    md = lb.render(lb.table(df), "markdown")
+    md = render(table(df), "markdown")
     assert "official" not in md.splitlines()[2] and "DCASE 2021+" not in md
 
 
 def test_table4_keeps_mauc_ranking_and_shows_official(shift_results):
-    tbl = lb.table(lb.collect(shift_results, registry()), kind="table4")
+    tbl = table(collect(shift_results, registry()), kind=PAPER["table4"])
     assert tbl.attrs["metrics"] == ["fan.mauc", "pump.mauc", "average.official", "average.mauc"]
     assert tbl.attrs["primary"] == "average.mauc"
     assert list(tbl["method"]) == ["arcface", "os-scl"]  # mAUC 0.60 > 0.55
-    assert "ranks the rows" not in lb.render(tbl, "markdown")
+    assert "ranks the rows" not in render(tbl, "markdown")
 
 
 def test_rows_without_official_score_rank_after_by_auc(results, shift_results):
@@ -397,13 +403,13 @@ def test_rows_without_official_score_rank_after_by_auc(results, shift_results):
         dest = shift_results / "runs" / run.parent.name
         dest.mkdir()
         (dest / "metrics.json").write_bytes(run.read_bytes())
-    tbl = lb.table(lb.collect(shift_results, registry()))
+    tbl = table(collect(shift_results, registry()))
     assert list(zip(tbl["protocol"], tbl["method"], tbl["settings"], strict=True)) == [
         ("dcase2022", "os-scl", ""), ("dcase2022", "arcface", ""),
         ("dcase2020", "os-scl", "method.fph_reduction=32"), ("dcase2020", "os-scl", ""),
         ("dcase2020", "arcface", "")]
     assert tbl["average.official_mean"].isna().tolist() == [False, False, True, True, True]
-    assert "| — |" in lb.render(tbl, "markdown")
+    assert "| — |" in render(tbl, "markdown")
 
 
 def test_command_with_plots_on_official_protocol(shift_results, tmp_path, monkeypatch):
@@ -411,7 +417,7 @@ def test_command_with_plots_on_official_protocol(shift_results, tmp_path, monkey
 
     monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
     plots = tmp_path / "plots"
-    res = CliRunner().invoke(lb.leaderboard_command, [
+    res = CliRunner().invoke(leaderboard_command, [
         "--results", str(shift_results), "--format", "markdown", "--plots", str(plots)])
     assert res.exit_code == 0, res.output
     assert "| official |" in res.output and "68.00 ± 2.83" in res.output
@@ -425,12 +431,12 @@ def test_matrix_option_keeps_only_that_matrix_runs(results, tmp_path, monkeypatc
     matrix = tmp_path / "m.toml"
     matrix.write_text('name = "m"\n[axes]\nseed = [0, 1]\n[settings]\nmethod = "arcface"\n'
                       'frontend = "logmel"\ndataset = "dcase2020"\n')
-    ids = lb.matrix_run_ids(matrix, registry())
+    ids = matrix_run_ids(matrix, registry())
     assert len(ids) == 2 and all(i.startswith("arcface_logmel") for i in ids)
     import asdbench.plugins  # noqa: PLC0415
 
     monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
-    res = CliRunner().invoke(lb.leaderboard_command, ["--results", str(results), "--matrix",
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--matrix",
                                                       str(matrix), "--format", "csv"])
     assert res.exit_code == 0, res.output
     frame = pd.read_csv(io.StringIO(res.output))

@@ -1,3 +1,102 @@
-"""``asdbench leaderboard`` (the click code moves here from :mod:`asdbench.leaderboard`)."""
+"""``asdbench leaderboard``: rank finished runs (click only; see :mod:`asdbench.leaderboard`).
 
-from asdbench.leaderboard import leaderboard_command as command  # noqa: F401
+pandas, matplotlib and the plugins' table kinds are loaded inside the command, so that
+``asdbench --help`` stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from asdbench.leaderboard import FORMATS
+from asdbench.registry import AsdbenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
+    """The table to ``out`` (atomically) or to stdout (rich: at the terminal's width)."""
+    from asdbench.atomic import atomic_write_text
+    from asdbench.leaderboard.render import render, to_rich
+
+    if out is not None:
+        atomic_write_text(out, render(tbl, fmt))
+        click.echo(f"wrote {out}", err=True)
+    elif fmt == "rich":
+        from rich.console import Console
+
+        Console().print(to_rich(tbl))
+    else:
+        click.echo(render(tbl, fmt), nl=False)
+
+
+@click.command("leaderboard")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder to read (its run folders' metrics).")
+@click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
+              "(default: the table's, else each dataset's official one).")
+@click.option("--by", type=click.Choice(["type", "id"]), default="type", show_default=True,
+              help="Columns per machine type or per machine ID.")
+@click.option("--table", "kind_name", metavar="NAME",
+              help="Table kind (columns, rows, ranking, published rows): the core's types "
+              "(per machine type AUC and pAUC) or one a plugin adds, e.g. the OS-SCL paper's "
+              "table2/table3 (AUC, pAUC), table4 (mAUC), table6 (AUC). Default: the kind a "
+              "plugin offers as default (OS-SCL: table2), else types.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Write to this file (atomically).")
+@click.option("--reference", type=click.Choice(["none", "paper"]), default="none",
+              show_default=True, help="paper: add the published numbers plugins provide for "
+              "this table, labelled as such.")
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
+              help="Also write PNG plots (bar chart, ROC curves, score distributions) here.")
+@click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Only the runs of this matrix config (its cells' run ids).")
+def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name: str | None,
+                        fmt: str, out: Path | None, reference: str, plots_dir: Path | None,
+                        matrix_file: Path | None = None) -> None:
+    """Rank finished runs: seeds grouped into mean ± std, one row per recipe.
+
+    \b
+    Examples:
+      asdbench leaderboard
+      asdbench leaderboard --protocol pooled --reference paper
+      asdbench leaderboard --table table4 --format markdown --out results/table4.md
+      asdbench leaderboard --by id --format csv --out ids.csv --plots results/plots
+      asdbench leaderboard --matrix configs/synthetic-benchmark.toml
+    """
+    from asdbench import plugins
+    from asdbench.leaderboard.collect import MEASURED, collect, matrix_run_ids, reference_frame
+    from asdbench.leaderboard.tables import table, table_kind, table_kinds
+
+    loaded = plugins.default_plugins()
+    kind = table_kind(kind_name, table_kinds(loaded))  # a misspelled name fails before reading
+    df = collect(results, plugins.get_registry)
+    for warning in df.attrs.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
+    if matrix_file is not None and not df.empty:
+        df = df[df["run_id"].isin(matrix_run_ids(matrix_file, plugins.get_registry()))]
+    refs = None
+    if reference == "paper":
+        refs = reference_frame(loaded.hook.asdbench_reference_results())
+    if df.empty and (refs is None or refs.empty):
+        raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
+                            "run `asdbench run` or `asdbench matrix` first")
+    tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs)
+    if refs is not None:
+        shown = int((tbl["source"] != MEASURED).sum())
+        if shown < len(refs):
+            click.echo(f"note: {len(refs) - shown} published result(s) left out (another "
+                       "table, protocol or dataset)", err=True)
+    _write(tbl, fmt, out)
+    if plots_dir is not None:
+        from asdbench.leaderboard.plots import make_plots
+
+        paths = make_plots(df, tbl, plots_dir)
+        click.echo(f"wrote {len(paths)} plot(s) to {plots_dir}", err=True)
+
+
+command = leaderboard_command

@@ -59,3 +59,10 @@ def asdbench_reference_results() -> list[dict]:
     from asdbench_osscl import reference
 
     return reference.reference_results()
+
+
+@hookimpl
+def asdbench_tables() -> list:
+    from asdbench_osscl import tables
+
+    return tables.table_kinds()

@@ -4,7 +4,8 @@
 - ``roc_<type>.png``: ROC curve per machine type, one curve per leaderboard row;
 - ``scores_<row>.png``: anomaly-score distributions, normal vs anomaly, per machine type.
 
-ROC and score plots use, for each row, its run with the lowest seed (a fixed, unbiased
+ROC and score plots read the per-clip scores of, for each row, its run with the lowest seed
+(a fixed, unbiased
 choice rather than the best seed).
 """
 
@@ -22,8 +23,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
-from asdbench.leaderboard import IDENTITY, MEASURED, display_columns, primary_metric  # noqa: E402
+from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
+from asdbench.leaderboard.render import display_columns  # noqa: E402
+from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
+from asdbench.run.rundir import RunDir  # noqa: E402
 
 MAX_ROWS = 8  # curves per ROC plot / score plots written: the top rows of the table
 
@@ -36,7 +40,7 @@ def row_labels(tbl: pd.DataFrame) -> list[str]:
         parts = [str(row[c]) for c in shown if c != "source" and str(row[c]) not in ("", "nan")]
         label = " · ".join(parts) or str(row.get("method"))
         if row["source"] != MEASURED:
-            label += " [paper]"
+            label += " [published]"
         labels.append(label)
     return labels
 
@@ -56,9 +60,14 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _primary(tbl: pd.DataFrame) -> str:
+    """The metric the table was ranked by (``tables.table`` records it)."""
+    return tbl.attrs.get("primary") or TYPES.primary_metric(tbl.attrs.get("metrics", ()))
+
+
 def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) -> Path:
     """Horizontal bars of ``metric`` (default: the table's primary one), best at the top."""
-    metric = metric or tbl.attrs.get("primary") or primary_metric(tbl.attrs.get("kind", "table2"))
+    metric = metric or _primary(tbl)
     mean = tbl[f"{metric}_mean"].to_numpy(dtype=float) * 100
     std = np.nan_to_num(tbl[f"{metric}_std"].to_numpy(dtype=float) * 100)
     labels = row_labels(tbl)
@@ -79,7 +88,8 @@ def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) ->
     return _save(fig, Path(path))
 
 
-def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame, limit: int = MAX_ROWS) -> list[tuple[str, Path]]:
+def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame,
+                        limit: int = MAX_ROWS) -> list[tuple[str, Path]]:
     """(label, run folder) of the lowest-seed run of each measured row, top ``limit`` rows."""
     labels = row_labels(tbl)
     out = []
@@ -99,11 +109,8 @@ def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame, limit: int = MAX_RO
 
 
 def _scores(run_dir: Path) -> pd.DataFrame | None:
-    path = Path(run_dir) / "scores.csv"
-    if not path.exists():
-        return None
-    frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str})
-    return prepare_scores(frame, labelled=True)
+    frame = RunDir(run_dir).read_scores()
+    return None if frame is None else prepare_scores(frame, labelled=True)
 
 
 def roc_curves(runs: list[tuple[str, Path]], out_dir: str | Path) -> list[Path]:
@@ -162,7 +169,7 @@ def make_plots(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: str | Path,
     out_dir = Path(out_dir)
     paths: list[Path] = []
     if len(tbl):
-        metric = tbl.attrs.get("primary") or primary_metric(tbl.attrs.get("kind", "table2"))
+        metric = _primary(tbl)
         if f"{metric}_mean" in tbl.columns:
             paths.append(bar_chart(tbl, out_dir / f"leaderboard_{_slug(metric)}.png", metric))
     runs = representative_runs(df, tbl, limit)

@@ -1,0 +1,14 @@
+"""Leaderboards from finished runs: seeds grouped into mean ± std, rows ranked.
+
+- ``collect``: finished runs (and published results) as rows, each with its identity,
+- ``tables``: table kinds (``TableKind``, their registry) and the aggregation into a table,
+- ``render``: a table as markdown, LaTeX, CSV, HTML or a rich table,
+- ``plots``: PNG plots of a table and of its rows' runs.
+
+Nothing here imports click (the command is ``asdbench.commands.leaderboard``); pandas and
+matplotlib are imported by the modules that need them, not by this package.
+"""
+
+from __future__ import annotations
+
+FORMATS = ("rich", "markdown", "csv", "latex", "html")

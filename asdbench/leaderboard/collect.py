@@ -1,0 +1,215 @@
+"""Finished runs (and published results) as leaderboard rows, each with its identity.
+
+Reads the ``metrics.json`` of every run folder under ``RESULTS/runs`` and nothing else of the
+results folder. A row's identity is everything that determines its numbers except the seed:
+method, frontend, backbone, dataset, scorer, protocol and every non-default setting, plus a
+hash of the whole config (``recipe``) so that runs of different recipes are never averaged
+together, even when they look alike. Dataset folders (``data.root``, ``data.eval_root``) count
+by their last component only: the same recipe run on two machines is one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS
+from asdbench.registry import KINDS, AsdbenchError, Registry
+
+IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "scorer", "protocol",
+            "settings", "recipe"]
+MEASURED = "measured"
+COUNT_PREFIX = "n_"
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _is_location(key: str) -> bool:
+    """Dataset folders (``data.root``, ``data.eval_root``): where data is, not what it is."""
+    last = key.rsplit(".", 1)[-1]
+    return last == "root" or last.endswith("_root")
+
+
+def _portable(key: str, value: Any) -> Any:
+    """A folder reduced to its last component, so that one recipe run on two machines (data
+    under different paths) is one row, while different datasets still differ."""
+    if _is_location(key) and isinstance(value, str) and value:
+        return Path(value.rstrip("/\\")).name or value
+    return value
+
+
+def recipe_hash(cfg: dict[str, Any]) -> str:
+    """Hash of everything that determines a run's numbers except its seed."""
+    identity = {k: _portable(k, v) for k, v in cfg.items()
+                if k != "seed" and k not in NON_IDENTITY_KEYS}
+    return hashlib.sha256(_canon(identity).encode()).hexdigest()[:10]
+
+
+class _Defaults:
+    """Resolved default configs per component combination (cached), for ``settings``.
+
+    ``registry`` may be a zero-argument function giving it, called on the first run only (a
+    registry imports every plugin's components).
+    """
+
+    def __init__(self, registry: Registry | Callable[[], Registry]):
+        self.registry = registry
+        self.cache: dict[tuple, dict[str, Any] | str] = {}
+
+    def __call__(self, cfg: dict[str, Any]) -> dict[str, Any] | str:
+        from asdbench.config import resolve
+
+        names = tuple(cfg.get(k) for k in KINDS)
+        if names not in self.cache:
+            try:
+                if not isinstance(self.registry, Registry):
+                    self.registry = self.registry()
+                self.cache[names] = resolve(dict(zip(KINDS, names, strict=True)), self.registry)
+            except AsdbenchError as exc:  # a plugin no longer installed: say so in the row
+                self.cache[names] = str(exc)
+        return self.cache[names]
+
+
+def settings_of(cfg: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """``key=value`` of every setting that differs from its default (seed and device aside)."""
+    out = []
+    for key in sorted(cfg):
+        if key == "seed" or key in NON_IDENTITY_KEYS or key in KINDS:
+            continue
+        value = _portable(key, cfg[key])
+        if key not in defaults or _canon(_portable(key, defaults[key])) != _canon(value):
+            out.append(f"{key}={short(value)}")
+    return ", ".join(out)
+
+
+def short(value: Any) -> str:
+    """A setting's value as shown in a table (floats without trailing zeros, lists bracketed)."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(short(v) for v in value) + "]"
+    return str(value)
+
+
+def _metric_items(prefix: str, values: dict[str, Any]):
+    if not isinstance(values, dict):
+        raise TypeError(f"metrics of '{prefix}' are a {type(values).__name__}, not an object")
+    for name, value in values.items():
+        if name.startswith(COUNT_PREFIX) or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)) or value is None:
+            yield f"{prefix}.{name}", (np.nan if value is None else float(value))
+
+
+def _dict(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"'{what}' is a {type(value).__name__}, not an object")
+    return value
+
+
+def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str, Any]]:
+    """One row per protocol of one run's ``metrics.json``; TypeError/KeyError if malformed."""
+    m = _dict(metrics, "metrics.json")
+    cfg, protocols = _dict(m["config"], "config"), _dict(m["protocols"], "protocols")
+    if not isinstance(cfg.get("seed"), (int, type(None))) or isinstance(cfg.get("seed"), bool):
+        raise TypeError(f"seed {cfg.get('seed')!r} is not an integer")
+    base = defaults(cfg)
+    settings, note = ("", f"defaults unknown: {base}") if isinstance(base, str) else (
+        settings_of(cfg, base), "")
+    rows = []
+    for name, pm in protocols.items():
+        row: dict[str, Any] = {
+            "source": MEASURED, "method": cfg.get("method"), "frontend": cfg.get("frontend"),
+            "backbone": cfg.get("backbone"), "dataset": cfg.get("dataset"),
+            "scorer": cfg.get("scorer"), "protocol": name, "settings": settings,
+            "recipe": recipe_hash(cfg), "seed": cfg.get("seed"),
+            "official": name == m.get("official_protocol"),
+            "run_id": m.get("run_id", run_dir.name), "path": str(run_dir),
+            "best_epoch": m.get("best_epoch"), "epochs": m.get("epochs"),
+            "wall_time_s": m.get("wall_time_s"), "note": note,
+        }
+        pm = _dict(pm, f"protocols.{name}")
+        row.update(_metric_items("average", pm.get("average", {})))
+        for group in ("types", "ids"):
+            for key, values in _dict(pm.get(group, {}), f"protocols.{name}.{group}").items():
+                row.update(_metric_items(key, values))
+        rows.append(row)
+    return rows
+
+
+def collect(results_dir: str | Path,
+            registry: Registry | Callable[[], Registry]) -> pd.DataFrame:
+    """One row per finished run and protocol, with identity columns and every metric.
+
+    ``registry`` (or a function giving it) resolves each run's default settings.
+
+    Metric columns are ``<type>.<metric>``, ``average.<metric>`` and ``<type>/<id>.<metric>``
+    (fractions). A run folder without ``metrics.json`` is not finished and not a row; a run
+    whose ``metrics.json`` cannot be read or has the wrong shape is skipped and listed (one
+    line each) in ``df.attrs["warnings"]``.
+    """
+    from asdbench.run.rundir import RunDir
+
+    defaults = _Defaults(registry)
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for run in RunDir.all_in(results_dir):
+        if not run.metrics_path.exists():
+            continue
+        metrics = run.read_metrics()
+        try:
+            if metrics is None:
+                raise ValueError("not a readable JSON object")
+            rows += _run_rows(metrics, run.path, defaults)
+        except (ValueError, KeyError, TypeError) as exc:
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+            warnings.append(f"{run.metrics_path}: unreadable ({reason}); run skipped")
+    df = pd.DataFrame(rows)
+    df.attrs["warnings"] = warnings
+    return df
+
+
+def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
+    """Published results as leaderboard rows: the dicts of the ``asdbench_reference_results``
+    hook (one list per plugin, as the hook returns them, or one flat list).
+
+    A row without ``backbone`` or ``scorer`` gets the core's default component.
+    """
+    flat: list[dict] = []
+    for item in references or []:
+        flat.extend(item if isinstance(item, list) else [item])
+    rows = []
+    for ref in flat:
+        settings = ref.get("settings") or {}
+        row: dict[str, Any] = {
+            "source": f"reference: {ref.get('source', '?')}"
+                      + (f" — {ref['label']}" if ref.get("label") else ""),
+            "table": ref.get("table"), "note": ref.get("note", ""),
+            "method": ref.get("method"), "frontend": ref.get("frontend"),
+            "backbone": ref.get("backbone") or COMPONENT_DEFAULTS["backbone"],
+            "dataset": ref.get("dataset"),
+            "scorer": ref.get("scorer") or COMPONENT_DEFAULTS["scorer"],
+            "protocol": ref.get("protocol"),
+            "settings": ", ".join(f"{k}={short(v)}" for k, v in sorted(settings.items())),
+            "recipe": "", "seed": np.nan, "official": False,
+        }
+        for key, values in (ref.get("metrics") or {}).items():
+            row.update(_metric_items(key, values))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def matrix_run_ids(matrix_file: Path, registry: Registry) -> set[str]:
+    """Run ids of the cells of a matrix config (``asdbench matrix`` file)."""
+    from asdbench.matrix.grid import load_matrix, plan
+
+    cells = plan(load_matrix(matrix_file), registry)
+    return {c.run_id for c in cells if c.run_id}
