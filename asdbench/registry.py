@@ -1,53 +1,24 @@
-"""Components registered by plugins, looked up by string name."""
+"""Components registered by plugins, looked up by string name (or by an alias of it)."""
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any
+
+from asdbench.errors import AsdbenchError
+from asdbench.options import OptionInfo, as_option, float_option, int_option  # noqa: F401 - until importers move
 
 KINDS = ("dataset", "frontend", "backbone", "method", "scorer")
 # The prefix of a component kind's settings in a run config (``--set frontend.n_mels=64``).
 CONFIG_PREFIX = {"dataset": "data", "frontend": "frontend", "backbone": "backbone",
                  "method": "method", "scorer": "scorer"}
 
-
-class AsdbenchError(Exception):
-    """An error with a one-line message meant for the user (the CLI prints it and exits 1)."""
-
-
-# --- checking a component's option values (for plugins' factories) ------------------------
-
-
-def _name(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def int_option(options: dict[str, Any], key: str, prefix: str, *, minimum: int = 1,
-               owner: str = "") -> int:
-    """``options[key]`` as an int >= ``minimum``, else an AsdbenchError naming
-    ``<owner>: <prefix>.<key>`` (``prefix``: ``data``, ``frontend``, ``scorer`` ...)."""
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise AsdbenchError(f"{owner + ': ' if owner else ''}{_name(prefix, key)} must be an "
-                            f"integer, at least {minimum}; got {value!r}")
-    return int(value)
-
-
-def float_option(options: dict[str, Any], key: str, prefix: str, *,
-                 above: float | None = None, owner: str = "") -> float:
-    """``options[key]`` as a float (an int is fine), ``> above`` when given, else an
-    AsdbenchError naming ``<owner>: <prefix>.<key>``."""
-    value = options[key]
-    if (isinstance(value, bool) or not isinstance(value, Real)
-            or (above is not None and not value > above)):
-        bound = "" if above is None else f" above {above:g}"
-        raise AsdbenchError(f"{owner + ': ' if owner else ''}{_name(prefix, key)} must be a "
-                            f"number{bound}; got {value!r}")
-    return float(value)
+__all__ = ["KINDS", "CONFIG_PREFIX", "AsdbenchError", "Component", "Registry",
+           "UnknownComponentError", "DuplicateComponentError", "DeprecatedNameWarning"]
 
 
 class UnknownComponentError(AsdbenchError, KeyError):
@@ -59,11 +30,19 @@ class DuplicateComponentError(AsdbenchError):
     pass
 
 
+class DeprecatedNameWarning(FutureWarning):
+    """A component was asked for by a deprecated alias (shown by default, once per name)."""
+
+
 @dataclass
 class Component:
     """A named, configurable building block provided by a plugin.
 
-    ``options`` maps every setting the component accepts to its default value.
+    ``options`` maps every setting the component accepts to its default value, or to an
+    :class:`asdbench.options.Option` declaring its type, range, choices and help text; values
+    a user sets are checked against it before ``factory`` runs. ``aliases`` are other names the
+    registry resolves to this one (a former name keeps finished runs loadable);
+    ``deprecated_aliases`` do the same with a warning, once per name.
     ``package``/``version``/``plugin`` are filled in by the plugin manager.
     """
 
@@ -78,6 +57,13 @@ class Component:
     package: str = ""
     version: str = ""
     plugin: str = ""
+    aliases: tuple[str, ...] = ()
+    deprecated_aliases: tuple[str, ...] = ()
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Every option with its plain default value (what a resolved config holds)."""
+        return {key: as_option(value).default for key, value in self.options.items()}
 
     def create(self, options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Build the component with its defaults overridden by ``options``."""
@@ -85,15 +71,28 @@ class Component:
         return self.factory(resolved, **kwargs)
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The defaults overridden by ``options``, values unchanged; an unknown key or a value
+        its schema refuses is a one-line AsdbenchError naming ``<prefix>.<key>``."""
+        prefix = CONFIG_PREFIX.get(self.kind, self.kind)
         unknown = sorted(set(options) - set(self.options))
         if unknown:
-            prefix = CONFIG_PREFIX.get(self.kind, self.kind)
             raise AsdbenchError(
                 f"unknown setting '{prefix}.{unknown[0]}' for {self.kind} '{self.name}'"
                 f"{_suggest(unknown[0], self.options)}; it accepts: "
                 + (", ".join(f"{prefix}.{k}" for k in self.options) or "nothing")
             )
-        return {**self.options, **options}
+        for key, value in options.items():
+            as_option(self.options[key]).check(value, f"{prefix}.{key}", self.name)
+        return {**self.defaults, **options}
+
+    def describe_options(self) -> list[OptionInfo]:
+        """``(name, default, type, help)`` of every option, in declaration order; ``type`` says
+        in words what it accepts (``an integer, at least 1``)."""
+        rows = []
+        for key, value in self.options.items():
+            option = as_option(value)
+            rows.append(OptionInfo(key, option.default, option.describe(), option.help))
+        return rows
 
 
 def _suggest(name: str, choices) -> str:
@@ -106,6 +105,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Component]] = {k: {} for k in KINDS}
+        # alias -> (component name, deprecated?) per kind
+        self._aliases: dict[str, dict[str, tuple[str, bool]]] = {k: {} for k in KINDS}
+        self._warned: set[tuple[str, str]] = set()
         # Plugins that failed to load: name -> "package: error", shown when a lookup fails.
         self.failures: dict[str, str] = {}
 
@@ -113,20 +115,46 @@ class Registry:
         if kind not in self._items:
             raise AsdbenchError(f"unknown component kind '{kind}'; kinds are {', '.join(KINDS)}")
         component.kind = kind
-        existing = self._items[kind].get(component.name)
-        if existing is not None:
-            raise DuplicateComponentError(
-                f"{kind} '{component.name}' is provided twice: by "
-                f"{existing.package or existing.plugin} and by "
-                f"{component.package or component.plugin}; uninstall or block one "
-                "(ASDBENCH_DISABLE_PLUGINS=name)"
-            )
+        aliases = {**{a: False for a in component.aliases},
+                   **{a: True for a in component.deprecated_aliases}}
+        for name in (component.name, *aliases):
+            existing = self._owner(kind, name)
+            if existing is not None:
+                raise DuplicateComponentError(
+                    f"{kind} '{name}' is provided twice: by "
+                    f"{existing.package or existing.plugin} and by "
+                    f"{component.package or component.plugin}; uninstall or block one "
+                    "(ASDBENCH_DISABLE_PLUGINS=name)"
+                )
+        if component.name in aliases:
+            raise AsdbenchError(f"{kind} '{component.name}' lists its own name as an alias")
         self._items[kind][component.name] = component
+        for alias, deprecated in aliases.items():
+            self._aliases[kind][alias] = (component.name, deprecated)
+
+    def _owner(self, kind: str, name: str) -> Component | None:
+        """The component that ``name`` (a name or an alias) denotes, if any."""
+        if name in self._items[kind]:
+            return self._items[kind][name]
+        if name in self._aliases[kind]:
+            return self._items[kind][self._aliases[kind][name][0]]
+        return None
+
+    def canonical_name(self, kind: str, name: str) -> str:
+        """The registered name behind ``name`` (itself unless it is an alias)."""
+        return self.get(kind, name).name
 
     def get(self, kind: str, name: str) -> Component:
         items = self._items[kind]
         if name in items:
             return items[name]
+        if name in self._aliases[kind]:
+            target, deprecated = self._aliases[kind][name]
+            if deprecated and (kind, name) not in self._warned:
+                self._warned.add((kind, name))
+                warnings.warn(f"{kind} '{name}' is deprecated; it is now called '{target}'",
+                              DeprecatedNameWarning, stacklevel=2)
+            return items[target]
         message = f"unknown {kind} '{name}'{_suggest(name, items)}"
         message += f"; available: {', '.join(sorted(items)) or 'none'}"
         if self.failures:
@@ -135,9 +163,11 @@ class Registry:
         raise UnknownComponentError(message)
 
     def is_registered(self, kind: str, name: str) -> bool:
-        return name in self._items[kind]
+        """Whether ``name`` is a registered name or an alias of one."""
+        return self._owner(kind, name) is not None
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
+        """Registered names (not aliases) matching the glob ``pattern``, sorted."""
         return sorted(n for n in self._items[kind] if fnmatch.fnmatch(n, pattern))
 
     def create(self, kind: str, name: str, options: dict[str, Any] | None = None,

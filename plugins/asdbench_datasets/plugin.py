@@ -6,8 +6,7 @@ The component modules (torch) are imported inside the hooks, so that loading the
 
 from __future__ import annotations
 
-from asdbench import hookimpl
-from asdbench.registry import Component
+from asdbench.sdk import Component, hookimpl
 
 # The synthetic set (12 IDs x 32 train clips of 2 s) is sized so that a default run (TFSTgram +
 # MobileFaceNet, OS-SCL, batch 64) takes a few minutes on 2 CPU cores: about 370 CPU-seconds for
@@ -31,21 +30,18 @@ def asdbench_datasets() -> list[Component]:
 
     return [
         Component(
-            "synthetic", synthetic.make_synthetic, dict(synthetic.DEFAULTS),
+            "synthetic", synthetic.make_synthetic, dict(synthetic.OPTIONS),
             "generated machine sounds with realistic faults, written once as WAVs into the "
             "cache (no download; the default)",
             train_defaults=SYNTHETIC_TRAIN_DEFAULTS,
         ),
         Component(
-            "dcase2020", dcase2020.make_dcase2020,
-            {"root": "", "eval_root": "", "types": ",".join(dcase2020.TYPES),
-             "sample_rate": 16000, "clip_seconds": 10.0},
+            "dcase2020", dcase2020.make_dcase2020, dict(dcase2020.OPTIONS),
             "DCASE 2020 Task 2 development set (root), optionally + evaluation set (eval_root)",
             train_defaults={"train.epochs": 300},
         ),
         Component(
-            "folder", folder.make_folder,
-            {"root": "", "types": "", "sample_rate": 16000, "clip_seconds": 10.0},
+            "folder", folder.make_folder, dict(folder.OPTIONS),
             "your own recordings: <root>/<type>/train/*.wav, <root>/<type>/test/{normal,anomaly}/",
         ),
     ]

@@ -39,10 +39,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from asdbench_datasets.common import ListedDataset, audio_files, audio_spec, join, parse_types
-
-from asdbench.data import NORMAL, TEST, TRAIN, Clip, DataReport
-from asdbench.registry import AsdbenchError
+from asdbench.sdk import (
+    NORMAL,
+    TEST,
+    TRAIN,
+    AsdbenchError,
+    Clip,
+    DataReport,
+    ListedDataset,
+    audio_files,
+    audio_spec,
+    join,
+    parse_types,
+)
 from asdbench_dcase_editions.editions import EDITIONS, Edition
 from asdbench_dcase_editions.evallists import EvalTruth, eval_truth
 from asdbench_dcase_editions.names import parse_clip_name, parse_eval_test_name

@@ -26,14 +26,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from asdbench_datasets.common import (
+
+from asdbench.sdk import (
+    ANOMALY,
+    NORMAL,
+    TEST,
+    TRAIN,
+    AsdbenchError,
+    AudioSpec,
+    Clip,
+    DataReport,
     GeneratedDataset,
     audio_spec,
+    float_option,
+    int_option,
     join,
     parse_types,
     write_wavs,
 )
-from asdbench_datasets.synthetic import (
+from asdbench.sdk.synth import (
     TYPES,
     Machine,
     limit_peak,
@@ -44,9 +55,6 @@ from asdbench_datasets.synthetic import (
     stable_code,
     to_pcm16,
 )
-
-from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
-from asdbench.registry import AsdbenchError, float_option, int_option
 from asdbench_dcase_editions.dataset import attribute_classes, bool_option, list_labelled
 from asdbench_dcase_editions.names import SOURCE, TARGET
 

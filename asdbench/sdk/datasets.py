@@ -1,4 +1,5 @@
-"""Pieces shared by the shipped datasets: option parsing and the lazily listed dataset base."""
+"""Base classes and helpers for dataset plugins: option parsing, listing audio folders, a
+dataset listed lazily from disk and one generated once into the cache."""
 
 from __future__ import annotations
 
@@ -7,15 +8,14 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import soundfile as sf
-
-from asdbench.cache import atomic_dir, default_cache_dir, is_complete
 from asdbench.data import AudioSpec, Clip, DataReport
-from asdbench.progress import make_progress
-from asdbench.registry import AsdbenchError
+from asdbench.errors import AsdbenchError
+from asdbench.sdk.helpers import atomic_dir, cache_dir, is_complete, progress
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PROTOCOLS = ("dcase2020", "pooled")
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -39,6 +39,7 @@ def parse_types(value: Any, option: str = "data.types") -> list[str]:
 
 
 def audio_spec(options: dict[str, Any], dataset: str) -> AudioSpec:
+    """The :class:`AudioSpec` of ``data.sample_rate`` and ``data.clip_seconds``, checked."""
     try:
         rate, seconds = int(options["sample_rate"]), float(options["clip_seconds"])
     except (TypeError, ValueError):
@@ -59,6 +60,7 @@ def audio_files(folder: Path) -> list[Path]:
 
 
 def subfolders(folder: Path) -> list[Path]:
+    """Visible subfolders of ``folder``, sorted by name (none when it does not exist)."""
     if not folder.is_dir():
         return []
     return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
@@ -72,6 +74,11 @@ def id_from_name(stem: str) -> str | None:
     """``normal_id_03_00000012`` → ``"03"``; ``section_00_source_...`` → ``"00"``; else None."""
     m = _ID_IN_NAME.search(stem)
     return m.group(1) if m else None
+
+
+def join(names: Iterable[str]) -> str:
+    """``"a, b"`` for messages (``"none"`` when empty)."""
+    return ", ".join(names) or "none"
 
 
 class ListedDataset:
@@ -109,10 +116,12 @@ class ListedDataset:
 
 
 def write_wavs(folder: Path, clips: Iterable[tuple[str, np.ndarray]], total: int,
-               sample_rate: int, what: str, progress: bool = True) -> None:
+               sample_rate: int, what: str, show_progress: bool = True) -> None:
     """Write ``(relative path, int16 samples)`` pairs as 16-bit WAVs under ``folder``, with a
     progress bar of ``total`` "generating <total> <what>" (``clips`` may be a lazy generator)."""
-    with make_progress(progress) as bar:
+    import soundfile as sf  # here: only generators write audio
+
+    with progress(show_progress) as bar:
         task = bar.add_task(f"generating {total} {what}", total=total)
         for rel, samples in clips:
             path = folder / rel
@@ -134,7 +143,7 @@ class GeneratedDataset(ListedDataset):
 
     def _set_base(self, options: dict[str, Any], progress: bool) -> None:
         root = str(options.get("root") or "").strip()
-        self.base = Path(root).expanduser() if root else default_cache_dir()
+        self.base = Path(root).expanduser() if root else cache_dir()
         self.progress = progress
 
     def write(self, folder: Path) -> None:
@@ -162,7 +171,3 @@ class GeneratedDataset(ListedDataset):
             with atomic_dir(self.folder, meta) as tmp:
                 self.write(tmp)
         return self.folder
-
-
-def join(names: Iterable[str]) -> str:
-    return ", ".join(names) or "none"

@@ -1,0 +1,70 @@
+"""The plugin SDK: everything a plugin package imports from asdbench.
+
+A plugin needs ``from asdbench.sdk import ...`` (and ``asdbench.sdk.synth`` for sound
+generators); nothing else of asdbench is a supported import for plugins.
+
+- registering: :data:`hookimpl`, :class:`Component` (aliases, option schemas),
+  :class:`Option` (type, range, choices, help of one option);
+- checking values by hand inside a factory: :func:`int_option`, :func:`float_option`,
+  :func:`bool_option`, :func:`choice_option`; errors for the user: :class:`AsdbenchError`;
+- the data model: :class:`AudioSpec`, :class:`Clip`, :class:`DataReport`, ``TRAIN``/``TEST``,
+  ``NORMAL``/``ANOMALY``;
+- what factories return: the protocols :class:`Dataset`, :class:`Frontend`,
+  :class:`Backbone`, :class:`Method`, :class:`Scorer`, and :class:`FrontendInfo` (what a
+  method learns of its input; trait :data:`LOG_MEL`);
+- dataset building: :class:`ListedDataset`, :class:`GeneratedDataset`, :func:`write_wavs`,
+  :func:`parse_types`, :func:`audio_spec`, :func:`audio_files`, :func:`subfolders`,
+  :func:`id_from_name`, :func:`join`;
+- the core's services: :func:`cache_dir`, :func:`progress`, :func:`atomic_dir`,
+  :func:`is_complete`.
+
+Importing this package imports neither torch nor any plugin. Test a plugin with
+:mod:`asdbench.testing`.
+"""
+
+from __future__ import annotations
+
+from asdbench import hookimpl
+from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
+from asdbench.errors import AsdbenchError
+from asdbench.options import (
+    Option,
+    OptionInfo,
+    bool_option,
+    choice_option,
+    float_option,
+    int_option,
+)
+from asdbench.registry import Component
+from asdbench.sdk.datasets import (
+    PROTOCOLS,
+    GeneratedDataset,
+    ListedDataset,
+    audio_files,
+    audio_spec,
+    id_from_name,
+    join,
+    parse_types,
+    subfolders,
+    write_wavs,
+)
+from asdbench.sdk.helpers import atomic_dir, cache_dir, is_complete, progress
+from asdbench.sdk.protocols import (
+    LOG_MEL,
+    Backbone,
+    Dataset,
+    Frontend,
+    FrontendInfo,
+    Method,
+    Scorer,
+)
+
+__all__ = [
+    "hookimpl", "Component", "Option", "OptionInfo",
+    "int_option", "float_option", "bool_option", "choice_option", "AsdbenchError",
+    "AudioSpec", "Clip", "DataReport", "TRAIN", "TEST", "NORMAL", "ANOMALY",
+    "Dataset", "Frontend", "Backbone", "Method", "Scorer", "FrontendInfo", "LOG_MEL",
+    "ListedDataset", "GeneratedDataset", "write_wavs", "parse_types", "audio_spec",
+    "audio_files", "subfolders", "id_from_name", "join", "PROTOCOLS",
+    "cache_dir", "progress", "atomic_dir", "is_complete",
+]
