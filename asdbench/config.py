@@ -18,15 +18,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from asdbench.registry import (
-    CONFIG_PREFIX,
-    KINDS,
-    AsdbenchError,
-    Registry,
-    _suggest,
-    float_option,
-    int_option,
-)
+from asdbench.errors import AsdbenchError
+from asdbench.options import float_option, int_option
+from asdbench.registry import CONFIG_PREFIX, KINDS, Registry, _suggest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,8 +59,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 DEFAULT_EPOCHS = 20
-# DCASE 2020 Task 2 dev + additional training IDs: the class count of the paper's figures.
-PAPER_NUM_CLASSES = 41
 ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
 _COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # Settings that identify where a run came from but not what it computes.
