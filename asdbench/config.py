@@ -27,6 +27,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# What a run with no settings uses: the command line's documented defaults. Names only (the
+# core imports no plugin); if the plugin providing one is missing, resolve() says so.
 COMPONENT_DEFAULTS: dict[str, str] = {
     "dataset": "synthetic",
     "frontend": "tfstgram",
