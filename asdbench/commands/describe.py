@@ -9,7 +9,8 @@ from rich.table import Table
 
 from asdbench.commands.common import build_config, config_options, console
 
-# DCASE 2020 Task 2 dev + additional training IDs: the class count of the paper's figures.
+# DCASE 2020 Task 2 dev + additional training IDs, the paper's class count; the same value as
+# asdbench.modelinfo.PAPER_NUM_CLASSES, repeated here so that loading this command imports no torch.
 DEFAULT_NUM_CLASSES = 41
 
 
