@@ -11,11 +11,12 @@ import pytest
 from asdbench_osscl.tables import table_kinds as paper_table_kinds
 from click.testing import CliRunner
 
+from asdbench import hookimpl
 from asdbench.commands.leaderboard import leaderboard_command
 from asdbench.config import resolve, run_id
 from asdbench.leaderboard.collect import MEASURED, collect, matrix_run_ids, reference_frame
 from asdbench.leaderboard.render import display_columns, render
-from asdbench.leaderboard.tables import table
+from asdbench.leaderboard.tables import TableKind, default_kind, table, table_kinds
 from asdbench.registry import AsdbenchError, Component, Registry
 
 PAPER = {kind.name: kind for kind in paper_table_kinds()}
@@ -155,6 +156,9 @@ def test_table_kinds_and_per_id_columns(results):
     assert t4.attrs["metrics"] == ["fan.mauc", "pump.mauc", "average.mauc"]
     t6 = table(df, kind=PAPER["table6"])
     assert t6.attrs["metrics"] == ["fan.auc", "pump.auc", "average.auc"]
+    t4_ids = table(df, kind=PAPER["table4"], by="id")  # per ID: the AUC whose minimum is mAUC
+    assert t4_ids.attrs["metrics"] == ["fan/00.auc", "fan/01.auc", "pump/00.auc", "pump/01.auc",
+                                       "average.mauc"]
     by_id = table(df, by="id")
     assert by_id.attrs["metrics"][:4] == ["fan/00.auc", "fan/00.pauc", "fan/01.auc", "fan/01.pauc"]
     assert by_id.iloc[1]["fan/01.auc_mean"] == pytest.approx(0.97)
@@ -441,3 +445,120 @@ def test_matrix_option_keeps_only_that_matrix_runs(results, tmp_path, monkeypatc
     assert res.exit_code == 0, res.output
     frame = pd.read_csv(io.StringIO(res.output))
     assert list(frame["method"]) == ["arcface"] and int(frame["n"].iloc[0]) == 2
+
+
+# --- table kinds from plugins --------------------------------------------------------------
+
+
+class TablePlugin:
+    """A third-party plugin with one table kind: arcface rows only, per type AUC, pooled."""
+
+    def __init__(self, *kinds: TableKind):
+        self.kinds = list(kinds) or [TableKind(
+            "arcface-auc", "arcface runs, AUC", metrics=("auc",), protocol="pooled",
+            where={"method": ("arcface",)}, rank_by=("average.auc",))]
+
+    @hookimpl
+    def asdbench_tables(self):
+        return self.kinds
+
+
+def use_plugins(monkeypatch, *extra, block=()) -> None:
+    """The command's plugins: the installed ones plus ``extra`` (name, object) pairs."""
+    import asdbench.plugins
+
+    loaded = asdbench.plugins.load_plugins(extra=list(extra), entry_points_enabled=True,
+                                           block=set(block))
+    monkeypatch.setattr(asdbench.plugins, "default_plugins", lambda: loaded)
+    monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
+
+
+def test_a_third_party_table_kind_is_usable_with_table(results, monkeypatch):
+    use_plugins(monkeypatch, ("t", TablePlugin()))
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--table",
+                                                   "arcface-auc", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(io.StringIO(res.stdout), keep_default_na=False)
+    assert list(frame["method"]) == ["arcface"] and list(frame["protocol"]) == ["pooled"]
+    assert frame.loc[0, "fan.auc_mean"] == pytest.approx(0.73)  # pooled: dcase2020 + 0.01
+    assert [c for c in frame.columns if c.endswith("_mean")] == [
+        "fan.auc_mean", "pump.auc_mean", "average.auc_mean"]
+    md = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--table",
+                                                  "arcface-auc", "--format", "markdown"])
+    assert md.stdout.startswith("arcface-auc · protocol: pooled")
+
+
+def test_an_unknown_table_is_a_one_line_error_listing_every_kind(results, monkeypatch):
+    use_plugins(monkeypatch, ("t", TablePlugin()))
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--table", "nope"])
+    assert isinstance(res.exception, AsdbenchError)
+    assert str(res.exception) == ("unknown table 'nope'; tables: arcface-auc, table2, table3, "
+                                  "table4, table6, types")
+
+
+def test_the_default_table_is_the_one_a_plugin_offers_else_types(results, monkeypatch):
+    from asdbench.plugins import load_plugins
+
+    assert default_kind(table_kinds(load_plugins())).name == "table2"
+    assert default_kind(table_kinds(load_plugins(block={"osscl"}))).name == "types"
+    rival = TablePlugin(TableKind("mine", "also a default", default=True))
+    assert default_kind(table_kinds(load_plugins(extra=[("t", rival)]))).name == "types"
+    use_plugins(monkeypatch, block=("osscl",))  # the paper's tables are gone: types is left
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--format",
+                                                   "markdown"])
+    assert res.exit_code == 0 and res.stdout.startswith("types · protocol: official")
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--table",
+                                                   "table4"])
+    assert str(res.exception) == "unknown table 'table4'; tables: types"
+
+
+def test_a_table_name_provided_twice_names_both_and_a_broken_plugin_is_skipped():
+    from asdbench.plugins import load_plugins
+
+    with pytest.raises(AsdbenchError, match="table 'types' is provided by both asdbench and "):
+        table_kinds(load_plugins(extra=[("t", TablePlugin(TableKind("types", "again")))]))
+
+    class Broken:
+        @hookimpl
+        def asdbench_tables(self):
+            return ["not a kind"]
+
+    loaded = load_plugins(extra=[("broken", Broken())])
+    assert "table2" in table_kinds(loaded)
+    assert "returned str, expected TableKind" in loaded.failures["broken"]
+    with pytest.raises(ValueError, match="where names \\['run_id'\\]"):
+        TableKind("x", "rows by run", where={"run_id": ("a",)})
+
+
+def test_machine_types_are_alphabetical_in_types_and_in_the_paper_order_in_table2(tmp_path):
+    res = tmp_path / "r"
+    write_run(res, {"valve": 0.9, "ToyCar": 0.8, "fan": 0.7}, seed=0)
+    df = collect(res, registry())
+    assert table(df).attrs["metrics"][::2] == ["fan.auc", "ToyCar.auc", "valve.auc",
+                                               "average.auc"]
+    assert table(df, kind=PAPER["table2"]).attrs["metrics"][::2] == [
+        "fan.auc", "valve.auc", "ToyCar.auc", "average.auc"]
+
+
+def test_a_malformed_metrics_file_skips_its_run_with_a_one_line_warning(results, monkeypatch):
+    use_plugins(monkeypatch)
+    bad = {"truncated": '{"run_id": "x", "config": {', "list": "[1, 2]",
+           "protocols": json.dumps({"config": {"method": "arcface"}, "protocols": [1]}),
+           "seed": json.dumps({"config": {"seed": "zero"}, "protocols": {}}),
+           "types": json.dumps({"config": {}, "protocols": {"pooled": {"types": {"fan": 3}}}})}
+    for name, text in bad.items():
+        (results / "runs" / name).mkdir()
+        (results / "runs" / name / "metrics.json").write_text(text)
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--format",
+                                                   "csv"])
+    assert res.exit_code == 0, res.output
+    warnings = res.stderr.splitlines()
+    assert len(warnings) == len(bad)
+    reasons = {"list": "ValueError: not a readable JSON object",
+               "protocols": "TypeError: 'protocols' is not an object (list)",
+               "seed": "TypeError: seed 'zero' is not an integer",
+               "truncated": "ValueError: not a readable JSON object",
+               "types": "TypeError: metrics of 'fan' are not an object (int)"}
+    assert warnings == [f"warning: {results / 'runs' / name / 'metrics.json'}: unreadable "
+                        f"({reason}); run skipped" for name, reason in reasons.items()]
+    assert len(pd.read_csv(io.StringIO(res.stdout))) == 3  # the good runs, as before

@@ -34,6 +34,17 @@ def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
         click.echo(render(tbl, fmt), nl=False)
 
 
+def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
+    """Say how many published rows the table does not show (they compare with nothing)."""
+    from asdbench.leaderboard.collect import MEASURED
+
+    if refs is not None:
+        shown = int((tbl["source"] != MEASURED).sum())
+        if shown < len(refs):
+            click.echo(f"note: {len(refs) - shown} published result(s) left out (another "
+                       "table, protocol or dataset)", err=True)
+
+
 @click.command("leaderboard")
 @click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
               show_default=True, help="Results folder to read (its run folders' metrics).")
@@ -69,7 +80,7 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name:
       asdbench leaderboard --matrix configs/synthetic-benchmark.toml
     """
     from asdbench import plugins
-    from asdbench.leaderboard.collect import MEASURED, collect, matrix_run_ids, reference_frame
+    from asdbench.leaderboard.collect import collect, matrix_run_ids, reference_frame
     from asdbench.leaderboard.tables import table, table_kind, table_kinds
 
     loaded = plugins.default_plugins()
@@ -86,11 +97,7 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name:
         raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
                             "run `asdbench run` or `asdbench matrix` first")
     tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs)
-    if refs is not None:
-        shown = int((tbl["source"] != MEASURED).sum())
-        if shown < len(refs):
-            click.echo(f"note: {len(refs) - shown} published result(s) left out (another "
-                       "table, protocol or dataset)", err=True)
+    _note_left_out(tbl, refs)
     _write(tbl, fmt, out)
     if plots_dir is not None:
         from asdbench.leaderboard.plots import make_plots

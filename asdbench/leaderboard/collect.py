@@ -101,7 +101,7 @@ def short(value: Any) -> str:
 
 def _metric_items(prefix: str, values: dict[str, Any]):
     if not isinstance(values, dict):
-        raise TypeError(f"metrics of '{prefix}' are a {type(values).__name__}, not an object")
+        raise TypeError(f"metrics of '{prefix}' are not an object ({type(values).__name__})")
     for name, value in values.items():
         if name.startswith(COUNT_PREFIX) or isinstance(value, bool):
             continue
@@ -111,7 +111,7 @@ def _metric_items(prefix: str, values: dict[str, Any]):
 
 def _dict(value: Any, what: str) -> dict:
     if not isinstance(value, dict):
-        raise TypeError(f"'{what}' is a {type(value).__name__}, not an object")
+        raise TypeError(f"'{what}' is not an object ({type(value).__name__})")
     return value
 
 

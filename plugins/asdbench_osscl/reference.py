@@ -6,6 +6,8 @@ clips pooled ("pooled"). Rows the paper copies from other papers keep the protoc
 that produced them: Noisy-ArcMix's ``eval.py`` also pools per type ("pooled"); STgram-MFN's
 trainer averages per-ID AUCs (the official "dcase2020" protocol). CLP-SCF's code was not
 available to check; it shares STgram-MFN's code base and is labelled "dcase2020" with a note.
+Each row's ``table`` key names the leaderboard table kind it belongs to
+(:mod:`asdbench_osscl.tables`).
 """
 
 from __future__ import annotations
