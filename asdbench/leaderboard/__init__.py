@@ -5,8 +5,9 @@
 - ``render``: a table as markdown, LaTeX, CSV, HTML or a rich table,
 - ``plots``: PNG plots of a table and of its rows' runs.
 
-Nothing here imports click (the command is ``asdbench.commands.leaderboard``); pandas and
-matplotlib are imported by the modules that need them, not by this package.
+Nothing here imports click (the command is ``asdbench.commands.leaderboard``). pandas is
+imported inside the functions that build frames, so ``TableKind`` is a light import for a
+plugin; only ``plots`` imports matplotlib (and pandas) at module level.
 """
 
 from __future__ import annotations

@@ -14,18 +14,19 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS
 from asdbench.registry import KINDS, AsdbenchError, Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "scorer", "protocol",
             "settings", "recipe"]
 MEASURED = "measured"
 COUNT_PREFIX = "n_"
+NAN = float("nan")
 
 
 def _canon(value: Any) -> str:
@@ -106,7 +107,7 @@ def _metric_items(prefix: str, values: dict[str, Any]):
         if name.startswith(COUNT_PREFIX) or isinstance(value, bool):
             continue
         if isinstance(value, (int, float)) or value is None:
-            yield f"{prefix}.{name}", (np.nan if value is None else float(value))
+            yield f"{prefix}.{name}", (NAN if value is None else float(value))
 
 
 def _dict(value: Any, what: str) -> dict:
@@ -156,6 +157,8 @@ def collect(results_dir: str | Path,
     whose ``metrics.json`` cannot be read or has the wrong shape is skipped and listed (one
     line each) in ``df.attrs["warnings"]``.
     """
+    import pandas as pd
+
     from asdbench.run.rundir import RunDir
 
     defaults = _Defaults(registry)
@@ -183,6 +186,8 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
 
     A row without ``backbone`` or ``scorer`` gets the core's default component.
     """
+    import pandas as pd
+
     flat: list[dict] = []
     for item in references or []:
         flat.extend(item if isinstance(item, list) else [item])
@@ -199,7 +204,7 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
             "scorer": ref.get("scorer") or COMPONENT_DEFAULTS["scorer"],
             "protocol": ref.get("protocol"),
             "settings": ", ".join(f"{k}={short(v)}" for k, v in sorted(settings.items())),
-            "recipe": "", "seed": np.nan, "official": False,
+            "recipe": "", "seed": NAN, "official": False,
         }
         for key, values in (ref.get("metrics") or {}).items():
             row.update(_metric_items(key, values))
