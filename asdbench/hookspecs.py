@@ -49,7 +49,7 @@ def asdbench_datasets() -> list[Component]:
       (labelled; ``label=None`` where the truth is unknown). Classes are the sorted distinct
       ``Clip.class_key`` of the train clips,
     - ``report: asdbench.data.DataReport``: problems found while listing (missing files, ...),
-    - ``protocols: tuple[str, ...]``: the metric protocols of ``asdbench.metrics`` its results
+    - ``protocols: tuple[str, ...]``: the metric protocols (``asdbench_protocols``) its results
       are reported under (the first is the official one), e.g. ``("dcase2020", "pooled")``.
 
     Conventional options: ``root`` (``--data-root``), ``types`` (comma-separated machine types).
@@ -133,10 +133,20 @@ def asdbench_reference_results() -> list[dict]:
 def asdbench_protocols() -> list[MetricProtocol]:
     """Register metric protocols (how per-clip scores become reported numbers).
 
-    Each :class:`asdbench.metrics.protocols.MetricProtocol` names a protocol (e.g.
-    ``dcase2021``) and computes its metrics from a run's per-clip scores. The core registers
-    ``dcase2020`` and ``pooled``; a dataset lists the protocols it is reported under in its
-    ``protocols`` attribute, and every protocol it lists appears in the run's ``metrics.json``.
+    Each :class:`asdbench.metrics.protocols.MetricProtocol` has a ``name`` (e.g.
+    ``dcase2021``), a ``description``, the score-table ``columns`` it reads beyond
+    ``machine_type, machine_id, label, score``, the ``domains`` every labelled clip must have
+    (or None), its edition's ``submission_layout`` (``id``, ``section``, ``section_domain``)
+    and ``compute(df) -> dict``: ``df`` holds the run's labelled clips, validated
+    (``machine_id``/``domain`` strings, ``label`` 0/1, finite ``score``); it returns
+    ``{"average": {"auc", "pauc", "mauc", "official", ...}, "types": {...}, "ids": {...},
+    "skipped": [...]}`` (``asdbench.metrics.core.summary`` builds it; fractions or None).
+
+    The core registers ``dcase2020`` and ``pooled`` (its plugin ``asdbench-metrics``). A
+    dataset lists the protocols it is reported under in its ``protocols`` attribute (the first
+    is the official one); every protocol it lists appears under ``protocols`` in the run's
+    ``metrics.json``. A name registered twice is an error naming both packages; a name no
+    plugin registers is an error naming the dataset and the protocols there are.
     """
 
 
@@ -144,8 +154,16 @@ def asdbench_protocols() -> list[MetricProtocol]:
 def asdbench_tables() -> list[TableKind]:
     """Register leaderboard table kinds (``asdbench leaderboard --table NAME``).
 
-    Each :class:`asdbench.leaderboard.tables.TableKind` says which rows and columns a table
-    shows (e.g. a paper's Table II: per machine type AUC and pAUC).
+    Each :class:`asdbench.leaderboard.tables.TableKind` has a ``name`` and ``description``,
+    the metrics shown per machine type (``metrics``), per machine ID (``id_metrics``) and
+    averaged (``average``), ``rank_by`` (metric columns in order of preference, e.g.
+    ``("average.official", "average.auc")``), a default ``protocol`` (None: each dataset's
+    official one), ``where`` (identity column -> allowed values: which runs are rows),
+    ``type_order`` (machine types shown first) and ``default`` (offered as the default
+    ``--table``; used when exactly one kind offers itself, else the core's ``types``).
+    Published rows (``asdbench_reference_results``) appear in the kind named by their
+    ``table`` key. The core registers ``types`` (per machine type AUC and pAUC); a name
+    registered twice is an error naming both packages.
     """
 
 
