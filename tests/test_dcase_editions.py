@@ -16,15 +16,21 @@ from asdbench_dcase_editions.dataset import attribute_classes, find_set, sibling
 from asdbench_dcase_editions.editions import EDITIONS
 from asdbench_dcase_editions.evallists import eval_truth, parse_eval_list
 from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
 
-import asdbench.engine as engine
-import asdbench.leaderboard as lb
+import asdbench.commands.leaderboard as lb
 from asdbench.config import resolve
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, Clip
-from asdbench.matrix import expand, load_matrix
-from asdbench.metrics import compute_metrics
-from asdbench.plugins import get_registry
+from asdbench.matrix.grid import expand, load_matrix
+from asdbench.metrics import (
+    HMEAN_FLOOR,
+    compute_metrics,
+    protocol_registry,
+    write_submission,
+)
+from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError
+from asdbench.run.pipeline import train_and_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -382,6 +388,151 @@ def test_official_2022_rules_by_hand_for_2022_to_2025(tmp_path):
     assert m["average"]["official"] == pytest.approx(3 / sum(1 / v for v in values))
 
 
+# --- the dcase2021 / dcase2022 metric protocols ------------------------------------------------
+
+
+def _table(rows: list[tuple]) -> pd.DataFrame:
+    """rows: (machine_type, machine_id, domain, label, score); file names generated."""
+    df = pd.DataFrame(rows, columns=["machine_type", "machine_id", "domain", "label", "score"])
+    df.insert(0, "file", [f"clip_{i:04d}.wav" for i in range(len(df))])
+    return df
+
+
+def _pairwise_auc(y, s) -> float:
+    """AUC as the fraction of (anomaly, normal) pairs ranked right, ties count half."""
+    y, s = np.asarray(y), np.asarray(s, dtype=float)
+    pos, neg = s[y == 1], s[y == 0]
+    diff = pos[:, None] - neg[None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def _pauc(y, s) -> float:
+    return float(roc_auc_score(y, s, max_fpr=0.1))
+
+
+def test_protocols_come_from_this_plugin():
+    registry = protocol_registry()
+    for name, layout in (("dcase2021", "section_domain"), ("dcase2022", "section")):
+        protocol = registry.get(name)
+        assert protocol.plugin == "dcase_editions" and protocol.submission_layout == layout
+        assert protocol.domains == ("source", "target") and protocol.description
+    core = protocol_registry(load_plugins(entry_points_enabled=False))
+    assert "dcase2021" not in core and "dcase2022" not in core
+
+
+def test_dcase2021_per_domain_and_harmonic_mean():
+    rng = np.random.default_rng(1)
+    rows = []
+    for mtype in ("fan", "gearbox"):
+        for sec in ("00", "01"):
+            for dom, sep in (("source", 2.0), ("target", 0.7)):
+                for label in (0, 1):
+                    for v in rng.normal(sep * label, 1.0, 20):
+                        rows.append((mtype, sec, dom, label, float(v)))
+    df = _table(rows)
+    m = compute_metrics(df, "dcase2021")
+    values = []
+    for (mtype, sec, dom), g in df.groupby(["machine_type", "machine_id", "domain"]):
+        y, s = g["label"].to_numpy(), g["score"].to_numpy()
+        e = m["ids"][f"{mtype}/{sec}/{dom}"]
+        assert e["auc"] == pytest.approx(_pairwise_auc(y, s))
+        assert e["pauc"] == pytest.approx(_pauc(y, s))
+        values += [e["auc"], e["pauc"]]
+    assert len(m["ids"]) == 8
+    assert m["average"]["official"] == pytest.approx(len(values) / sum(1 / v for v in values))
+    fan = [m["ids"][k] for k in m["ids"] if k.startswith("fan/")]
+    assert m["types"]["fan"]["auc"] == pytest.approx(np.mean([e["auc"] for e in fan]))
+    assert m["types"]["fan"]["mauc"] == pytest.approx(min(e["auc"] for e in fan))
+
+
+def _scores2022() -> pd.DataFrame:
+    rows = []
+    # section 00: source normals low, target normals mid; anomalies in both domains.
+    for v in (0.0, 0.1, 0.2, 0.3):
+        rows.append(("fan", "00", "source", 0, v))
+    for v in (0.5, 0.6, 0.7):
+        rows.append(("fan", "00", "target", 0, v))
+    rows += [("fan", "00", "source", 1, 0.55), ("fan", "00", "target", 1, 0.25),
+             ("fan", "00", "target", 1, 0.9)]
+    # section 01: ordinary case
+    for v in (0.0, 0.2, 0.4):
+        rows.append(("fan", "01", "source", 0, v))
+    rows += [("fan", "01", "target", 0, 0.3), ("fan", "01", "target", 0, 0.1),
+             ("fan", "01", "source", 1, 0.35), ("fan", "01", "target", 1, 0.8)]
+    return _table(rows)
+
+
+def test_dcase2022_source_target_auc_use_all_anomalies():
+    df = _scores2022()
+    m = compute_metrics(df, "dcase2022")
+    official = []
+    for sec, g in df.groupby("machine_id"):
+        y, s, d = g["label"].to_numpy(), g["score"].to_numpy(), g["domain"].to_numpy()
+        e = m["ids"][f"fan/{sec}"]
+        for dom in ("source", "target"):
+            keep = (d == dom) | (y == 1)
+            assert e[f"auc_{dom}"] == pytest.approx(_pairwise_auc(y[keep], s[keep]))
+        assert e["pauc"] == pytest.approx(_pauc(y, s))
+        assert e["auc"] == pytest.approx(_pairwise_auc(y, s))
+        official += [e["auc_source"], e["auc_target"], e["pauc"]]
+    e0 = m["ids"]["fan/00"]
+    # by hand: source normals {0,.1,.2,.3} vs anomalies {.55,.25,.9}: .25 beats 3 of 4 -> 11/12
+    assert e0["auc_source"] == pytest.approx(11 / 12)
+    # target normals {.5,.6,.7} vs the same three anomalies: .55 beats 1, .9 beats 3 -> 4/9
+    assert e0["auc_target"] == pytest.approx(4 / 9)
+    # a domain-only AUC (source anomalies only) would differ: 1.0
+    assert e0["auc_source"] != pytest.approx(1.0)
+    assert e0["n_normal_source"] == 4 and e0["n_normal_target"] == 3 and e0["n_anomaly"] == 3
+    assert m["average"]["official"] == pytest.approx(len(official) / sum(1 / v for v in official))
+    t = m["types"]["fan"]
+    assert t["auc_source"] == pytest.approx(np.mean([m["ids"][k]["auc_source"] for k in m["ids"]]))
+    assert t["auc"] == pytest.approx(np.mean([m["ids"][k][f"auc_{d}"] for k in m["ids"]
+                                              for d in ("source", "target")]))
+    assert t["mauc"] == pytest.approx(min(m["ids"][k][f"auc_{d}"] for k in m["ids"]
+                                          for d in ("source", "target")))
+
+
+def test_dcase2022_harmonic_mean_floor():
+    df = _table([("pump", "00", "source", 0, 0.0), ("pump", "00", "source", 1, 1.0),
+                 ("pump", "00", "target", 0, 2.0), ("pump", "00", "target", 1, 1.5)])
+    m = compute_metrics(df, "dcase2022")
+    e = m["ids"]["pump/00"]
+    assert e["auc_target"] == 0.0  # every target normal scores above every anomaly
+    vals = [e["auc_source"], e["auc_target"], e["pauc"]]
+    expected = 3 / sum(1 / max(v, HMEAN_FLOOR) for v in vals)
+    assert m["average"]["official"] == pytest.approx(expected, rel=1e-9)
+    assert 0 < m["average"]["official"] < 1e-14
+
+
+def test_domain_protocols_need_domains():
+    no_domain = _table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 1, 0.9)])
+    for protocol in ("dcase2021", "dcase2022"):
+        with pytest.raises(AsdbenchError, match="needs domain 'source' or 'target'"):
+            compute_metrics(no_domain, protocol)
+        with pytest.raises(AsdbenchError, match="lacks column.*domain"):
+            compute_metrics(no_domain.drop(columns=["domain"]), protocol)
+
+
+
+
+def test_submission_layouts(tmp_path):
+    df = _scores2022()
+    names = sorted(p.name for p in write_submission(df, tmp_path / "a"))  # auto -> section
+    assert names == ["anomaly_score_fan_section_00_test.csv",
+                     "anomaly_score_fan_section_01_test.csv"]
+    names = sorted(p.name for p in write_submission(df, tmp_path / "b", layout="dcase2021"))
+    assert names == ["anomaly_score_fan_section_00_source_test.csv",
+                     "anomaly_score_fan_section_00_target_test.csv",
+                     "anomaly_score_fan_section_01_source_test.csv",
+                     "anomaly_score_fan_section_01_target_test.csv"]
+    src = (tmp_path / "b" / "anomaly_score_fan_section_00_source_test.csv").read_text()
+    assert len(src.splitlines()) == 5  # 4 source normals + 1 source anomaly
+    names = sorted(p.name for p in write_submission(df, tmp_path / "c", layout="dcase2022"))
+    assert names == ["anomaly_score_fan_section_00_test.csv",
+                     "anomaly_score_fan_section_01_test.csv"]
+    assert not np.isnan(compute_metrics(df, "dcase2022")["average"]["official"])
+
+
 # --- synthetic-shift --------------------------------------------------------------------------
 
 TINY_SHIFT = {"dataset": "synthetic-shift", "data.types": "fan", "data.sections_per_type": 2,
@@ -419,7 +570,7 @@ def test_shift_plan_and_signals_are_deterministic_and_shifted():
 def shift_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("shift-results")
     cfg = resolve(TINY_SHIFT, get_registry())
-    return results, engine.train_and_evaluate(cfg, results, progress=False)
+    return results, train_and_evaluate(cfg, results, progress=False)[1].path
 
 
 def test_synthetic_shift_trains_and_scores_end_to_end(shift_run):

@@ -1,26 +1,35 @@
-"""Metrics under every protocol against hand computations, and official submission files."""
+"""The core's metric protocols against hand computations, the protocol registry (third-party
+protocols included, down to a run's metrics.json), and official submission files.
+
+The DCASE 2021/2022 protocols are tested with their plugin (tests/test_dcase_editions.py)."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+import asdbench.plugins
+from asdbench import hookimpl
+from asdbench.config import resolve
 from asdbench.metrics import (
     HMEAN_FLOOR,
-    PROTOCOLS,
+    MetricProtocol,
     compute_all,
     compute_metrics,
     harmonic_mean,
+    protocol_registry,
     roc_points,
     submission_name,
     write_submission,
 )
-from asdbench.registry import AsdbenchError
+from asdbench.metrics.core import score_groups, summary
+from asdbench.plugins import load_plugins
+from asdbench.registry import AsdbenchError, Component
+from asdbench.run.pipeline import train_and_evaluate
 
 
 def _table(rows: list[tuple]) -> pd.DataFrame:
@@ -58,9 +67,13 @@ def scores2020() -> pd.DataFrame:
     return _table(rows)
 
 
-def test_protocols_are_documented():
-    assert set(PROTOCOLS) == {"dcase2020", "pooled", "dcase2021", "dcase2022"}
-    assert all(isinstance(v, str) and v for v in PROTOCOLS.values())
+def test_core_registers_only_its_own_protocols():
+    core = protocol_registry(load_plugins(entry_points_enabled=False))
+    assert core.names() == ["dcase2020", "pooled"]
+    assert {p.package for p in core} == {"asdbench"}
+    everything = protocol_registry()
+    assert {"dcase2020", "pooled"} < set(everything.names())
+    assert all(p.description for p in everything)
 
 
 def test_auc_matches_pair_counting():
@@ -129,98 +142,6 @@ def test_unlabelled_and_one_class_groups_are_left_out():
     json.dumps(empty, allow_nan=False)
 
 
-def test_dcase2021_per_domain_and_harmonic_mean():
-    rng = np.random.default_rng(1)
-    rows = []
-    for mtype in ("fan", "gearbox"):
-        for sec in ("00", "01"):
-            for dom, sep in (("source", 2.0), ("target", 0.7)):
-                for label in (0, 1):
-                    for v in rng.normal(sep * label, 1.0, 20):
-                        rows.append((mtype, sec, dom, label, float(v)))
-    df = _table(rows)
-    m = compute_metrics(df, "dcase2021")
-    values = []
-    for (mtype, sec, dom), g in df.groupby(["machine_type", "machine_id", "domain"]):
-        y, s = g["label"].to_numpy(), g["score"].to_numpy()
-        e = m["ids"][f"{mtype}/{sec}/{dom}"]
-        assert e["auc"] == pytest.approx(_pairwise_auc(y, s))
-        assert e["pauc"] == pytest.approx(_pauc(y, s))
-        values += [e["auc"], e["pauc"]]
-    assert len(m["ids"]) == 8
-    assert m["average"]["official"] == pytest.approx(len(values) / sum(1 / v for v in values))
-    fan = [m["ids"][k] for k in m["ids"] if k.startswith("fan/")]
-    assert m["types"]["fan"]["auc"] == pytest.approx(np.mean([e["auc"] for e in fan]))
-    assert m["types"]["fan"]["mauc"] == pytest.approx(min(e["auc"] for e in fan))
-
-
-def _scores2022() -> pd.DataFrame:
-    rows = []
-    # section 00: source normals low, target normals mid; anomalies in both domains.
-    for v in (0.0, 0.1, 0.2, 0.3):
-        rows.append(("fan", "00", "source", 0, v))
-    for v in (0.5, 0.6, 0.7):
-        rows.append(("fan", "00", "target", 0, v))
-    rows += [("fan", "00", "source", 1, 0.55), ("fan", "00", "target", 1, 0.25),
-             ("fan", "00", "target", 1, 0.9)]
-    # section 01: ordinary case
-    for v in (0.0, 0.2, 0.4):
-        rows.append(("fan", "01", "source", 0, v))
-    rows += [("fan", "01", "target", 0, 0.3), ("fan", "01", "target", 0, 0.1),
-             ("fan", "01", "source", 1, 0.35), ("fan", "01", "target", 1, 0.8)]
-    return _table(rows)
-
-
-def test_dcase2022_source_target_auc_use_all_anomalies():
-    df = _scores2022()
-    m = compute_metrics(df, "dcase2022")
-    official = []
-    for sec, g in df.groupby("machine_id"):
-        y, s, d = g["label"].to_numpy(), g["score"].to_numpy(), g["domain"].to_numpy()
-        e = m["ids"][f"fan/{sec}"]
-        for dom in ("source", "target"):
-            keep = (d == dom) | (y == 1)
-            assert e[f"auc_{dom}"] == pytest.approx(_pairwise_auc(y[keep], s[keep]))
-        assert e["pauc"] == pytest.approx(_pauc(y, s))
-        assert e["auc"] == pytest.approx(_pairwise_auc(y, s))
-        official += [e["auc_source"], e["auc_target"], e["pauc"]]
-    e0 = m["ids"]["fan/00"]
-    # by hand: source normals {0,.1,.2,.3} vs anomalies {.55,.25,.9}: .25 beats 3 of 4 -> 11/12
-    assert e0["auc_source"] == pytest.approx(11 / 12)
-    # target normals {.5,.6,.7} vs the same three anomalies: .55 beats 1, .9 beats 3 -> 4/9
-    assert e0["auc_target"] == pytest.approx(4 / 9)
-    # a domain-only AUC (source anomalies only) would differ: 1.0
-    assert e0["auc_source"] != pytest.approx(1.0)
-    assert e0["n_normal_source"] == 4 and e0["n_normal_target"] == 3 and e0["n_anomaly"] == 3
-    assert m["average"]["official"] == pytest.approx(len(official) / sum(1 / v for v in official))
-    t = m["types"]["fan"]
-    assert t["auc_source"] == pytest.approx(np.mean([m["ids"][k]["auc_source"] for k in m["ids"]]))
-    assert t["auc"] == pytest.approx(np.mean([m["ids"][k][f"auc_{d}"] for k in m["ids"]
-                                              for d in ("source", "target")]))
-    assert t["mauc"] == pytest.approx(min(m["ids"][k][f"auc_{d}"] for k in m["ids"]
-                                          for d in ("source", "target")))
-
-
-def test_dcase2022_harmonic_mean_floor():
-    df = _table([("pump", "00", "source", 0, 0.0), ("pump", "00", "source", 1, 1.0),
-                 ("pump", "00", "target", 0, 2.0), ("pump", "00", "target", 1, 1.5)])
-    m = compute_metrics(df, "dcase2022")
-    e = m["ids"]["pump/00"]
-    assert e["auc_target"] == 0.0  # every target normal scores above every anomaly
-    vals = [e["auc_source"], e["auc_target"], e["pauc"]]
-    expected = 3 / sum(1 / max(v, HMEAN_FLOOR) for v in vals)
-    assert m["average"]["official"] == pytest.approx(expected, rel=1e-9)
-    assert 0 < m["average"]["official"] < 1e-14
-    assert harmonic_mean([0.0, 1.0]) == pytest.approx(2 * HMEAN_FLOOR, rel=1e-6)
-    assert harmonic_mean([0.5, 1.0]) == pytest.approx(2 / 3)
-
-
-def test_domain_protocols_need_domains(scores2020):
-    for protocol in ("dcase2021", "dcase2022"):
-        with pytest.raises(AsdbenchError, match="domain"):
-            compute_metrics(scores2020, protocol)
-
-
 def test_bad_input_is_reported(scores2020):
     with pytest.raises(AsdbenchError, match="did you mean 'pooled'"):
         compute_metrics(scores2020, "pooledd")
@@ -269,21 +190,147 @@ def test_submission_files_2020(tmp_path, scores2020):
     assert (tmp_path / "sub" / "anomaly_score_fan_id_00.csv").read_text().splitlines()[0].endswith(",0.5")
 
 
-def test_submission_layouts(tmp_path):
-    df = _scores2022()
-    names = sorted(p.name for p in write_submission(df, tmp_path / "a"))  # auto -> section
-    assert names == ["anomaly_score_fan_section_00_test.csv",
-                     "anomaly_score_fan_section_01_test.csv"]
-    names = sorted(p.name for p in write_submission(df, tmp_path / "b", layout="dcase2021"))
-    assert names == ["anomaly_score_fan_section_00_source_test.csv",
-                     "anomaly_score_fan_section_00_target_test.csv",
-                     "anomaly_score_fan_section_01_source_test.csv",
-                     "anomaly_score_fan_section_01_target_test.csv"]
-    src = (tmp_path / "b" / "anomaly_score_fan_section_00_source_test.csv").read_text()
-    assert len(src.splitlines()) == 5  # 4 source normals + 1 source anomaly
+def test_harmonic_mean_floors_zero_values():
+    assert harmonic_mean([0.0, 1.0]) == pytest.approx(2 * HMEAN_FLOOR, rel=1e-6)
+    assert harmonic_mean([0.5, 1.0]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError):
+        harmonic_mean([])
+
+
+def test_submission_layout_by_name(tmp_path, scores2020):
+    df = scores2020.assign(domain=np.where(np.arange(len(scores2020)) % 2, "source", "target"))
+    names = sorted(p.name for p in write_submission(df, tmp_path / "a", layout="section_domain"))
+    assert names[:2] == ["anomaly_score_ToyCar_section_01_source_test.csv",
+                         "anomaly_score_ToyCar_section_01_target_test.csv"] and len(names) == 8
+    # a protocol name selects its edition's layout; auto sees domains and picks "section"
+    assert [p.name for p in write_submission(df, tmp_path / "b", layout="pooled")][0] == \
+        "anomaly_score_ToyCar_id_01.csv"
+    assert [p.name for p in write_submission(df, tmp_path / "c")][0] == \
+        "anomaly_score_ToyCar_section_01_test.csv"
     assert submission_name("fan", "id_04") == "anomaly_score_fan_id_04.csv"
     assert submission_name("fan", "section_02", layout="section") == \
         "anomaly_score_fan_section_02_test.csv"
-    with pytest.raises(AsdbenchError, match="layout"):
-        write_submission(df, tmp_path / "c", layout="weird")
-    assert not math.isnan(compute_metrics(df, "dcase2022")["average"]["official"])
+    with pytest.raises(AsdbenchError, match="layouts: id, section, section_domain or a protocol"):
+        write_submission(df, tmp_path / "d", layout="weird")
+
+
+# --- third-party protocols ---------------------------------------------------------------------
+
+
+def median_id(df: pd.DataFrame) -> dict:
+    """A third party's protocol: per type the median of its per-ID AUCs/pAUCs."""
+    skipped: list[str] = []
+    ids = score_groups(df, ["machine_type", "machine_id"], skipped)
+    types = {}
+    for mtype in sorted(df["machine_type"].unique()):
+        own = [e for k, e in ids.items() if k.startswith(f"{mtype}/")]
+        if own:
+            types[mtype] = {"auc": float(np.median([e["auc"] for e in own])),
+                            "pauc": float(np.median([e["pauc"] for e in own])),
+                            "mauc": min(e["auc"] for e in own)}
+    return summary(types, ids, skipped, official=types and min(t["auc"] for t in types.values()))
+
+
+MEDIAN = MetricProtocol("median-id", median_id, "median over IDs; official = worst type",
+                        submission_layout="section")
+
+
+class ProtocolPlugin:
+    """A third-party package: a protocol, and a dataset reported under it first."""
+
+    @hookimpl
+    def asdbench_protocols(self) -> list[MetricProtocol]:
+        return [MEDIAN]
+
+    @hookimpl
+    def asdbench_datasets(self) -> list[Component]:
+        synthetic = load_plugins(only={"datasets"}).registry.get("dataset", "synthetic")
+
+        def make(options):
+            ds = synthetic.factory(options)
+            ds.protocols = ("median-id", "dcase2020")
+            return ds
+
+        return [Component("synthetic-median", make, dict(synthetic.options),
+                          "synthetic data scored by median-id")]
+
+
+def test_third_party_protocol_by_name(scores2020):
+    registry = protocol_registry(load_plugins([("median-plugin", ProtocolPlugin())]))
+    assert registry.get("median-id").plugin == "median-plugin"
+    got = compute_all(scores2020, ["median-id", "dcase2020"], registry=registry)
+    ref = got["dcase2020"]
+    assert got["median-id"]["ids"] == ref["ids"]
+    for mtype in ("fan", "ToyCar"):  # two IDs each: the median is their mean
+        assert got["median-id"]["types"][mtype]["auc"] == pytest.approx(ref["types"][mtype]["auc"])
+    assert got["median-id"]["average"]["official"] == min(
+        t["auc"] for t in got["median-id"]["types"].values())
+    with pytest.raises(AsdbenchError, match="unknown metric protocol 'median-id'"):
+        compute_all(scores2020, ["median-id"])  # not installed in the process-wide set
+
+
+def test_protocol_lookup_errors(scores2020):
+    with pytest.raises(AsdbenchError, match=r"dataset 'mine' lists unknown metric protocol "
+                                            r"'nope'; protocols: dcase2020, .*pooled"):
+        compute_all(scores2020, ["dcase2020", "nope"], dataset="mine")
+
+    class Twice:
+        @hookimpl
+        def asdbench_protocols(self):
+            return [MetricProtocol("pooled", median_id)]
+
+    with pytest.raises(AsdbenchError, match="'pooled' is provided twice: by asdbench and by twice"):
+        protocol_registry(load_plugins([("twice", Twice())], entry_points_enabled=False))
+
+    class Broken:
+        @hookimpl
+        def asdbench_protocols(self):
+            return ["dcase2099"]
+
+    registry = protocol_registry(load_plugins([("broken", Broken())], entry_points_enabled=False))
+    assert registry.names() == ["dcase2020", "pooled"]
+    with pytest.raises(AsdbenchError, match="failed to load: broken .*expected MetricProtocol"):
+        registry.get("dcase2099")
+    with pytest.raises(AsdbenchError, match="'empty' .* returned no"):
+        compute_metrics(scores2020, MetricProtocol("empty", lambda df: {}))
+    needs = MetricProtocol("needs", median_id, columns=("domain",), domains=("source", "target"))
+    with pytest.raises(AsdbenchError, match="lacks column.*domain needed by metric protocol"):
+        compute_metrics(scores2020.drop(columns=["domain"]), needs)
+    with pytest.raises(AsdbenchError, match="needs domain 'source' or 'target'.*found ''"):
+        compute_metrics(scores2020, needs)
+    with pytest.raises(AsdbenchError, match="submission_layout 'flat'"):
+        protocol_registry(load_plugins([("flat", _Single(MetricProtocol(
+            "flat", median_id, submission_layout="flat")))], entry_points_enabled=False))
+
+
+class _Single:
+    def __init__(self, protocol: MetricProtocol) -> None:
+        self.protocol = protocol
+
+    @hookimpl
+    def asdbench_protocols(self):
+        return [self.protocol]
+
+
+TINY = {"dataset": "synthetic-median", "data.types": "fan", "data.ids_per_type": 2,
+        "data.train_per_id": 8, "data.test_normal_per_id": 3, "data.test_anomaly_per_id": 3,
+        "data.clip_seconds": 1.0, "frontend": "logmel", "method": "os-scl",
+        "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu"}
+
+
+def test_third_party_protocol_appears_in_the_runs_metrics(tmp_path, monkeypatch):
+    plugins = load_plugins([("median-plugin", ProtocolPlugin())])
+    monkeypatch.setattr(asdbench.plugins, "default_plugins", lambda: plugins)
+    cfg = resolve(TINY, plugins.registry)
+    run_dir = train_and_evaluate(cfg, tmp_path, progress=False)[1].path
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["official_protocol"] == "median-id" and list(m["protocols"]) == ["median-id",
+                                                                             "dcase2020"]
+    scores = pd.read_csv(run_dir / "scores.csv")
+    want = compute_metrics(scores, MEDIAN)
+    assert m["protocols"]["median-id"]["types"]["fan"]["auc"] == pytest.approx(
+        want["types"]["fan"]["auc"])
+    assert m["protocols"]["median-id"]["average"] == pytest.approx(want["average"])
+    # the official protocol's layout names the submission files
+    assert sorted(p.name for p in (run_dir / "submission").iterdir()) == [
+        "anomaly_score_fan_section_00_test.csv", "anomaly_score_fan_section_01_test.csv"]

@@ -32,3 +32,11 @@ def asdbench_datasets() -> list[Component]:
         train_defaults={"train.epochs": shift.EPOCHS},
     ))
     return components
+
+
+@hookimpl
+def asdbench_protocols() -> list:
+    """The official scores of DCASE 2021 and 2022-2025 (``dcase2021``, ``dcase2022``)."""
+    from asdbench_dcase_editions.protocols import PROTOCOLS
+
+    return list(PROTOCOLS)

@@ -1,0 +1,59 @@
+"""Detection metrics under named protocols, and official submission files.
+
+- :mod:`~asdbench.metrics.core`: AUC/pAUC, the floored harmonic mean, score-table checks, ROC
+  points, and the group helpers protocols are written with;
+- :mod:`~asdbench.metrics.protocols`: :class:`MetricProtocol` and :class:`ProtocolRegistry`;
+- :mod:`~asdbench.metrics.dcase2020`: the core's protocols ``dcase2020`` and ``pooled``,
+  registered by the core plugin :mod:`~asdbench.metrics.builtin` (others come from plugins
+  through the ``asdbench_protocols`` hook);
+- :mod:`~asdbench.metrics.compute`: :func:`compute_metrics` / :func:`compute_all` by name;
+- :mod:`~asdbench.metrics.submission`: the official anomaly-score files.
+
+The names below are imported on first use, so that importing the light submodules (the core
+plugin, :mod:`~asdbench.metrics.protocols`) does not import pandas and sklearn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, for type checkers
+    from asdbench.metrics.compute import compute_all, compute_metrics, protocol_registry
+    from asdbench.metrics.core import (
+        COLUMNS,
+        HMEAN_FLOOR,
+        MAX_FPR,
+        auc_pauc,
+        harmonic_mean,
+        prepare_scores,
+        roc_points,
+    )
+    from asdbench.metrics.protocols import LAYOUTS, MetricProtocol, ProtocolRegistry
+    from asdbench.metrics.submission import submission_name, write_submission
+
+_EXPORTS = {
+    "compute_all": "compute", "compute_metrics": "compute", "protocol_registry": "compute",
+    "COLUMNS": "core", "HMEAN_FLOOR": "core", "MAX_FPR": "core", "auc_pauc": "core",
+    "harmonic_mean": "core", "prepare_scores": "core", "roc_points": "core",
+    "LAYOUTS": "protocols", "MetricProtocol": "protocols", "ProtocolRegistry": "protocols",
+    "submission_name": "submission", "write_submission": "submission",
+}
+
+__all__ = [
+    "COLUMNS", "HMEAN_FLOOR", "LAYOUTS", "MAX_FPR", "MetricProtocol", "ProtocolRegistry",
+    "auc_pauc", "compute_all", "compute_metrics", "harmonic_mean", "prepare_scores",
+    "protocol_registry", "roc_points", "submission_name", "write_submission",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'asdbench.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"asdbench.metrics.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

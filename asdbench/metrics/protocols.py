@@ -1,0 +1,93 @@
+"""Metric protocols: how a run's per-clip scores become its reported numbers.
+
+A protocol is a :class:`MetricProtocol`, registered through the ``asdbench_protocols`` hook
+(the core's ``dcase2020`` and ``pooled`` through :mod:`asdbench.metrics.builtin`, the DCASE
+2021+ rules in the DCASE editions plugin). :class:`ProtocolRegistry` holds them by name;
+:func:`asdbench.metrics.compute.protocol_registry` builds it from the loaded plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from asdbench.registry import AsdbenchError, _suggest
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Official submission-file layouts (see :func:`asdbench.metrics.submission.submission_name`).
+LAYOUTS = ("id", "section", "section_domain")
+
+
+@dataclass(frozen=True)
+class MetricProtocol:
+    """One way of turning per-clip scores into metrics.
+
+    ``compute(df) -> dict`` receives the labelled clips of a score table as
+    :func:`asdbench.metrics.core.prepare_scores` leaves them (``machine_type``,
+    ``machine_id`` and ``domain`` strings, ``domain`` "" when the data has none, ``label`` 0/1,
+    ``score`` finite float; clips of unknown label already dropped) and returns
+    ``{"average": {"auc", "pauc", "mauc", "official", ...}, "types": {type: {"auc", "pauc",
+    "mauc", ...}}, "ids": {key: {...}}, "skipped": [reason, ...]}``
+    (:func:`asdbench.metrics.core.summary` builds it); values are fractions or None.
+
+    ``columns``: score-table columns it reads beyond ``machine_type, machine_id, label,
+    score`` (e.g. ``("domain",)``); ``domains``: the values every labelled clip's ``domain``
+    must take (None: any); ``submission_layout``: the layout of the official submission files
+    of its edition, one of :data:`LAYOUTS`. ``package``/``plugin`` are filled in on
+    registration.
+    """
+
+    name: str
+    compute: Callable[[pd.DataFrame], dict[str, Any]]
+    description: str = ""
+    columns: tuple[str, ...] = ()
+    domains: tuple[str, ...] | None = None
+    submission_layout: str = "id"
+    package: str = ""
+    plugin: str = ""
+
+
+class ProtocolRegistry:
+    """Metric protocols by name; a name provided twice is an error naming both packages."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, MetricProtocol] = {}
+        # Plugins whose ``asdbench_protocols`` failed: name -> "package: error".
+        self.failures: dict[str, str] = {}
+
+    def add(self, protocol: MetricProtocol) -> None:
+        if protocol.submission_layout not in LAYOUTS:
+            raise AsdbenchError(f"metric protocol '{protocol.name}' ({protocol.package}): "
+                                f"submission_layout {protocol.submission_layout!r} is not one "
+                                f"of {', '.join(LAYOUTS)}")
+        existing = self._items.get(protocol.name)
+        if existing is not None:
+            raise AsdbenchError(f"metric protocol '{protocol.name}' is provided twice: by "
+                                f"{existing.package or existing.plugin} and by "
+                                f"{protocol.package or protocol.plugin}")
+        self._items[protocol.name] = protocol
+
+    def get(self, name: str, dataset: str = "") -> MetricProtocol:
+        """The protocol ``name``; else a one-line error naming ``dataset`` (when it is the one
+        listing the name) and the protocols there are."""
+        if name in self._items:
+            return self._items[name]
+        owner = f"dataset '{dataset}' lists " if dataset else ""
+        message = (f"{owner}unknown metric protocol '{name}'{_suggest(name, self._items)}; "
+                   f"protocols: {', '.join(self.names()) or 'none'}")
+        if self.failures:
+            message += "; plugins that failed to load: " + "; ".join(
+                f"{k} ({v})" for k, v in self.failures.items())
+        raise AsdbenchError(message)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[MetricProtocol]:
+        return (self._items[n] for n in self.names())
