@@ -7,14 +7,39 @@ command runs or help lists it, and none imports torch at module level.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 from typing import Any
 
 import click
 
 from asdbench import __version__
-from asdbench.registry import AsdbenchError
+from asdbench.errors import AsdbenchError
+
+# Set to 1 (or pass --debug) to see the traceback of an expected failure, for a bug report.
+ENV_DEBUG = "ASDBENCH_DEBUG"
+
+# errno -> what it means and what to do, for failures of the user's files and folders
+_OS_ADVICE = {
+    errno.EACCES: ("permission denied", "check its permissions or choose another folder"),
+    errno.EPERM: ("operation not permitted", "check its permissions or choose another folder"),
+    errno.EROFS: ("read-only file system", "choose a writable folder (e.g. --results DIR)"),
+    errno.ENOSPC: ("no space left on device", "free some space and rerun; finished work is kept"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space and rerun; finished work is kept"),
+    errno.ENOENT: ("no such file or directory", "check the path"),
+    errno.ENOTDIR: ("not a directory", "check the path"),
+    errno.EISDIR: ("is a directory", "give a file, not a folder"),
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a failed file operation: what, where, what to do."""
+    what, todo = _OS_ADVICE.get(exc.errno, (exc.strerror or type(exc).__name__, ""))
+    where = exc.filename if exc.filename is not None else ""
+    line = f"{what}: {where}" if where else what
+    return f"{line}; {todo}" if todo else line
 
 
 class AsdbenchGroup(click.Group):
@@ -38,10 +63,17 @@ class AsdbenchGroup(click.Group):
         return self.commands.get(name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        debug = ctx.params.get("debug") or os.environ.get(ENV_DEBUG, "") not in ("", "0")
         try:
             return super().invoke(ctx)
         except AsdbenchError as exc:
+            if debug:
+                raise
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            if debug:
+                raise
+            raise click.ClickException(os_error_line(exc)) from None
         except KeyboardInterrupt:
             click.echo("interrupted: finished epochs are checkpointed; rerun the same command "
                        "with --resume to continue", err=True)
@@ -50,7 +82,8 @@ class AsdbenchGroup(click.Group):
 
 @click.group(cls=AsdbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="asdbench")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help=f"Show tracebacks of expected failures (or {ENV_DEBUG}=1).")
+def cli(debug: bool) -> None:
     """Benchmark unsupervised anomalous sound detection of machines.
 
     \b

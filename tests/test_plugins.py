@@ -93,3 +93,58 @@ def test_core_commands_plugin_is_blockable_like_any_other(blocked):
     ps = plugin_loading.load_plugins(entry_points_enabled=False,
                                      block={"asdbench-commands"} if blocked else set())
     assert ps.manager.has_plugin("asdbench-commands") is not blocked
+
+
+# --- the command line's one place for expected failures -----------------------------------
+
+
+def _group_raising(exc: BaseException) -> click.Group:
+    group = AsdbenchGroup("t")
+    group.params.append(click.Option(["--debug"], is_flag=True))
+
+    @group.command("boom")
+    def boom():
+        raise exc
+
+    return group
+
+
+@pytest.mark.parametrize("exc, needle", [
+    (PermissionError(13, "Permission denied", "/r/metrics.json"),
+     "permission denied: /r/metrics.json; check its permissions"),
+    (OSError(28, "No space left on device", "/r/state.pt"),
+     "no space left on device: /r/state.pt; free some space"),
+    (OSError(30, "Read-only file system", "/ro/x"), "read-only file system: /ro/x; choose a"),
+])
+def test_os_errors_are_one_line_naming_the_file(exc, needle):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(_group_raising(exc), ["boom"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {needle}")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback(monkeypatch):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(_group_raising(OSError(28, "No space", "/x")), ["--debug", "boom"])
+    assert isinstance(result.exception, OSError)  # re-raised, not turned into a line
+    monkeypatch.setenv("ASDBENCH_DEBUG", "1")
+    result = CliRunner().invoke(_group_raising(OSError(28, "No space", "/x")), ["boom"])
+    assert isinstance(result.exception, OSError)
+
+
+def test_unwritable_results_folder_fails_before_any_work(tmp_path):
+    from click.testing import CliRunner
+
+    from asdbench.cli import cli
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    add_plugin_commands(cli)
+    result = CliRunner().invoke(cli, ["run", "--results", str(blocker / "results"),
+                                      "--set", "data.clip_seconds=1"])
+    assert result.exit_code == 1
+    assert f"cannot write to the results folder {blocker / 'results'}" in result.stderr
+    assert blocker.read_text() == "not a folder"

@@ -49,6 +49,22 @@ def build_config(*, config_file=None, sets=(), data_root=None, **named):
     return resolve(overrides, get_registry())
 
 
+def ensure_writable(folder: Path) -> None:
+    """Fail now, with one line, if ``folder`` cannot be written (before any decoding)."""
+    import tempfile
+
+    from asdbench.errors import AsdbenchError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise AsdbenchError(f"cannot write to the results folder {folder}: {reason}; "
+                            "choose another with --results DIR") from None
+
+
 def print_metrics(metrics: dict[str, Any]) -> None:
     for name, m in metrics["protocols"].items():
         official = " (official)" if name == metrics.get("official_protocol") else ""

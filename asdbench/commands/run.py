@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from asdbench.commands.common import build_config, config_options, console, print_metrics
+from asdbench.commands.common import (
+    build_config,
+    config_options,
+    console,
+    ensure_writable,
+    print_metrics,
+)
 
 
 def enable_huge_pages() -> None:
@@ -34,7 +40,11 @@ def enable_huge_pages() -> None:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, **kw) -> None:
+@click.option("--expect-run-id", metavar="RUN_ID",
+              help="Refuse to train unless the settings resolve to this run id; print the "
+              "result as one JSON line last (what `asdbench matrix` reads).")
+def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, expect_run_id,
+            **kw) -> None:
     """Train one combination and evaluate it under every protocol of its dataset.
 
     \b
@@ -45,13 +55,19 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, *
       asdbench run --method os-scl --frontend logmel --set method.fph_reduction=32 --json
     """
     enable_huge_pages()
-    from asdbench.engine import train_and_evaluate
-
     named = {"train.epochs": epochs, "train.batch_size": batch_size, "seed": seed,
              "train.device": device}
     cfg = build_config(**kw, **{k: v for k, v in named.items() if v is not None})
-    run_dir = train_and_evaluate(cfg, results, resume=resume, progress=not (quiet or as_json))
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    if expect_run_id is not None and cfg.run_id != expect_run_id:
+        from asdbench.registry import AsdbenchError
+
+        raise AsdbenchError(f"the settings resolve to run id {cfg.run_id}, "
+                            f"not the expected {expect_run_id}")
+    ensure_writable(results)  # before anything is decoded
+    from asdbench.run.pipeline import train_and_evaluate
+
+    metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not (quiet or as_json))
+    run_dir = run.path
     if as_json:
         out = {"run_dir": str(run_dir), "run_id": metrics["run_id"],
                "official_protocol": metrics["official_protocol"],
@@ -64,3 +80,7 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, *
     else:
         print_metrics(metrics)
         console.print(f"run folder: {run_dir}")
+    if expect_run_id is not None:  # last stdout line: the matrix parses it
+        from asdbench.matrix.outcome import result_line
+
+        click.echo(result_line(metrics["run_id"], run_dir))
