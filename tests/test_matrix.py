@@ -11,8 +11,21 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import asdbench.matrix as mx
+from asdbench.commands.matrix import command as matrix_command
 from asdbench.config import flatten, load_toml, resolve, run_id
+from asdbench.matrix import executors
+from asdbench.matrix.claims import Claims
+from asdbench.matrix.executors import LocalExecutor, RayExecutor, make_executor, visible_gpus
+from asdbench.matrix.grid import expand, load_matrix, to_toml
+from asdbench.matrix.outcome import (
+    check_result,
+    error_line,
+    is_finished,
+    read_result,
+    result_line,
+)
+from asdbench.matrix.records import read_failures
+from asdbench.matrix.runner import run_matrix
 from asdbench.registry import AsdbenchError, Component, Registry
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -29,25 +42,28 @@ def fake_registry() -> Registry:
     for name in ("tfstgram", "logmel"):
         reg.add("frontend", Component(name, none, {"n_mels": 128}))
     reg.add("backbone", Component("mobilefacenet", none, {}))
-    for name in ("os-scl", "arcface", "boom", "flaky", "slow"):
+    for name in ("os-scl", "arcface", "boom", "flaky", "slow", "liar", "mute"):
         reg.add("method", Component(name, none, {"margin": 0.7}))
     reg.add("scorer", Component("ce", none, {}))
     return reg
 
 
-# Stands in for `python -m asdbench run`: writes metrics.json for the run id the matrix passes
-# in its environment, appends one line per call to calls.jsonl; method "boom" fails, "flaky"
-# fails on its first call, "slow" waits (up to 30 s) until method.margin cells have started.
+# Stands in for `python -m asdbench run`: trains "run" --expect-run-id, writes its metrics.json,
+# prints the result line last (then a stderr line, as an interpreter may at exit) and appends one
+# line per call to calls.jsonl; method "boom" fails, "flaky" fails on its first call, "slow"
+# waits (up to 30 s) until method.margin cells have started, "liar" trains and reports another
+# run id, "mute" finishes without a result line.
 FAKE_ENGINE = textwrap.dedent('''
     import json, os, sys, time, tomllib
     from pathlib import Path
     args = sys.argv[1:]
     cfg = tomllib.loads(Path(args[args.index("--config") + 1]).read_text())
     results = Path(args[args.index("--results") + 1])
-    rid = os.environ["ASDBENCH_MATRIX_RUN_ID"]
+    rid = args[args.index("--expect-run-id") + 1]
+    method = cfg.get("method")
     start = time.time()
     met = None
-    if cfg.get("method") == "slow":
+    if method == "slow":
         (results / f"started-{rid}").touch()
         while time.time() - start < 30 and not met:
             met = len(list(results.glob("started-*"))) >= int(cfg["method.margin"])
@@ -56,17 +72,22 @@ FAKE_ENGINE = textwrap.dedent('''
         fh.write(json.dumps({"run_id": rid, "args": args, "start": start, "end": time.time(),
                              "met": met, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\\n")
     marker = results / f"{rid}.tried"
-    if cfg.get("method") == "boom" or (cfg.get("method") == "flaky" and not marker.exists()):
+    if method == "boom" or (method == "flaky" and not marker.exists()):
         marker.touch()
         print("training...", flush=True)
         print("Error: the [bold]boom[/] plugin raised on purpose", file=sys.stderr)
         sys.exit(1)
-    run = results / "runs" / rid
+    trained = rid + "-other" if method == "liar" else rid
+    run = results / "runs" / trained
     run.mkdir(parents=True, exist_ok=True)
     seed = int(cfg.get("seed", 0))
     auc = 0.6 + 0.1 * seed
-    (run / "metrics.json").write_text(json.dumps({"run_id": rid, "config": cfg,
+    (run / "metrics.json").write_text(json.dumps({"run_id": trained, "config": cfg,
         "protocols": {"dcase2020": {"average": {"auc": auc, "pauc": auc - 0.1}}}}))
+    if method != "mute":
+        print(json.dumps({"asdbench_result": {"run_id": trained, "run_dir": str(run),
+                                              "status": "finished"}}), flush=True)
+    print("a warning at exit", file=sys.stderr)
 ''')
 
 
@@ -84,8 +105,8 @@ def calls(results: Path) -> list[dict]:
 
 def quiet_run(config, results, engine_cmd, **kw):
     max_parallel = kw.pop("max_parallel", 1)
-    executor = mx.LocalExecutor(engine_cmd, max_parallel=max_parallel, gpus=kw.pop("gpus", []))
-    return mx.run_matrix(config, results, registry=kw.pop("registry", fake_registry()),
+    executor = LocalExecutor(engine_cmd, max_parallel=max_parallel, gpus=kw.pop("gpus", []))
+    return run_matrix(config, results, registry=kw.pop("registry", fake_registry()),
                          executor=executor, progress=False, **kw)
 
 
@@ -97,7 +118,7 @@ GRID = {"name": "t", "axes": {"seed": [0, 1], "method": ["arcface", "os-scl"]},
 
 
 def test_expand_is_the_product_with_first_axis_slowest_and_settings_under_each_cell():
-    cells = mx.expand(GRID)
+    cells = expand(GRID)
     assert [(c["seed"], c["method"]) for c in cells] == [
         (0, "arcface"), (0, "os-scl"), (1, "arcface"), (1, "os-scl")]
     assert all(c["frontend"] == "logmel" and c["train.epochs"] == 1 for c in cells)
@@ -113,7 +134,7 @@ def test_exclude_and_include_partial_combinations():
                     {"method": "os-scl", "frontend": "logmel", "seed": 1,
                      "method.margin": [0.4, 0.7]}],
     }
-    cells = mx.expand(config)
+    cells = expand(config)
     combos = [(c["seed"], c["method"], c["frontend"], c["method.margin"]) for c in cells]
     assert combos == [
         (0, "arcface", "logmel", 0.5), (0, "os-scl", "logmel", 0.5), (0, "os-scl", "tfstgram", 0.5),
@@ -124,7 +145,7 @@ def test_exclude_and_include_partial_combinations():
 
 def test_identical_cells_are_kept_once_and_an_include_adds_nothing_already_there():
     config = {"axes": {"seed": [0, 0, 1]}, "include": [{"seed": 1}]}
-    assert mx.expand(config) == [{"seed": 0}, {"seed": 1}]
+    assert expand(config) == [{"seed": 0}, {"seed": 1}]
 
 
 @pytest.mark.parametrize("config, message", [
@@ -140,29 +161,46 @@ def test_identical_cells_are_kept_once_and_an_include_adds_nothing_already_there
 ])
 def test_bad_matrix_files_are_one_line_errors(config, message):
     with pytest.raises(AsdbenchError) as err:
-        mx.expand(config, source="m.toml")
+        expand(config, source="m.toml")
     assert str(err.value).startswith(f"m.toml: {message}")
 
 
 def test_load_matrix_names_the_file_and_defaults_the_name(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('[axes]\nseed = [0, 1]\n"method.margin" = [0.4]\n')
-    config = mx.load_matrix(path)
+    config = load_matrix(path)
     assert config["name"] == "mine"
-    assert mx.expand(config) == [{"seed": 0, "method.margin": 0.4},
+    assert expand(config) == [{"seed": 0, "method.margin": 0.4},
                                  {"seed": 1, "method.margin": 0.4}]
     path.write_text("[axes]\nseed = 0\n")
     with pytest.raises(AsdbenchError, match="mine.toml: axis 'seed'"):
-        mx.load_matrix(path)
+        load_matrix(path)
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", "/abs", "..", ".", "", 3])
+def test_a_matrix_name_must_be_one_folder_name(tmp_path, name):
+    """The name becomes RESULTS/matrix/<name>/: it must not reach outside that folder."""
+    with pytest.raises(AsdbenchError) as err:
+        expand({"name": name, "axes": {"seed": [0]}}, source="m.toml")
+    assert str(err.value) == (f"m.toml: name {name!r} must be a single folder name "
+                              "(no '/', '..' or absolute path)")
+    path = tmp_path / "m.toml"
+    path.write_text(f"name = {json.dumps(name)}\n[axes]\nseed = [0]\n")
+    with pytest.raises(AsdbenchError, match="must be a single folder name"):
+        load_matrix(path)
+
+
+def test_a_plain_name_with_dots_and_dashes_is_accepted():
+    assert expand({"name": "table-2.v1", "axes": {"seed": [0]}}) == [{"seed": 0}]
 
 
 @pytest.mark.parametrize("name, n_cells", [
     ("quick", 4), ("paper-table2", 20), ("paper-table3", 12), ("paper-table6", 21),
     ("synthetic-benchmark", 18)])
 def test_shipped_configs_expand_and_resolve(name, n_cells):
-    config = mx.load_matrix(CONFIGS / f"{name}.toml")
+    config = load_matrix(CONFIGS / f"{name}.toml")
     assert config["name"] == name
-    cells = mx.expand(config)
+    cells = expand(config)
     assert len(cells) == n_cells
     from asdbench.plugins import get_registry
 
@@ -177,7 +215,7 @@ def test_shipped_configs_expand_and_resolve(name, n_cells):
 
 
 def test_paper_table6_sweeps_the_fph_width_on_tfstgram_os_scl():
-    cells = mx.expand(mx.load_matrix(CONFIGS / "paper-table6.toml"))
+    cells = expand(load_matrix(CONFIGS / "paper-table6.toml"))
     assert {c["method.fph_reduction"] for c in cells} == {"none", 128, 64, 32, 16, 8, 4}
     assert {(c["method"], c["frontend"], c["dataset"], c["train.epochs"]) for c in cells} == {
         ("os-scl", "tfstgram", "dcase2020", 300)}
@@ -188,7 +226,7 @@ def test_cell_files_round_trip_through_toml(tmp_path):
             "train.amp": False, "data.types": "fan,pump", "weird": 'q"uote\\', "lst": [1, "a"],
             "train.epochs": None}
     path = tmp_path / "cell.toml"
-    path.write_text(mx.to_toml(flat))
+    path.write_text(to_toml(flat))
     back = flatten(load_toml(path))
     assert back == {k: v for k, v in flat.items() if v is not None}
 
@@ -203,7 +241,7 @@ def dead_pid() -> int:
 
 
 def test_claims_are_exclusive_and_released(tmp_path):
-    a, b = mx.Claims(tmp_path), mx.Claims(tmp_path)
+    a, b = Claims(tmp_path), Claims(tmp_path)
     assert a.acquire("cell") is not None
     assert b.acquire("cell") is None  # held by a live process (this one)
     assert a.holder("cell")["pid"] == os.getpid()
@@ -213,7 +251,7 @@ def test_claims_are_exclusive_and_released(tmp_path):
 
 
 def test_stale_claims_are_taken_over(tmp_path):
-    claims = mx.Claims(tmp_path, stale_after=60)
+    claims = Claims(tmp_path, stale_after=60)
     claims.dir.mkdir(parents=True)
     # same host, every recorded process dead
     claims.path("dead").write_text(json.dumps({"pid": dead_pid(), "child": dead_pid(),
@@ -236,7 +274,7 @@ def test_stale_claims_are_taken_over(tmp_path):
 
 
 def test_breaking_a_stale_claim_never_removes_a_fresh_one(tmp_path):
-    claims = mx.Claims(tmp_path)
+    claims = Claims(tmp_path)
     claims.dir.mkdir(parents=True)
     stale = {"pid": dead_pid(), "host": claims.host}
     fresh = {"pid": os.getpid(), "host": claims.host, "owner": "other"}
@@ -255,12 +293,14 @@ def test_matrix_runs_every_cell_once_and_a_rerun_runs_nothing(tmp_path, engine_c
     result = quiet_run(GRID, results, engine_cmd)
     assert len(result.done) == 4 and result.ok and not result.skipped
     reg = fake_registry()
-    expected = {run_id(resolve(c, reg)) for c in mx.expand(GRID)}
+    expected = {run_id(resolve(c, reg)) for c in expand(GRID)}
     assert {c["run_id"] for c in calls(results)} == expected
-    assert all(mx.is_finished(results, rid) for rid in expected)
+    assert all(is_finished(results, rid) for rid in expected)
     first = calls(results)[0]["args"]
-    assert first[first.index("--results") + 1] == str(results)
+    assert first[first.index("--results") + 1] == str(results.resolve())
     assert "--resume" in first and "--json" in first
+    # each child is told the run id its settings must resolve to: the cell's own
+    assert {c["args"][c["args"].index("--expect-run-id") + 1] for c in calls(results)} == expected
     cell_file = Path(first[first.index("--config") + 1])
     assert cell_file.parent == results / "matrix" / "t" / "cells"
     assert not list((results / "claims").iterdir())  # every claim released
@@ -276,12 +316,14 @@ def test_restart_after_a_kill_runs_only_the_missing_cells(tmp_path, engine_cmd):
     """A killed matrix leaves finished runs and a claim whose processes are dead."""
     results = tmp_path / "results"
     reg = fake_registry()
-    ids = [run_id(resolve(c, reg)) for c in mx.expand(GRID)]
+    ids = [run_id(resolve(c, reg)) for c in expand(GRID)]
     for rid in ids[:2]:  # finished before the kill
         (results / "runs" / rid).mkdir(parents=True)
-        (results / "runs" / rid / "metrics.json").write_text("{}")
+        (results / "runs" / rid / "metrics.json").write_text(json.dumps({"run_id": rid}))
     (results / "runs" / ids[2]).mkdir(parents=True)  # was running: no metrics.json
-    claims = mx.Claims(results)
+    (results / "runs" / ids[3]).mkdir(parents=True)
+    (results / "runs" / ids[3] / "metrics.json").write_text('{"run_id": ')  # cut short
+    claims = Claims(results)
     claims.dir.mkdir(parents=True)
     claims.path(ids[2]).write_text(json.dumps({"pid": dead_pid(), "child": dead_pid(),
                                                "host": claims.host}))
@@ -295,10 +337,10 @@ def test_restart_after_a_kill_runs_only_the_missing_cells(tmp_path, engine_cmd):
 def test_a_cell_claimed_by_a_live_process_is_left_to_it(tmp_path, engine_cmd):
     results = tmp_path / "results"
     reg = fake_registry()
-    ids = [run_id(resolve(c, reg)) for c in mx.expand(GRID)]
+    ids = [run_id(resolve(c, reg)) for c in expand(GRID)]
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        claims = mx.Claims(results)
+        claims = Claims(results)
         claims.dir.mkdir(parents=True)
         claims.path(ids[1]).write_text(json.dumps({"pid": other.pid, "host": claims.host}))
         result = quiet_run(GRID, results, engine_cmd)
@@ -319,7 +361,7 @@ def test_failing_cells_are_reported_and_the_others_finish(tmp_path, engine_cmd):
     errors = sorted(result.failed.values())
     assert errors[0] == "Error: the [bold]boom[/] plugin raised on purpose"
     assert errors[1].startswith("unknown method 'no-such-method'")
-    records = mx.read_failures(results, "f")
+    records = read_failures(results, "f")
     boom = [r for r in records if r["overrides"]["method"] == "boom"]
     # run twice (one retry), the second attempt marked final; the log holds the output
     assert [(r["attempt"], r["final"], r["returncode"]) for r in boom] == [(1, False, 1), (2, True, 1)]
@@ -336,7 +378,121 @@ def test_retries_rescue_a_flaky_cell(tmp_path, engine_cmd):
     results2 = tmp_path / "results2"
     result = quiet_run(config, results2, engine_cmd, retries=1)
     assert result.ok and len(result.done) == 1 and len(calls(results2)) == 2
-    assert [r["final"] for r in mx.read_failures(results2, "r")] == [False]
+    assert [r["final"] for r in read_failures(results2, "r")] == [False]
+
+
+# --- the result line ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, error", [
+    ("liar", "reported run id {rid}-other, expected {rid}"),
+    ("mute", "exited with status 0 but printed no result line"),
+])
+def test_a_cell_whose_result_line_does_not_confirm_its_run_fails(tmp_path, engine_cmd, method,
+                                                                  error):
+    config = {"name": "l", "axes": {"method": [method, "arcface"]}}
+    results = tmp_path / "results"
+    results.mkdir()
+    result = quiet_run(config, results, engine_cmd)
+    rid = run_id(resolve({"method": method}, fake_registry()))
+    assert result.failed == {rid: error.format(rid=rid)}
+    assert result.done == [run_id(resolve({"method": "arcface"}, fake_registry()))]
+    [record] = read_failures(results, "l")
+    assert (record["run_id"], record["returncode"], record["final"]) == (rid, 0, True)
+    assert record["error"] == error.format(rid=rid)
+    assert "a warning at exit" in record["tail"]  # the log's end is kept for a look
+
+
+def test_the_result_line_is_the_last_line_of_the_output_that_is_one():
+    line = result_line("r1", "/res/runs/r1")
+    assert json.loads(line) == {"asdbench_result": {"run_id": "r1", "run_dir": "/res/runs/r1",
+                                                    "status": "finished"}}
+    assert "\n" not in line
+    earlier = result_line("r0", "/res/runs/r0")
+    out = f'{earlier}\n{{\n  "run_id": "r9"\n}}\n{line}\nWarning: at exit\n'
+    assert read_result(out) == {"run_id": "r1", "run_dir": "/res/runs/r1", "status": "finished"}
+    assert read_result('{"run_id": "r1"}\n{"asdbench_result": \n') is None
+
+
+def test_check_result_accepts_only_the_expected_finished_run(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    ok = result_line("r1", run)
+    assert check_result(0, ok, "r1", tmp_path) == (
+        f"reported finished, but {run / 'metrics.json'} is missing or not of this run")
+    (run / "metrics.json").write_text(json.dumps({"run_id": "r1"}))
+    assert check_result(0, ok, "r1", tmp_path) is None
+    elsewhere = tmp_path / "elsewhere" / "r1"
+    assert check_result(0, result_line("r1", elsewhere), "r1", tmp_path) == (
+        f"reported run folder {elsewhere}, expected {run}")
+    assert check_result(0, result_line("r1", run, status="started"), "r1", tmp_path) == (
+        "reported status 'started', expected 'finished'")
+    # a failing process: its error line, whatever it printed before
+    assert check_result(1, f"{ok}\nError: disk full\n", "r1", tmp_path) == "Error: disk full"
+
+
+def run_group():
+    from asdbench.cli import AsdbenchGroup
+    from asdbench.commands.run import command as run_command
+
+    group = AsdbenchGroup(name="asdbench")
+    group.add_command(run_command)
+    return group
+
+
+def test_run_refuses_settings_that_resolve_to_another_run_id(tmp_path, monkeypatch):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")  # the command sets it in its process
+    rid = run_id(resolve({"method": "arcface"}, fake_registry()))
+    out = CliRunner().invoke(run_group(), ["run", "--method", "arcface", "--results",
+                                           str(tmp_path), "--expect-run-id", "other-id"])
+    assert out.exit_code == 1
+    assert out.output.splitlines() == [
+        f"Error: the settings resolve to run id {rid}, not the expected other-id"]
+    assert list(tmp_path.iterdir()) == []  # refused before training
+
+
+def test_run_prints_the_result_line_last_and_the_matrix_accepts_it(tmp_path, monkeypatch):
+    import types
+
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
+    trained = []
+
+    def train(cfg, results, resume, progress):
+        run = Path(results) / "runs" / cfg.run_id
+        run.mkdir(parents=True)
+        metrics = {"run_id": cfg.run_id, "official_protocol": "dcase2020",
+                   "protocols": {"dcase2020": {"average": {"auc": 0.7}, "types": {}}}}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        trained.append((cfg.run_id, resume, progress))
+        return metrics, RunDir(run)
+
+    # Stand-ins for the training job (no torch, no training), under the module the command
+    # imports it from: the engine, or the run package that replaces it (returns the metrics).
+    from asdbench.run.rundir import RunDir
+
+    engine = types.ModuleType("asdbench.engine")
+    engine.train_and_evaluate = lambda *a, **k: train(*a, **k)[1].path
+    pipeline = types.ModuleType("asdbench.run.pipeline")
+    pipeline.train_and_evaluate = train
+    monkeypatch.setitem(sys.modules, "asdbench.engine", engine)
+    monkeypatch.setitem(sys.modules, "asdbench.run.pipeline", pipeline)
+    rid = run_id(resolve({"method": "arcface"}, fake_registry()))
+    out = CliRunner().invoke(run_group(), ["run", "--method", "arcface", "--results",
+                                           str(tmp_path), "--resume", "--json", "--quiet",
+                                           "--expect-run-id", rid])
+    assert out.exit_code == 0, out.output
+    assert trained == [(rid, True, False)]
+    *answer, last = out.output.splitlines()
+    assert json.loads(last) == {"asdbench_result": {
+        "run_id": rid, "run_dir": str(tmp_path / "runs" / rid), "status": "finished"}}
+    assert json.loads("\n".join(answer))["dcase2020"] == {"auc": 0.7}  # --json, unchanged
+    assert check_result(0, out.output, rid, tmp_path) is None
 
 
 def test_parallel_cells_overlap_and_each_gets_its_own_gpu(tmp_path, engine_cmd):
@@ -351,17 +507,19 @@ def test_parallel_cells_overlap_and_each_gets_its_own_gpu(tmp_path, engine_cmd):
 
 
 def test_local_executor_defaults_to_one_cell_per_gpu_or_one_on_cpu():
-    assert mx.LocalExecutor(gpus=["0", "1", "2"]).capacity == 3
-    assert mx.LocalExecutor(gpus=[]).capacity == 1
-    ex = mx.LocalExecutor(gpus=[], max_parallel=2)
+    assert LocalExecutor(gpus=["0", "1", "2"]).capacity == 3
+    assert LocalExecutor(gpus=[]).capacity == 1
+    ex = LocalExecutor(gpus=[], max_parallel=2)
     assert ex.capacity == 2 and ex.describe() == "local executor, 2 at a time on CPU"
+    with pytest.raises(AsdbenchError, match="--address is for --executor ray"):
+        make_executor("local", address="auto")
 
 
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
-    assert mx.visible_gpus() == ["2", "3"]
+    assert visible_gpus() == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert mx.visible_gpus() == []
+    assert visible_gpus() == []
 
 
 @pytest.mark.parametrize("text, rc, line", [
@@ -373,7 +531,7 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
     ("", 3, "exit status 3"),
 ])
 def test_error_line_picks_the_line_that_says_why(text, rc, line):
-    assert mx.error_line(text, rc) == line
+    assert error_line(text, rc) == line
 
 
 # --- command line --------------------------------------------------------------------------
@@ -388,8 +546,8 @@ def test_dry_run_lists_cells_and_which_are_done(tmp_path, monkeypatch):
     results = tmp_path / "results"
     rid = run_id(resolve({"seed": 1, "method": "arcface"}, fake_registry()))
     (results / "runs" / rid).mkdir(parents=True)
-    (results / "runs" / rid / "metrics.json").write_text("{}")
-    out = CliRunner().invoke(mx.matrix_command, [str(path), "--results", str(results),
+    (results / "runs" / rid / "metrics.json").write_text(json.dumps({"run_id": rid}))
+    out = CliRunner().invoke(matrix_command, [str(path), "--results", str(results),
                                                  "--dry-run"], terminal_width=250)
     assert out.exit_code == 0, out.output
     assert rid in out.output
@@ -402,13 +560,12 @@ def test_the_command_runs_a_matrix_and_exits_1_on_failure(tmp_path, monkeypatch,
     import asdbench.plugins
 
     monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
-    monkeypatch.setattr(mx, "RUN_COMMAND", tuple(engine_cmd))
-    monkeypatch.setattr(mx.LocalExecutor.__init__, "__defaults__",
-                        (tuple(engine_cmd), None, []))
+    monkeypatch.setattr(executors, "RUN_COMMAND", tuple(engine_cmd))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # one cell at a time, on the CPU
     path = tmp_path / "m.toml"
     path.write_text('[axes]\nmethod = ["arcface", "boom"]\n')
     results = tmp_path / "results"
-    out = CliRunner().invoke(mx.matrix_command, [str(path), "--results", str(results),
+    out = CliRunner().invoke(matrix_command, [str(path), "--results", str(results),
                                                  "--set", "seed=4"])
     assert out.exit_code == 1
     assert "Error: the [bold]boom[/] plugin raised on purpose" in out.output
@@ -420,7 +577,7 @@ def test_the_command_runs_a_matrix_and_exits_1_on_failure(tmp_path, monkeypatch,
 def test_ray_executor_without_ray_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(AsdbenchError, match=r"pip install 'asdbench\[ray\]'"):
-        mx.RayExecutor()
+        RayExecutor()
 
 
 # --- a real matrix -------------------------------------------------------------------------
@@ -447,28 +604,30 @@ def real_registry():
 
 @pytest.mark.slow
 def test_a_tiny_real_matrix_trains_every_cell_and_the_leaderboard_groups_seeds(tmp_path):
-    import asdbench.leaderboard as lb
+    from asdbench.leaderboard.collect import collect
+    from asdbench.leaderboard.render import render
+    from asdbench.leaderboard.tables import table
 
     registry = real_registry()
     results = tmp_path / "results"
     # two at a time: CI has 2 cores and most of a tiny cell is one-core start-up
-    result = mx.run_matrix(TINY, results, registry=registry,
-                           executor=mx.LocalExecutor(gpus=[], max_parallel=2), progress=False)
+    result = run_matrix(TINY, results, registry=registry,
+                        executor=LocalExecutor(gpus=[], max_parallel=2), progress=False)
     assert result.ok and len(result.done) == 4, result.failed
     for rid in result.done:
         run = results / "runs" / rid
         assert {"config.json", "metrics.json", "scores.csv"} <= {p.name for p in run.iterdir()}
-    df = lb.collect(results, registry)
+    df = collect(results, registry)
     assert len(df[df["official"]]) == 4
-    tbl = lb.table(df)
+    tbl = table(df)
     assert sorted(tbl["method"]) == ["arcface", "os-scl"]
     assert list(tbl["n"]) == [2, 2] and list(tbl["seeds"]) == ["0,1", "0,1"]
     assert tbl["average.auc_mean"].between(0, 1).all()
     assert (tbl["average.auc_std"] >= 0).all()  # two seeds: a std exists
     # the settings name the tiny recipe, identical for both rows
     assert tbl["settings"].nunique() == 1 and "train.epochs=1" in tbl["settings"].iloc[0]
-    md = lb.render(tbl, "markdown")
+    md = render(tbl, "markdown")
     assert len([ln for ln in md.splitlines() if ln.startswith("|")]) == 2 + 2
-    again = mx.run_matrix(TINY, results, registry=registry, executor=mx.LocalExecutor(gpus=[]),
-                          progress=False)
+    again = run_matrix(TINY, results, registry=registry, executor=LocalExecutor(gpus=[]),
+                       progress=False)
     assert len(again.skipped) == 4 and not again.done

@@ -1,3 +1,72 @@
-"""``asdbench matrix`` (the click code moves here from :mod:`asdbench.matrix`)."""
+"""``asdbench matrix``: run every cell of a matrix file (see :mod:`asdbench.matrix`)."""
 
-from asdbench.matrix import matrix_command as command  # noqa: F401
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("matrix")
+@click.argument("config_file", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True, help="local: a subprocess per cell, one per GPU; ray: Ray tasks.")
+@click.option("--address", help="Ray cluster to join (e.g. auto or ray://host:10001).")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder shared by every cell.")
+@click.option("--dry-run", is_flag=True, help="List the cells and which are done; run nothing.")
+@click.option("--max-parallel", type=click.IntRange(min=1),
+              help="Cells at a time (default: one per visible GPU, 1 on a CPU).")
+@click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Run a failed cell again up to N more times.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a shared setting for every cell (changes their run ids).")
+def command(config_file: Path, executor: str, address: str | None, results: Path,
+            dry_run: bool, max_parallel: int | None, retries: int, sets) -> None:
+    """Run every cell of a matrix file (axes x settings), skipping finished ones.
+
+    Safe to interrupt and restart: finished cells are skipped, an interrupted cell resumes
+    from its last epoch, and two matrix processes on one results folder never run the same
+    cell. Failures are listed in RESULTS/matrix/<name>/failures.jsonl.
+
+    \b
+    Examples:
+      asdbench matrix configs/quick.toml --dry-run
+      asdbench matrix configs/quick.toml
+      asdbench matrix configs/paper-table3.toml --max-parallel 4 --retries 1
+      asdbench matrix configs/paper-table2.toml --executor ray --address auto
+    """
+    from rich.console import Console
+    from rich.markup import escape as esc
+
+    from asdbench.config import flatten, parse_sets
+    from asdbench.matrix.executors import make_executor
+    from asdbench.matrix.grid import load_matrix
+    from asdbench.matrix.records import MatrixFolder
+    from asdbench.matrix.runner import run_matrix
+    from asdbench.matrix.status import print_plan
+    from asdbench.plugins import get_registry
+
+    # soft_wrap: long paths and error lines stay whole (copyable) in logs and narrow terminals
+    console = Console(stderr=True, soft_wrap=True)
+    config = load_matrix(config_file)
+    if sets:
+        config["settings"] = {**flatten(config.get("settings", {})), **parse_sets(sets)}
+    registry = get_registry()
+    if dry_run:
+        out = Console() if sys.stdout.isatty() else Console(width=200)  # piped: no folding
+        print_plan(config, results, registry, out)
+        return
+    ex = make_executor(executor, max_parallel=max_parallel, address=address)
+    result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
+                        console=console)
+    console.print(f"matrix {esc(result.name)}: {len(result.done)} finished now, "
+                  f"{len(result.skipped)} were done, {len(result.failed)} failed, "
+                  f"{len(result.elsewhere)} running elsewhere")
+    if result.failed:
+        for key, error in result.failed.items():
+            console.print(f"  [red]failed[/] {key}: {esc(error)}")
+        failures = MatrixFolder(results, result.name).failures_path
+        console.print(f"details: {esc(str(failures))}")
+        raise SystemExit(1)

@@ -1,0 +1,205 @@
+"""The grid: a matrix file expanded into cells, each resolved to its run id."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asdbench.config import flatten, load_toml, resolve
+from asdbench.registry import AsdbenchError, Registry, _suggest
+
+MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include")
+DEFAULT_NAME = "matrix"
+
+
+def load_matrix(path: str | Path) -> dict[str, Any]:
+    """Read and validate a matrix file; ``name`` defaults to the file's stem."""
+    path = Path(path)
+    config = load_toml(path)
+    config.setdefault("name", path.stem)
+    expand(config, source=str(path))  # validates; errors name the file
+    return config
+
+
+def matrix_name(config: dict[str, Any]) -> str:
+    return str(config.get("name", DEFAULT_NAME))
+
+
+def _fail(source: str, message: str) -> AsdbenchError:
+    return AsdbenchError(f"{source}: {message}")
+
+
+def _check_name(config: dict[str, Any], source: str) -> None:
+    """The name becomes the folder ``RESULTS/matrix/<name>``: it must be one plain component."""
+    name = config.get("name", DEFAULT_NAME)
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+            or "\0" in name):
+        raise _fail(source, f"name {name!r} must be a single folder name "
+                    "(no '/', '..' or absolute path)")
+
+
+def _as_choices(value: Any) -> list[Any]:
+    """An exclude/include value: a list means "each of", anything else is one value."""
+    return list(value) if isinstance(value, list) else [value]
+
+
+def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any]]:
+    """Expand a matrix config into the run overrides of each cell, in a stable order.
+
+    1. the cartesian product of ``axes`` (first axis varies slowest);
+    2. cells matching any ``exclude`` entry are dropped (an entry matches when every key it
+       names has one of its values);
+    3. each ``include`` entry adds cells: its own values (lists expanded) combined with every
+       value of each axis it does not name;
+    4. shared ``settings`` are added under every cell (a cell's own values win) and identical
+       cells are kept once.
+    """
+    axes, settings, excludes, includes = _parts(config, source)
+    keys = list(axes)
+    cells = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    cells = [c for c in cells if not any(_matches(c, e) for e in excludes)]
+    for entry in includes:
+        free = [k for k in keys if k not in entry]
+        own = list(entry)
+        for combo in itertools.product(*(entry[k] for k in own), *(axes[k] for k in free)):
+            cells.append(dict(zip(own + free, combo, strict=True)))
+
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for cell in cells:
+        overrides = {**settings, **cell}
+        key = json.dumps(overrides, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(overrides)
+    return out
+
+
+Entries = list[dict[str, list[Any]]]
+
+
+def _parts(config: dict[str, Any], source: str
+           ) -> tuple[dict[str, list[Any]], dict[str, Any], Entries, Entries]:
+    """Validated ``(axes, settings, excludes, includes)``, every key flat and dotted."""
+    unknown = sorted(set(config) - set(MATRIX_KEYS))
+    if unknown:
+        raise _fail(source, f"unknown top-level key '{unknown[0]}'"
+                    f"{_suggest(unknown[0], MATRIX_KEYS)}; expected {', '.join(MATRIX_KEYS)}")
+    _check_name(config, source)
+    for key in ("axes", "settings"):
+        if not isinstance(config.get(key, {}), dict):
+            raise _fail(source, f"'{key}' must be a table")
+    axes = flatten(config.get("axes", {}))
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise _fail(source, f"axis '{key}' must be a non-empty list (put single values "
+                        "in [settings])")
+    excludes = _entries(config, "exclude", source)
+    includes = _entries(config, "include", source)
+    names = set(axes) | {k for entry in includes for k in entry}
+    for i, entry in enumerate(excludes, 1):
+        for key in entry:
+            if key not in names:
+                raise _fail(source, f"exclude entry {i} names '{key}', which is neither an axis "
+                            f"nor an include key{_suggest(key, names)}")
+    return axes, flatten(config.get("settings", {})), excludes, includes
+
+
+def _entries(config: dict[str, Any], key: str, source: str) -> Entries:
+    raw = config.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        raise _fail(source, f"'{key}' must be a list of tables ([[{key}]] or {key} = [{{...}}])")
+    entries = []
+    for i, entry in enumerate(raw, 1):
+        flat = flatten(entry)
+        if not flat:
+            raise _fail(source, f"{key} entry {i} is empty")
+        entries.append({k: _as_choices(v) for k, v in flat.items()})
+    return entries
+
+
+def _matches(cell: dict[str, Any], entry: dict[str, list[Any]]) -> bool:
+    return all(k in cell and cell[k] in values for k, values in entry.items())
+
+
+def varying_keys(cells: list[dict[str, Any]]) -> list[str]:
+    """The keys whose value differs between cells, in first-seen order (for display)."""
+    keys: list[str] = []
+    for cell in cells:
+        keys.extend(k for k in cell if k not in keys)
+    return [k for k in keys if len({json.dumps(c.get(k), default=str) for c in cells}) > 1]
+
+
+# --- cells -------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One combination of a matrix: its overrides and, when they resolve, its run id."""
+
+    index: int
+    overrides: dict[str, Any]
+    run_id: str | None = None
+    error: str | None = None  # why the overrides do not resolve (unknown name, bad value)
+    duplicate_of: int | None = None  # index of an earlier cell with the same run id
+    attempts: int = 0
+
+    @property
+    def key(self) -> str:
+        """Run id, or a stable stand-in for a cell that does not resolve."""
+        if self.run_id:
+            return self.run_id
+        blob = json.dumps(self.overrides, sort_keys=True, default=str).encode()
+        return f"invalid-{self.index:03d}-{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
+def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
+    """Expand and resolve every cell; an unresolvable cell carries its error instead."""
+    cells: list[Cell] = []
+    first: dict[str, int] = {}
+    for i, overrides in enumerate(expand(config, source=matrix_name(config))):
+        cell = Cell(i, overrides)
+        try:
+            cell.run_id = resolve(overrides, registry).run_id
+        except AsdbenchError as exc:
+            cell.error = str(exc)
+        if cell.run_id in first:
+            cell.duplicate_of = first[cell.run_id]
+        elif cell.run_id:
+            first[cell.run_id] = i
+        cells.append(cell)
+    return cells
+
+
+# --- a cell's settings file --------------------------------------------------------------
+
+
+def to_toml(flat: dict[str, Any]) -> str:
+    """Flat settings as TOML with quoted dotted keys (``None`` = default, left out).
+
+    A cell's overrides go to its child process as ``--config`` (the user-facing form of a
+    run's settings); the child resolves them itself and must arrive at the cell's run id.
+    """
+    lines = [f"{json.dumps(k)} = {_toml_value(v)}" for k, v in flat.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, str):
+        return json.dumps(v)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise AsdbenchError(f"cannot write setting value {v!r} ({type(v).__name__}) to TOML")
