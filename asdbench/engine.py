@@ -365,7 +365,7 @@ def train(cfg: dict[str, Any], model: ASDModel, train_split: Split, val_split: S
                 idx = perm[step * bs:(step + 1) * bs]
                 wave, feats, y = train_split.batch(idx, device)
                 y_b, lam = y, 1.0
-                if method.mixup:
+                if method.mixup_alpha:  # None or 0: no mixup
                     wave, feats, y, y_b, lam = mix_batch(wave, feats, y, method.mixup_alpha,
                                                          rng, gen)
                 loss, logits = train_step(model, opt, ema, wave, feats, y, y_b, lam, device, amp)

@@ -10,6 +10,7 @@ from torch import nn
 from asdbench.config import component_options
 from asdbench.data import AudioSpec
 from asdbench.registry import Registry
+from asdbench.sdk.protocols import FrontendInfo
 
 
 class ASDModel(nn.Module):
@@ -37,12 +38,13 @@ class ASDModel(nn.Module):
 
 def build_model(cfg: dict[str, Any], registry: Registry, audio: AudioSpec,
                 num_classes: int) -> ASDModel:
-    """Create the frontend, backbone and method named in a resolved config."""
+    """Create the frontend, backbone and method named in a resolved config. The method learns
+    of its input only what the frontend declares (``FrontendInfo``: shape and traits)."""
     frontend = registry.create("frontend", cfg["frontend"], component_options(cfg, "frontend"),
                                audio=audio)
     backbone = registry.create("backbone", cfg["backbone"], component_options(cfg, "backbone"),
                                in_shape=tuple(frontend.out_shape))
     method = registry.create("method", cfg["method"], component_options(cfg, "method"),
                              num_classes=num_classes, embedding_dim=backbone.embedding_dim,
-                             frontend=cfg["frontend"])
+                             frontend_info=FrontendInfo.of(frontend))
     return ASDModel(frontend, backbone, method)

@@ -101,6 +101,11 @@ def as_option(value: Any) -> Option:
     return value if isinstance(value, Option) else Option(value)
 
 
+def option_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """The plain default of every option of a schema (``Option`` or plain values)."""
+    return {key: as_option(value).default for key, value in options.items()}
+
+
 def _is_type(value: Any, kind: type) -> bool:
     if kind is bool:
         return isinstance(value, bool)

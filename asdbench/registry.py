@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asdbench.errors import AsdbenchError
-from asdbench.options import OptionInfo, as_option, float_option, int_option  # noqa: F401 - until importers move
+from asdbench.options import OptionInfo, as_option, option_defaults
 
 KINDS = ("dataset", "frontend", "backbone", "method", "scorer")
 # The prefix of a component kind's settings in a run config (``--set frontend.n_mels=64``).
@@ -63,7 +63,7 @@ class Component:
     @property
     def defaults(self) -> dict[str, Any]:
         """Every option with its plain default value (what a resolved config holds)."""
-        return {key: as_option(value).default for key, value in self.options.items()}
+        return option_defaults(self.options)
 
     def create(self, options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Build the component with its defaults overridden by ``options``."""

@@ -1,65 +1,99 @@
-"""Every registered frontend × backbone × method trains one step on tiny 1 s clips.
+"""Every shipped frontend × backbone × method trains one step on tiny 1 s clips, with the test
+kit plugin authors use (:mod:`asdbench.testing`).
 
-Generated from the registry, so a newly installed plugin is tested without writing a test.
+Generated from the registry but limited to the components this repository ships: a broken
+third-party plugin installed beside asdbench fails its own test suite, not this one.
 """
 
 from __future__ import annotations
 
-import itertools
-
-import numpy as np
 import pytest
 import torch
 
-from asdbench.data import AudioSpec
-from asdbench.model import build_model
-from asdbench.plugins import load_plugins
+from asdbench.registry import Component, Registry
+from asdbench.testing import (
+    SHIPPED,
+    check_options,
+    check_scorer,
+    check_training_step,
+    installed_registry,
+    model_combinations,
+)
 
-AUDIO = AudioSpec(sample_rate=16000, clip_seconds=1.0)
-NUM_CLASSES = 3
-LABELS = torch.tensor([0, 0, 1, 2])  # a shared class, so contrastive losses have positives
-
-_REGISTRY = load_plugins().registry
-COMBOS = list(itertools.product(_REGISTRY.names("frontend"), _REGISTRY.names("backbone"),
-                                _REGISTRY.names("method")))
+_REGISTRY = installed_registry()
+COMBOS = model_combinations(_REGISTRY, {SHIPPED})
+SHIPPED_COMPONENTS = [c for c in _REGISTRY if c.package == SHIPPED]
 
 
 def test_registry_has_the_shipped_components():
     assert {"logmel", "stgram", "tfstgram", "tastgram"} <= set(_REGISTRY.names("frontend"))
     assert "mobilefacenet" in _REGISTRY.names("backbone")
     assert {"arcface", "arcmix", "noisy-arcmix", "os-scl"} <= set(_REGISTRY.names("method"))
+    assert len(COMBOS) == 4 * 1 * 5  # every shipped frontend x backbone x method
 
 
-@pytest.mark.parametrize(("frontend", "backbone", "method"), COMBOS,
-                         ids=["-".join(c) for c in COMBOS])
-def test_one_training_step(frontend, backbone, method):
-    torch.manual_seed(0)
-    cfg = {"frontend": frontend, "backbone": backbone, "method": method}
-    model = build_model(cfg, _REGISTRY, AUDIO, NUM_CLASSES).train()
-    wave = 0.1 * torch.randn(len(LABELS), AUDIO.num_samples)
-    feats = model.frontend.features(wave)
-    assert feats.shape[0] == len(LABELS)
-    y_a, y_b, lam = LABELS, LABELS, 1.0
-    if model.method.mixup:  # as the engine does: one λ and one permutation for wave and features
-        lam = float(np.random.default_rng(0).beta(model.method.mixup_alpha,
-                                                  model.method.mixup_alpha))
-        perm = torch.tensor([2, 3, 0, 1])
-        wave = lam * wave + (1 - lam) * wave[perm]
-        feats = lam * feats + (1 - lam) * feats[perm]
-        y_b = LABELS[perm]
-    x = model.frontend(wave, feats)
-    assert tuple(x.shape[1:]) == tuple(model.frontend.out_shape)
-    loss, logits = model.loss(wave, feats, y_a, y_b, lam)
-    assert loss.ndim == 0 and torch.isfinite(loss), f"loss {loss}"
-    assert logits.shape == (len(LABELS), NUM_CLASSES)
-    loss.backward()
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            assert param.grad is not None, f"{name}: no gradient"
-            assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient"
-            assert param.grad.abs().sum() > 0, f"{name}: zero gradient"
+@pytest.mark.parametrize("combo", COMBOS, ids=str)
+def test_one_training_step(combo):
+    check_training_step(_REGISTRY, combo)
 
-    model.eval()
-    embedding, eval_logits = model.infer(wave, feats, LABELS)
-    assert embedding.shape[0] == len(LABELS) and torch.isfinite(embedding).all()
-    assert eval_logits.shape == (len(LABELS), NUM_CLASSES) and torch.isfinite(eval_logits).all()
+
+@pytest.mark.parametrize("component", SHIPPED_COMPONENTS, ids=lambda c: f"{c.kind}-{c.name}")
+def test_option_defaults_pass_their_schema(component):
+    check_options(component)
+
+
+@pytest.mark.parametrize("name", [c.name for c in SHIPPED_COMPONENTS if c.kind == "scorer"])
+def test_scorer_fits_and_scores(name):
+    check_scorer(_REGISTRY, name)
+
+
+# --- the kit itself -----------------------------------------------------------------------
+
+
+class _Unused(torch.nn.Module):
+    """A method with a parameter the loss never reaches (the contract forbids it)."""
+
+    mixup_alpha = None
+
+    def __init__(self, options, num_classes, embedding_dim, frontend_info):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(num_classes, embedding_dim))
+        self.unused = torch.nn.Parameter(torch.zeros(3))
+
+    def loss(self, z, y_a, y_b, lam):
+        logits = z @ self.weight.T
+        return torch.nn.functional.cross_entropy(logits, y_a), logits
+
+    def embed(self, z):
+        return z
+
+    def logits(self, e, labels):
+        return e @ self.weight.T
+
+
+def _with_third_party_method() -> Registry:
+    registry = Registry()
+    for component in _REGISTRY:
+        if component.kind in ("frontend", "backbone"):
+            registry.add(component.kind, component)
+    registry.add("method", Component("dead-weight", _Unused, package="thirdparty-pkg"))
+    return registry
+
+
+def test_kit_selects_a_plugins_components_and_names_it_on_failure():
+    registry = _with_third_party_method()
+    combos = model_combinations(registry, {"thirdparty-pkg"})
+    assert [c.method for c in combos] == ["dead-weight"] * 4  # with each shipped frontend
+    assert model_combinations(registry, {SHIPPED}) == []  # no shipped method registered
+    with pytest.raises(AssertionError, match=r"logmel-mobilefacenet-dead-weight \(packages "
+                                             r"asdbench, thirdparty-pkg\): method\.unused gets no "
+                                             r"gradient"):
+        check_training_step(registry, ("logmel", "mobilefacenet", "dead-weight"))
+
+
+def test_kit_rejects_a_default_outside_its_schema():
+    from asdbench.options import Option  # noqa: PLC0415
+
+    bad = Component("bad", dict, {"k": Option(0, minimum=1)}, kind="scorer", package="p")
+    with pytest.raises(AssertionError, match=r"scorer 'bad' \(p\): default 0 of option k"):
+        check_options(bad)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from asdbench_osscl import losses, methods
 
+from asdbench.sdk import LOG_MEL, FrontendInfo, option_defaults
+
 S = 30.0
 
 
@@ -130,9 +132,15 @@ def test_supcon_temperature_scaling():
     torch.testing.assert_close(a, b * (0.02 / 0.07))
 
 
-def _osscl(frontend: str = "tfstgram", **overrides) -> methods.OSSCLMethod:
-    options = {**methods.OSSCL_OPTIONS, **overrides}
-    return methods.OSSCLMethod(options, num_classes=4, embedding_dim=16, frontend=frontend)
+# What the shipped tfstgram and logmel frontends declare.
+FUSED = FrontendInfo((3, 128, 32), frozenset({LOG_MEL, "tgram", "tfgram"}))
+LOG_MEL_ONLY = FrontendInfo((1, 128, 32), frozenset({LOG_MEL}))
+
+
+def _osscl(frontend_info: FrontendInfo = FUSED, **overrides) -> methods.OSSCLMethod:
+    options = {**option_defaults(methods.OSSCL_OPTIONS), **overrides}
+    return methods.OSSCLMethod(options, num_classes=4, embedding_dim=16,
+                               frontend_info=frontend_info)
 
 
 def test_osscl_loss_is_supcon_on_y_a_plus_namix_even_for_small_lambda():
@@ -152,8 +160,8 @@ def test_osscl_loss_is_supcon_on_y_a_plus_namix_even_for_small_lambda():
 
 
 def test_supcon_ablation_has_no_mixup():
-    method = methods.SupConMethod(dict(methods.SUPCON_OPTIONS), 4, 16, "logmel")
-    assert method.mixup is False and _osscl().mixup is True
+    method = methods.SupConMethod(option_defaults(methods.SUPCON_OPTIONS), 4, 16, LOG_MEL_ONLY)
+    assert method.mixup_alpha is None and _osscl().mixup_alpha == 0.5
 
 
 def test_losses_run_in_float32_under_autocast():

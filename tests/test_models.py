@@ -7,13 +7,14 @@ import math
 import pytest
 import torch
 import torchaudio
-from asdbench_osscl import frontends, methods
+from asdbench_osscl import frontends
 from asdbench_osscl.backbones import MobileFaceNet, final_map_size
 
 from asdbench.data import AudioSpec
 from asdbench.modelinfo import describe_model
 from asdbench.plugins import load_plugins
 from asdbench.registry import AsdbenchError
+from asdbench.sdk import FrontendInfo
 
 TEN_S = AudioSpec(16000, 10.0)
 CHANNELS = {"logmel": 1, "stgram": 2, "tfstgram": 3, "tastgram": 3}
@@ -173,8 +174,11 @@ def test_describe_model_reads_the_audio_spec(registry):
 
 
 def _method(name: str, frontend: str, **options):
-    component = load_plugins().registry.get("method", name)
-    return component.create(options, num_classes=5, embedding_dim=128, frontend=frontend)
+    """Method ``name`` built for what the shipped ``frontend`` declares (shape, traits)."""
+    registry = load_plugins().registry
+    info = FrontendInfo.of(_frontend(registry, frontend, AudioSpec(16000, 1.0)))
+    return registry.get("method", name).create(options, num_classes=5, embedding_dim=128,
+                                               frontend_info=info)
 
 
 def test_auto_margin_and_activation_follow_the_frontend():
@@ -189,6 +193,22 @@ def test_auto_margin_and_activation_follow_the_frontend():
     assert _method("arcface", "stgram").margin == 0.7  # STgram-MFN / Noisy-ArcMix configs
     assert _method("os-scl", "logmel").scale == 30.0
     assert _method("noisy-arcmix", "tastgram").mixup_alpha == 0.5
+    assert _method("arcface", "tastgram").mixup_alpha is None  # no mixup
+
+
+def test_methods_see_traits_not_names():
+    """A frontend declaring log-Mel alone gets the log-Mel defaults, whatever its name."""
+    registry = load_plugins().registry
+    declared = {name: _frontend(registry, name, AudioSpec(16000, 1.0)).traits
+                for name in CHANNELS}
+    assert declared["logmel"] == {"log-mel"}
+    assert declared["tfstgram"] == {"log-mel", "tgram", "tfgram"}
+    renamed = FrontendInfo((1, 64, 32), frozenset({"log-mel"}))
+    other = FrontendInfo((1, 64, 32))
+    method = registry.get("method", "os-scl")
+    built = [method.create({}, num_classes=2, embedding_dim=8, frontend_info=info)
+             for info in (renamed, other)]
+    assert [(m.margin, m.fph_activation) for m in built] == [(0.7, "leaky_relu"), (0.4, "relu")]
 
 
 @pytest.mark.parametrize("reduction", ["none", 128, 64, 32, 16, 8, 4])
@@ -261,4 +281,3 @@ def test_reference_results_hook():
 def test_fusion_table_is_complete():
     assert set(frontends.FUSIONS) == set(CHANNELS)
     assert all(len(frontends.FUSIONS[n]) == c for n, c in CHANNELS.items())
-    assert methods.OSSCL_OPTIONS["temperature"] == 0.02

@@ -1,6 +1,7 @@
 """Registry and plugin-loading behaviour: lookup, suggestions, duplicates, broken plugins."""
 
 import sys
+import warnings
 
 import pytest
 
@@ -10,10 +11,12 @@ from asdbench.plugins import load_plugins
 from asdbench.registry import (
     AsdbenchError,
     Component,
+    DeprecatedNameWarning,
     DuplicateComponentError,
     Registry,
     UnknownComponentError,
 )
+from asdbench.sdk import Option, bool_option, choice_option
 
 
 def _factory(options, **kwargs):
@@ -66,8 +69,9 @@ def test_unknown_option_is_an_error_with_suggestion():
 def test_duplicate_names_name_both_packages():
     ps_error = None
     try:
-        load_plugins([("one", FrontendPlugin()), ("two", SamePlugin())],
-                     entry_points_enabled=False).registry  # built on first use
+        plugins = load_plugins([("one", FrontendPlugin()), ("two", SamePlugin())],
+                               entry_points_enabled=False)
+        assert plugins.registry is None  # built on first use: raises here
     except DuplicateComponentError as exc:
         ps_error = str(exc)
     assert ps_error is not None and "spectro" in ps_error
@@ -142,7 +146,7 @@ def test_resolve_fills_defaults_and_rejects_unknown_keys():
 def test_option_checks_name_the_setting_and_reject_bools_and_strings():
     import numpy as np  # noqa: PLC0415
 
-    from asdbench.registry import float_option, int_option  # noqa: PLC0415
+    from asdbench.sdk import float_option, int_option  # noqa: PLC0415
 
     assert int_option({"k": np.int64(3)}, "k", "scorer") == 3
     assert int_option({"seed": 0}, "seed", "data", minimum=0) == 0
@@ -154,3 +158,79 @@ def test_option_checks_name_the_setting_and_reject_bools_and_strings():
         float_option({"t": 0}, "t", "method", above=0)
     with pytest.raises(AsdbenchError, match=r"must be a number; got True"):
         float_option({"t": True}, "t", "method")
+    assert bool_option({"f": False}, "f", "data") is False
+    for bad in (0, "yes", None):
+        with pytest.raises(AsdbenchError, match=r"^x: data\.f must be true or false; got"):
+            bool_option({"f": bad}, "f", "data", owner="x")
+    assert choice_option({"m": "htk"}, "m", "frontend", ("slaney", "htk")) == "htk"
+    with pytest.raises(AsdbenchError, match=r"frontend\.m must be one of 'slaney', 'htk'; got 1"):
+        choice_option({"m": 1}, "m", "frontend", ("slaney", "htk"))
+
+
+# --- option schemas, aliases ----------------------------------------------------------------
+
+
+def _schema_component() -> Component:
+    return Component("thing", _factory, {
+        "scale": 30.0,  # plain default: a number
+        "flag": True,
+        "path": "",  # plain str default: anything (paths, lists)
+        "margin": Option("auto", type=float, minimum=0, choices=("auto",), help="m"),
+        "act": Option("relu", choices=("relu", "gelu")),
+        "width": Option(64, minimum=1, maximum=512, help="channels"),
+    }, kind="method")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("scale", "abc", "thing: method.scale must be a number; got 'abc'"),
+    ("flag", 1, "thing: method.flag must be true or false; got 1"),
+    ("margin", "big", "thing: method.margin must be 'auto' or a number, at least 0; got 'big'"),
+    ("margin", -1, "thing: method.margin must be 'auto' or a number, at least 0; got -1"),
+    ("act", "tanh", "thing: method.act must be one of 'relu', 'gelu'; got 'tanh'"),
+    ("width", 1024, "thing: method.width must be an integer, at least 1, at most 512; got 1024"),
+    ("width", 8.0, "thing: method.width must be an integer, at least 1, at most 512; got 8.0"),
+])
+def test_schema_rejects_a_bad_value_in_one_line(key, value, message):
+    with pytest.raises(AsdbenchError) as info:
+        _schema_component().create({key: value})
+    assert str(info.value) == message
+
+
+def test_schema_accepts_values_unchanged_and_returns_plain_defaults():
+    comp = _schema_component()
+    built = comp.create({"scale": 2, "margin": 0.5, "path": ["a", "b"], "width": 512})
+    assert built["options"] == {"scale": 2, "flag": True, "path": ["a", "b"], "margin": 0.5,
+                                "act": "relu", "width": 512}
+    assert comp.defaults["margin"] == "auto" and comp.defaults["width"] == 64
+
+
+def test_describe_options_lists_name_default_type_and_help():
+    rows = _schema_component().describe_options()
+    assert [r.name for r in rows] == ["scale", "flag", "path", "margin", "act", "width"]
+    assert rows[3] == ("margin", "auto", "'auto' or a number, at least 0", "m")
+    assert rows[5] == ("width", 64, "an integer, at least 1, at most 512", "channels")
+    assert (rows[0].type, rows[1].type, rows[2].type) == ("a number", "true or false",
+                                                         "any value")
+
+
+def test_a_schema_error_surfaces_at_config_resolution():
+    with pytest.raises(AsdbenchError, match=r"^os-scl: method\.scale must be a number above 0; "
+                                            r"got 'abc'$"):
+        resolve(parse_sets(["method.scale=abc"]), load_plugins().registry)
+
+
+def test_aliases_resolve_and_a_deprecated_one_warns_once():
+    reg = Registry()
+    reg.add("method", Component("new-name", _factory, aliases=("short",),
+                                deprecated_aliases=("old-name",)))
+    assert reg.get("method", "short").name == "new-name"
+    assert reg.names("method") == ["new-name"] and reg.is_registered("method", "old-name")
+    with pytest.warns(DeprecatedNameWarning, match="'old-name' is deprecated.*'new-name'"):
+        assert reg.canonical_name("method", "old-name") == "new-name"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert reg.create("method", "old-name", {}) == {"options": {}}  # no second warning
+    with pytest.raises(DuplicateComponentError, match="'short' is provided twice"):
+        reg.add("method", Component("short", _factory))
+    with pytest.raises(DuplicateComponentError, match="'new-name' is provided twice"):
+        reg.add("method", Component("other", _factory, deprecated_aliases=("new-name",)))

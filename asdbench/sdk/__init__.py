@@ -16,13 +16,19 @@ generators); nothing else of asdbench is a supported import for plugins.
   :func:`parse_types`, :func:`audio_spec`, :func:`audio_files`, :func:`subfolders`,
   :func:`id_from_name`, :func:`join`;
 - the core's services: :func:`cache_dir`, :func:`progress`, :func:`atomic_dir`,
-  :func:`is_complete`.
+  :func:`is_complete`;
+- scorers: :class:`ScoringInputs` and the maths :func:`l2_normalize`,
+  :func:`cosine_similarity`, :func:`knn_cosine_distance`, :func:`cross_entropy`; metric
+  protocols: ``MetricProtocol``; leaderboard tables: ``TableKind`` (imported on first use).
 
 Importing this package imports neither torch nor any plugin. Test a plugin with
 :mod:`asdbench.testing`.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from asdbench import hookimpl
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
@@ -34,6 +40,7 @@ from asdbench.options import (
     choice_option,
     float_option,
     int_option,
+    option_defaults,
 )
 from asdbench.registry import Component
 from asdbench.sdk.datasets import (
@@ -61,10 +68,27 @@ from asdbench.sdk.protocols import (
 
 __all__ = [
     "hookimpl", "Component", "Option", "OptionInfo",
-    "int_option", "float_option", "bool_option", "choice_option", "AsdbenchError",
+    "int_option", "float_option", "bool_option", "choice_option", "option_defaults",
+    "AsdbenchError",
     "AudioSpec", "Clip", "DataReport", "TRAIN", "TEST", "NORMAL", "ANOMALY",
     "Dataset", "Frontend", "Backbone", "Method", "Scorer", "FrontendInfo", "LOG_MEL",
     "ListedDataset", "GeneratedDataset", "write_wavs", "parse_types", "audio_spec",
     "audio_files", "subfolders", "id_from_name", "join", "PROTOCOLS",
     "cache_dir", "progress", "atomic_dir", "is_complete",
 ]
+
+# Names whose modules are heavier (numpy, pandas): imported when a plugin first asks for them.
+_LAZY = {
+    "ScoringInputs": "asdbench.scoring", "l2_normalize": "asdbench.scoring",
+    "cosine_similarity": "asdbench.scoring", "knn_cosine_distance": "asdbench.scoring",
+    "cross_entropy": "asdbench.scoring",
+    "MetricProtocol": "asdbench.metrics.protocols",
+    "TableKind": "asdbench.leaderboard.tables",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'asdbench.sdk' has no attribute {name!r}")

@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from asdbench.registry import AsdbenchError
+from asdbench.sdk import AsdbenchError
 from asdbench_dcase_editions.names import SOURCE, TARGET, parse_clip_name
 
 PACKAGE = "asdbench_dcase_editions"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from asdbench.data import ANOMALY, NORMAL
+from asdbench.sdk import ANOMALY, NORMAL
 
 SOURCE, TARGET = "source", "target"
 NO_ATTRIBUTE = "noAttribute"

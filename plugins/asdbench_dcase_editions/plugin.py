@@ -6,8 +6,7 @@ The component modules (torch) are imported inside the hooks, so that loading the
 
 from __future__ import annotations
 
-from asdbench import hookimpl
-from asdbench.registry import Component
+from asdbench.sdk import Component, hookimpl
 
 
 @hookimpl

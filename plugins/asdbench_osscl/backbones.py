@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from asdbench.registry import AsdbenchError, int_option
+from asdbench.sdk import AsdbenchError, Option
 
 # (expansion t, out channels c, repeats n, first stride s)
 BOTTLENECK_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -15,6 +15,9 @@ BOTTLENECK_SETTING: tuple[tuple[int, int, int, int], ...] = (
     (4, 128, 2, 2),
     (4, 128, 2, 2),
 )
+OPTIONS: dict[str, Option] = {
+    "embedding_dim": Option(128, minimum=1, help="size of the embedding the backbone outputs"),
+}
 
 
 def _out_size(size: int, stride: int) -> int:
@@ -101,7 +104,7 @@ class MobileFaceNet(nn.Module):
 
 
 def mobilefacenet_factory(options: dict[str, Any], in_shape: tuple[int, int, int]) -> MobileFaceNet:
-    dim = int_option(options, "embedding_dim", "backbone")
+    dim = int(options["embedding_dim"])  # checked against OPTIONS by the registry
     if len(in_shape) != 3:
         raise AsdbenchError(f"mobilefacenet expects a (channels, freq, frames) input, got {in_shape}")
     return MobileFaceNet(tuple(int(v) for v in in_shape), dim)

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 
-from asdbench.data import AudioSpec
-from asdbench.registry import AsdbenchError, int_option
+from asdbench.sdk import LOG_MEL, AsdbenchError, AudioSpec, Option
 
 # Channel orders of the fused inputs (REFERENCE.md, "Fusions").
 FUSIONS: dict[str, tuple[str, ...]] = {
@@ -24,18 +23,29 @@ FUSIONS: dict[str, tuple[str, ...]] = {
     "tastgram": ("tgram", "mel", "tagram"),
 }
 
-LOGMEL_OPTIONS: dict[str, Any] = {
-    "n_fft": 2048,
-    "win_length": 2048,
-    "hop_length": 512,
-    "n_mels": 128,
-    "power": 2.0,
-    "pad_mode": "constant",
-    "norm": "slaney",
-    "mel_scale": "slaney",
+# The traits a fused frontend declares (what methods see of it): one per kind of map stacked.
+TRAITS = {"mel": LOG_MEL, "tgram": "tgram", "tfgram": "tfgram", "tagram": "tagram"}
+
+LOGMEL_OPTIONS: dict[str, Option] = {
+    "n_fft": Option(2048, minimum=1, help="FFT size of the log-Mel STFT"),
+    "win_length": Option(2048, minimum=1, help="STFT window length (at most n_fft)"),
+    "hop_length": Option(512, minimum=1, help="STFT hop; frames T = samples // hop + 1"),
+    "n_mels": Option(128, minimum=1, help="Mel bands: the frequency bins of every channel"),
+    "power": Option(2.0, above=0, help="spectrogram exponent (2: power, 1: magnitude)"),
+    "pad_mode": Option("constant", choices=("constant", "reflect", "replicate", "circular"),
+                       help="padding of the centred STFT"),
+    "norm": Option("slaney", choices=("slaney", "none", "", None),
+                   help="Mel filter-bank normalisation"),
+    "mel_scale": Option("slaney", choices=("slaney", "htk"), help="Mel scale formula"),
 }
-TGRAM_OPTIONS: dict[str, Any] = {"tgram_win_length": 1024, "tgram_layers": 3}
-TFGRAM_OPTIONS: dict[str, Any] = {"tfgram_width": 64}
+TGRAM_OPTIONS: dict[str, Option] = {
+    "tgram_win_length": Option(1024, minimum=1, help="Tgram conv window (even: its frames "
+                                                     "then match the log-Mel's)"),
+    "tgram_layers": Option(3, minimum=0, help="LayerNorm-LeakyReLU-conv layers of the Tgram"),
+}
+TFGRAM_OPTIONS: dict[str, Option] = {
+    "tfgram_width": Option(64, minimum=1, help="channels inside the TFgram net"),
+}
 
 
 def num_frames(num_samples: int, hop_length: int) -> int:
@@ -51,10 +61,6 @@ def temporal_attention(mel: Tensor) -> Tensor:
     """TAgram: ``mel × sigmoid(max_f mel + mean_f mel)``, one weight per frame (Noisy-ArcMix)."""
     weight = torch.sigmoid(mel.amax(dim=-2, keepdim=True) + mel.mean(dim=-2, keepdim=True))
     return mel * weight
-
-
-def _positive_int(options: dict[str, Any], key: str) -> int:
-    return int_option(options, key, "frontend")
 
 
 class LogMel(nn.Module):
@@ -149,15 +155,15 @@ class FusionFrontend(nn.Module):
     """Stacks log-Mel and learned waveform maps as channels, in the order of ``FUSIONS[name]``.
 
     ``features`` (log-Mel) is fixed and cached by the engine; ``forward`` receives it (possibly
-    mixed) beside the (equally mixed) waveform.
+    mixed) beside the (equally mixed) waveform. ``options`` were checked by the registry
+    against the schema of :func:`frontend_options`; ``traits`` name the stacked maps.
     """
 
     def __init__(self, name: str, options: dict[str, Any], audio: AudioSpec) -> None:
         super().__init__()
         self.name = name
         self.channels = FUSIONS[name]
-        for key in ("n_fft", "win_length", "hop_length", "n_mels"):
-            _positive_int(options, key)
+        self.traits = frozenset(TRAITS[c] for c in self.channels)
         hop, n_mels = options["hop_length"], options["n_mels"]
         if options["win_length"] > options["n_fft"]:
             raise AsdbenchError(f"frontend.win_length ({options['win_length']}) must not exceed "
@@ -166,8 +172,7 @@ class FusionFrontend(nn.Module):
         self.logmel = LogMel(audio, **{k: options[k] for k in LOGMEL_OPTIONS})
         self.tgram = self.tfgram = None
         if "tgram" in self.channels:
-            win = _positive_int(options, "tgram_win_length")
-            layers = int_option(options, "tgram_layers", "frontend", minimum=0)
+            win, layers = options["tgram_win_length"], options["tgram_layers"]
             tgram_frames = conv_out_length(audio.num_samples, win, hop, win // 2)
             if tgram_frames != frames:
                 raise AsdbenchError(
@@ -175,7 +180,7 @@ class FusionFrontend(nn.Module):
                     f"log-Mel has {frames}; use an even window")
             self.tgram = TgramNet(n_mels, win, hop, frames, layers)
         if "tfgram" in self.channels:
-            self.tfgram = TFgramNet(n_mels, frames, _positive_int(options, "tfgram_width"))
+            self.tfgram = TFgramNet(n_mels, frames, options["tfgram_width"])
         self.out_shape = (len(self.channels), n_mels, frames)
         self.feature_key = "logmel:" + ",".join(
             [f"sr={audio.sample_rate}", f"samples={audio.num_samples}"]
@@ -197,8 +202,8 @@ class FusionFrontend(nn.Module):
         return torch.stack([maps[c] for c in self.channels], dim=1)
 
 
-def frontend_options(name: str) -> dict[str, Any]:
-    """Every option of frontend ``name`` with its default."""
+def frontend_options(name: str) -> dict[str, Option]:
+    """Every option of frontend ``name``: its default, type and help."""
     options = dict(LOGMEL_OPTIONS)
     if "tgram" in FUSIONS[name]:
         options.update(TGRAM_OPTIONS)

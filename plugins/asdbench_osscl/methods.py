@@ -4,6 +4,10 @@ the SupCon ablation (OS-SCL without mixup noise).
 Anomaly-score logits: the authors' evaluation calls ``net(wav, mel, label, train=False)``, whose
 ArcFace layer still puts the margin on the clip's own class (``train`` only reshapes TFgram's
 input). ``eval_margin=True`` (default) reproduces that; ``False`` scores on plain ``s·cos θ``.
+
+Per-input defaults follow the frontend's declared traits (``FrontendInfo.traits``), not its
+name: ``"auto"`` margin and FPH activation take the log-Mel-alone values when the input is
+log-Mel alone (frontend ``logmel``), the fused values otherwise.
 """
 
 from __future__ import annotations
@@ -14,63 +18,62 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from asdbench.registry import AsdbenchError, float_option
+from asdbench.sdk import LOG_MEL, FrontendInfo, Option
 from asdbench_osscl import losses
 
 AUTO = "auto"
 # OS-SCL paper, "Implementation Details": Log-Mel alone m=0.7 + LeakyReLU FPH; fused inputs
 # (TFSTgram, and by extension STgram/TASTgram) m=0.4 + ReLU FPH.
-LOGMEL_ONLY_FRONTENDS = frozenset({"logmel"})
+LOG_MEL_ALONE = frozenset({LOG_MEL})
 ACTIVATIONS = ("relu", "leaky_relu")
 
-ARCFACE_OPTIONS: dict[str, Any] = {"margin": 0.7, "scale": 30.0, "eval_margin": True}
-MIXUP_OPTIONS: dict[str, Any] = {"mixup_alpha": 0.5}
-SUPCON_OPTIONS: dict[str, Any] = {
-    "margin": AUTO, "scale": 30.0, "eval_margin": True,
-    "fph_reduction": 64, "fph_activation": AUTO,
-    "temperature": 0.02, "base_temperature": 0.07,
+_SCALE = Option(30.0, above=0, help="ArcFace scale s")
+_EVAL_MARGIN = Option(True, help="score on logits with the margin on the clip's own class "
+                                 "(the authors' evaluation); false: plain s*cos")
+ARCFACE_OPTIONS: dict[str, Option] = {
+    "margin": Option(0.7, type=float, minimum=0, choices=(AUTO,),
+                     help="ArcFace angular margin m; auto: 0.7 for log-Mel alone, else 0.4"),
+    "scale": _SCALE, "eval_margin": _EVAL_MARGIN,
 }
-OSSCL_OPTIONS: dict[str, Any] = {**SUPCON_OPTIONS, **MIXUP_OPTIONS}
+MIXUP_OPTIONS: dict[str, Option] = {
+    "mixup_alpha": Option(0.5, above=0, help="mixup: lambda ~ Beta(alpha, alpha) per batch"),
+}
+SUPCON_OPTIONS: dict[str, Option] = {
+    "margin": Option(AUTO, type=float, minimum=0, choices=(AUTO,),
+                     help="ArcFace margin m; auto: 0.7 for log-Mel alone, 0.4 for fused inputs"),
+    "scale": _SCALE, "eval_margin": _EVAL_MARGIN,
+    "fph_reduction": Option(64, type=int, minimum=1, choices=("none", None),
+                            help="FPH bottleneck width R; none: no FPH (Table VI)"),
+    "fph_activation": Option(AUTO, choices=(AUTO, *ACTIVATIONS),
+                             help="FPH activation; auto: leaky_relu for log-Mel alone, else relu"),
+    "temperature": Option(0.02, above=0, help="SupCon temperature tau"),
+    "base_temperature": Option(0.07, above=0, help="SupCon loss scaled by tau / this"),
+}
+OSSCL_OPTIONS: dict[str, Option] = {**SUPCON_OPTIONS, **MIXUP_OPTIONS}
 
 
-def _number(options: dict[str, Any], key: str, *, positive: bool = False) -> float:
-    return float_option(options, key, "method", above=0 if positive else None)
+def log_mel_alone(frontend_info: FrontendInfo) -> bool:
+    """Whether the method's input is a log-Mel and nothing else (frontend ``logmel``)."""
+    return frontend_info.traits == LOG_MEL_ALONE
 
 
-def _flag(options: dict[str, Any], key: str) -> bool:
-    value = options[key]
-    if not isinstance(value, bool):
-        raise AsdbenchError(f"method.{key} must be true or false, got {value!r}")
-    return value
-
-
-def resolve_margin(value: Any, frontend: str) -> float:
-    """``"auto"`` → 0.7 for a log-Mel-only frontend, 0.4 otherwise (OS-SCL paper)."""
+def resolve_margin(value: Any, frontend_info: FrontendInfo) -> float:
+    """``"auto"`` → 0.7 for log-Mel alone, 0.4 otherwise (OS-SCL paper)."""
     if value == AUTO:
-        return 0.7 if frontend in LOGMEL_ONLY_FRONTENDS else 0.4
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise AsdbenchError(f"method.margin must be 'auto' or a number >= 0, got {value!r}")
+        return 0.7 if log_mel_alone(frontend_info) else 0.4
     return float(value)
 
 
-def resolve_activation(value: Any, frontend: str) -> str:
-    """``"auto"`` → leaky_relu (slope 0.01) for a log-Mel-only frontend, relu otherwise."""
+def resolve_activation(value: Any, frontend_info: FrontendInfo) -> str:
+    """``"auto"`` → leaky_relu (slope 0.01) for log-Mel alone, relu otherwise."""
     if value == AUTO:
-        return "leaky_relu" if frontend in LOGMEL_ONLY_FRONTENDS else "relu"
-    if value not in ACTIVATIONS:
-        raise AsdbenchError(f"method.fph_activation must be 'auto', 'relu' or 'leaky_relu', "
-                            f"got {value!r}")
+        return "leaky_relu" if log_mel_alone(frontend_info) else "relu"
     return value
 
 
 def resolve_reduction(value: Any) -> int | None:
     """FPH bottleneck width R; ``"none"`` removes the FPH (Table VI "w/o FPH")."""
-    if value is None or (isinstance(value, str) and value.lower() == "none"):
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AsdbenchError(f"method.fph_reduction must be 'none' or a positive integer, "
-                            f"got {value!r}")
-    return value
+    return None if value in (None, "none") else int(value)
 
 
 class FeaturePerturbationHead(nn.Module):
@@ -91,19 +94,19 @@ class FeaturePerturbationHead(nn.Module):
 
 
 class ArcFaceMethod(nn.Module):
-    """Plain ArcFace + cross-entropy on unmixed batches (STgram-MFN: m = 0.7, s = 30)."""
+    """Plain ArcFace + cross-entropy on unmixed batches (STgram-MFN: m = 0.7, s = 30).
 
-    mixup = False
-    mixup_alpha = 0.0
+    ``options`` as checked by the registry against the method's schema. The engine mixes the
+    batches of a method whose ``mixup_alpha`` is set: those given a ``mixup_alpha`` option."""
 
     def __init__(self, options: dict[str, Any], num_classes: int, embedding_dim: int,
-                 frontend: str) -> None:
+                 frontend_info: FrontendInfo) -> None:
         super().__init__()
-        self.margin = resolve_margin(options["margin"], frontend)
-        self.scale = _number(options, "scale", positive=True)
-        self.eval_margin = _flag(options, "eval_margin")
-        if "mixup_alpha" in options:
-            self.mixup_alpha = _number(options, "mixup_alpha", positive=True)
+        self.margin = resolve_margin(options["margin"], frontend_info)
+        self.scale = float(options["scale"])
+        self.eval_margin = bool(options["eval_margin"])
+        alpha = options.get("mixup_alpha")
+        self.mixup_alpha: float | None = None if alpha is None else float(alpha)
         # ArcFace class centres, Xavier-uniform as in every reference implementation
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
         nn.init.xavier_uniform_(self.weight)
@@ -128,16 +131,12 @@ class ArcFaceMethod(nn.Module):
 class ArcMixMethod(ArcFaceMethod):
     """ArcMix: mixup; each label's CE on logits with the margin on that label."""
 
-    mixup = True
-
     def classification_loss(self, e, y_a, y_b, lam):
         return losses.arcmix_loss(e, self.weight, y_a, y_b, lam, self.margin, self.scale)
 
 
 class NoisyArcMixMethod(ArcFaceMethod):
     """Noisy-ArcMix (NAMix): mixup; one set of logits, margin on ``y_a`` only."""
-
-    mixup = True
 
     def classification_loss(self, e, y_a, y_b, lam):
         return losses.namix_loss(e, self.weight, y_a, y_b, lam, self.margin, self.scale)
@@ -148,15 +147,13 @@ class OSSCLMethod(NoisyArcMixMethod):
     in one stage. ``margin``/``fph_activation`` ``"auto"`` follow the frontend (see module).
     ``fph_reduction="none"`` (Table VI "w/o FPH") L2-normalises the backbone embedding itself."""
 
-    mixup = True
-
     def __init__(self, options: dict[str, Any], num_classes: int, embedding_dim: int,
-                 frontend: str) -> None:
-        super().__init__(options, num_classes, embedding_dim, frontend)
+                 frontend_info: FrontendInfo) -> None:
+        super().__init__(options, num_classes, embedding_dim, frontend_info)
         self.fph_reduction = resolve_reduction(options["fph_reduction"])
-        self.fph_activation = resolve_activation(options["fph_activation"], frontend)
-        self.temperature = _number(options, "temperature", positive=True)
-        self.base_temperature = _number(options, "base_temperature", positive=True)
+        self.fph_activation = resolve_activation(options["fph_activation"], frontend_info)
+        self.temperature = float(options["temperature"])
+        self.base_temperature = float(options["base_temperature"])
         self.fph = (None if self.fph_reduction is None else
                     FeaturePerturbationHead(embedding_dim, self.fph_reduction,
                                             self.fph_activation))
@@ -174,27 +171,25 @@ class OSSCLMethod(NoisyArcMixMethod):
 
 
 class SupConMethod(OSSCLMethod):
-    """Ablation: OS-SCL without the noise, i.e. no mixup (SupCon + ArcFace on clean batches)."""
-
-    mixup = False
-    mixup_alpha = 0.0
+    """Ablation: OS-SCL without the noise, i.e. no mixup (SupCon + ArcFace on clean batches):
+    its options have no ``mixup_alpha``."""
 
 
-def arcface_factory(options, num_classes, embedding_dim, frontend):
-    return ArcFaceMethod(options, num_classes, embedding_dim, frontend)
+def arcface_factory(options, num_classes, embedding_dim, frontend_info):
+    return ArcFaceMethod(options, num_classes, embedding_dim, frontend_info)
 
 
-def arcmix_factory(options, num_classes, embedding_dim, frontend):
-    return ArcMixMethod(options, num_classes, embedding_dim, frontend)
+def arcmix_factory(options, num_classes, embedding_dim, frontend_info):
+    return ArcMixMethod(options, num_classes, embedding_dim, frontend_info)
 
 
-def noisy_arcmix_factory(options, num_classes, embedding_dim, frontend):
-    return NoisyArcMixMethod(options, num_classes, embedding_dim, frontend)
+def noisy_arcmix_factory(options, num_classes, embedding_dim, frontend_info):
+    return NoisyArcMixMethod(options, num_classes, embedding_dim, frontend_info)
 
 
-def osscl_factory(options, num_classes, embedding_dim, frontend):
-    return OSSCLMethod(options, num_classes, embedding_dim, frontend)
+def osscl_factory(options, num_classes, embedding_dim, frontend_info):
+    return OSSCLMethod(options, num_classes, embedding_dim, frontend_info)
 
 
-def supcon_factory(options, num_classes, embedding_dim, frontend):
-    return SupConMethod(options, num_classes, embedding_dim, frontend)
+def supcon_factory(options, num_classes, embedding_dim, frontend_info):
+    return SupConMethod(options, num_classes, embedding_dim, frontend_info)

@@ -6,8 +6,7 @@ The component modules (torch) are imported inside the hooks, so that loading the
 
 from __future__ import annotations
 
-from asdbench import hookimpl
-from asdbench.registry import Component
+from asdbench.sdk import Component, hookimpl
 
 _FRONTEND_DESCRIPTIONS = {
     "logmel": "log-Mel (n_fft 2048, hop 512, 128 mels, dB), 1 channel",
@@ -30,7 +29,7 @@ def asdbench_frontends() -> list[Component]:
 def asdbench_backbones() -> list[Component]:
     from asdbench_osscl import backbones
 
-    return [Component("mobilefacenet", backbones.mobilefacenet_factory, {"embedding_dim": 128},
+    return [Component("mobilefacenet", backbones.mobilefacenet_factory, dict(backbones.OPTIONS),
                       "MobileFaceNet (DCASE2022 bottlenecks), global depthwise conv from in_shape")]
 
 

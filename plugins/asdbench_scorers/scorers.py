@@ -6,17 +6,21 @@ stays at one class's train × test block even for ~40k train and ~7k test clips.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asdbench.registry import AsdbenchError, int_option
-from asdbench.scoring import (
+from asdbench.sdk import (
+    AsdbenchError,
     ScoringInputs,
     cross_entropy,
+    int_option,
     knn_cosine_distance,
     l2_normalize,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 TARGET = "target"
 
@@ -36,11 +40,17 @@ class CrossEntropyScorer:
     def score(self, test: ScoringInputs) -> np.ndarray:
         return cross_entropy(test.logits, test.class_index)
 
+    def to_torch(self, head: nn.Module, num_classes: int) -> nn.Module:
+        from asdbench_scorers.torch_modules import CrossEntropyAllClasses
+
+        return CrossEntropyAllClasses(head, num_classes)
+
 
 class _PerClassScorer:
     """Fits one reference per class on train embeddings, scores test clips of that class."""
 
     name = ""
+    k = 1  # nearest reference rows averaged by the exported model (KnnScorer sets its own)
 
     def __init__(self) -> None:
         self._refs: dict[int, Any] | None = None
@@ -68,6 +78,27 @@ class _PerClassScorer:
                                     "no training embeddings to compare them with")
             out[rows] = self._distance(self._refs[int(c)], test.embeddings[rows])
         return out
+
+    def _references(self, num_classes: int) -> list[Any]:
+        """The fitted reference of every class ``0 .. num_classes - 1``, for ``to_torch``."""
+        if self._refs is None:
+            raise AsdbenchError(f"scorer '{self.name}': to_torch() called before fit()")
+        missing = [c for c in range(num_classes) if c not in self._refs]
+        if missing:
+            raise AsdbenchError(f"scorer '{self.name}': class {missing[0]} has no training "
+                                "embeddings")
+        return [self._refs[c] for c in range(num_classes)]
+
+    def _reference_sets(self, ref: Any) -> list[np.ndarray]:
+        """The sets of rows a class's reference compares with (the nearest set wins)."""
+        return [ref]
+
+    def to_torch(self, head: nn.Module, num_classes: int) -> nn.Module:
+        """Cosine distance to the nearest ``k`` rows of each class's reference sets."""
+        from asdbench_scorers.torch_modules import NearestReferences
+
+        sets = [self._reference_sets(r) for r in self._references(num_classes)]
+        return NearestReferences(sets, self.k)
 
 
 class CosineScorer(_PerClassScorer):
@@ -114,6 +145,9 @@ class KnnDomainScorer(KnnScorer):
     def _distance(self, ref, emb):
         return np.min([knn_cosine_distance(emb, r, k=self.k) for r in ref], axis=0)
 
+    def _reference_sets(self, ref):
+        return list(ref)
+
 
 class MahalanobisScorer(_PerClassScorer):
     """Squared Mahalanobis distance to a Gaussian fitted on the class's train embeddings.
@@ -135,6 +169,12 @@ class MahalanobisScorer(_PerClassScorer):
         mean, precision = ref
         d = np.asarray(emb, dtype=np.float64) - mean
         return np.einsum("ij,jk,ik->i", d, precision, d)
+
+    def to_torch(self, head: nn.Module, num_classes: int) -> nn.Module:
+        from asdbench_scorers.torch_modules import Mahalanobis
+
+        refs = self._references(num_classes)
+        return Mahalanobis(np.stack([m for m, _ in refs]), np.stack([p for _, p in refs]))
 
 
 class KMeansDomainScorer(_PerClassScorer):

@@ -1,0 +1,173 @@
+"""The contract checks of asdbench components, importable by plugin authors.
+
+asdbench trains every frontend × backbone × method combination one step on tiny clips; a
+plugin package runs the same checks on its own components (pytest, or any runner: a failed
+check raises ``AssertionError`` naming the combination and the packages providing it)::
+
+    import pytest
+    from asdbench.testing import check_training_step, installed_registry, model_combinations
+
+    REGISTRY = installed_registry()
+
+    @pytest.mark.parametrize("combo", model_combinations(REGISTRY, {"my-plugin"}), ids=str)
+    def test_my_components_train(combo):
+        check_training_step(REGISTRY, combo)
+
+``model_combinations(registry, packages)`` pairs each component of ``packages`` (distribution
+names, as ``asdbench plugins`` lists them) with the components asdbench ships, so a failure
+is the plugin's own. A training step must give a finite scalar loss, logits ``[B, K]``, the
+frontend's declared ``out_shape``, and a finite, non-zero gradient for every trainable
+parameter (a parameter that never receives one is dead weight, counted in the model size);
+inference must give finite embeddings and logits. :func:`check_options` checks that each
+option default passes its own schema, :func:`check_scorer` that a scorer fits and scores.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+import torch
+
+from asdbench import PROJECT_NAME
+from asdbench.data import AudioSpec
+from asdbench.model import ASDModel, build_model
+from asdbench.options import as_option
+from asdbench.registry import Component, Registry
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# Tiny inputs: 1 s clips, 3 classes, one class shared by two clips (contrastive positives).
+AUDIO = AudioSpec(sample_rate=16000, clip_seconds=1.0)
+NUM_CLASSES = 3
+LABELS = (0, 0, 1, 2)
+SHIPPED = PROJECT_NAME  # the distribution of the components asdbench itself ships
+
+
+class Combo(NamedTuple):
+    """One frontend × backbone × method combination (``str``: ``frontend-backbone-method``)."""
+
+    frontend: str
+    backbone: str
+    method: str
+
+    def __str__(self) -> str:
+        return "-".join(self)
+
+
+def installed_registry() -> Registry:
+    """The registry of every installed plugin (what ``asdbench`` itself would use)."""
+    from asdbench.plugins import load_plugins  # here: only a test needs the plugin manager
+
+    return load_plugins().registry
+
+
+def model_combinations(registry: Registry, packages: Iterable[str] | None = None) -> list[Combo]:
+    """Every combination when ``packages`` is None; otherwise those with at least one
+    component of ``packages`` and the others from ``packages`` or asdbench's own."""
+    kinds = ("frontend", "backbone", "method")
+    names = [registry.names(kind) for kind in kinds]
+    combos = [Combo(*c) for c in itertools.product(*names)]
+    if packages is None:
+        return combos
+    mine = set(packages)
+
+    def package(kind: str, name: str) -> str:
+        return registry.get(kind, name).package
+
+    def keep(combo: Combo) -> bool:
+        owners = [package(kind, name) for kind, name in zip(kinds, combo, strict=True)]
+        return any(o in mine for o in owners) and all(o in mine | {SHIPPED} for o in owners)
+
+    return [c for c in combos if keep(c)]
+
+
+def _label(registry: Registry, combo: Combo) -> str:
+    owners = sorted({registry.get(kind, name).package or "?" for kind, name in
+                     zip(("frontend", "backbone", "method"), combo, strict=True)})
+    return f"{combo} (packages {', '.join(owners)})"
+
+
+def _mixed(model: ASDModel, wave: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor):
+    """The batch as the engine mixes it: one λ ~ Beta(α, α), one permutation for both."""
+    alpha = getattr(model.method, "mixup_alpha", None)
+    if not alpha:
+        return wave, feats, labels, 1.0
+    lam = float(np.random.default_rng(0).beta(alpha, alpha))
+    perm = torch.roll(torch.arange(len(labels)), len(labels) // 2)
+    wave = lam * wave + (1 - lam) * wave[perm]
+    feats = lam * feats + (1 - lam) * feats[perm]
+    return wave, feats, labels[perm], lam
+
+
+def _check_gradients(model: ASDModel, where: str) -> None:
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            assert param.grad is not None, f"{where}: {name} gets no gradient"
+            assert torch.isfinite(param.grad).all(), f"{where}: {name}: non-finite gradient"
+            assert param.grad.abs().sum() > 0, f"{where}: {name}: zero gradient"
+
+
+def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
+                        audio: AudioSpec = AUDIO) -> None:
+    """Build ``combo`` with default options, train one step and infer on random clips;
+    raises AssertionError naming the combination and its packages on a broken contract."""
+    combo = Combo(*combo)
+    where = _label(registry, combo)
+    torch.manual_seed(0)
+    cfg = {"frontend": combo.frontend, "backbone": combo.backbone, "method": combo.method}
+    model = build_model(cfg, registry, audio, NUM_CLASSES).train()
+    labels = torch.tensor(LABELS)
+    wave = 0.1 * torch.randn(len(labels), audio.num_samples)
+    feats = model.frontend.features(wave)
+    assert feats.shape[0] == len(labels), f"{where}: features of {feats.shape[0]} clips"
+    wave, feats, y_b, lam = _mixed(model, wave, feats, labels)
+    shape = tuple(model.frontend(wave, feats).shape[1:])
+    assert shape == tuple(model.frontend.out_shape), \
+        f"{where}: frontend output {shape}, declared out_shape {tuple(model.frontend.out_shape)}"
+    loss, logits = model.loss(wave, feats, labels, y_b, lam)
+    assert loss.ndim == 0 and torch.isfinite(loss), f"{where}: loss {loss}"
+    assert logits.shape == (len(labels), NUM_CLASSES), f"{where}: logits {tuple(logits.shape)}"
+    loss.backward()
+    _check_gradients(model, where)
+    model.eval()
+    embedding, eval_logits = model.infer(wave, feats, labels)
+    assert embedding.shape[0] == len(labels) and torch.isfinite(embedding).all(), \
+        f"{where}: embeddings {tuple(embedding.shape)} or not finite"
+    assert eval_logits.shape == (len(labels), NUM_CLASSES), \
+        f"{where}: inference logits {tuple(eval_logits.shape)}"
+    assert torch.isfinite(eval_logits).all(), f"{where}: inference logits not finite"
+
+
+def check_options(component: Component) -> None:
+    """Every option default is accepted by its own schema and described for ``asdbench
+    plugins`` (so a saved run config resolves again)."""
+    where = f"{component.kind} '{component.name}' ({component.package or '?'})"
+    for key, value in component.options.items():
+        option = as_option(value)
+        assert option.accepts(option.default), \
+            f"{where}: default {option.default!r} of option {key} is not {option.describe()}"
+    assert [row.name for row in component.describe_options()] == list(component.options)
+
+
+def check_scorer(registry: Registry, name: str, dim: int = 8, per_class: int = 24) -> None:
+    """Scorer ``name`` (default options) fits on two classes of random train embeddings and
+    logits (source and target domain) and gives one finite score per test clip."""
+    from asdbench.scoring import ScoringInputs  # here: numpy-only, but scorers only
+
+    rng = np.random.default_rng(0)
+
+    def inputs(n: int) -> ScoringInputs:
+        classes = np.repeat([0, 1], n)
+        domain = np.where(np.arange(2 * n) % 4 == 0, "target", "source")
+        return ScoringInputs(rng.standard_normal((2 * n, dim)).astype(np.float32),
+                             rng.standard_normal((2 * n, 2)).astype(np.float32), classes, domain)
+
+    scorer = registry.create("scorer", name)
+    scorer.fit(inputs(per_class))
+    scores = np.asarray(scorer.score(inputs(5)))
+    where = f"scorer '{name}' ({registry.get('scorer', name).package or '?'})"
+    assert scores.shape == (10,), f"{where}: {scores.shape} scores for 10 test clips"
+    assert np.isfinite(scores).all(), f"{where}: non-finite scores"
