@@ -9,13 +9,17 @@ match the hooks below, registered through the ``asdbench`` entry-point group::
 The shipped plugins (``plugins/asdbench_*``) are registered exactly this way.
 
 Component hooks (``asdbench_datasets`` ... ``asdbench_scorers``) take no arguments and return a
-list of :class:`asdbench.registry.Component`. The registry attributes each component to the
-package that provides it, refuses a name provided twice (naming both packages) and looks names
-up with "did you mean" suggestions. A component's ``options`` dict declares every setting it
-accepts with its default; users override them as ``--set <kind>.<option>=value`` where ``kind``
-is ``data``, ``frontend``, ``backbone``, ``method`` or ``scorer``. An unknown key is an error.
-Each component's ``factory`` receives the resolved options (a plain dict without the prefix)
-plus the keyword arguments listed in its hook's docstring.
+list of :class:`asdbench.sdk.Component`. The registry attributes each component to the
+package that provides it, refuses a name provided twice (naming both packages), looks names
+up with "did you mean" suggestions and resolves a component's ``aliases`` (a former name;
+``deprecated_aliases`` warn once). A component's ``options`` dict declares every setting it
+accepts: a plain default (bool/int/float defaults are type-checked) or an
+:class:`asdbench.sdk.Option` with type, range, choices and help text; users override them as
+``--set <kind>.<option>=value`` where ``kind`` is ``data``, ``frontend``, ``backbone``,
+``method`` or ``scorer``. An unknown key or a value outside its schema is a one-line error.
+Each component's ``factory`` receives the resolved options (a plain dict without the prefix,
+values as given) plus the keyword arguments listed in its hook's docstring. The protocols of
+what factories return are in :mod:`asdbench.sdk.protocols`; :mod:`asdbench.testing` checks them.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ def asdbench_frontends() -> list[Component]:
       (e.g. log-Mel). The engine computes it once per clip and caches it; mixup mixes it
       directly (as the authors' code does),
     - ``feature_key: str``: a string that changes whenever ``features`` would change (cache key),
-    - ``forward(wave: Tensor[B, L], feats: Tensor[B, F, T]) -> Tensor[B, C, F, T]``.
+    - ``forward(wave: Tensor[B, L], feats: Tensor[B, F, T]) -> Tensor[B, C, F, T]``,
+    - optionally ``traits: frozenset[str]``: what it stacks (e.g. ``{asdbench.sdk.LOG_MEL}``),
+      passed to methods for per-input defaults.
 
     Learnable parts (e.g. Tgram) live in the module and train with the backbone.
     """
@@ -87,11 +93,13 @@ def asdbench_backbones() -> list[Component]:
 def asdbench_methods() -> list[Component]:
     """Register training methods (objective + head).
 
-    ``factory(options, num_classes: int, embedding_dim: int, frontend: str) -> torch.nn.Module``
-    (``frontend`` is the frontend's registered name, for per-frontend defaults) with:
+    ``factory(options, num_classes: int, embedding_dim: int,
+    frontend_info: asdbench.sdk.FrontendInfo) -> torch.nn.Module`` (``frontend_info``: the
+    frontend's declared ``out_shape`` and ``traits``, for per-input defaults) with:
 
-    - ``mixup: bool``: whether the engine mixes each batch (λ ~ Beta(α, α) once per batch, one
-      permutation for waveforms and features, ``y_b = y[perm]``); ``mixup_alpha: float``,
+    - ``mixup_alpha: float | None``: when set (not None or 0), the engine mixes each batch
+      (λ ~ Beta(α, α) once per batch, one permutation for waveforms and features,
+      ``y_b = y[perm]``),
     - ``loss(z, y_a, y_b, lam) -> (loss, logits)``: training loss on backbone embeddings ``z``
       (``y_b``/``lam`` are ``y_a``/1.0 when not mixing); ``logits`` feed the accuracy display,
     - ``embed(z) -> Tensor[B, E]``: the head's embedding used by scorers,
