@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from asdbench.data import AudioSpec
-from asdbench.engine import EMBEDDINGS_FILE, MODEL_FILE, select_device
 from asdbench.model import ASDModel, build_model
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError, Registry
+from asdbench.run.device import select_device
+from asdbench.run.rundir import RunDir
 from asdbench.scoring import ScoringInputs
 
 _ID_PATTERN = re.compile(r"(?:^|_)(?:id|section)_(\d+)")
@@ -42,38 +40,34 @@ class LoadedRun:
     def audio(self) -> AudioSpec:
         return AudioSpec(**self.info["audio"])
 
+    @property
+    def folder(self) -> RunDir:
+        return RunDir(self.run_dir)
+
     def train_inputs(self) -> ScoringInputs:
-        saved = load_file(str(self.run_dir / EMBEDDINGS_FILE))
-        n = len(saved["class_index"])
-        return ScoringInputs(
-            embeddings=saved["embeddings"].numpy(),
-            logits=np.zeros((n, len(self.classes)), np.float32),
-            class_index=saved["class_index"].numpy(),
-            domain=np.where(saved["is_target"].numpy(), "target", "source").astype(object),
-        )
+        """What the run's scorer was fitted on, as the run saved it."""
+        return self.folder.load_train_inputs()
 
 
 def load_run(run_dir: str | Path, device: str = "auto",
              registry: Registry | None = None) -> LoadedRun:
     """Rebuild a finished run's model from its ``config.json`` and safetensors weights."""
-    run_dir = Path(run_dir)
-    info_path = run_dir / "config.json"
-    if not info_path.exists():
-        raise AsdbenchError(f"{run_dir}: not a run folder (no config.json)")
-    if not (run_dir / MODEL_FILE).exists():
-        raise AsdbenchError(f"{run_dir}: the run has no trained model yet ({MODEL_FILE} missing)")
-    info = json.loads(info_path.read_text())
+    folder = RunDir(run_dir)
+    info = folder.read_config()
+    if not folder.model_path.exists():
+        raise AsdbenchError(f"{folder.path}: the run has no trained model yet "
+                            f"({RunDir.MODEL} missing)")
     registry = registry or get_registry()
     dev = select_device(device)
     model = build_model(info["config"], registry, AudioSpec(**info["audio"]),
                         len(info["classes"])).to(dev)
     try:
-        model.load_state_dict(load_file(str(run_dir / MODEL_FILE), device=str(dev)))
+        model.load_state_dict(folder.load_model(dev))
     except (RuntimeError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0]
-        raise AsdbenchError(f"{run_dir / MODEL_FILE}: incompatible checkpoint: {first}") from None
+        raise AsdbenchError(f"{folder.model_path}: incompatible checkpoint: {first}") from None
     model.eval()
-    return LoadedRun(run_dir, info, model, dev)
+    return LoadedRun(folder.path, info, model, dev)
 
 
 def class_of_path(path: Path, classes: list[str], machine_type: str | None = None,

@@ -19,12 +19,33 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from asdbench.config import TrainSettings
+
 APPLIED_ATTR = "asdbench_speed"  # list of the speed-ups applied, set on the returned model
+# train.compile=auto compiles when a run is long enough to win back the compilation (a minute
+# or two): the DCASE recipe's ~180,000 steps, not a few hundred steps of a CPU-sized run.
+COMPILE_AUTO_MIN_STEPS = 5000
+
+
+def speed_options(train: TrainSettings, total_steps: int | None = None) -> dict[str, Any]:
+    """``prepare_for_speed`` keywords from ``train.channels_last`` / ``train.compile``.
+
+    ``train.compile="auto"`` means compile when ``total_steps`` (optimiser steps of the whole
+    run) reaches ``COMPILE_AUTO_MIN_STEPS``; unknown ``total_steps`` means no.
+    """
+    # values checked by the config: "auto", True or False
+    out: dict[str, Any] = {"channels_last": train.channels_last, "compile": train.compile}
+    if out["channels_last"] == "auto":
+        out["channels_last"] = None  # prepare_for_speed decides: on with 2-D convolutions
+    if out["compile"] == "auto":
+        out["compile"] = total_steps is not None and total_steps >= COMPILE_AUTO_MIN_STEPS
+    return out
 
 
 def _has_conv2d(model: nn.Module) -> bool:

@@ -124,7 +124,7 @@ def contention(start: dict[str, float], end: dict[str, float], threads: int) -> 
 def machine_info(device: torch.device) -> dict[str, Any]:
     """CPU model, cores, memory, kernels, torch build and the GPU when one is used."""
     from asdbench import __version__  # noqa: PLC0415
-    from asdbench.engine import _git_commit  # noqa: PLC0415
+    from asdbench.run.provenance import git_commit  # noqa: PLC0415
 
     info: dict[str, Any] = {
         "cpu": cpu_model(), "logical_cores": os.cpu_count(),
@@ -135,7 +135,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "mkl": torch.backends.mkl.is_available(),
         "onednn": torch.backends.mkldnn.is_available(), "asdbench": __version__,
-        "git_commit": _git_commit(), "device": str(device), "gpu": None,
+        "git_commit": git_commit(), "device": str(device), "gpu": None,
         "cuda": torch.version.cuda,
     }
     if device.type == "cuda":
@@ -191,7 +191,7 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def setup(args: argparse.Namespace) -> torch.device:
-    from asdbench.engine import select_device  # noqa: PLC0415
+    from asdbench.run.device import select_device  # noqa: PLC0415
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -24,9 +24,9 @@ import torch
 from asdbench.cache import load_features, load_waveforms
 from asdbench.config import component_options
 from asdbench.data import TRAIN
-from asdbench.engine import _feature_fn
 from asdbench.model import build_model
 from asdbench.plugins import get_registry
+from asdbench.run.tensors import feature_fn
 from bench.common import (
     console,
     parser,
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     n = len(clips)
     model = build_model(cfg, registry, audio, 2)
     fe = model.frontend
-    feat_fn = _feature_fn(fe, device)
+    feat_fn = feature_fn(fe, device)
     wav_bytes = sum(Path(c.path).stat().st_size for c in clips)
 
     def measure_once(cache: Path) -> dict[str, float]:

@@ -60,7 +60,7 @@ sys.exit(code)
 """
 # The floor of every run: the interpreter with torch, asdbench and its plugins imported.
 BASELINE = r"""
-import torch, asdbench.engine
+import torch, asdbench.run.pipeline
 from asdbench.plugins import get_registry
 get_registry()
 """

@@ -14,11 +14,10 @@ smaller than DCASE's only to keep the benchmark short. Usage: ``python -m bench.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from asdbench.engine import train_and_evaluate
+from asdbench.run.pipeline import train_and_evaluate
 from bench import common
 
 NAME = "schedule"
@@ -55,10 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     record = common.start_record(NAME, args, device, settings)
     common.print_context(record)
     t0 = time.perf_counter()
-    run_dir = train_and_evaluate(cfg, work / "results", progress=False)
+    _, run = train_and_evaluate(cfg, work / "results", progress=False)
     wall = time.perf_counter() - t0
-    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
-    info = json.loads((run_dir / "config.json").read_text())
+    log, info = run.read_log(), run.read_config()
     n_train, n_val = info["data"]["train"], info["data"]["val"]
     steady = log[1:] or log
     cps = common.median([e["clips_per_s"] for e in steady])

@@ -4,7 +4,7 @@ Both train the same OS-SCL model (same initial weights, same batch, same optimis
 mixup) for the same number of steps; the steps of the pipelines alternate (engine, naive,
 engine, ...) so a load change on a shared machine hits both alike.
 
-- **engine**: what ``asdbench run`` executes (``asdbench.engine.prepare_training``,
+- **engine**: what ``asdbench run`` executes (``asdbench.run.loop.TrainState.create``,
   ``mix_batch``, ``train_step``): cached int16 waveforms and cached float32 log-Mel indexed per
   batch (``Split.batch``), mixup on tensors, channels-last backbone (``train.channels_last``
   auto), bf16 autocast on CUDA (off on CPU), AdamW, ``WeightEMA``.
@@ -33,21 +33,14 @@ import torchaudio
 from torch.utils.data import DataLoader, Dataset
 
 from asdbench.cache import load_features, load_waveforms
-from asdbench.config import component_options
+from asdbench.config import RunConfig, component_options
 from asdbench.data import TRAIN
 from asdbench.ema import WeightEMA
-from asdbench.engine import (
-    _feature_fn,
-    _fits_on,
-    _to_split,
-    amp_enabled,
-    make_optimizer,
-    mix_batch,
-    prepare_training,
-    train_step,
-)
 from asdbench.model import build_model
 from asdbench.plugins import get_registry
+from asdbench.run.device import amp_enabled
+from asdbench.run.loop import TrainState, make_optimizer, mix_batch, train_step
+from asdbench.run.tensors import feature_fn, fits_on, to_split
 from bench.common import (
     TRAIN_FLOPS_FACTOR,
     console,
@@ -105,21 +98,21 @@ def _cycle(loader: DataLoader):
 class Trainer:
     """One pipeline: a model, its optimiser and EMA, and a batch source; ``step()`` → times.
 
-    ``cfg`` set: the engine's own setup and step (``prepare_training``, ``mix_batch``,
+    ``cfg`` set: the engine's own setup and step (``TrainState.create``, ``mix_batch``,
     ``train_step``), i.e. what ``asdbench run`` executes with that config. ``cfg=None``: the
     naive pipeline (no speed-ups, float32), with the same optimiser, EMA and mixup maths.
     """
 
-    def __init__(self, name: str, model, cfg: dict[str, Any] | None, base_cfg: dict[str, Any],
+    def __init__(self, name: str, model, cfg: RunConfig | None, base_cfg: RunConfig,
                  device: torch.device, batches, seed: int) -> None:
         self.name, self.model, self.device, self.batches = name, model, device, batches
         if cfg is not None:
-            _, self.ema, self.opt = prepare_training(model, cfg, device)
-            self.amp = cfg["train.amp"]
+            state = TrainState.create(model, cfg, device)
+            self.ema, self.opt, self.amp = state.ema, state.opt, cfg.train.amp
         else:
             self.ema = WeightEMA(model, copy.deepcopy(model), float(base_cfg["train.ema_decay"]),
                                  float(base_cfg["train.live_weight_decay"]))
-            self.opt = make_optimizer(model, base_cfg)
+            self.opt = make_optimizer(model, base_cfg.train)
             self.amp = False
         self.rng = np.random.default_rng(seed)
         self.gen = torch.Generator().manual_seed(seed)
@@ -181,10 +174,10 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
     # engine data path: decode once (int16 cache), log-Mel once (float32 cache), index per batch
     waves = load_waveforms(clips, audio, cache, progress=False)
     fe = model.frontend
-    feats = load_features(waves, _feature_fn(fe, device), fe.feature_key, cache, progress=False)
+    feats = load_features(waves, feature_fn(fe, device), fe.feature_key, cache, progress=False)
     nbytes = waves.waves.nbytes + feats.nbytes
-    data_device = device if _fits_on(device, nbytes) else torch.device("cpu")
-    split = _to_split(waves.clips, waves.waves, feats, index, data_device)
+    data_device = device if fits_on(device, nbytes) else torch.device("cpu")
+    split = to_split(waves.clips, waves.waves, feats, index, data_device)
     seed = int(cfg["seed"])
 
     naive_ds = NaiveWavDataset([Path(c.path) for c in clips], [index[c.class_key] for c in clips],
@@ -192,7 +185,7 @@ def measure_frontend(frontend: str, args, device: torch.device, work: Path) -> l
     loader = DataLoader(naive_ds, batch_size=bs, shuffle=True, num_workers=0, drop_last=True,
                         generator=torch.Generator().manual_seed(seed))
     def engine(name: str, **overrides: Any) -> Trainer:
-        return Trainer(name, copy.deepcopy(model), {**cfg, **overrides}, cfg, device,
+        return Trainer(name, copy.deepcopy(model), cfg.replace(overrides), cfg, device,
                        _engine_batches(split, bs, device, seed), seed)
 
     # "engine" is `asdbench run` as configured by default (channels-last on, bf16 on CUDA);

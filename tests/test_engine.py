@@ -7,9 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import asdbench.engine as engine
+from asdbench import hookimpl
 from asdbench.config import resolve
-from asdbench.plugins import get_registry
+from asdbench.plugins import get_registry, load_plugins
+from asdbench.registry import AsdbenchError
+from asdbench.run import checkpoint, pipeline
+from asdbench.run.loop import TrainState, train_step
+from asdbench.run.pipeline import train_and_evaluate
+from asdbench.run.rundir import RunDir
+from asdbench.speed import COMPILE_AUTO_MIN_STEPS, speed_options
 
 TINY = {
     "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
@@ -25,11 +31,58 @@ def tiny_cfg(**over):
     return resolve({**TINY, **over}, get_registry())
 
 
+class HookRecorder:
+    """A plugin implementing the lifecycle hooks: records each call."""
+
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl
+    def asdbench_run_started(self, config, run_dir):
+        self.calls.append(("started", run_dir, config))
+
+    @hookimpl
+    def asdbench_epoch_end(self, run_dir, record):
+        self.calls.append(("epoch", run_dir, record))
+
+    @hookimpl
+    def asdbench_run_finished(self, run_dir, metrics):
+        self.calls.append(("finished", run_dir, metrics))
+
+
+def recording_hooks(monkeypatch) -> HookRecorder:
+    """Register a HookRecorder beside the installed plugins for what the pipeline calls."""
+    recorder = HookRecorder()
+    plugins = load_plugins(extra=[("recorder", recorder)])
+    monkeypatch.setattr(pipeline, "default_plugins", lambda: plugins)
+    return recorder
+
+
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def recorded(tmp_path_factory):
+    """A finished tiny run, and the lifecycle hook calls it made."""
     results = tmp_path_factory.mktemp("results")
-    run_dir = engine.train_and_evaluate(tiny_cfg(), results, progress=False)
-    return results, run_dir
+    with pytest.MonkeyPatch.context() as mp:
+        recorder = recording_hooks(mp)
+        metrics, run = train_and_evaluate(tiny_cfg(), results, progress=False)
+    return results, run, metrics, recorder.calls
+
+
+@pytest.fixture(scope="module")
+def finished(recorded):
+    results, run, _, _ = recorded
+    return results, run.path
+
+
+def test_returns_the_metrics_it_wrote_and_calls_the_lifecycle_hooks(recorded):
+    _, run, metrics, calls = recorded
+    written = json.loads(run.metrics_path.read_text())
+    assert metrics == written and type(metrics["config"]) is dict
+    assert [c[0] for c in calls] == ["started", "epoch", "epoch", "epoch", "finished"]
+    assert all(c[1] == run.path for c in calls)
+    assert calls[0][2] == dict(tiny_cfg()) and type(calls[0][2]) is dict  # the flat config
+    assert [c[2] for c in calls[1:4]] == run.read_log()  # each record as logged
+    assert calls[4][2] is metrics
 
 
 def test_run_writes_every_file(finished):
@@ -68,19 +121,20 @@ def test_metrics_have_both_protocols_and_beat_chance(finished):
 
 def test_same_seed_same_metrics_and_finished_run_is_reused(finished, tmp_path):
     results, run_dir = finished
-    again = engine.train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
+    _, again = train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
     a = json.loads((run_dir / "metrics.json").read_text())["protocols"]
-    b = json.loads((again / "metrics.json").read_text())["protocols"]
+    b = json.loads(again.metrics_path.read_text())["protocols"]
     assert a == b
     before = (run_dir / "metrics.json").stat().st_mtime_ns
-    assert engine.train_and_evaluate(tiny_cfg(), results, progress=False) == run_dir
+    metrics, reused = train_and_evaluate(tiny_cfg(), results, progress=False)
+    assert reused.path == run_dir and metrics["protocols"] == a
     assert (run_dir / "metrics.json").stat().st_mtime_ns == before
 
 
 def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, monkeypatch):
     _, run_dir = finished
     saves = []
-    real_save = engine._atomic_torch_save
+    real_save = checkpoint.save
 
     def interrupt_after_two_epochs(obj, path):
         real_save(obj, path)
@@ -88,26 +142,33 @@ def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, 
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "_atomic_torch_save", interrupt_after_two_epochs)
+    monkeypatch.setattr(checkpoint, "save", interrupt_after_two_epochs)
+    recorder = recording_hooks(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        engine.train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
-    monkeypatch.setattr(engine, "_atomic_torch_save", real_save)
-    partial = engine.run_dir_for(tiny_cfg(), tmp_path)
-    assert not (partial / "metrics.json").exists()
-    with pytest.raises(engine.AsdbenchError, match="--resume"):
-        engine.train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
-    resumed = engine.train_and_evaluate(tiny_cfg(), tmp_path, resume=True, progress=False)
+        train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
+    monkeypatch.setattr(checkpoint, "save", real_save)
+    assert saves == [0, 1]
+    partial = RunDir.for_run(tmp_path, tiny_cfg().run_id)
+    assert not partial.metrics_path.exists() and partial.has_unfinished_state()
+    with pytest.raises(AsdbenchError, match="--resume"):
+        train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
+    _, resumed = train_and_evaluate(tiny_cfg(), tmp_path, resume=True, progress=False)
     a = json.loads((run_dir / "metrics.json").read_text())["protocols"]
-    b = json.loads((resumed / "metrics.json").read_text())["protocols"]
+    b = json.loads(resumed.metrics_path.read_text())["protocols"]
     assert a == b
-    assert len((resumed / "train_log.jsonl").read_text().splitlines()) == 3
+    assert [r["epoch"] for r in resumed.read_log()] == [0, 1, 2]
+    # epoch 1 was checkpointed when the process died, before its hook: never trained twice
+    events = [(c[0], c[2]["epoch"] if c[0] == "epoch" else None) for c in recorder.calls]
+    assert events == [("started", None), ("epoch", 0),
+                      ("started", None), ("epoch", 2), ("finished", None)]
+    assert (resumed.model_path.read_bytes() == (run_dir / "model.safetensors").read_bytes())
 
 
 @pytest.mark.parametrize("chunk", [64, 2])
 def test_score_command_matches_run_scores(finished, chunk, monkeypatch):
     """Also in chunks smaller than the folder (``asdbench score`` decodes a chunk at a time)."""
-    import asdbench.scoring_service as service
-    from asdbench.scoring_service import score_files
+    import asdbench.run.service as service
+    from asdbench.run.service import score_files
 
     monkeypatch.setattr(service, "SCORE_BATCH", chunk)
     _, run_dir = finished
@@ -123,7 +184,7 @@ def test_score_command_matches_run_scores(finished, chunk, monkeypatch):
 
 
 def test_eval_command_reproduces_metrics(finished):
-    from asdbench.scoring_service import evaluate_run
+    from asdbench.run.service import evaluate_run
 
     _, run_dir = finished
     m = evaluate_run(run_dir, {}, device="cpu", progress=False)
@@ -140,13 +201,13 @@ def _step_loss(cfg, registry, audio, classes, batch):
 
     torch.manual_seed(0)
     model = build_model(cfg, registry, audio, classes)
-    ema_model, ema, opt = engine.prepare_training(model, cfg, torch.device("cpu"))
+    state = TrainState.create(model, cfg, torch.device("cpu"))
     wave, feats, y = batch
-    first, _ = engine.train_step(model, opt, ema, wave, feats, y, y, 1.0, torch.device("cpu"),
-                                 False)
-    second, _ = engine.train_step(model, opt, ema, wave, feats, y, y, 1.0, torch.device("cpu"),
-                                  False)
-    return model, ema_model, float(first), float(second)
+    first, _ = train_step(model, state.opt, state.ema, wave, feats, y, y, 1.0,
+                          torch.device("cpu"), False)
+    second, _ = train_step(model, state.opt, state.ema, wave, feats, y, y, 1.0,
+                           torch.device("cpu"), False)
+    return model, state.ema_model, float(first), float(second)
 
 
 @pytest.mark.parametrize("setting", [{"train.channels_last": True},
@@ -188,19 +249,15 @@ def test_speed_settings_change_execution_not_the_maths(setting):
 
 
 def test_bad_speed_setting_is_a_clear_error():
-    import torch  # noqa: PLC0415
-
-    with pytest.raises(engine.AsdbenchError, match="train.channels_last"):
-        engine.speed_options(tiny_cfg(**{"train.channels_last": "yes"}), torch.device("cpu"))
+    with pytest.raises(AsdbenchError, match="train.channels_last"):
+        speed_options(tiny_cfg(**{"train.channels_last": "yes"}).train)
 
 
 def test_compile_auto_only_for_long_runs():
-    import torch  # noqa: PLC0415
-
-    cfg, cpu = tiny_cfg(), torch.device("cpu")
-    assert cfg["train.compile"] == "auto"
-    assert engine.speed_options(cfg, cpu, total_steps=200)["compile"] is False
-    assert engine.speed_options(cfg, cpu)["compile"] is False  # unknown length: no
-    assert engine.speed_options(cfg, cpu, engine.COMPILE_AUTO_MIN_STEPS)["compile"] is True
-    forced = tiny_cfg(**{"train.compile": False})
-    assert engine.speed_options(forced, cpu, 10**6)["compile"] is False
+    train = tiny_cfg().train
+    assert train.compile == "auto"
+    assert speed_options(train, total_steps=200)["compile"] is False
+    assert speed_options(train)["compile"] is False  # unknown length: no
+    assert speed_options(train, COMPILE_AUTO_MIN_STEPS)["compile"] is True
+    forced = tiny_cfg(**{"train.compile": False}).train
+    assert speed_options(forced, 10**6)["compile"] is False

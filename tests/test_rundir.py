@@ -37,7 +37,8 @@ def test_missing_or_corrupt_metrics_is_not_finished(tmp_path, content):
 
 def test_finished_only_for_the_expected_run_id(tmp_path):
     run = RunDir(tmp_path / "r1")
-    run.write_metrics({"run_id": "r1", "protocols": {}})
+    assert run.write_metrics({"run_id": "r1", "auc": np.float32(0.5)}) == {"run_id": "r1",
+                                                                          "auc": 0.5}
     assert run.is_finished() and run.is_finished("r1")
     assert not run.is_finished("r2")
     run.write_metrics({"protocols": {}})  # no run id: finished, but of no known run

@@ -30,7 +30,7 @@ def command(run_dir, dataset, data_root, sets, scorer, device, as_json) -> None:
       asdbench eval --run results/runs/<run-id> --set data.eval_root=~/data/dcase2020-eval
     """
     from asdbench.config import parse_sets
-    from asdbench.scoring_service import evaluate_run
+    from asdbench.run.service import evaluate_run
 
     overrides = parse_sets(sets)
     if dataset:

@@ -27,7 +27,7 @@ def command(run_dir, paths, machine_type, machine_id, fmt, device) -> None:
       asdbench score --run results/runs/<run-id> recordings/fan/test/
       asdbench score --run results/runs/<run-id> clip.wav --type fan --id 00 --format csv
     """
-    from asdbench.scoring_service import score_files
+    from asdbench.run.service import score_files
 
     frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
                         device=device)

@@ -142,9 +142,12 @@ class RunDir:
             raise AsdbenchError(f"{self.config_path}: not a JSON object (corrupt run folder)")
         return info
 
-    def write_metrics(self, metrics: dict[str, Any]) -> Path:
-        """``metrics.json``, the last file of a run: writing it marks the run finished."""
-        return self.write_json(self.metrics_path, metrics)
+    def write_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """``metrics.json``, the last file of a run: writing it marks the run finished.
+        Returns the metrics as written (plain JSON types, what :meth:`read_metrics` gives)."""
+        text = json.dumps(metrics, indent=2, default=json_default)
+        atomic_write_text(self.metrics_path, text)
+        return json.loads(text)
 
     def read_metrics(self) -> dict[str, Any] | None:
         """``metrics.json``, or None when it is missing or not a readable JSON object."""

@@ -1,0 +1,113 @@
+"""Inference passes of a run: validation loss, BatchNorm statistics, embeddings and scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asdbench.config import component_options
+from asdbench.data import Clip
+from asdbench.model import ASDModel
+from asdbench.registry import Registry
+from asdbench.run.device import autocast
+from asdbench.run.tensors import Batched, Split, iter_batches
+from asdbench.scoring import ScoringInputs
+
+EMBED_BATCH = 64  # clips per batch when embedding a split
+
+
+@torch.no_grad()
+def validation_loss(model: ASDModel, split: Split, batch_size: int, device: torch.device,
+                    amp: Any) -> tuple[float, float]:
+    """Mean CE and accuracy of ``model`` on unmixed clips, averaged over batches (as the authors)."""
+    model.eval()
+    losses, accs = [], []
+    for wave, feats, y in iter_batches(split, batch_size, device):
+        with autocast(device, amp):
+            _, logits = model.infer(wave, feats, y)
+        logits = logits.float()
+        losses.append(F.cross_entropy(logits, y))
+        accs.append((logits.argmax(1) == y).float().mean())
+    if not losses:
+        return float("nan"), float("nan")
+    return torch.stack(losses).mean().item(), torch.stack(accs).mean().item()
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: ASDModel, split: Split, batches: int, batch_size: int,
+                          device: torch.device, amp: Any) -> ASDModel:
+    """Recompute BatchNorm statistics of ``model`` on its first ``batches`` training batches.
+
+    Not in the paper (for short runs): BN running statistics follow the weights with momentum
+    0.1, and the unnormalised log-Mel (dB) input makes the first ones far off, which a
+    300-epoch run forgets but a few-minute run does not.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return model
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches seen
+    model.train()
+    for wave, feats, _ in iter_batches(split, batch_size, device, limit=batches * batch_size):
+        if len(wave) < 2:
+            break
+        with autocast(device, amp):
+            model(wave, feats)
+    for bn, momentum in zip(bns, momenta, strict=True):
+        bn.momentum = momentum
+    return model.eval()
+
+
+@torch.no_grad()
+def embed(model: ASDModel, source: Batched, device: torch.device, amp: Any,
+          batch_size: int = EMBED_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """The method's embeddings ``[N, E]`` and class logits ``[N, K]`` of every clip of
+    ``source`` (float32, on the CPU). Clips of an unknown class (label -1) get class 0's
+    logits; their rows are dropped from the metrics."""
+    model.eval()
+    embs, logits = [], []
+    for wave, feats, y in iter_batches(source, batch_size, device):
+        with autocast(device, amp):
+            e, lg = model.infer(wave, feats, y.clamp(min=0))
+        embs.append(e.float().cpu())
+        logits.append(lg.float().cpu())
+    if not embs:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    return torch.cat(embs).numpy(), torch.cat(logits).numpy()
+
+
+def embed_split(model: ASDModel, split: Split, device: torch.device, amp: Any,
+                batch_size: int = EMBED_BATCH) -> ScoringInputs:
+    """What a scorer receives for ``split``: embeddings, logits, classes, domains."""
+    embeddings, logits = embed(model, split, device, amp, batch_size)
+    return ScoringInputs(embeddings=embeddings, logits=logits,
+                         class_index=split.labels.cpu().numpy(), domain=split.domains())
+
+
+def score_clips(cfg: Mapping[str, Any], registry: Registry, train_inputs: ScoringInputs,
+                test_inputs: ScoringInputs) -> np.ndarray:
+    """The scorer of ``cfg`` (a run config, or one read back from ``config.json``) fitted on
+    ``train_inputs``, applied to ``test_inputs``."""
+    scorer = registry.create("scorer", cfg["scorer"], component_options(cfg, "scorer"))
+    scorer.fit(train_inputs)
+    return np.asarray(scorer.score(test_inputs), dtype=np.float64)
+
+
+def scores_frame(clips: list[Clip], scores: np.ndarray) -> pd.DataFrame:
+    """The ``scores.csv`` table: one row per test clip."""
+    return pd.DataFrame({
+        "file": [c.file_name for c in clips],
+        "machine_type": [c.machine_type for c in clips],
+        "machine_id": [c.machine_id for c in clips],
+        "domain": [c.domain for c in clips],
+        "label": [c.label for c in clips],
+        "score": scores,
+    })

@@ -1,0 +1,233 @@
+"""The training loop of a run, in the spirit of nanoGPT's.
+
+Every setting is read once from ``cfg.train``. Tensors are indexed per batch (features cached:
+mixup mixes them directly), bf16 autocast on CUDA, an EMA of the weights after each step; after
+each epoch the EMA model is validated (optionally with recomputed BatchNorm statistics), the
+best one by validation CE is saved, and the whole state is checkpointed atomically so an
+interrupted run resumes to the same result. When compiling, only the live model is compiled:
+the EMA copy stays eager, and it is the one that is validated, selected and evaluated.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from asdbench.config import RunConfig, TrainSettings
+from asdbench.ema import WeightEMA
+from asdbench.model import ASDModel
+from asdbench.progress import make_progress
+from asdbench.registry import AsdbenchError
+from asdbench.run import checkpoint
+from asdbench.run.device import autocast
+from asdbench.run.evaluate import recalibrate_batchnorm, validation_loss
+from asdbench.run.rundir import RunDir
+from asdbench.run.tensors import Split
+from asdbench.speed import prepare_for_speed, speed_options
+
+
+def make_optimizer(model: nn.Module, train: TrainSettings) -> torch.optim.Optimizer:
+    """The paper's optimiser: AdamW (torch's default betas) at ``train.lr``; the fused
+    implementation (one kernel, same update) when the parameters are on CUDA."""
+    params = list(model.parameters())
+    fused = bool(params) and all(p.is_cuda for p in params)
+    return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay,
+                             fused=fused or None)
+
+
+@dataclass
+class TrainState:
+    """Everything an epoch changes, i.e. what a checkpoint holds."""
+
+    model: ASDModel  # trained in place; its frontend and backbone compiled with train.compile
+    ema_model: ASDModel  # the eager EMA copy: validated, selected, evaluated
+    ema: WeightEMA
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    gen: torch.Generator  # epoch permutations and mixup permutations
+    rng: np.random.Generator  # mixup's λ
+    epoch: int = 0  # epochs finished
+    best: float = math.inf  # validation CE of the selected model
+    best_epoch: int = -1
+
+    @classmethod
+    def create(cls, model: ASDModel, cfg: RunConfig, device: torch.device,
+               total_steps: int | None = None) -> TrainState:
+        """Apply the configured speed-ups to ``model`` (in place), copy it for the EMA before
+        compiling, and make the optimiser, schedule and generators. Whether the model was
+        compiled is ``"compile" in model.asdbench_speed``."""
+        t = cfg.train
+        speed = speed_options(t, total_steps)
+        prepare_for_speed(model, device, channels_last=speed["channels_last"])
+        ema_model = copy.deepcopy(model)
+        if speed["compile"]:
+            if t.compile == "auto":
+                # chosen for the user: a graph the compiler cannot handle runs eagerly instead
+                from torch import _dynamo  # noqa: PLC0415
+
+                _dynamo.config.suppress_errors = True
+            prepare_for_speed(model, device, channels_last=False, compile=True)
+        ema = WeightEMA(model, ema_model, t.ema_decay, t.live_weight_decay, t.ema_warmup)
+        opt = make_optimizer(model, t)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=t.epochs, eta_min=t.eta_min_factor * t.lr)
+        return cls(model, ema_model, ema, opt, sched, torch.Generator().manual_seed(cfg.seed),
+                   np.random.default_rng(cfg.seed))
+
+    def state_dict(self, run_id: str) -> dict[str, Any]:
+        return {"run_id": run_id, "epoch": self.epoch - 1, "best": self.best,
+                "best_epoch": self.best_epoch, "model": self.model.state_dict(),
+                "ema": self.ema_model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "torch_rng": self.gen.get_state(),
+                "ema_steps": self.ema.steps, "numpy_rng": json.dumps(self.rng.bit_generator.state)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema_model.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.gen.set_state(state["torch_rng"])
+        self.ema.steps = int(state["ema_steps"])
+        self.rng.bit_generator.state = json.loads(state["numpy_rng"])
+        self.epoch, self.best, self.best_epoch = (state["epoch"] + 1, state["best"],
+                                                  state["best_epoch"])
+
+
+def mix_batch(wave: torch.Tensor, feats: torch.Tensor, y: torch.Tensor, alpha: float,
+              rng: np.random.Generator, gen: torch.Generator):
+    """Mixup of a batch with one permutation and λ ~ Beta(α, α) (the authors' recipe):
+    waveforms and cached features are mixed alike. Returns (wave, feats, y, y_b, λ)."""
+    lam = float(rng.beta(alpha, alpha))
+    p = torch.randperm(len(y), generator=gen)
+    if y.is_cuda:  # from pinned memory the copy is queued; from pageable memory it syncs
+        p = p.pin_memory().to(y.device, non_blocking=True)
+    return lam * wave + (1 - lam) * wave[p], lam * feats + (1 - lam) * feats[p], y, y[p], lam
+
+
+def train_step(model: ASDModel, opt: torch.optim.Optimizer, ema: WeightEMA, wave: torch.Tensor,
+               feats: torch.Tensor, y: torch.Tensor, y_b: torch.Tensor, lam: float,
+               device: torch.device, amp: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step (forward, backward, AdamW, EMA); returns the detached loss and
+    logits. No host synchronisation: nothing here reads a value back from the device."""
+    with autocast(device, amp):
+        loss, logits = model.loss(wave, feats, y, y_b, lam)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    ema.step()
+    return loss.detach(), logits.detach()
+
+
+def steps_per_epoch(n: int, train: TrainSettings) -> int:
+    """Optimiser steps of an epoch over ``n`` clips; a last batch of 1 (which would break
+    BatchNorm) is dropped."""
+    steps = n // train.batch_size + (1 if n % train.batch_size >= 2 else 0)
+    return min(steps, train.max_steps_per_epoch) if train.max_steps_per_epoch else steps
+
+
+def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSettings,
+                device: torch.device, tick: Callable[[], None]) -> dict[str, float]:
+    """One pass over ``split`` in the epoch's random order; mean loss and accuracy, speed."""
+    model, method, bs = state.model, state.model.method, train.batch_size
+    model.train()
+    t0 = time.perf_counter()
+    # indices live where the data does: slicing them per step copies nothing
+    perm = torch.randperm(len(split), generator=state.gen).to(split.waves.device)
+    loss_sum = torch.zeros((), device=device)
+    acc_sum = torch.zeros((), device=device)
+    seen = 0
+    for step in range(steps):
+        idx = perm[step * bs:(step + 1) * bs]
+        wave, feats, y = split.batch(idx, device)
+        y_b, lam = y, 1.0
+        if method.mixup_alpha:  # None or 0: no mixup
+            wave, feats, y, y_b, lam = mix_batch(wave, feats, y, method.mixup_alpha,
+                                                 state.rng, state.gen)
+        loss, logits = train_step(model, state.opt, state.ema, wave, feats, y, y_b, lam,
+                                  device, train.amp)
+        loss_sum += loss.float()
+        acc_sum += (logits.argmax(1) == y).float().mean()
+        seen += len(idx)
+        tick()
+    state.sched.step()
+    train_time = time.perf_counter() - t0
+    return {"lr": state.opt.param_groups[0]["lr"], "train_loss": (loss_sum / steps).item(),
+            "train_acc": (acc_sum / steps).item(), "clips_per_s": seen / train_time,
+            "epoch_time_s": train_time}
+
+
+def validate(state: TrainState, train_split: Split, val_split: Split, train: TrainSettings,
+             device: torch.device) -> tuple[ASDModel, float, float]:
+    """The EMA model as evaluated (BN statistics recomputed with ``train.bn_recalibrate``) and
+    its validation CE and accuracy."""
+    evaluated = state.ema_model
+    if train.bn_recalibrate:
+        evaluated = recalibrate_batchnorm(copy.deepcopy(state.ema_model), train_split,
+                                          train.bn_recalibrate, train.batch_size, device,
+                                          train.amp)
+    val_loss, val_acc = validation_loss(evaluated, val_split, train.batch_size, device, train.amp)
+    return evaluated, val_loss, val_acc
+
+
+def epoch_line(record: dict[str, Any], epochs: int, selected: bool) -> str:
+    """The line printed after each epoch (``*``: the model selected so far)."""
+    return (f"epoch {record['epoch'] + 1:>3}/{epochs}  loss {record['train_loss']:.4f}  "
+            f"acc {record['train_acc']:.3f}  val {record['val_loss']:.4f}  "
+            f"{record['clips_per_s']:.1f} clips/s" + ("  *" if selected else ""))
+
+
+def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, run: RunDir,
+        device: torch.device, *, resume: bool, progress: bool,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[ASDModel, dict]:
+    """Train ``model`` in place, checkpointing every epoch; the selected weights go to
+    ``model.safetensors``. Returns an eager model holding them, and a summary."""
+    t = cfg.train
+    steps = steps_per_epoch(len(train_split), t)
+    state = TrainState.create(model, cfg, device, total_steps=steps * t.epochs)
+    if resume and run.state_path.exists():
+        state.load_state_dict(checkpoint.load(run.state_path, cfg.run_id))
+        run.keep_log(state.epoch)  # the log holds exactly the finished epochs
+    else:
+        run.clear_log()
+    bar = make_progress(enabled=progress)
+    with bar:
+        task = bar.add_task("train", total=(t.epochs - state.epoch) * steps)
+        while state.epoch < t.epochs:
+            epoch, t0 = state.epoch, time.perf_counter()
+            tick = partial(bar.update, task, advance=1, description=f"epoch {epoch + 1}/{t.epochs}")
+            stats = train_epoch(state, train_split, steps, t, device, tick)
+            evaluated, val_loss, val_acc = validate(state, train_split, val_split, t, device)
+            record = {"epoch": epoch, "lr": stats["lr"], "train_loss": stats["train_loss"],
+                      "train_acc": stats["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
+                      "clips_per_s": stats["clips_per_s"], "epoch_time_s": stats["epoch_time_s"]}
+            if not math.isfinite(record["train_loss"]):
+                raise AsdbenchError(f"training diverged at epoch {epoch}: loss is "
+                                    f"{record['train_loss']} (lower train.lr?)")
+            selected = t.select == "last" or len(val_split) == 0 or val_loss < state.best
+            if selected:
+                state.best = val_loss if len(val_split) else state.best
+                state.best_epoch = epoch
+                run.save_model(evaluated.state_dict())
+            record["epoch_wall_s"] = time.perf_counter() - t0  # + validation, model file
+            run.append_log(record)
+            state.epoch += 1
+            checkpoint.save(state.state_dict(cfg.run_id), run.state_path)
+            if progress:
+                bar.console.print(epoch_line(record, t.epochs, selected))
+            if on_epoch is not None:
+                on_epoch(record)
+    # evaluation shapes differ from training ones: evaluate the eager copy, not the compiled one
+    state.ema_model.load_state_dict(run.load_model(device))
+    summary = {"best_epoch": state.best_epoch, "best_val_loss": state.best, "epochs": t.epochs,
+               "speed": list(getattr(model, "asdbench_speed", []))}
+    return state.ema_model, summary

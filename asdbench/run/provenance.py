@@ -1,0 +1,36 @@
+"""Where a run's results came from: package versions, the machine, the git commit."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from asdbench import __version__
+
+
+def git_commit() -> str:
+    """The commit of the asdbench source tree, or "" outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Versions, platform, commit and device of this process (saved in ``config.json``)."""
+    import sklearn  # noqa: PLC0415
+
+    info = {"asdbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "sklearn": sklearn.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "git_commit": git_commit(),
+            "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
