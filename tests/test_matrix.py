@@ -472,15 +472,11 @@ def test_run_prints_the_result_line_last_and_the_matrix_accepts_it(tmp_path, mon
         trained.append((cfg.run_id, resume, progress))
         return metrics, RunDir(run)
 
-    # Stand-ins for the training job (no torch, no training), under the module the command
-    # imports it from: the engine, or the run package that replaces it (returns the metrics).
+    # a stand-in for the training job: no torch, no training
     from asdbench.run.rundir import RunDir
 
-    engine = types.ModuleType("asdbench.engine")
-    engine.train_and_evaluate = lambda *a, **k: train(*a, **k)[1].path
     pipeline = types.ModuleType("asdbench.run.pipeline")
     pipeline.train_and_evaluate = train
-    monkeypatch.setitem(sys.modules, "asdbench.engine", engine)
     monkeypatch.setitem(sys.modules, "asdbench.run.pipeline", pipeline)
     rid = run_id(resolve({"method": "arcface"}, fake_registry()))
     out = CliRunner().invoke(run_group(), ["run", "--method", "arcface", "--results",
