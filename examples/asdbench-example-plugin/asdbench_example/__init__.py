@@ -1,7 +1,10 @@
 """Example asdbench plugin: a log power spectrogram on a linear frequency axis.
 
-A frontend's contract (see ``asdbench.hookspecs.asdbench_frontends``): ``out_shape``, a
-parameter-free ``features`` the engine caches, its ``feature_key`` and ``forward(wave, feats)``.
+A frontend's contract (``asdbench.sdk.Frontend``, documented in
+``asdbench.hookspecs.asdbench_frontends``): ``out_shape``, a parameter-free ``features`` the
+engine caches, its ``feature_key``, ``forward(wave, feats)`` and, optionally, ``traits``.
+Everything comes from ``asdbench.sdk``; the options' schema lets asdbench check
+``--set frontend.hop=abc`` before this code runs.
 """
 
 from __future__ import annotations
@@ -9,15 +12,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from asdbench import hookimpl
-from asdbench.data import AudioSpec
-from asdbench.registry import Component
+from asdbench.sdk import AudioSpec, Component, Option, hookimpl
+
+OPTIONS = {
+    "n_fft": Option(1024, minimum=2, help="FFT size"),
+    "hop": Option(512, minimum=1, help="hop between frames (samples)"),
+    "bins": Option(128, minimum=1, help="lowest frequency bins kept"),
+}
 
 
 class LinearSpectrogram(nn.Module):
+    traits = frozenset({"linear-spectrogram"})
+
     def __init__(self, options: dict, audio: AudioSpec) -> None:
         super().__init__()
-        self.n_fft, self.hop, self.bins = int(options["n_fft"]), int(options["hop"]), int(options["bins"])
+        self.n_fft, self.hop, self.bins = options["n_fft"], options["hop"], options["bins"]
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         frames = audio.num_samples // self.hop + 1  # centred STFT
         self.out_shape = (1, self.bins, frames)
@@ -33,5 +42,5 @@ class LinearSpectrogram(nn.Module):
 
 @hookimpl
 def asdbench_frontends() -> list[Component]:
-    return [Component("linspec", LinearSpectrogram, {"n_fft": 1024, "hop": 512, "bins": 128},
+    return [Component("linspec", LinearSpectrogram, OPTIONS,
                       "log power spectrogram, linear frequency axis (example plugin)")]
