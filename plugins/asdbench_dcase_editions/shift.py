@@ -37,6 +37,7 @@ from asdbench.sdk import (
     Clip,
     DataReport,
     GeneratedDataset,
+    Option,
     audio_spec,
     float_option,
     int_option,
@@ -73,7 +74,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "difficulty": 1.0,
     "target_speed": 1.06,
-    "target_background_db": -12.0,
+    # a number or "none": declared, since a plain float default would refuse "none"
+    "target_background_db": Option(-12.0, type=float, choices=("none", None),
+                                   help="target-domain background in dB; none: no background"),
     "attribute_classes": False,
 }
 # Like the synthetic set's default: a logmel/tfstgram run of a few CPU minutes.
