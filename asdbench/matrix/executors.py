@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from asdbench.matrix.gpus import GpuSlots, format_memory, mps_pipe_dir
 from asdbench.matrix.grid import Cell
 from asdbench.matrix.outcome import read_tail
 from asdbench.registry import AsdbenchError
@@ -47,7 +48,8 @@ class Job:
     launch: Launch
     handle: Any
     started: float = field(default_factory=time.time)
-    slot: int = 0
+    gpu: str | None = None  # the device index it runs on (local executor)
+    note: str | None = None  # a warning about how it was started, for the user
 
     @property
     def cell(self) -> Cell:
@@ -71,17 +73,26 @@ class Executor(Protocol):
     """Runs launched cells, at most ``capacity`` at a time."""
 
     capacity: int
+    waiting: str | None  # why ``has_room`` said no although fewer than capacity run
 
     def describe(self) -> str:
         """One line for the user: which executor, how many cells at a time, on what."""
         ...
 
+    def has_room(self, running: int) -> bool:
+        """Whether one more cell may start now, with ``running`` cells running."""
+        ...
+
     def submit(self, launch: Launch) -> Job:
-        """Start one cell (only called while fewer than ``capacity`` run)."""
+        """Start one cell (only called right after ``has_room`` said yes)."""
         ...
 
     def pid(self, job: Job) -> int | None:
         """The cell's local process id (recorded in its claim), or None when it runs elsewhere."""
+        ...
+
+    def peak(self, job: Job) -> int | None:
+        """The most GPU memory the job held (bytes), or None when it was not seen."""
         ...
 
     def wait(self, jobs: list[Job], timeout: float) -> list[Exit]:
@@ -118,58 +129,120 @@ def visible_gpus() -> list[str]:
         return []
 
 
-def make_executor(kind: str, max_parallel: int | None = None,
-                  address: str | None = None) -> Executor:
+def make_executor(kind: str, max_parallel: int | None = None, address: str | None = None,
+                  cells_per_gpu: int | None = None,
+                  gpu_memory_per_cell: int | None = None) -> Executor:
     """The executor named on the command line (``local`` or ``ray``)."""
     if kind == "ray":
-        return RayExecutor(max_parallel=max_parallel, address=address)
+        if gpu_memory_per_cell is not None:
+            raise AsdbenchError("--gpu-memory-per-cell is for --executor local (Ray places "
+                                "fractional GPUs itself and does not see their memory)")
+        return RayExecutor(max_parallel=max_parallel, address=address,
+                           cells_per_gpu=cells_per_gpu or 1)
     if address:
         raise AsdbenchError("--address is for --executor ray")
-    return LocalExecutor(max_parallel=max_parallel)
+    return LocalExecutor(max_parallel=max_parallel, cells_per_gpu=cells_per_gpu,
+                         gpu_memory_per_cell=gpu_memory_per_cell)
+
+
+def local_capacity(n_gpus: int, max_parallel: int | None,
+                   cells_per_gpu: int | None) -> tuple[int, int]:
+    """``(cells at a time, cells per GPU at most)`` of the local executor.
+
+    On a CPU: ``max_parallel`` (default 1). On G GPUs: N x G with ``cells_per_gpu`` N (fewer
+    with a smaller ``max_parallel``); without it, ``max_parallel`` (default G) spread evenly.
+    """
+    if not n_gpus:
+        return max_parallel or 1, 1
+    if cells_per_gpu:
+        return min(max_parallel or cells_per_gpu * n_gpus, cells_per_gpu * n_gpus), cells_per_gpu
+    capacity = max_parallel or n_gpus
+    return capacity, -(-capacity // n_gpus)
 
 
 class LocalExecutor:
-    """Each cell a subprocess; one at a time per GPU (round robin), or ``max_parallel``."""
+    """Each cell a subprocess pinned to one GPU (``CUDA_VISIBLE_DEVICES``), up to
+    ``cells_per_gpu`` per GPU where memory fits (:mod:`asdbench.matrix.gpus`); on a CPU,
+    ``max_parallel`` at a time (default 1).
+
+    ``cells_per_gpu`` unset: one per GPU, or ``max_parallel`` spread evenly over them.
+    """
 
     name = "local"
 
     def __init__(self, command: tuple[str, ...] | list[str] | None = None,
-                 max_parallel: int | None = None, gpus: list[str] | None = None):
+                 max_parallel: int | None = None, gpus: list[str] | None = None,
+                 cells_per_gpu: int | None = None, gpu_memory_per_cell: int | None = None,
+                 slots: GpuSlots | None = None):
         self.command = list(RUN_COMMAND if command is None else command)
         self.gpus = visible_gpus() if gpus is None else gpus
-        self.capacity = max_parallel or max(1, len(self.gpus))
-        self._free = list(range(self.capacity))
+        self.capacity, per_gpu = local_capacity(len(self.gpus), max_parallel, cells_per_gpu)
+        self.slots = slots or GpuSlots(self.gpus, per_gpu, gpu_memory_per_cell)
+        self._pick: tuple[str | None, str | None] = (None, None)
+        self.mps = mps_pipe_dir() if self.gpus else None
+        self.waiting: str | None = None
         cpus = os.cpu_count() or 1
         self.threads = max(1, cpus // self.capacity) if self.capacity > 1 else None
 
     def describe(self) -> str:
-        where = f"{len(self.gpus)} GPU(s)" if self.gpus else "CPU"
-        return f"local executor, {self.capacity} at a time on {where}"
+        if not self.gpus:
+            return f"local executor, {self.capacity} at a time on CPU"
+        s = self.slots
+        memory = (f", {format_memory(s.estimate)} per cell until one is measured"
+                  if s.estimate else "")
+        mps = f", CUDA MPS on ({self.mps})" if self.mps else ""
+        return (f"local executor, {self.capacity} at a time on {len(self.gpus)} GPU(s), "
+                f"up to {s.per_gpu} per GPU{memory}{mps}")
 
-    def _env(self, slot: int) -> dict[str, str]:
+    def _env(self, gpu: str | None) -> dict[str, str]:
         env = dict(os.environ)
-        if self.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot % len(self.gpus)]
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
         if self.threads and "OMP_NUM_THREADS" not in os.environ:
-            env["OMP_NUM_THREADS"] = str(self.threads)  # parallel CPU cells share the cores
+            env["OMP_NUM_THREADS"] = str(self.threads)  # parallel cells share the cores
         return env
 
+    def has_room(self, running: int) -> bool:
+        self.waiting = None
+        if running >= self.capacity:
+            return False
+        if not self.gpus:
+            return True
+        self._pick = self.slots.pick()
+        self.waiting = self.slots.waiting
+        return self._pick[0] is not None
+
     def submit(self, launch: Launch) -> Job:
-        slot = self._free.pop(0)
-        proc = spawn_cell([*self.command, *launch.args], launch.log_path, self._env(slot))
-        return Job(launch, proc, slot=slot)
+        gpu, note = None, None
+        if self.gpus:
+            gpu, note = self._pick if self._pick[0] is not None else self.slots.pick()
+            self._pick = (None, None)
+            if gpu is None:
+                raise AsdbenchError(f"no GPU has room for a cell: {self.slots.waiting}")
+            self.slots.place(launch.cell.index, gpu)
+        proc = spawn_cell([*self.command, *launch.args], launch.log_path, self._env(gpu))
+        if gpu is not None:
+            self.slots.started(launch.cell.index, proc.pid)
+        return Job(launch, proc, gpu=gpu, note=note)
 
     def pid(self, job: Job) -> int | None:
         return job.handle.pid
 
+    def peak(self, job: Job) -> int | None:
+        """The most GPU memory the job's process held (bytes), when it was seen at all."""
+        placement = self.slots.placed.get(job.cell.index)
+        return placement.peak if placement and placement.peak else None
+
     def wait(self, jobs: list[Job], timeout: float) -> list[Exit]:
         deadline = time.time() + timeout
         while True:
+            if self.gpus:
+                self.slots.sample()
             done = []
             for job in jobs:
                 rc = job.handle.poll()
                 if rc is not None:
-                    self._free.append(job.slot)
+                    self.slots.release(job.cell.index)
                     done.append(Exit(job, rc, read_tail(job.log_path)))
             if done or time.time() >= deadline:
                 return done
@@ -196,17 +269,27 @@ def _ray_run_cell(argv: list[str], log_path: str) -> tuple[int, str]:
     return rc, read_tail(log_path)
 
 
+def ray_task_options(cluster_gpus: int, cells_per_gpu: int = 1) -> dict[str, float]:
+    """What one cell asks Ray for: ``1/cells_per_gpu`` of a GPU when the cluster has GPUs
+    (Ray then packs that many tasks onto one device), else one CPU."""
+    return {"num_gpus": 1 / cells_per_gpu} if cluster_gpus else {"num_cpus": 1}
+
+
 class RayExecutor:
-    """Each cell a Ray task (``num_gpus=1`` when the cluster has GPUs, else one CPU).
+    """Each cell a Ray task (``num_gpus=1/cells_per_gpu`` when the cluster has GPUs, else one
+    CPU). Ray places fractional GPUs itself; it does not see their memory, so the local
+    executor's memory check does not apply here.
 
     The results folder must be reachable at the same path from every node (a shared
     filesystem); a one-machine Ray instance needs nothing.
     """
 
     name = "ray"
+    waiting = None  # Ray queues what does not fit
 
     def __init__(self, command: tuple[str, ...] | list[str] | None = None,
-                 max_parallel: int | None = None, address: str | None = None):
+                 max_parallel: int | None = None, address: str | None = None,
+                 cells_per_gpu: int = 1):
         try:
             import ray
         except ImportError:
@@ -224,14 +307,20 @@ class RayExecutor:
             self._started = True
         resources = ray.cluster_resources()
         self.gpus = int(resources.get("GPU", 0))
-        slots = self.gpus or int(resources.get("CPU", 1))
+        self.cells_per_gpu = cells_per_gpu if self.gpus else 1
+        slots = self.gpus * self.cells_per_gpu or int(resources.get("CPU", 1))
         self.capacity = max(1, max_parallel or slots)  # more than fits simply queue in Ray
-        opts = {"num_gpus": 1} if self.gpus else {"num_cpus": 1}
-        self._task = ray.remote(max_retries=0, **opts)(_ray_run_cell)
+        self.options = ray_task_options(self.gpus, self.cells_per_gpu)
+        self._task = ray.remote(max_retries=0, **self.options)(_ray_run_cell)
 
     def describe(self) -> str:
         where = f"{self.gpus} GPU(s)" if self.gpus else "CPUs"
-        return f"Ray executor, {self.capacity} at a time on {where}"
+        share = (f", {self.options['num_gpus']:.3g} GPU per cell"
+                 if self.cells_per_gpu > 1 else "")
+        return f"Ray executor, {self.capacity} at a time on {where}{share}"
+
+    def has_room(self, running: int) -> bool:
+        return running < self.capacity
 
     def submit(self, launch: Launch) -> Job:
         ref = self._task.remote([*self.command, *launch.args], str(launch.log_path.resolve()))
@@ -239,6 +328,9 @@ class RayExecutor:
 
     def pid(self, job: Job) -> int | None:
         return None  # runs elsewhere: the claim is kept alive by the heartbeat
+
+    def peak(self, job: Job) -> int | None:
+        return None  # Ray does not report a task's GPU memory
 
     def wait(self, jobs: list[Job], timeout: float) -> list[Exit]:
         by_ref = {job.handle: job for job in jobs}

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from asdbench.config import flatten, load_toml, resolve
+from asdbench.matrix.gpus import parse_memory
 from asdbench.registry import AsdbenchError, Registry, _suggest
 
-MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include")
+MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
+               "cells_per_gpu", "gpu_memory_per_cell")
 DEFAULT_NAME = "matrix"
 
 
@@ -41,6 +43,24 @@ def _check_name(config: dict[str, Any], source: str) -> None:
             or "\0" in name):
         raise _fail(source, f"name {name!r} must be a single folder name "
                     "(no '/', '..' or absolute path)")
+
+
+def packing(config: dict[str, Any], source: str = "matrix") -> tuple[int | None, int | None]:
+    """The matrix file's ``(cells_per_gpu, gpu_memory_per_cell in bytes)``; None when unset.
+
+    How cells share GPUs, not what they compute: neither changes a run id.
+    """
+    per_gpu = config.get("cells_per_gpu")
+    if per_gpu is not None and (isinstance(per_gpu, bool) or not isinstance(per_gpu, int)
+                                or per_gpu < 1):
+        raise _fail(source, f"cells_per_gpu must be a whole number >= 1, not {per_gpu!r}")
+    memory = config.get("gpu_memory_per_cell")
+    if memory is not None:
+        try:
+            memory = parse_memory(memory)
+        except AsdbenchError as exc:
+            raise _fail(source, str(exc)) from None
+    return per_gpu, memory
 
 
 def _as_choices(value: Any) -> list[Any]:
@@ -91,6 +111,7 @@ def _parts(config: dict[str, Any], source: str
         raise _fail(source, f"unknown top-level key '{unknown[0]}'"
                     f"{_suggest(unknown[0], MATRIX_KEYS)}; expected {', '.join(MATRIX_KEYS)}")
     _check_name(config, source)
+    packing(config, source)
     for key in ("axes", "settings"):
         if not isinstance(config.get(key, {}), dict):
             raise _fail(source, f"'{key}' must be a table")

@@ -20,6 +20,7 @@ from rich.markup import escape as esc
 from asdbench.atomic import atomic_write_text
 from asdbench.matrix.claims import Claims, Heartbeat
 from asdbench.matrix.executors import Executor, Exit, Job, Launch, LocalExecutor, cell_args
+from asdbench.matrix.gpus import format_memory
 from asdbench.matrix.grid import Cell, matrix_name, plan, to_toml
 from asdbench.matrix.outcome import check_result, is_finished
 from asdbench.matrix.records import MatrixFolder, now
@@ -61,6 +62,7 @@ class MatrixRun:
         self.queue: deque[Cell] = deque()
         self.running: dict[int, Job] = {}
         self.deferred: list[Cell] = []
+        self.waiting: str | None = None  # the last "waiting for GPU memory" line printed
         self.bar = make_progress(progress, self.console)
         self.task = None
 
@@ -114,8 +116,12 @@ class MatrixRun:
 
     def _fill(self) -> None:
         """Start queued cells while the executor has room."""
-        while self.queue and len(self.running) < self.executor.capacity:
+        while self.queue and self.executor.has_room(len(self.running)):
             self._start(self.queue.popleft())
+        waiting = self.executor.waiting if self.queue else None
+        if waiting and waiting != self.waiting:  # say it once, not at every poll
+            self.console.print(f"[yellow]{esc(waiting)}[/]")
+        self.waiting = waiting
 
     def _start(self, cell: Cell) -> None:
         """Claim a cell and launch it, unless it is finished or another process holds it."""
@@ -139,6 +145,8 @@ class MatrixRun:
         if pid:
             self.claims.set_child(rid, pid)
         self.running[cell.index] = job
+        if job.note:
+            self.console.print(f"[yellow]warning:[/] {esc(job.note)}")
         self.bar.update(self.task, description=self._describe())
 
     def _collect(self, exit_: Exit) -> None:
@@ -149,7 +157,10 @@ class MatrixRun:
         if error is None:
             self.result.done.append(cell.run_id)
             self.result.failed.pop(cell.key, None)
-            self.console.print(f"[green]done[/] {cell.run_id} ({time.time() - job.started:.0f} s)")
+            peak = self.executor.peak(job)
+            memory = f", {format_memory(peak)} GPU memory at most" if peak else ""
+            self.console.print(f"[green]done[/] {cell.run_id} "
+                               f"({time.time() - job.started:.0f} s{memory})")
             self.bar.advance(self.task)
         else:
             final = cell.attempts > self.retries
