@@ -7,16 +7,11 @@ anomalous). The log-Mel, the learned frontends, the backbone, the head and the s
 inside, so a deployment needs only ``torch.jit.load`` (or onnxruntime) and the JSON sidecar
 ``<file>.json`` that names the classes, the sample rate, the clip length and the scorer.
 
-Scores equal the run's ``scores.csv`` (the engine caches log-Mel in float32, the same values
-the model computes inside). Scorers:
-
-- ``ce``: ``-log_softmax`` of the class logits at each class, with the logits the method gives
-  for that class (ArcFace: the margin on that class when ``method.eval_margin`` is true). All K
-  columns come from one batched call of the method's own ``logits`` on ``B·K`` rows;
-- ``cosine``, ``knn``, ``knn-domain``: cosine distances to the run's saved train embeddings of
-  each class (class means, the k nearest, the k nearest per domain then the minimum).
-
-Other scorers (fitted models such as k-means) are refused with a clear error.
+The scorer part comes from the scorer itself: the run's scorer is fitted again on the run's
+saved train inputs (what it was fitted on during the run) and asked for
+``to_torch(head, num_classes)`` (see the ``asdbench_scorers`` hook); a scorer without it
+cannot be exported. Scores equal the run's ``scores.csv`` (the engine caches log-Mel in
+float32, the same values the model computes inside).
 """
 
 from __future__ import annotations
@@ -31,20 +26,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import click
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asdbench import __version__
 from asdbench.atomic import atomic_path, atomic_write_text
-from asdbench.registry import AsdbenchError
+from asdbench.config import component_options
+from asdbench.plugins import get_registry
+from asdbench.registry import AsdbenchError, Registry
 
 FORMATS = ("torchscript", "onnx")
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
-EMBEDDING_SCORERS = ("cosine", "knn", "knn-domain")
-SCORERS = ("ce", *EMBEDDING_SCORERS)
 ONNX_OPSET = 18
 # onnxscript: torch.onnx's exporter for torch.export graphs (the only one that handles the STFT)
 ONNX_MODULES = ("onnx", "onnxruntime", "onnxscript")
@@ -52,115 +45,51 @@ ONNX_MODULES = ("onnx", "onnxruntime", "onnxscript")
 VERIFY_TOLERANCE = 1e-3
 
 
-def ce_all_classes(method: nn.Module, e: Tensor, num_classes: int,
-                   class_ids: Tensor | None = None) -> Tensor:
-    """``[B, K]``: ``-log_softmax(method.logits(e, k))[k]`` for every class ``k`` at once.
-
-    Each clip's embedding is repeated K times, row ``(b, k)`` labelled ``k`` (so a margin lands
-    on ``k``), and the method's own ``logits`` is called once on the ``B·K`` rows: the same
-    maths as the ``ce`` scorer, for every column. The extra cost is ``B·K·K·E`` multiply-adds,
-    negligible beside the network (41 classes: 0.2 MFLOP per clip against ~4.5 GFLOP).
-    """
-    dim = e.shape[-1]
-    rows = e.unsqueeze(1).expand(-1, num_classes, dim).reshape(-1, dim)
-    if class_ids is None:
-        class_ids = torch.arange(num_classes, device=e.device)
-    labels = class_ids.unsqueeze(0).expand(e.shape[0], -1)
-    logits = method.logits(rows, labels.reshape(-1)).float().reshape(-1, num_classes, num_classes)
-    own = torch.diagonal(logits, dim1=1, dim2=2)
-    return torch.logsumexp(logits, dim=2) - own
-
-
-def cosine_distance_topk(e: Tensor, reference: Tensor, k: int) -> Tensor:
-    """Mean cosine distance of each row of ``e`` to its ``k`` nearest rows of the L2-normalised
-    ``reference`` (``k`` capped at its size), as ``asdbench.scoring.knn_cosine_distance``."""
-    q = F.normalize(e.float(), dim=1)
-    dist = 1.0 - q @ reference.T
-    k = max(1, min(int(k), reference.shape[0]))
-    if k == 1:
-        return dist.min(dim=1).values
-    return dist.topk(k, dim=1, largest=False).values.mean(dim=1)
-
-
-def _normalized(x: np.ndarray) -> Tensor:
-    x = np.asarray(x, dtype=np.float32)
-    return torch.from_numpy(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12))
-
-
-def embedding_references(scorer: str, k: int, embeddings: np.ndarray, class_index: np.ndarray,
-                         domain: np.ndarray, num_classes: int) -> list[list[Tensor]]:
-    """Per class, the reference sets the embedding scorer compares with (L2-normalised rows):
-    ``cosine`` → the class mean, ``knn`` → all its train embeddings, ``knn-domain`` → one set
-    per domain present among them. A class without train embeddings is an error."""
-    refs: list[list[Tensor]] = []
-    for c in range(num_classes):
-        rows = np.flatnonzero(class_index == c)
-        if not len(rows):
-            raise AsdbenchError(f"scorer '{scorer}': class {c} has no training embeddings")
-        emb = embeddings[rows]
-        if scorer == "cosine":
-            refs.append([_normalized(np.asarray(emb, np.float64).mean(axis=0, keepdims=True))])
-        elif scorer == "knn":
-            refs.append([_normalized(emb)])
-        else:
-            dom = domain[rows]
-            refs.append([_normalized(emb[dom == d]) for d in sorted(set(dom.tolist()))])
-    return refs
-
-
 class ScoringModel(nn.Module):
-    """Waveforms ``[B, L]`` → anomaly scores ``[B, K]`` (see the module docstring)."""
+    """Waveforms ``[B, L]`` → anomaly scores ``[B, K]``: the run's frontend, backbone and
+    method embedding, then ``scores``, a scorer's ``to_torch`` module (embeddings → ``[B, K]``)."""
 
-    def __init__(self, model: nn.Module, num_classes: int, scorer: str = "ce", k: int = 1,
-                 references: list[list[Tensor]] | None = None) -> None:
+    def __init__(self, model: nn.Module, scores: nn.Module) -> None:
         super().__init__()
-        if scorer not in SCORERS:
-            raise AsdbenchError(f"scorer '{scorer}' cannot be exported "
-                                f"(supported: {', '.join(SCORERS)})")
         self.frontend, self.backbone, self.method = model.frontend, model.backbone, model.method
-        self.num_classes = num_classes
-        self.scorer = scorer
-        self.k = 1 if scorer == "cosine" else int(k)
-        # a buffer, not a traced arange: the exported file then runs on any device
-        self.register_buffer("class_ids", torch.arange(num_classes), persistent=False)
-        # (class, buffer name) pairs: traced as K unrolled reference comparisons
-        self._refs: list[tuple[int, str]] = []
-        if scorer != "ce":
-            if references is None or len(references) != num_classes:
-                raise AsdbenchError(f"scorer '{scorer}' needs the reference embeddings of "
-                                    f"all {num_classes} classes")
-            for c, sets in enumerate(references):
-                for j, ref in enumerate(sets):
-                    name = f"ref_{c}_{j}"
-                    self.register_buffer(name, ref.float().contiguous())
-                    self._refs.append((c, name))
+        self.scores = scores
 
     def forward(self, wave: Tensor) -> Tensor:
         feats = self.frontend.features(wave)
         e = self.method.embed(self.backbone(self.frontend(wave, feats)))
-        if self.scorer == "ce":
-            return ce_all_classes(self.method, e, self.num_classes, self.class_ids)
-        columns: list[list[Tensor]] = [[] for _ in range(self.num_classes)]
-        for c, name in self._refs:
-            columns[c].append(cosine_distance_topk(e, getattr(self, name), self.k))
-        # several domains: the nearest one wins
-        return torch.stack([torch.stack(col).amin(dim=0) for col in columns], dim=1)
+        return self.scores(e).float()
 
 
-def scoring_model(run) -> ScoringModel:
-    """The :class:`ScoringModel` of a loaded run (``asdbench.runs.LoadedRun``), in eval mode."""
+def _to_torch(scorer: Any, name: str):
+    to_torch = getattr(scorer, "to_torch", None)
+    if not callable(to_torch):
+        raise AsdbenchError(f"scorer '{name}' cannot be exported: it has no to_torch(head, "
+                            "num_classes) method (see the asdbench_scorers hook)")
+    return to_torch
+
+
+def scorer_module(scorer: Any, name: str, head: nn.Module, num_classes: int) -> nn.Module:
+    """``scorer.to_torch(head, num_classes)`` of a fitted scorer registered as ``name``;
+    a scorer without it is a one-line error naming it."""
+    module = _to_torch(scorer, name)(head, num_classes)
+    if not isinstance(module, nn.Module):
+        raise AsdbenchError(f"scorer '{name}': to_torch returned {type(module).__name__}, "
+                            "expected a torch.nn.Module")
+    return module
+
+
+def scoring_model(run, registry: Registry | None = None) -> ScoringModel:
+    """The :class:`ScoringModel` of a loaded run (``asdbench.runs.LoadedRun``), in eval mode:
+    its scorer (looked up in ``registry``, default the process-wide one) is fitted on the
+    run's saved train inputs and exported through its ``to_torch``."""
     cfg = run.config
-    scorer = str(cfg["scorer"])
-    if scorer not in SCORERS:
-        raise AsdbenchError(f"{run.run_dir}: scorer '{scorer}' cannot be exported "
-                            f"(supported: {', '.join(SCORERS)}); rerun with --scorer ce")
-    refs = None
-    if scorer != "ce":
-        train = run.train_inputs()
-        refs = embedding_references(scorer, int(cfg.get("scorer.k", 1)), train.embeddings,
-                                    train.class_index, train.domain, len(run.classes))
-    return ScoringModel(run.model, len(run.classes), scorer, int(cfg.get("scorer.k", 1)),
-                        refs).eval()
+    name = str(cfg["scorer"])
+    scorer = (registry or get_registry()).create("scorer", name,
+                                                 component_options(cfg, "scorer"))
+    _to_torch(scorer, name)  # fail before fitting
+    scorer.fit(run.train_inputs())
+    scores = scorer_module(scorer, name, run.model.method, len(run.classes))
+    return ScoringModel(run.model, scores).eval()
 
 
 def onnx_available() -> bool:
@@ -179,7 +108,7 @@ def _example(num_samples: int, batch: int = 2, seed: int = 0) -> Tensor:
     return (0.1 * torch.randn(batch, num_samples, generator=g)).clamp(-1.0, 1.0)
 
 
-def _save_torchscript(module: ScoringModel, example: Tensor, out: Path) -> None:
+def save_torchscript(module: ScoringModel, example: Tensor, out: Path) -> None:
     # torch 2.10+ marks torch.jit deprecated (FutureWarning) but it is what deployments load
     with torch.no_grad(), warnings.catch_warnings(), atomic_path(out) as tmp:
         warnings.simplefilter("ignore", FutureWarning)
@@ -251,43 +180,27 @@ def _run_exported(path: Path, fmt: str, wave: Tensor) -> Tensor:
     return torch.from_numpy(session.run(None, {"wave": wave.numpy()})[0])
 
 
-def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | None = None,
-               *, verify: bool = True) -> Path:
-    """Write the scoring model of a finished run as ``fmt`` and its JSON sidecar.
+def _verify(module: ScoringModel, out: Path, fmt: str, num_samples: int) -> None:
+    """The saved file's scores on random clips (batch 3, another size than the one traced)
+    against the eager model's; a mismatch is an error."""
+    check = _example(num_samples, batch=3, seed=1)
+    with torch.no_grad():
+        want = module(check)
+    got = _run_exported(out, fmt, check)
+    err = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
+    if not err <= VERIFY_TOLERANCE:
+        raise AsdbenchError(f"{out}: exported {fmt} model disagrees with the run's model "
+                            f"(max |Δscore| = {err:.3g}, shape {tuple(got.shape)})")
 
-    ``out`` defaults to ``<run_dir>/export/model.pt`` (``.onnx``). With ``verify`` the saved
-    file is loaded back and its scores on random clips (batch 3, another size than the one
-    traced) are compared with the eager model; a mismatch is an error. Returns the model path.
-    """
-    from asdbench.runs import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
 
-    if fmt not in FORMATS:
-        raise AsdbenchError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
-    if fmt == "onnx" and not onnx_available():
-        raise AsdbenchError("--format onnx needs the optional onnx extra: pip install "
-                            "'asdbench[onnx]' (onnx, onnxruntime, onnxscript)")
-    run = load_run(run_dir, "cpu")
-    module = scoring_model(run)
-    audio = run.audio
-    out = Path(out) if out is not None else Path(run_dir) / "export" / f"model{SUFFIX[fmt]}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    example = _example(audio.num_samples)
-    (_save_torchscript if fmt == "torchscript" else _save_onnx)(module, example, out)
-    if verify:
-        check = _example(audio.num_samples, batch=3, seed=1)
-        with torch.no_grad():
-            want = module(check)
-        got = _run_exported(out, fmt, check)
-        err = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
-        if not err <= VERIFY_TOLERANCE:
-            raise AsdbenchError(f"{out}: exported {fmt} model disagrees with the run's model "
-                                f"(max |Δscore| = {err:.3g}, shape {tuple(got.shape)})")
-    cfg = run.config
+def _sidecar(run, fmt: str, out: Path) -> dict[str, Any]:
+    """What a deployment needs to know besides the model file."""
+    cfg, audio = run.config, run.audio
     meta: dict[str, Any] = {
         "format": fmt, "file": out.name, "run_id": run.info.get("run_id"),
         "classes": list(run.classes), "sample_rate": audio.sample_rate,
         "clip_samples": audio.num_samples, "clip_seconds": audio.clip_seconds,
-        "scorer": cfg["scorer"], "scorer_k": module.k if cfg["scorer"] != "ce" else None,
+        "scorer": cfg["scorer"], "scorer_options": component_options(cfg, "scorer"),
         "frontend": cfg["frontend"], "backbone": cfg["backbone"], "method": cfg["method"],
         "input": {"name": "wave", "shape": ["batch", audio.num_samples], "dtype": "float32",
                   "range": "[-1, 1) (16-bit PCM / 32768)"},
@@ -298,26 +211,33 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
     }
     if fmt == "onnx":
         meta["opset"] = ONNX_OPSET
-    atomic_write_text(sidecar_path(out), json.dumps(meta, indent=2))
-    return out
+    return meta
 
 
-@click.command("export")
-@click.option("--run", "run_dir", required=True,
-              type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A finished run folder (results/runs/<id>).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="torchscript",
-              show_default=True, help="torchscript (torch.jit.load) or onnx (onnxruntime).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Model file to write (default <run>/export/model.pt or model.onnx).")
-def export_command(run_dir: Path, fmt: str, out: Path | None) -> None:
-    """Export a run's scoring model: waveforms [B, L] → anomaly scores [B, classes].
+def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | None = None,
+               *, verify: bool = True, registry: Registry | None = None) -> Path:
+    """Write the scoring model of a finished run as ``fmt`` and its JSON sidecar.
 
-    \b
-    The log-Mel and the scorer are inside; a JSON sidecar <file>.json names the classes
-    (column order), sample rate and clip length. Examples:
-      asdbench export --run results/runs/<id>
-      asdbench export --run results/runs/<id> --format onnx --out fan.onnx
+    ``out`` defaults to ``<run_dir>/export/model.pt`` (``.onnx``). With ``verify`` the saved
+    file is loaded back and checked against the eager model (:func:`_verify`). ``registry``
+    (default: the process-wide one) provides the run's components and scorer. Returns the
+    model path.
     """
-    path = export_run(run_dir, fmt, out)
-    click.echo(f"wrote {path} and {sidecar_path(path)}")
+    from asdbench.runs import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
+
+    if fmt not in FORMATS:
+        raise AsdbenchError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    if fmt == "onnx" and not onnx_available():
+        raise AsdbenchError("--format onnx needs the optional onnx extra: pip install "
+                            "'asdbench[onnx]' (onnx, onnxruntime, onnxscript)")
+    registry = registry or get_registry()
+    run = load_run(run_dir, "cpu", registry)
+    module = scoring_model(run, registry)
+    out = Path(out) if out is not None else Path(run_dir) / "export" / f"model{SUFFIX[fmt]}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    example = _example(run.audio.num_samples)
+    (save_torchscript if fmt == "torchscript" else _save_onnx)(module, example, out)
+    if verify:
+        _verify(module, out, fmt, run.audio.num_samples)
+    atomic_write_text(sidecar_path(out), json.dumps(_sidecar(run, fmt, out), indent=2))
+    return out

@@ -115,6 +115,16 @@ def asdbench_scorers() -> list[Component]:
 
     ``factory(options) -> scorer`` with ``fit(train: asdbench.scoring.ScoringInputs) -> None``
     and ``score(test: ScoringInputs) -> numpy.ndarray[N]`` (higher = more anomalous).
+
+    Optional, for ``asdbench export``: ``to_torch(head: torch.nn.Module, num_classes: int)
+    -> torch.nn.Module``, called on a scorer fitted on the run's saved train inputs. ``head``
+    is the run's method module (``head.logits(e, labels)``, in eval mode). The returned
+    module maps the method's embeddings ``Tensor[B, E]`` (float32, ``head.embed`` output) to
+    ``Tensor[B, num_classes]``: column ``k`` is what ``score`` gives the clip as a clip of
+    class ``k`` (the deployed model does not know a clip's class). Keep the fitted state as
+    buffers or submodules, use torch ops that ``torch.jit.trace`` and ``torch.onnx.export``
+    handle, create no tensor on a fixed device in ``forward``, and accept any batch size.
+    A scorer without ``to_torch`` cannot be exported (a one-line error naming it).
     """
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asdbench.export import ScoringModel, _save_torchscript
+from asdbench.export import ScoringModel, save_torchscript
 from asdbench.model import build_model
 from asdbench.modelinfo import PAPER_NUM_CLASSES, audio_spec
 from asdbench.plugins import get_registry
@@ -60,12 +60,13 @@ def build_variants(frontend: str, clip_seconds: float, device: torch.device, wor
     audio = audio_spec(cfg)
     torch.manual_seed(0)
     model = build_model(cfg, registry, audio, PAPER_NUM_CLASSES)
-    scoring = ScoringModel(model, PAPER_NUM_CLASSES).eval().to(device)
+    ce = registry.create("scorer", "ce").to_torch(model.method, PAPER_NUM_CLASSES)
+    scoring = ScoringModel(model, ce).eval().to(device)
     example = 0.1 * torch.randn(2, audio.num_samples, device=device)
     fast = copy.deepcopy(scoring)
     prepare_for_speed(fast, device)
     path = workdir / f"{frontend}.pt"
-    _save_torchscript(copy.deepcopy(scoring).cpu(), example.cpu(), path)
+    save_torchscript(copy.deepcopy(scoring).cpu(), example.cpu(), path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is marked deprecated
         loaded = torch.jit.load(str(path), map_location=device)

@@ -1,4 +1,5 @@
-"""Exported scoring models (TorchScript, ONNX) reproduce a run's scores without asdbench."""
+"""Exported scoring models (TorchScript, ONNX) reproduce a run's scores without asdbench,
+for the shipped scorers and a third party's (each scorer's ``to_torch``)."""
 
 import json
 import subprocess
@@ -7,24 +8,28 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-import asdbench.engine as engine
+import asdbench.commands.export as export_cli
+import asdbench.export as export
+import asdbench.plugins
+from asdbench import hookimpl
 from asdbench.config import component_options, resolve
 from asdbench.export import (
     ScoringModel,
-    ce_all_classes,
-    export_command,
     export_run,
     gather_adaptive_max_pool1d,
     onnx_available,
+    scorer_module,
     sidecar_path,
 )
-from asdbench.plugins import get_registry
-from asdbench.registry import AsdbenchError
-from asdbench.scoring import cross_entropy
+from asdbench.plugins import get_registry, load_plugins
+from asdbench.registry import AsdbenchError, Component
+from asdbench.run.pipeline import train_and_evaluate
+from asdbench.scoring import ScoringInputs
 
 TINY = {
     "dataset": "synthetic", "data.types": "fan", "data.ids_per_type": 2, "data.train_per_id": 8,
@@ -55,7 +60,8 @@ def run(request, tmp_path_factory):
     """A finished tiny run, its test clips' WAV paths and its scores.csv."""
     registry = get_registry()
     cfg = resolve({**TINY, "frontend": request.param}, registry)
-    run_dir = engine.train_and_evaluate(cfg, tmp_path_factory.mktemp("results"), progress=False)
+    _, run = train_and_evaluate(cfg, tmp_path_factory.mktemp("results"), progress=False)
+    run_dir = run.path
     dataset = registry.create("dataset", cfg["dataset"], component_options(cfg, "dataset"))
     paths = {c.file_name: str(c.path) for c in dataset.clips() if c.split == "test"}
     scores = pd.read_csv(run_dir / "scores.csv")
@@ -115,34 +121,12 @@ def test_export_command_writes_model_and_sidecar(run, tmp_path):
     if frontend != "logmel":
         pytest.skip("the command is checked once")
     out = tmp_path / "cli.pt"
-    result = CliRunner().invoke(export_command, ["--run", str(run_dir), "--out", str(out)])
+    result = CliRunner().invoke(export_cli.command, ["--run", str(run_dir), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.is_file() and sidecar_path(out).is_file() and str(out) in result.output
-    bad = CliRunner().invoke(export_command, ["--run", str(run_dir), "--format", "tflite"])
+    bad = CliRunner().invoke(export_cli.command, ["--run", str(run_dir), "--format", "tflite"])
     assert bad.exit_code != 0 and "tflite" in bad.output
-
-
-def _method(margin: float, eval_margin: bool, num_classes: int = 5, dim: int = 8):
-    return get_registry().create("method", "os-scl", {"margin": margin, "eval_margin": eval_margin},
-                                 num_classes=num_classes, embedding_dim=dim, frontend="logmel")
-
-
-@pytest.mark.parametrize("eval_margin", [True, False])
-def test_ce_all_classes_equals_the_ce_scorer_column_by_column(eval_margin):
-    torch.manual_seed(0)
-    method = _method(0.7, eval_margin).eval()
-    e = F.normalize(torch.randn(6, 8), dim=1)
-    with torch.no_grad():
-        got = ce_all_classes(method, e, 5).numpy()
-        for k in range(5):
-            labels = torch.full((6,), k)
-            want = cross_entropy(method.logits(e, labels).numpy(), labels.numpy())
-            np.testing.assert_allclose(got[:, k], want, rtol=0, atol=1e-4)
-    if eval_margin:  # the margin on the scored class makes its CE larger than without it
-        plain = _method(0.7, False).eval()
-        plain.load_state_dict(method.state_dict())
-        with torch.no_grad():
-            assert (got > ce_all_classes(plain, e, 5).numpy()).all()
+    assert export_cli.FORMATS == export.FORMATS  # the command's choices, spelled without torch
 
 
 @pytest.mark.parametrize("length,size", [(800, 64), (8000, 626), (626, 313), (7, 3), (5, 8)])
@@ -152,8 +136,19 @@ def test_gather_adaptive_max_pool_equals_torch(length, size):
 
 
 def test_unsupported_scorer_and_format_are_clear_errors(tmp_path):
-    with pytest.raises(AsdbenchError, match="kmeans-domain"):
-        ScoringModel(torch.nn.Module(), 2, "kmeans-domain")
+    class NoTorch:  # fit/score only
+        pass
+
+    with pytest.raises(AsdbenchError, match="scorer 'mine' cannot be exported: it has no "
+                                            "to_torch"):
+        scorer_module(NoTorch(), "mine", torch.nn.Module(), 2)
+
+    class Wrong:
+        def to_torch(self, head, num_classes):
+            return np.zeros((2, num_classes))
+
+    with pytest.raises(AsdbenchError, match="scorer 'wrong': to_torch returned ndarray"):
+        scorer_module(Wrong(), "wrong", torch.nn.Module(), 2)
     with pytest.raises(AsdbenchError, match="format"):
         export_run(tmp_path, "tflite")
 
@@ -168,8 +163,67 @@ def test_exported_graph_holds_no_device_constant():
     from asdbench.modelinfo import audio_spec  # noqa: PLC0415
 
     audio = audio_spec(cfg)
-    scoring = ScoringModel(build_model(cfg, registry, audio, 3), 3).eval()
+    model = build_model(cfg, registry, audio, 3)
+    ce = registry.create("scorer", "ce").to_torch(model.method, 3)
+    scoring = ScoringModel(model, ce).eval()
     with torch.no_grad():
         traced = torch.jit.trace(scoring, (torch.randn(2, audio.num_samples),), check_trace=False)
     assert '"cpu"' not in str(traced.inlined_graph)
     assert traced(torch.randn(1, audio.num_samples)).shape == (1, 3)
+
+
+# --- a third party's scorer ------------------------------------------------------------------
+
+
+class CentroidDistances(torch.nn.Module):
+    """Euclidean distance of each embedding to every class's train centroid: ``[B, K]``."""
+
+    def __init__(self, centroids: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("centroids", torch.from_numpy(centroids.astype(np.float32)))
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return (e.float().unsqueeze(1) - self.centroids.unsqueeze(0)).norm(dim=2)
+
+
+class CentroidScorer:
+    """Not shipped: Euclidean distance to the clip's class's mean train embedding."""
+
+    def fit(self, train: ScoringInputs) -> None:
+        self.centroids = np.stack([train.embeddings[train.rows_of_class(c)].mean(axis=0)
+                                   for c in range(int(train.class_index.max()) + 1)])
+
+    def score(self, test: ScoringInputs) -> np.ndarray:
+        return np.linalg.norm(test.embeddings - self.centroids[test.class_index], axis=1)
+
+    def to_torch(self, head: torch.nn.Module, num_classes: int) -> torch.nn.Module:
+        assert len(self.centroids) == num_classes
+        return CentroidDistances(self.centroids)
+
+
+class ScorerPlugin:
+    @hookimpl
+    def asdbench_scorers(self) -> list[Component]:
+        return [Component("centroid-l2", lambda options: CentroidScorer(), {},
+                          "a third party's scorer")]
+
+
+def test_third_party_scorer_is_exported_with_the_runs_scores(tmp_path, monkeypatch):
+    plugins = load_plugins([("centroid-plugin", ScorerPlugin())])
+    monkeypatch.setattr(asdbench.plugins, "default_plugins", lambda: plugins)
+    cfg = resolve({**TINY, "frontend": "logmel", "scorer": "centroid-l2"}, plugins.registry)
+    _, run = train_and_evaluate(cfg, tmp_path / "results", progress=False)
+    scores = pd.read_csv(run.path / "scores.csv")
+    out = export_run(run.path, "torchscript", tmp_path / "centroid.pt")
+    meta = json.loads(sidecar_path(out).read_text())
+    assert meta["scorer"] == "centroid-l2" and meta["scorer_options"] == {}
+    dataset = plugins.registry.create("dataset", cfg["dataset"], component_options(cfg, "dataset"))
+    paths = {c.file_name: c.path for c in dataset.clips() if c.split == "test"}
+    x = np.stack([sf.read(paths[f], dtype="float32")[0] for f in scores["file"]])
+    model = torch.jit.load(str(out))
+    with torch.no_grad():
+        matrix = model(torch.from_numpy(x)).numpy()
+    own = _own_column(scores, meta["classes"], matrix)
+    # Euclidean distances of ~1 (unit-norm embeddings): float32 through the network
+    np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(matrix[:, 0], matrix[:, 1])  # the columns are per-class scores

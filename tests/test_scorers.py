@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from asdbench_scorers.torch_modules import ce_all_classes
 from sklearn.cluster import KMeans
 
 from asdbench.plugins import load_plugins
 from asdbench.registry import AsdbenchError
 from asdbench.scoring import ScoringInputs, cosine_similarity, cross_entropy, knn_cosine_distance
+from asdbench.sdk import LOG_MEL, FrontendInfo
 
 NAMES = ["ce", "cosine", "kmeans-domain", "knn", "knn-domain", "mahalanobis"]
 
@@ -182,3 +184,71 @@ def test_helpers_chunking_and_similarity():
     # k larger than the reference set averages over all of it
     np.testing.assert_allclose(knn_cosine_distance(q, r[:2], k=9),
                                (1 - cosine_similarity(q, r[:2])).mean(1), atol=1e-6)
+
+
+# --- to_torch: the scorers as exported torch modules -------------------------------------------
+
+
+def _method(margin: float, eval_margin: bool, num_classes: int = 5, dim: int = 8):
+    return load_plugins(only={"osscl"}).registry.create(
+        "method", "os-scl", {"margin": margin, "eval_margin": eval_margin},
+        num_classes=num_classes, embedding_dim=dim,
+        frontend_info=FrontendInfo((1, 128, 32), frozenset({LOG_MEL})))
+
+
+@pytest.mark.parametrize("eval_margin", [True, False])
+def test_ce_all_classes_equals_the_ce_scorer_column_by_column(eval_margin):
+    torch.manual_seed(0)
+    method = _method(0.7, eval_margin).eval()
+    e = torch.nn.functional.normalize(torch.randn(6, 8), dim=1)
+    with torch.no_grad():
+        got = ce_all_classes(method, e, 5).numpy()
+        for k in range(5):
+            labels = torch.full((6,), k)
+            want = cross_entropy(method.logits(e, labels).numpy(), labels.numpy())
+            np.testing.assert_allclose(got[:, k], want, rtol=0, atol=1e-4)
+    if eval_margin:  # the margin on the scored class makes its CE larger than without it
+        plain = _method(0.7, False).eval()
+        plain.load_state_dict(method.state_dict())
+        with torch.no_grad():
+            assert (got > ce_all_classes(plain, e, 5).numpy()).all()
+
+
+@pytest.mark.parametrize("name, options", [
+    ("ce", {}), ("cosine", {}), ("knn", {"k": 1}), ("knn", {"k": 3}), ("knn-domain", {"k": 2}),
+    ("mahalanobis", {}), ("kmeans-domain", {"n_clusters": 3}),
+])
+def test_to_torch_gives_every_class_column_of_score(registry, name, options):
+    """Column k of the exported module = ``score`` of the clip as a clip of class k."""
+    torch.manual_seed(0)
+    head = _method(0.7, True, num_classes=3).eval()
+    train = _inputs(60, domains=("source", "target", "source"))
+    test = _inputs(12, seed=3)
+    if name == "ce":  # the run's logits come from the same head
+        with torch.no_grad():
+            emb = torch.from_numpy(test.embeddings)
+            test.logits = head.logits(emb, torch.from_numpy(test.class_index)).numpy()
+    scorer = registry.create("scorer", name, options)
+    scorer.fit(train)
+    module = scorer.to_torch(head, 3).eval()
+    with torch.no_grad():
+        matrix = module(torch.from_numpy(test.embeddings)).numpy()
+    assert matrix.shape == (12, 3)
+    own = matrix[np.arange(12), test.class_index]
+    np.testing.assert_allclose(own, scorer.score(test), rtol=1e-5, atol=1e-5)
+    for k in range(3):  # and every other column is the score under another class
+        as_k = ScoringInputs(test.embeddings, test.logits, np.full(12, k), test.domain)
+        if name == "ce":
+            with torch.no_grad():
+                as_k.logits = head.logits(torch.from_numpy(test.embeddings),
+                                          torch.full((12,), k)).numpy()
+        np.testing.assert_allclose(matrix[:, k], scorer.score(as_k), rtol=1e-5, atol=1e-5)
+
+
+def test_to_torch_needs_a_fitted_scorer_with_every_class(registry):
+    knn = registry.create("scorer", "knn")
+    with pytest.raises(AsdbenchError, match="to_torch\\(\\) called before fit"):
+        knn.to_torch(torch.nn.Module(), 3)
+    knn.fit(_inputs(30, classes=2))
+    with pytest.raises(AsdbenchError, match="class 2 has no training embeddings"):
+        knn.to_torch(torch.nn.Module(), 3)
