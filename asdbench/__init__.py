@@ -1,7 +1,9 @@
 """asdbench: a plugin-based benchmark for unsupervised anomalous sound detection of machines.
 
 A plugin needs only ``from asdbench import hookimpl``; the hooks it may implement are
-documented in :mod:`asdbench.hookspecs`.
+documented in :mod:`asdbench.hookspecs`, and everything else it may import is in
+:mod:`asdbench.sdk` (the most used names are also here, loaded on first use). Importing
+asdbench has no side effect: no environment variable is set, no plugin or torch is loaded.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -18,4 +20,15 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["hookimpl", "hookspec", "__version__", "PROJECT_NAME"]
+# The supported names of asdbench.sdk, importable from the top package too.
+_SDK_NAMES = ("AsdbenchError", "AudioSpec", "Clip", "Component", "DataReport", "Option")
+
+__all__ = ["hookimpl", "hookspec", "__version__", "PROJECT_NAME", *_SDK_NAMES]
+
+
+def __getattr__(name: str):
+    if name in _SDK_NAMES:  # loaded on first use, so `import asdbench` stays light
+        from asdbench import sdk
+
+        return getattr(sdk, name)
+    raise AttributeError(f"module 'asdbench' has no attribute {name!r}")

@@ -148,3 +148,15 @@ def test_unwritable_results_folder_fails_before_any_work(tmp_path):
     assert result.exit_code == 1
     assert f"cannot write to the results folder {blocker / 'results'}" in result.stderr
     assert blocker.read_text() == "not a folder"
+
+
+def test_top_package_exports_the_sdk_names_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, asdbench; before = 'asdbench.sdk' in sys.modules; "
+            "from asdbench import Component, Option, Clip; import asdbench.sdk as sdk; "
+            "print(before, Component is sdk.Component and Clip is sdk.Clip, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120).stdout.split()
+    assert out == ["False", "True", "False"], out
