@@ -1,5 +1,6 @@
 """The matrix runner: grid expansion, claims, restarts, failures, parallel cells, CLI."""
 
+import io
 import json
 import os
 import subprocess
@@ -10,13 +11,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from asdbench.commands.matrix import command as matrix_command
 from asdbench.config import flatten, load_toml, resolve, run_id
 from asdbench.matrix import executors
 from asdbench.matrix.claims import Claims
-from asdbench.matrix.executors import LocalExecutor, RayExecutor, make_executor, visible_gpus
-from asdbench.matrix.grid import expand, load_matrix, to_toml
+from asdbench.matrix.executors import (
+    LocalExecutor,
+    RayExecutor,
+    local_capacity,
+    make_executor,
+    ray_task_options,
+    visible_gpus,
+)
+from asdbench.matrix.gpus import GpuSlots, mps_pipe_dir, parse_memory
+from asdbench.matrix.grid import expand, load_matrix, packing, plan, to_toml
 from asdbench.matrix.outcome import (
     check_result,
     error_line,
@@ -42,7 +52,7 @@ def fake_registry() -> Registry:
     for name in ("tfstgram", "logmel"):
         reg.add("frontend", Component(name, none, {"n_mels": 128}))
     reg.add("backbone", Component("mobilefacenet", none, {}))
-    for name in ("os-scl", "arcface", "boom", "flaky", "slow", "liar", "mute"):
+    for name in ("os-scl", "arcface", "boom", "flaky", "slow", "pair", "liar", "mute"):
         reg.add("method", Component(name, none, {"margin": 0.7}))
     reg.add("scorer", Component("ce", none, {}))
     return reg
@@ -51,8 +61,8 @@ def fake_registry() -> Registry:
 # Stands in for `python -m asdbench run`: trains "run" --expect-run-id, writes its metrics.json,
 # prints the result line last (then a stderr line, as an interpreter may at exit) and appends one
 # line per call to calls.jsonl; method "boom" fails, "flaky" fails on its first call, "slow"
-# waits (up to 30 s) until method.margin cells have started, "liar" trains and reports another
-# run id, "mute" finishes without a result line.
+# waits (up to 30 s) until method.margin cells have started ("pair": then 0.4 s more), "liar"
+# trains and reports another run id, "mute" finishes without a result line.
 FAKE_ENGINE = textwrap.dedent('''
     import json, os, sys, time, tomllib
     from pathlib import Path
@@ -63,11 +73,13 @@ FAKE_ENGINE = textwrap.dedent('''
     method = cfg.get("method")
     start = time.time()
     met = None
-    if method == "slow":
+    if method in ("slow", "pair"):
         (results / f"started-{rid}").touch()
         while time.time() - start < 30 and not met:
             met = len(list(results.glob("started-*"))) >= int(cfg["method.margin"])
             time.sleep(0.05)
+        if method == "pair":
+            time.sleep(0.4)  # still running when the executor could start more
     with open(results / "calls.jsonl", "a") as fh:
         fh.write(json.dumps({"run_id": rid, "args": args, "start": start, "end": time.time(),
                              "met": met, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")}) + "\\n")
@@ -528,6 +540,239 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):
 ])
 def test_error_line_picks_the_line_that_says_why(text, rc, line):
     assert error_line(text, rc) == line
+
+
+# --- several cells per GPU -----------------------------------------------------------------
+
+
+def most_at_once(records: list[dict], cuda: str | None = None) -> int:
+    """The most cells whose [start, end] overlapped (on one device when ``cuda`` is given)."""
+    edges = sorted((t, d) for r in records if cuda is None or r["cuda"] == cuda
+                   for t, d in ((r["start"], 1), (r["end"], -1)))
+    most = now = 0
+    for _, delta in edges:  # at a tie the end sorts first: touching is not overlapping
+        now += delta
+        most = max(most, now)
+    return most
+
+
+def packed_executor(engine_cmd, gpus, per_gpu, estimate=None, free=dict, used=dict, **kw):
+    slots = GpuSlots(gpus, per_gpu, estimate, free_memory=free, process_memory=used,
+                     refresh_s=0)
+    return LocalExecutor(engine_cmd, gpus=gpus, cells_per_gpu=per_gpu, slots=slots, **kw)
+
+
+PAIRS = {"name": "pk", "axes": {"seed": [0, 1, 2, 3]},
+         "settings": {"method": "pair", "method.margin": 2}}
+
+
+def test_two_cells_per_gpu_on_one_gpu_run_two_at_once_and_never_more(tmp_path, engine_cmd):
+    results = tmp_path / "results"
+    executor = packed_executor(engine_cmd, ["0"], 2)
+    assert executor.capacity == 2
+    result = run_matrix(PAIRS, results, registry=fake_registry(), executor=executor,
+                        progress=False)
+    assert len(result.done) == 4, result.failed
+    records = calls(results)
+    assert [r["cuda"] for r in records] == ["0"] * 4  # each child sees only device 0
+    assert all(r["met"] for r in records)  # the first two waited for each other
+    assert most_at_once(records) == 2
+
+
+def test_two_cells_per_gpu_on_two_gpus_run_four_at_once_two_per_device(tmp_path, engine_cmd):
+    config = {**PAIRS, "axes": {"seed": list(range(8))},
+              "settings": {"method": "pair", "method.margin": 4}}
+    results = tmp_path / "results"
+    executor = packed_executor(engine_cmd, ["2", "5"], 2)
+    assert executor.capacity == 4
+    assert executor.describe() == "local executor, 4 at a time on 2 GPU(s), up to 2 per GPU"
+    result = run_matrix(config, results, registry=fake_registry(), executor=executor,
+                        progress=False)
+    assert len(result.done) == 8, result.failed
+    records = calls(results)
+    assert sorted(r["cuda"] for r in records) == ["2"] * 4 + ["5"] * 4
+    assert most_at_once(records) == 4
+    assert most_at_once(records, "2") == 2 and most_at_once(records, "5") == 2
+
+
+@pytest.mark.parametrize("gpus, max_parallel, per_gpu, expected", [
+    (0, None, None, (1, 1)), (0, 3, 2, (3, 1)),  # on a CPU cells_per_gpu means nothing
+    (1, None, None, (1, 1)), (3, None, None, (3, 1)),  # today's default: one per GPU
+    (2, None, 2, (4, 2)), (2, 3, 2, (3, 2)), (2, 9, 2, (4, 2)),
+    (2, 4, None, (4, 2)),  # --max-parallel alone spreads evenly, as before
+])
+def test_local_capacity(gpus, max_parallel, per_gpu, expected):
+    assert local_capacity(gpus, max_parallel, per_gpu) == expected
+
+
+def test_the_command_packs_cells_from_the_file_and_the_command_line_wins(
+        tmp_path, monkeypatch, engine_cmd):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
+    monkeypatch.setattr(executors, "RUN_COMMAND", tuple(engine_cmd))
+    monkeypatch.setattr(executors, "mps_pipe_dir", lambda: None)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")  # a fake 1-GPU machine
+    path = tmp_path / "m.toml"
+    path.write_text('cells_per_gpu = 1\n[axes]\nseed = [0, 1, 2, 3]\n'
+                    '[settings]\nmethod = "pair"\n"method.margin" = 2\n')
+    results = tmp_path / "results"
+    out = CliRunner().invoke(matrix_command, [str(path), "--results", str(results),
+                                              "--cells-per-gpu", "2"])
+    assert out.exit_code == 0, out.output
+    assert "(local executor, 2 at a time on 1 GPU(s), up to 2 per GPU)" in out.output
+    records = calls(results)
+    assert [r["cuda"] for r in records] == ["7"] * 4 and most_at_once(records) == 2
+    # the packing settings do not change what a cell computes: same run ids as without them
+    plain = {"axes": {"seed": [0, 1, 2, 3]}, "settings": {"method": "pair", "method.margin": 2}}
+    assert sorted(r["run_id"] for r in records) == sorted(
+        c.run_id for c in plan({"name": "m", **plain}, fake_registry()))
+
+
+def test_packing_settings_in_a_matrix_file_are_checked(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('cells_per_gpu = 4\ngpu_memory_per_cell = "6GiB"\n[axes]\nseed = [0]\n')
+    assert packing(load_matrix(path)) == (4, 6 * 2**30)
+    for line, message in (("cells_per_gpu = 0", "cells_per_gpu must be a whole number >= 1"),
+                          ('cells_per_gpu = "2"', "cells_per_gpu must be a whole number"),
+                          ("gpu_memory_per_cell = 6", "6 is not a memory size")):
+        path.write_text(f"{line}\n[axes]\nseed = [0]\n")
+        with pytest.raises(AsdbenchError, match=f"m.toml: .*{message}"):
+            load_matrix(path)
+
+
+@pytest.mark.parametrize("text, nbytes", [
+    ("6GiB", 6 * 2**30), ("6 G", 6 * 2**30), ("5.5GB", 5_500_000_000), ("6000MiB", 6000 * 2**20),
+    ("512mb", 512_000_000)])
+def test_parse_memory(text, nbytes):
+    assert parse_memory(text) == nbytes
+
+
+@pytest.mark.parametrize("text", ["6", "six GiB", "6 GiBs", ""])
+def test_parse_memory_needs_a_number_and_a_unit(text):
+    with pytest.raises(AsdbenchError, match="is not a memory size"):
+        parse_memory(text, "--gpu-memory-per-cell")
+
+
+# --- the memory check ----------------------------------------------------------------------
+
+G = 2**30
+
+
+def test_a_cell_that_does_not_fit_waits_and_starts_once_memory_frees():
+    free = {"0": 10 * G}
+    slots = GpuSlots(["0"], 2, 6 * G, free_memory=lambda: dict(free), process_memory=dict,
+                     refresh_s=0)
+    assert slots.pick() == ("0", None)
+    slots.place(1, "0")
+    # 10 GiB free, but the cell just started will take 6 of them: 4 left for a 6 GiB cell
+    assert slots.pick() == (None, None)
+    assert slots.waiting == "waiting for GPU memory: a cell needs 6.0 GiB, free 0: 4.0 GiB"
+    free["0"] = 14 * G  # another process let go of 4 GiB
+    assert slots.pick() == ("0", None) and slots.waiting is None
+
+
+def test_memory_seen_in_a_running_cell_counts_against_its_reservation():
+    free = {"0": 9 * G, "1": 20 * G}
+    used: dict[int, int] = {}
+    slots = GpuSlots(["0", "1"], 3, 6 * G, free_memory=lambda: dict(free),
+                     process_memory=lambda: dict(used), refresh_s=0)
+    slots.place(1, "0")
+    slots.started(1, 4242)
+    assert slots.available("0", free) == 3 * G
+    used[4242] = 5 * G  # it has allocated 5 of its 6 GiB: free already shows them
+    free["0"] = 4 * G
+    slots.sample()
+    assert slots.available("0", free) == 3 * G
+    assert slots.pick() == ("1", None)  # device 0 is too full, device 1 fits
+    slots.place(2, "1")
+    slots.release(1)  # a finished cell's peak is the measured need from now on
+    assert slots.finished_peaks == [5 * G] and slots.need() == 5 * G
+
+
+def test_a_full_gpu_takes_no_more_cells_however_much_memory_it_has():
+    free = {"a": 100 * G, "b": 1 * G}
+    slots = GpuSlots(["a", "b"], 2, 6 * G, free_memory=lambda: dict(free), process_memory=dict,
+                     refresh_s=0)
+    for key, gpu in ((1, "a"), (2, "a"), (3, "b")):
+        slots.place(key, gpu)
+    assert slots.pick() == (None, None)  # a holds its 2; b is busy and has no room
+    assert slots.waiting == "waiting for GPU memory: a cell needs 6.0 GiB, free b: 0.0 GiB"
+
+
+def test_a_cell_starts_on_an_idle_gpu_anyway_with_a_warning():
+    slots = GpuSlots(["0"], 2, 6 * G, free_memory=lambda: {"0": 2 * G}, process_memory=dict,
+                     refresh_s=0)
+    gpu, note = slots.pick()
+    assert gpu == "0"
+    assert note == ("GPU 0: 2.0 GiB free, below the 6.0 GiB a cell needs; starting anyway "
+                    "(no cell of this matrix runs there to free any)")
+
+
+def test_unknown_free_memory_or_need_never_blocks():
+    blind = GpuSlots(["0"], 2, 6 * G, free_memory=dict, process_memory=dict, refresh_s=0)
+    blind.place(1, "0")
+    assert blind.pick() == ("0", None)  # nvidia-smi missing: free memory unknown
+    unsized = GpuSlots(["0"], 2, None, free_memory=lambda: {"0": 0}, process_memory=dict)
+    unsized.place(1, "0")
+    assert unsized.pick() == ("0", None)  # no estimate and nothing measured yet
+    unsized.place(2, "0")
+    assert unsized.pick() == (None, None) and unsized.waiting is None  # 2 per GPU: full
+
+
+def test_the_matrix_waits_for_memory_instead_of_failing(tmp_path, engine_cmd):
+    """7 GiB free and 6 GiB per cell: with room for two cells per GPU only one fits at a time;
+    the other waits (it is not failed) and runs when the first one has ended."""
+    config = {"name": "mem", "axes": {"seed": [0, 1]},
+              "settings": {"method": "slow", "method.margin": 1}}
+    results = tmp_path / "results"
+    executor = packed_executor(engine_cmd, ["0"], 2, 6 * G, free=lambda: {"0": 7 * G})
+    assert executor.describe() == ("local executor, 2 at a time on 1 GPU(s), up to 2 per GPU, "
+                                   "6.0 GiB per cell until one is measured")
+    console = Console(file=io.StringIO(), width=200)
+    result = run_matrix(config, results, registry=fake_registry(), executor=executor,
+                        progress=False, console=console)
+    assert len(result.done) == 2 and not result.failed
+    assert most_at_once(calls(results)) == 1
+    out = console.file.getvalue()
+    assert out.count("waiting for GPU memory: a cell needs 6.0 GiB, free 0: 1.0 GiB") == 1
+
+
+def test_cuda_mps_is_detected_by_its_control_pipe(tmp_path, monkeypatch):
+    assert mps_pipe_dir({"CUDA_MPS_PIPE_DIRECTORY": str(tmp_path)}) is None
+    (tmp_path / "control").touch()
+    assert mps_pipe_dir({"CUDA_MPS_PIPE_DIRECTORY": str(tmp_path)}) == tmp_path
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path))
+    ex = LocalExecutor(gpus=["0"], cells_per_gpu=4)
+    assert ex.describe().endswith(f", up to 4 per GPU, CUDA MPS on ({tmp_path})")
+    assert "MPS" not in LocalExecutor(gpus=[]).describe()  # a CPU matrix: MPS is irrelevant
+
+
+# --- Ray: fractional GPUs ------------------------------------------------------------------
+
+
+def test_ray_cells_ask_for_a_fraction_of_a_gpu(monkeypatch):
+    assert ray_task_options(4, 1) == {"num_gpus": 1.0}
+    assert ray_task_options(4, 4) == {"num_gpus": 0.25}
+    assert ray_task_options(0, 4) == {"num_cpus": 1}
+    asked = {}
+
+    class FakeRay:  # what RayExecutor uses of ray, on a cluster with 2 GPUs (none started)
+        is_initialized = staticmethod(lambda: True)
+        cluster_resources = staticmethod(lambda: {"GPU": 2.0, "CPU": 32.0})
+
+        @staticmethod
+        def remote(**options):
+            asked.update(options)
+            return lambda fn: fn
+
+    monkeypatch.setitem(sys.modules, "ray", FakeRay)
+    ex = RayExecutor(cells_per_gpu=4)
+    assert asked == {"max_retries": 0, "num_gpus": 0.25}
+    assert ex.capacity == 8 and ex.has_room(7) and not ex.has_room(8)
+    assert ex.describe() == "Ray executor, 8 at a time on 2 GPU(s), 0.25 GPU per cell"
+    with pytest.raises(AsdbenchError, match="--gpu-memory-per-cell is for --executor local"):
+        make_executor("ray", cells_per_gpu=2, gpu_memory_per_cell=6 * G)
 
 
 # --- command line --------------------------------------------------------------------------

@@ -165,9 +165,10 @@ class GpuSlots:
             return idle[0], (f"GPU {idle[0]}: {format_memory(free.get(idle[0]))} free, below "
                              f"the {format_memory(need)} a cell needs; starting anyway "
                              "(no cell of this matrix runs there to free any)")
+        left = {g: self.available(g, free) for g in open_}  # what other cells leave over
         self.waiting = (f"waiting for GPU memory: a cell needs {format_memory(need)}, free "
-                        + ", ".join(f"{g}: {format_memory(self.available(g, free))}"
-                                    for g in open_))
+                        + ", ".join(f"{g}: {format_memory(None if a is None else max(0, a))}"
+                                    for g, a in left.items()))
         return None, None
 
     def available(self, gpu: str, free: dict[str, int]) -> int | None:
