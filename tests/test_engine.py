@@ -105,6 +105,16 @@ def test_run_writes_every_file(finished):
     assert sub.shape == (12, 2)
 
 
+def test_scorer_inputs_are_saved_with_their_logits_and_domains(finished):
+    """What eval/score fit the scorer on is what the run fitted it on (logits, domains)."""
+    _, run_dir = finished
+    train = RunDir(run_dir).load_train_inputs()
+    assert train.embeddings.shape[0] == train.logits.shape[0] == 2 * 2 * 16
+    assert train.logits.shape[1] == 4 and np.isfinite(train.logits).all() and train.logits.any()
+    assert sorted(set(train.class_index.tolist())) == [0, 1, 2, 3]
+    assert list(train.domain) == [""] * 64  # the synthetic set has no domains: kept as ""
+
+
 def test_metrics_have_both_protocols_and_beat_chance(finished):
     _, run_dir = finished
     m = json.loads((run_dir / "metrics.json").read_text())

@@ -5,8 +5,10 @@
 - ``loop``: the training loop (``fit``),
 - ``checkpoint``: the resumable training state,
 - ``evaluate``: embeddings, scores and their table,
+- ``provenance``: versions, machine and git commit recorded with a run,
 - ``rundir``: ``RunDir``, every path and file of a run folder,
-- ``pipeline``: ``train_and_evaluate``, the job behind ``asdbench run``.
+- ``pipeline``: ``train_and_evaluate``, the job behind ``asdbench run``,
+- ``service``: using a trained run (``asdbench score``, ``asdbench eval``).
 
 This package module imports nothing, so ``from asdbench.run.rundir import RunDir`` stays light
 (no torch) for the matrix and the leaderboard.
