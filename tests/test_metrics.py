@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+import asdbench.metrics.builtin as builtin
 import asdbench.plugins
 from asdbench import hookimpl
 from asdbench.config import resolve
@@ -74,6 +75,11 @@ def test_core_registers_only_its_own_protocols():
     everything = protocol_registry()
     assert {"dcase2020", "pooled"} < set(everything.names())
     assert all(p.description for p in everything)
+    # registered as a plugin of its own (as the core's plugins are), it still counts once
+    as_plugin = protocol_registry(load_plugins([("asdbench-metrics", builtin)],
+                                               entry_points_enabled=False))
+    assert as_plugin.names() == ["dcase2020", "pooled"]
+    assert as_plugin.get("pooled").plugin == "asdbench-metrics"
 
 
 def test_auc_matches_pair_counting():
