@@ -738,6 +738,31 @@ def test_the_matrix_waits_for_memory_instead_of_failing(tmp_path, engine_cmd):
     assert out.count("waiting for GPU memory: a cell needs 6.0 GiB, free 0: 1.0 GiB") == 1
 
 
+class EveryPid(dict):
+    """nvidia-smi's per-process figures as a fake: every process holds 5 GiB."""
+
+    def __contains__(self, pid):
+        return True
+
+    def __getitem__(self, pid):
+        return 5 * G
+
+
+def test_a_cells_peak_gpu_memory_is_reported_and_becomes_the_need(tmp_path, engine_cmd):
+    config = {"name": "peak", "axes": {"seed": [0]}, "settings": {"method": "arcface"}}
+    results = tmp_path / "results"
+    executor = packed_executor(engine_cmd, ["0"], 2, 8 * G, used=EveryPid)
+    console = Console(file=io.StringIO(), width=200)
+    result = run_matrix(config, results, registry=fake_registry(), executor=executor,
+                        progress=False, console=console)
+    (rid,) = result.done
+    assert result.gpu_peaks == {rid: 5 * G}
+    assert "5.0 GiB GPU memory at most" in console.file.getvalue()
+    status = json.loads((results / "matrix" / "peak" / "status.json").read_text())
+    assert status["gpu_peak_bytes"] == {rid: 5 * G}
+    assert executor.slots.need() == 5 * G  # measured, no longer the 8 GiB estimate
+
+
 def test_cuda_mps_is_detected_by_its_control_pipe(tmp_path, monkeypatch):
     assert mps_pipe_dir({"CUDA_MPS_PIPE_DIRECTORY": str(tmp_path)}) is None
     (tmp_path / "control").touch()

@@ -50,6 +50,7 @@ class Job:
     started: float = field(default_factory=time.time)
     gpu: str | None = None  # the device index it runs on (local executor)
     note: str | None = None  # a warning about how it was started, for the user
+    gpu_peak: int | None = None  # the most GPU memory its process held (bytes), when seen
 
     @property
     def cell(self) -> Cell:
@@ -89,10 +90,6 @@ class Executor(Protocol):
 
     def pid(self, job: Job) -> int | None:
         """The cell's local process id (recorded in its claim), or None when it runs elsewhere."""
-        ...
-
-    def peak(self, job: Job) -> int | None:
-        """The most GPU memory the job held (bytes), or None when it was not seen."""
         ...
 
     def wait(self, jobs: list[Job], timeout: float) -> list[Exit]:
@@ -228,11 +225,6 @@ class LocalExecutor:
     def pid(self, job: Job) -> int | None:
         return job.handle.pid
 
-    def peak(self, job: Job) -> int | None:
-        """The most GPU memory the job's process held (bytes), when it was seen at all."""
-        placement = self.slots.placed.get(job.cell.index)
-        return placement.peak if placement and placement.peak else None
-
     def wait(self, jobs: list[Job], timeout: float) -> list[Exit]:
         deadline = time.time() + timeout
         while True:
@@ -242,7 +234,7 @@ class LocalExecutor:
             for job in jobs:
                 rc = job.handle.poll()
                 if rc is not None:
-                    self.slots.release(job.cell.index)
+                    job.gpu_peak = self.slots.release(job.cell.index)
                     done.append(Exit(job, rc, read_tail(job.log_path)))
             if done or time.time() >= deadline:
                 return done
@@ -328,9 +320,6 @@ class RayExecutor:
 
     def pid(self, job: Job) -> int | None:
         return None  # runs elsewhere: the claim is kept alive by the heartbeat
-
-    def peak(self, job: Job) -> int | None:
-        return None  # Ray does not report a task's GPU memory
 
     def wait(self, jobs: list[Job], timeout: float) -> list[Exit]:
         by_ref = {job.handle: job for job in jobs}

@@ -186,11 +186,14 @@ class GpuSlots:
     def started(self, key: int, pid: int | None) -> None:
         self.placed[key].pid = pid
 
-    def release(self, key: int) -> None:
+    def release(self, key: int) -> int | None:
+        """The cell ended: its device is free again; returns its peak (None: never seen)."""
         placement = self.placed.pop(key, None)
-        if placement is not None and placement.peak:
-            self.finished_peaks.append(placement.peak)
         self._free_at = -1e9
+        if placement is None or not placement.peak:
+            return None
+        self.finished_peaks.append(placement.peak)
+        return placement.peak
 
     def sample(self, now: float | None = None) -> None:
         """Record what each running cell holds on its GPU (at most every ``refresh_s``)."""

@@ -38,6 +38,7 @@ class MatrixResult:
     skipped: list[str] = field(default_factory=list)  # already finished
     failed: dict[str, str] = field(default_factory=dict)  # key -> error line
     elsewhere: list[str] = field(default_factory=list)  # claimed by another live process
+    gpu_peaks: dict[str, int] = field(default_factory=dict)  # run id -> bytes, where seen
 
     @property
     def ok(self) -> bool:
@@ -157,8 +158,10 @@ class MatrixRun:
         if error is None:
             self.result.done.append(cell.run_id)
             self.result.failed.pop(cell.key, None)
-            peak = self.executor.peak(job)
-            memory = f", {format_memory(peak)} GPU memory at most" if peak else ""
+            memory = ""
+            if job.gpu_peak:
+                self.result.gpu_peaks[cell.run_id] = job.gpu_peak
+                memory = f", {format_memory(job.gpu_peak)} GPU memory at most"
             self.console.print(f"[green]done[/] {cell.run_id} "
                                f"({time.time() - job.started:.0f} s{memory})")
             self.bar.advance(self.task)
@@ -211,7 +214,8 @@ class MatrixRun:
         r = self.result
         self.folder.write_status({
             "name": self.name, "time": now(), "cells": len(self.cells), "done": r.done,
-            "skipped": r.skipped, "failed": r.failed, "elsewhere": r.elsewhere})
+            "skipped": r.skipped, "failed": r.failed, "elsewhere": r.elsewhere,
+            "gpu_peak_bytes": r.gpu_peaks})
 
 
 def run_matrix(config: dict[str, Any], results_dir: str | Path, *, registry: Registry,
