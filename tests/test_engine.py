@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import asdbench.plugins
 from asdbench import hookimpl
 from asdbench.config import resolve
 from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError
-from asdbench.run import checkpoint, pipeline
+from asdbench.run import checkpoint
 from asdbench.run.loop import TrainState, train_step
 from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.rundir import RunDir
@@ -54,7 +55,7 @@ def recording_hooks(monkeypatch) -> HookRecorder:
     """Register a HookRecorder beside the installed plugins for what the pipeline calls."""
     recorder = HookRecorder()
     plugins = load_plugins(extra=[("recorder", recorder)])
-    monkeypatch.setattr(pipeline, "default_plugins", lambda: plugins)
+    monkeypatch.setattr(asdbench.plugins, "default_plugins", lambda: plugins)
     return recorder
 
 

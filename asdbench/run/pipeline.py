@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import torch
 
+from asdbench import plugins
 from asdbench.config import RunConfig
 from asdbench.metrics import compute_all, write_submission
 from asdbench.model import ASDModel, build_model
-from asdbench.plugins import default_plugins, get_registry
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import select_device
 from asdbench.run.evaluate import embed_split, score_clips, scores_frame
@@ -32,14 +32,14 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     A finished run is returned as is. An unfinished one (a checkpoint, no metrics) needs
     ``resume=True`` (continue from its last epoch) or the folder deleted.
     """
-    registry = registry or get_registry()
+    registry = registry or plugins.get_registry()
     run = RunDir.for_run(results, cfg.run_id)
     if run.is_finished(cfg.run_id):
         return run.read_metrics(), run
     if run.state_path.exists() and not resume:
         raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to continue it "
                             "(or delete the folder to start again)")
-    t_start, hook = time.perf_counter(), default_plugins().hook
+    t_start, hook = time.perf_counter(), plugins.default_plugins().hook
     device = select_device(cfg.train.device)
     torch.manual_seed(cfg.seed)
     data = decode_data(cfg, registry, progress)
