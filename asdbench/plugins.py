@@ -23,7 +23,8 @@ ENV_BLOCK = "ASDBENCH_DISABLE_PLUGINS"
 _HOOK_OF_KIND = {kind: f"asdbench_{kind}s" for kind in KINDS}
 # The core's own plugins: always registered (not subject to ASDBENCH_PLUGINS), blockable by
 # name like any other. Module paths, imported when the plugins are loaded.
-CORE_PLUGINS = {"asdbench-commands": "asdbench.commands"}
+CORE_PLUGINS = {"asdbench-commands": "asdbench.commands",
+                "asdbench-metrics": "asdbench.metrics.builtin"}
 
 
 @dataclass

@@ -10,12 +10,10 @@ from typing import Any
 import pandas as pd
 
 import asdbench.plugins
-from asdbench.metrics.builtin import asdbench_protocols as core_protocols
 from asdbench.metrics.core import BASE_COLUMNS, prepare_scores
 from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry
 from asdbench.registry import AsdbenchError
 
-CORE_PLUGIN = "asdbench-metrics"
 _RESULT_KEYS = ("average", "types", "ids", "skipped")
 _AVERAGE_KEYS = ("auc", "pauc", "mauc", "official")
 
@@ -23,19 +21,16 @@ _AVERAGE_KEYS = ("auc", "pauc", "mauc", "official")
 def protocol_registry(plugins: asdbench.plugins.PluginSet | None = None) -> ProtocolRegistry:
     """Every protocol of ``plugins`` (default: the process-wide plugin set) and the core's.
 
-    The core's protocols (plugin ``asdbench-metrics``, :mod:`asdbench.metrics.builtin`) are
-    included whether or not that module is registered in ``plugins``. A plugin whose hook raises is recorded in ``failures``
-    and skipped, as for components.
+    The core's protocols come from its plugin ``asdbench-metrics``
+    (:mod:`asdbench.metrics.builtin`), registered like any other. A plugin whose hook raises
+    is recorded in ``failures`` and skipped, as for components.
     """
     plugins = plugins if plugins is not None else asdbench.plugins.default_plugins()
     hook = plugins.manager.hook.asdbench_protocols
     sources = [(impl.plugin_name, impl.function) for impl in hook.get_hookimpls()]
-    if not any(impl.function is core_protocols for impl in hook.get_hookimpls()):
-        sources.insert(0, (CORE_PLUGIN, core_protocols))
     registry = ProtocolRegistry()
     for plugin, function in sources:
-        package = plugins.packages.get(plugin, ("asdbench" if plugin == CORE_PLUGIN
-                                                else plugin, ""))[0]
+        package = plugins.packages.get(plugin, (plugin, ""))[0]
         try:
             found = function() or []
         except Exception as exc:  # a broken third-party plugin must not take the tool down
