@@ -246,8 +246,12 @@ def test_reference_rows_are_labelled_and_filtered_by_table_and_protocol(results)
     md = render(tbl, "markdown")
     assert "reference: Paper, Table II" in md and "| ref |" in md and "| — |" in md
     assert len(table(df, protocol="dcase2020", kind=PAPER["table2"], references=refs)) == 3  # other protocol
-    other = refs.assign(dataset="dcase2021")
-    assert len(table(df, protocol="pooled", kind=PAPER["table2"], references=other)) == 3  # other dataset
+    other = table(df, protocol="pooled", kind=PAPER["table2"],
+                  references=refs.assign(dataset="dcase2021"))  # another dataset: its own track
+    tracks = other.attrs["tracks"]
+    assert [len(other[other["track"] == t["track"]]) for t in tracks] == [3, 1]
+    assert tracks[1]["track"] == "dcase2021·published" and list(other["rank"]) == [1, 2, 3, 1]
+    assert tracks[1]["note"] == "no run of dcase2021 here: published numbers only"
     t6 = table(df, protocol="pooled", kind=PAPER["table6"], references=refs)
     assert t6[t6["source"] != MEASURED]["settings"].tolist() == ["method.fph_reduction=32"]
 
@@ -365,7 +369,8 @@ def test_official_column_in_every_format(shift_results):
     md = render(tbl, "markdown")
     lines = [ln for ln in md.splitlines() if ln.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header[-3:] == ["official", "average AUC", "average pAUC"]
+    # the interval of the ranking metric follows it
+    assert header[-4:] == ["official", "95 % CI", "average AUC", "average pAUC"]
     first = [c.strip() for c in lines[2].strip("|").split("|")]
     assert first[header.index("official")] == "68.00 ± 2.83"
     assert "official: DCASE 2021+ score" in md and "ranks the rows" in md
@@ -400,20 +405,25 @@ def test_table4_keeps_mauc_ranking_and_shows_official(shift_results):
     assert "ranks the rows" not in render(tbl, "markdown")
 
 
-def test_rows_without_official_score_rank_after_by_auc(results, shift_results):
-    """Each dataset's official protocol: dcase2020 rows (no official score) after dcase2022 ones,
-    ranked among themselves by average AUC."""
+def test_datasets_scored_under_their_own_protocols_are_separate_tracks(results, shift_results):
+    """Each dataset's official protocol: the dcase2020 rows (no official score) and the
+    dcase2022 ones are two tracks, each ranked by its own metric, ranks restarting."""
     for run in (results / "runs").glob("*/metrics.json"):
         dest = shift_results / "runs" / run.parent.name
         dest.mkdir()
         (dest / "metrics.json").write_bytes(run.read_bytes())
     tbl = table(collect(shift_results, registry()))
-    assert list(zip(tbl["protocol"], tbl["method"], tbl["settings"], strict=True)) == [
-        ("dcase2022", "os-scl", ""), ("dcase2022", "arcface", ""),
-        ("dcase2020", "os-scl", "method.fph_reduction=32"), ("dcase2020", "os-scl", ""),
-        ("dcase2020", "arcface", "")]
-    assert tbl["average.official_mean"].isna().tolist() == [False, False, True, True, True]
-    assert "| — |" in render(tbl, "markdown")
+    assert list(zip(tbl["protocol"], tbl["method"], tbl["settings"], tbl["rank"],
+                    strict=True)) == [
+        ("dcase2020", "os-scl", "method.fph_reduction=32", 1), ("dcase2020", "os-scl", "", 2),
+        ("dcase2020", "arcface", "", 3), ("dcase2022", "os-scl", "", 1),
+        ("dcase2022", "arcface", "", 2)]
+    tracks = tbl.attrs["tracks"]
+    assert [(t["track"].split("·")[0], t["primary"]) for t in tracks] == [
+        ("dcase2020", "average.auc"), ("synthetic-shift", "average.official")]
+    assert "average.official" not in tracks[0]["metrics"]
+    md = render(tbl, "markdown")
+    assert md.count("### track ") == 2 and "| — |" not in md  # no empty official column
 
 
 def test_command_with_plots_on_official_protocol(shift_results, tmp_path, monkeypatch):
@@ -562,3 +572,195 @@ def test_a_malformed_metrics_file_skips_its_run_with_a_one_line_warning(results,
     assert warnings == [f"warning: {results / 'runs' / name / 'metrics.json'}: unreadable "
                         f"({reason}); run skipped" for name, reason in reasons.items()]
     assert len(pd.read_csv(io.StringIO(res.stdout))) == 3  # the good runs, as before
+
+
+# --- tracks --------------------------------------------------------------------------------
+
+
+def test_runs_on_different_data_are_two_tracks_never_one_ranked_table(tmp_path):
+    """Same methods, two data settings: two tables, each ranked on its own, each named by its
+    track with the data setting that sets it apart; data settings leave the row's settings."""
+    res = tmp_path / "r"
+    for seed in (0, 1):
+        write_run(res, {"fan": 0.70, "pump": 0.72}, seed=seed, method="os-scl",
+                  frontend="logmel")
+        write_run(res, {"fan": 0.60, "pump": 0.62}, seed=seed, method="arcface",
+                  frontend="logmel")
+        write_run(res, {"fan": 0.95}, seed=seed, method="arcface", frontend="logmel",
+                  **{"data.types": "fan"})  # an easier test set: must not rank above
+    tbl = table(collect(res, registry()))
+    tracks = tbl.attrs["tracks"]
+    assert len(tracks) == 2 and len({t["track"] for t in tracks}) == 2
+    assert all(t["track"].startswith("synthetic·") for t in tracks)
+    assert [t["differing"] for t in tracks] == ["types=fan,pump", "types=fan"]
+    assert tracks[1]["title"] == f"track {tracks[1]['track']} (types=fan) · protocol dcase2020"
+    assert tracks[1]["data"] == "data.types=fan" and tracks[0]["data"] == ""
+    assert list(zip(tbl["track"], tbl["method"], tbl["rank"], strict=True)) == [
+        (tracks[0]["track"], "os-scl", 1), (tracks[0]["track"], "arcface", 2),
+        (tracks[1]["track"], "arcface", 1)]
+    assert set(tbl["settings"]) == {""} and list(tbl["n"]) == [2, 2, 2]
+    md = render(tbl, "markdown")
+    assert [ln for ln in md.splitlines() if ln.startswith("### ")] == [
+        f"### {t['title']}" for t in tracks]
+    assert md.count("| rank |") == 2 and "data: types=fan" in md
+    assert tracks[1]["metrics"] == ["fan.auc", "fan.pauc", "average.auc", "average.pauc"]
+
+
+def test_a_data_folder_counts_for_the_track_by_whether_one_is_given(tmp_path):
+    res = tmp_path / "r"
+    for seed, root in ((0, "/home/a/data/dcase2020"), (1, "/mnt/fast/dcase2020/")):
+        write_run(res, {"fan": 0.9}, seed=seed, dataset="dcase2020", **{"data.root": root})
+    write_run(res, {"fan": 0.9}, seed=2, dataset="dcase2020",
+              **{"data.root": "/x/dcase2020", "data.eval_root": "/x/eval"})  # dev + eval
+    df = collect(res, registry())
+    df = df[df["official"]]
+    assert df["track"].nunique() == 2
+    assert sorted(df.groupby("track")["seed"].apply(sorted).tolist()) == [[0, 1], [2]]
+
+
+def test_published_rows_join_their_dataset_track_or_stand_alone_with_a_note(results, tmp_path,
+                                                                           monkeypatch):
+    df = collect(results, registry())
+    refs = reference_frame(REFS)
+    joined = table(df, protocol="pooled", kind=PAPER["table2"], references=refs)
+    assert joined["track"].nunique() == 1  # the dcase2020 runs have default data settings
+    use_plugins(monkeypatch)
+    synthetic = tmp_path / "synthetic"
+    write_run(synthetic, {"fan": 0.8, "pump": 0.7}, seed=0, method="os-scl", frontend="logmel")
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(synthetic), "--reference",
+                                                   "paper", "--format", "markdown"])
+    assert res.exit_code == 0, res.output
+    titles = [ln for ln in res.stdout.splitlines() if ln.startswith("### ")]
+    assert titles[0].startswith("### track synthetic·")
+    assert any(t.startswith("### track dcase2020·published") for t in titles[1:])
+    assert "note: no run of dcase2020 here: published numbers only" in res.stdout
+    assert "reference: OS-SCL paper" in res.stdout
+
+
+# --- uncertainty -----------------------------------------------------------------------------
+
+
+def loo_interval(values_of, n: int) -> float:
+    """Half-width of the 95 % jackknife interval by hand: pseudo-values from leave-one-out."""
+    from scipy.stats import t
+
+    full = values_of(range(n))
+    pseudo = [n * full - (n - 1) * values_of([j for j in range(n) if j != i]) for i in range(n)]
+    se = np.sqrt(np.sum((np.array(pseudo) - np.mean(pseudo)) ** 2) / (n * (n - 1)))
+    return float(t.ppf(0.975, n - 1) * se)
+
+
+def test_the_jackknife_of_a_mean_is_the_t_interval_of_the_mean():
+    from scipy.stats import t
+
+    from asdbench.leaderboard.uncertainty import jackknife
+
+    x = [0.61, 0.74, 0.92, 0.55, 0.83]
+    estimate, half = jackknife(x, lambda units: float(np.mean(units)))
+    assert estimate == pytest.approx(np.mean(x))
+    assert half == pytest.approx(t.ppf(0.975, 4) * np.std(x, ddof=1) / np.sqrt(5))
+    assert np.isnan(jackknife([0.5], np.mean)[1])
+
+
+def test_row_interval_equals_leave_one_id_out_on_hand_made_scores(tmp_path):
+    """Per-ID AUCs by hand (two seeds, 2 fan + 3 pump IDs): the row's interval is the jackknife
+    over the 5 IDs of the mean over types of the mean over IDs, seeds averaged per ID."""
+    seeds = {0: {"fan/00": 0.90, "fan/01": 0.70, "pump/00": 0.80, "pump/01": 0.60,
+                 "pump/02": 0.95},
+             1: {"fan/00": 0.86, "fan/01": 0.74, "pump/00": 0.84, "pump/01": 0.50,
+                 "pump/02": 0.91}}
+    res = tmp_path / "r"
+    for seed, ids in seeds.items():
+        run = write_run(res, {"fan": 0.5, "pump": 0.5}, seed=seed, method="arcface",
+                        frontend="logmel")
+        metrics = json.loads((run / "metrics.json").read_text())
+        proto = metrics["protocols"]["dcase2020"]
+        proto["ids"] = {k: {"auc": v, "pauc": v - 0.1} for k, v in ids.items()}
+        for mtype in ("fan", "pump"):
+            proto["types"][mtype]["auc"] = float(np.mean(
+                [v for k, v in ids.items() if k.startswith(mtype)]))
+        proto["average"]["auc"] = float(np.mean([proto["types"][t]["auc"] for t in proto["types"]]))
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    keys = sorted(seeds[0])
+    mean_id = [np.mean([seeds[s][k] for s in seeds]) for k in keys]
+
+    def average(kept):
+        fan = [mean_id[i] for i in kept if keys[i].startswith("fan")]
+        pump = [mean_id[i] for i in kept if keys[i].startswith("pump")]
+        return np.mean([np.mean(v) for v in (fan, pump) if v])
+
+    row = table(collect(res, registry()), protocol="dcase2020").iloc[0]
+    assert row["ci_n"] == 5
+    assert row["average.auc_mean"] == pytest.approx(average(range(5)))
+    assert row["average.auc_ci"] == pytest.approx(loo_interval(average, 5))
+    assert 0 < row["average.auc_ci"] < 0.5
+
+
+def test_official_score_interval_leaves_out_one_section_of_the_harmonic_mean():
+    from scipy.stats import hmean
+
+    from asdbench.leaderboard.uncertainty import interval
+
+    secs = {"fan/00": (0.9, 0.6, 0.7), "fan/01": (0.8, 0.5, 0.6), "pump/00": (0.95, 0.7, 0.8)}
+    runs = pd.DataFrame([{f"{k}.{m}": v for k, vals in secs.items()
+                          for m, v in zip(("auc_source", "auc_target", "pauc"), vals,
+                                          strict=True)}])
+    keys = sorted(secs)
+    half, n = interval(runs, "average.official")
+    assert n == 3
+    assert half == pytest.approx(loo_interval(
+        lambda kept: hmean([v for i in kept for v in secs[keys[i]]]), 3))
+
+
+def test_ranks_not_separated_by_their_intervals_are_ties():
+    from asdbench.leaderboard.uncertainty import shared_ranks
+
+    # A [0.88, 0.92] and B [0.86, 0.90] overlap; C [0.70, 0.80] lies below both; D has none
+    ranks = shared_ranks([0.90, 0.88, 0.75, 0.74, np.nan], [0.02, 0.02, 0.05, np.nan, 0.1])
+    assert ranks[:4] == [1, 1, 3, 3] and np.isnan(ranks[4])  # D (a point) sits inside C
+
+
+def test_ties_are_marked_in_the_table_and_its_text(results):
+    tbl = table(collect(results, registry()), protocol="dcase2020")
+    # 4 IDs: wide intervals; arcface's lies wholly below fph_reduction=32's
+    assert list(tbl["rank_ci"]) == [1, 1, 2] and list(tbl["tie"]) == [True, True, False]
+    first, arcface = tbl.iloc[0], tbl.iloc[2]
+    assert (arcface["average.auc_mean"] + arcface["average.auc_ci"]
+            < first["average.auc_mean"] - first["average.auc_ci"])
+    md = render(tbl, "markdown")
+    ranks = [ln.split("|")[1].strip() for ln in md.splitlines()[4:7]]
+    assert ranks == ["=1", "=1", "2"] and "95 % CI of average AUC: jackknife over 4" in md
+    osscl = tbl.iloc[1]
+    low = 100 * (osscl["average.auc_mean"] - osscl["average.auc_ci"])
+    assert f"{low:.2f}–" in md
+
+
+# --- terminal ----------------------------------------------------------------------------------
+
+
+def test_rich_tables_fit_an_80_column_terminal_and_say_what_they_leave_out(results):
+    from asdbench.leaderboard.terminal import rich_text
+
+    tbl = table(collect(results, registry()))
+    wide = rich_text(tbl, width=200)
+    narrow = rich_text(tbl, width=80)
+    assert max(len(ln) for ln in narrow.splitlines()) <= 80
+    assert max(len(ln) for ln in wide.splitlines()) > 80  # it did need fitting
+    assert "average AUC" in narrow and "95 % CI" in narrow and "92.00 ± 2.00" in wide
+    assert "left out to fit 80 columns: pump pAUC, pump AUC" in " ".join(narrow.split())
+    assert "left out" not in wide
+
+
+def test_plain_format_is_aligned_text_without_box_characters(results, monkeypatch):
+    use_plugins(monkeypatch)
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--format",
+                                                   "plain", "--table", "types"])
+    assert res.exit_code == 0, res.output
+    text = res.stdout
+    assert not set(text) & set("│┃━─┏┡└╇┼|")
+    lines = text.splitlines()
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("rank"))
+    rows = lines[header:header + 4]
+    assert len(rows) == 4 and len({len(r) for r in rows}) == 1  # right-aligned last column
+    assert rows[2].split()[:3] == ["=1", "os-scl", "logmel"]
+    assert "92.00 ± 2.00" in rows[2]

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 
 def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
-    """The table to ``out`` (atomically) or to stdout (rich: at the terminal's width)."""
+    """The table to ``out`` (atomically) or to stdout (rich: fitted to the terminal)."""
     from asdbench.atomic import atomic_write_text
-    from asdbench.leaderboard.render import render, to_rich
+    from asdbench.leaderboard.render import render
 
     if out is not None:
         atomic_write_text(out, render(tbl, fmt))
@@ -29,7 +29,11 @@ def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
     elif fmt == "rich":
         from rich.console import Console
 
-        Console().print(to_rich(tbl))
+        from asdbench.leaderboard.terminal import rich_tables
+
+        console = Console()
+        for i, table in enumerate(rich_tables(tbl, console)):
+            console.print(*([""] if i else []), table)
     else:
         click.echo(render(tbl, fmt), nl=False)
 
@@ -57,7 +61,9 @@ def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
               "(per machine type AUC and pAUC) or one a plugin adds, e.g. the OS-SCL paper's "
               "table2/table3 (AUC, pAUC), table4 (mAUC), table6 (AUC). Default: the kind a "
               "plugin offers as default (OS-SCL: table2), else types.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
+              help="rich: tables fitted to the terminal; plain: aligned text for pipes; "
+              "csv keeps the numbers (fractions) and each row's track.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file (atomically).")
 @click.option("--reference", type=click.Choice(["none", "paper"]), default="none",
               show_default=True, help="paper: add the published numbers plugins provide for "
@@ -69,7 +75,9 @@ def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
 def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name: str | None,
                         fmt: str, out: Path | None, reference: str, plots_dir: Path | None,
                         matrix_file: Path | None = None) -> None:
-    """Rank finished runs: seeds grouped into mean ± std, one row per recipe.
+    """Rank finished runs: seeds grouped into mean ± std, one row per recipe, one table per
+    track (runs on the same data under the same protocol), with the 95 % jackknife interval of
+    the ranking metric and ties where the intervals overlap.
 
     \b
     Examples:

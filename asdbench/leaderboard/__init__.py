@@ -2,7 +2,10 @@
 
 - ``collect``: finished runs (and published results) as rows, each with its identity,
 - ``tables``: table kinds (``TableKind``, their registry) and the aggregation into a table,
-- ``render``: a table as markdown, LaTeX, CSV, HTML or a rich table,
+- ``tracks``: which runs compare (same data, same protocol) and their names,
+- ``ranking``, ``uncertainty``: one track's rows, 95 % jackknife intervals and ties,
+- ``render``: a table as markdown, LaTeX, CSV, HTML; ``terminal``: rich and plain text that
+  fit the terminal,
 - ``plots``: PNG plots of a table and of its rows' runs.
 
 Nothing here imports click (the command is ``asdbench.commands.leaderboard``). pandas is
@@ -12,4 +15,4 @@ plugin; only ``plots`` imports matplotlib (and pandas) at module level.
 
 from __future__ import annotations
 
-FORMATS = ("rich", "markdown", "csv", "latex", "html")
+FORMATS = ("rich", "plain", "markdown", "csv", "latex", "html")

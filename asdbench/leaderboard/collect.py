@@ -6,6 +6,10 @@ method, frontend, backbone, dataset, scorer, protocol and every non-default sett
 hash of the whole config (``recipe``) so that runs of different recipes are never averaged
 together, even when they look alike. Dataset folders (``data.root``, ``data.eval_root``) count
 by their last component only: the same recipe run on two machines is one row.
+
+Each run also belongs to a *track* (:func:`track_of`): the data it was trained and tested on.
+Its data settings (``data.*`` except folders) leave the row's ``settings`` for the ``data``
+column, since every row of a track shares them.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from asdbench.registry import KINDS, AsdbenchError, Registry
 if TYPE_CHECKING:
     import pandas as pd
 
-IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "scorer", "protocol",
-            "settings", "recipe"]
+IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "track", "scorer",
+            "protocol", "settings", "recipe"]
+DATA_PREFIX = "data."
 MEASURED = "measured"
 COUNT_PREFIX = "n_"
 NAN = float("nan")
@@ -45,6 +50,29 @@ def _portable(key: str, value: Any) -> Any:
     if _is_location(key) and isinstance(value, str) and value:
         return Path(value.rstrip("/\\")).name or value
     return value
+
+
+def _track_value(key: str, value: Any) -> Any:
+    """A data setting as the track sees it: a folder only by whether one is given ("auto" and
+    "none" kept), since its name differs between machines while giving one changes the clips
+    (dev only vs dev + eval)."""
+    if not _is_location(key):
+        return value
+    text = str(value or "").strip()
+    return text.lower() if text.lower() in ("", "auto", "none") else "given"
+
+
+def data_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Everything of a run's config that decides its clips: dataset and ``data.*``."""
+    out = {k: _track_value(k, v) for k, v in cfg.items() if k.startswith(DATA_PREFIX)}
+    return {"dataset": cfg.get("dataset"), **out}
+
+
+def track_of(cfg: dict[str, Any]) -> str:
+    """The track of a run, ``<dataset>·<hash of its data config>``: rows compare only within
+    one track (and one protocol)."""
+    digest = hashlib.sha256(_canon(data_config(cfg)).encode()).hexdigest()[:6]
+    return f"{cfg.get('dataset')}·{digest}"
 
 
 def recipe_hash(cfg: dict[str, Any]) -> str:
@@ -79,11 +107,16 @@ class _Defaults:
         return self.cache[names]
 
 
-def settings_of(cfg: dict[str, Any], defaults: dict[str, Any]) -> str:
-    """``key=value`` of every setting that differs from its default (seed and device aside)."""
+def settings_of(cfg: dict[str, Any], defaults: dict[str, Any], data: bool | None = None) -> str:
+    """``key=value`` of every setting that differs from its default (seed and device aside);
+    ``data``: True: only the data settings of the track, False: all others (folders included),
+    None: all."""
     out = []
     for key in sorted(cfg):
         if key == "seed" or key in NON_IDENTITY_KEYS or key in KINDS:
+            continue
+        of_track = key.startswith(DATA_PREFIX) and not _is_location(key)
+        if data is not None and of_track != data:
             continue
         value = _portable(key, cfg[key])
         if key not in defaults or _canon(_portable(key, defaults[key])) != _canon(value):
@@ -123,13 +156,14 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     if not isinstance(cfg.get("seed"), (int, type(None))) or isinstance(cfg.get("seed"), bool):
         raise TypeError(f"seed {cfg.get('seed')!r} is not an integer")
     base = defaults(cfg)
-    settings, note = ("", f"defaults unknown: {base}") if isinstance(base, str) else (
-        settings_of(cfg, base), "")
+    settings, data, note = ("", "", f"defaults unknown: {base}") if isinstance(base, str) else (
+        settings_of(cfg, base, data=False), settings_of(cfg, base, data=True), "")
     rows = []
     for name, pm in protocols.items():
         row: dict[str, Any] = {
             "source": MEASURED, "method": cfg.get("method"), "frontend": cfg.get("frontend"),
             "backbone": cfg.get("backbone"), "dataset": cfg.get("dataset"),
+            "track": track_of(cfg), "data": data, "data_config": _canon(data_config(cfg)),
             "scorer": cfg.get("scorer"), "protocol": name, "settings": settings,
             "recipe": recipe_hash(cfg), "seed": cfg.get("seed"),
             "official": name == m.get("official_protocol"),
@@ -184,7 +218,8 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
     """Published results as leaderboard rows: the dicts of the ``asdbench_reference_results``
     hook (one list per plugin, as the hook returns them, or one flat list).
 
-    A row without ``backbone`` or ``scorer`` gets the core's default component.
+    A row without ``backbone`` or ``scorer`` gets the core's default component; its track is
+    chosen by the table (:func:`asdbench.leaderboard.tracks.place_references`).
     """
     import pandas as pd
 
@@ -200,7 +235,7 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
             "table": ref.get("table"), "note": ref.get("note", ""),
             "method": ref.get("method"), "frontend": ref.get("frontend"),
             "backbone": ref.get("backbone") or COMPONENT_DEFAULTS["backbone"],
-            "dataset": ref.get("dataset"),
+            "dataset": ref.get("dataset"), "track": None, "data": "", "data_config": "",
             "scorer": ref.get("scorer") or COMPONENT_DEFAULTS["scorer"],
             "protocol": ref.get("protocol"),
             "settings": ", ".join(f"{k}={short(v)}" for k, v in sorted(settings.items())),

@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
+from asdbench.leaderboard.cells import display_columns  # noqa: E402
 from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
-from asdbench.leaderboard.render import display_columns  # noqa: E402
 from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 from asdbench.run.rundir import RunDir  # noqa: E402

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import IDENTITY
 from asdbench.registry import AsdbenchError
 
 if TYPE_CHECKING:
@@ -166,72 +166,70 @@ def _measured(df: pd.DataFrame, protocol: str | None, kind: TableKind) -> pd.Dat
     return measured
 
 
-def _references(refs: pd.DataFrame, measured: pd.DataFrame, protocol: str | None,
-                kind: TableKind) -> pd.DataFrame:
-    """Published rows of this kind (or of none) and of the protocols and datasets shown."""
+def _references(refs: pd.DataFrame, protocol: str | None, kind: TableKind) -> pd.DataFrame:
+    """Published rows of this kind (or of none) and of the protocol asked for (None: all;
+    each lands in a track of its own protocol)."""
     refs = refs[(refs["table"] == kind.name) | refs["table"].isna()]
-    if protocol is not None:
-        refs = refs[refs["protocol"] == protocol]
-    elif not measured.empty:
-        refs = refs[refs["protocol"].isin(set(measured["protocol"]))]
-    if not measured.empty:  # numbers on another dataset compare with nothing here
-        refs = refs[refs["dataset"].isin(set(measured["dataset"]))]
-    return refs
+    return refs if protocol is None else refs[refs["protocol"] == protocol]
 
 
-def _aggregate(data: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """One row per identity: ``n`` runs, their seeds, ``<metric>_mean`` and ``_std``."""
-    import numpy as np
-    import pandas as pd
+def _track(rows: pd.DataFrame, kind: TableKind, by: str) -> pd.DataFrame:
+    """One track's rows ranked as ``kind`` says (:func:`asdbench.leaderboard.ranking.track_table`)."""
+    from asdbench.leaderboard.ranking import track_table
 
-    rows = []
-    for key, group in data.groupby(IDENTITY, dropna=False, sort=False):
-        row: dict[str, Any] = dict(zip(IDENTITY, key, strict=True))
-        is_ref = row["source"] != MEASURED
-        row["n"] = 0 if is_ref else len(group)
-        row["seeds"] = "" if is_ref else ",".join(
-            str(int(s)) for s in sorted(group["seed"].dropna()))
-        for col in metrics:
-            values = group[col].dropna() if col in group else pd.Series(dtype=float)
-            row[f"{col}_mean"] = float(values.mean()) if len(values) else np.nan
-            row[f"{col}_std"] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*IDENTITY, "n", "seeds",
-                                       *(f"{c}_{s}" for c in metrics for s in ("mean", "std"))])
+    metrics = metric_columns(rows, kind, by) if len(rows) else []
+    return track_table(rows, metrics, kind.primary_metric(metrics), kind.rank_by[-1])
 
 
 def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
           kind: TableKind = TYPES, references: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Group runs over seeds into one row per recipe: ``<metric>_mean``, ``_std``, ``n``.
+    """Group runs over seeds into one row per recipe, ranked within each track.
 
     ``kind`` says the columns, rows and ranking. ``protocol=None`` takes the kind's protocol,
-    else each run's official one. Reference rows (from
-    :func:`asdbench.leaderboard.collect.reference_frame`) of this table kind and of the
-    protocols and datasets shown are added, labelled by their ``source``. Rows are ranked by
+    else each run's official one. Rows compare only within a track (same data, same protocol:
+    :mod:`asdbench.leaderboard.tracks`); the frame holds the tracks one after the other,
+    ``rank`` restarting in each. Reference rows (from
+    :func:`asdbench.leaderboard.collect.reference_frame`) of this table kind and protocol join
+    the track of their dataset, labelled by their ``source``. Within a track rows are ranked by
     the kind's primary metric (:meth:`TableKind.primary_metric`), best first, ties and rows
-    without it (NaN: last) by its fallback. ``attrs`` hold ``metrics``, ``kind`` (its name),
-    ``by``, ``protocol`` and ``primary``.
+    without it (NaN: last) by its fallback; per row ``<metric>_mean``, ``_std`` over seeds,
+    ``n``, the primary metric's 95 % jackknife interval and the ranks it does not separate
+    (:func:`asdbench.leaderboard.ranking.track_table`). ``attrs`` hold ``metrics`` (of every
+    track), ``kind`` (its name), ``by``, ``protocol``, ``primary`` (of the first track) and
+    ``tracks``: per track its ``track``, ``protocol``, ``title``, ``differing`` (the data
+    settings that set it apart from the dataset's other tracks), ``data``, ``note``,
+    ``metrics`` and ``primary``.
     """
     import pandas as pd
 
+    from asdbench.leaderboard.tracks import differing_data, place_references, title, track_order
+
     protocol = protocol if protocol is not None else kind.protocol
     measured = _measured(df, protocol, kind)
+    notes: dict[str, str] = {}
     frames = [measured]
     if references is not None and not references.empty:
-        frames.append(_references(references, measured, protocol, kind))
+        refs, notes = place_references(_references(references, protocol, kind), measured)
+        frames.append(refs)
     frames = [f for f in frames if not f.empty]
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=IDENTITY)
-    metrics = metric_columns(data, kind, by) if not data.empty else []
-    out = _aggregate(data, metrics)
-    primary = kind.primary_metric(metrics)
-    # Rows without the primary metric (a dcase2020 run beside dcase2022 ones under each
-    # dataset's own protocol) go after those with one, ranked among themselves by the fallback.
-    keys = [f"{m}_mean" for m in dict.fromkeys([primary, kind.rank_by[-1]])
-            if f"{m}_mean" in out.columns]
-    if keys and len(out):
-        out = out.sort_values(keys, ascending=False, na_position="last", kind="stable")
-    out.insert(0, "rank", range(1, len(out) + 1))
-    out = out.reset_index(drop=True)
+    configs = ({} if measured.empty else
+               dict(zip(measured["track"], measured["data_config"], strict=True)))
+    differing = differing_data(configs)
+    parts, infos = [], []
+    for track, proto in track_order(data):
+        part = _track(data[(data["track"] == track) & (data["protocol"] == proto)], kind, by)
+        own = measured[measured["track"] == track] if not measured.empty else measured
+        parts.append(part)
+        infos.append({"track": track, "protocol": proto, "metrics": part.attrs["metrics"],
+                      "primary": part.attrs["primary"],
+                      "title": title(track, proto, differing.get(track, "")),
+                      "differing": differing.get(track, ""),
+                      "data": "" if own.empty else str(own["data"].iloc[0]),
+                      "note": notes.get(f"{track}|{proto}", "")})
+    out = pd.concat(parts, ignore_index=True) if parts else _track(data, kind, by)
+    metrics = list(dict.fromkeys(m for info in infos for m in info["metrics"]))
     out.attrs.update({"metrics": metrics, "kind": kind.name, "by": by, "protocol": protocol,
-                      "primary": primary})
+                      "primary": infos[0]["primary"] if infos else kind.primary_metric(),
+                      "tracks": infos})
     return out
