@@ -56,13 +56,10 @@ def command(config_file: Path, executor: str, address: str | None, results: Path
       asdbench matrix configs/paper-table2.toml --executor ray --address auto
     """
     from rich.console import Console
-    from rich.markup import escape as esc
 
     from asdbench.config import flatten, parse_sets
     from asdbench.matrix.executors import make_executor
-    from asdbench.matrix.gpus import parse_memory
-    from asdbench.matrix.grid import load_matrix, packing
-    from asdbench.matrix.records import MatrixFolder
+    from asdbench.matrix.grid import load_matrix
     from asdbench.matrix.runner import run_matrix
     from asdbench.matrix.status import print_plan
     from asdbench.plugins import get_registry
@@ -77,13 +74,32 @@ def command(config_file: Path, executor: str, address: str | None, results: Path
         out = Console() if sys.stdout.isatty() else Console(width=200)  # piped: no folding
         print_plan(config, results, registry, out)
         return
-    file_per_gpu, file_memory = packing(config, str(config_file))
-    memory = (parse_memory(gpu_memory_per_cell, "--gpu-memory-per-cell")
-              if gpu_memory_per_cell else file_memory)  # the command line wins
+    per_gpu, memory = _packing(config, config_file, cells_per_gpu, gpu_memory_per_cell)
     ex = make_executor(executor, max_parallel=max_parallel, address=address,
-                       cells_per_gpu=cells_per_gpu or file_per_gpu, gpu_memory_per_cell=memory)
+                       cells_per_gpu=per_gpu, gpu_memory_per_cell=memory)
     result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
                         console=console)
+    _report(result, results, console)
+
+
+def _packing(config: dict, config_file: Path, cells_per_gpu: int | None,
+             gpu_memory_per_cell: str | None) -> tuple[int | None, int | None]:
+    """Cells per GPU and GPU memory per cell (bytes): the command line's, else the file's."""
+    from asdbench.matrix.gpus import parse_memory
+    from asdbench.matrix.grid import packing
+
+    file_per_gpu, file_memory = packing(config, str(config_file))
+    memory = (parse_memory(gpu_memory_per_cell, "--gpu-memory-per-cell")
+              if gpu_memory_per_cell else file_memory)
+    return cells_per_gpu or file_per_gpu, memory
+
+
+def _report(result, results: Path, console) -> None:
+    """The closing lines; exit status 1 when a cell failed."""
+    from rich.markup import escape as esc
+
+    from asdbench.matrix.records import MatrixFolder
+
     console.print(f"matrix {esc(result.name)}: {len(result.done)} finished now, "
                   f"{len(result.skipped)} were done, {len(result.failed)} failed, "
                   f"{len(result.elsewhere)} running elsewhere")
