@@ -11,8 +11,10 @@ Modules, in the order a cell meets them:
 - ``grid``: read a matrix file, expand it into cells, resolve each cell's run id;
 - ``claims``: claim files (``RESULTS/claims/``) so two matrix processes sharing a results
   folder never run the same cell at once, kept fresh by a heartbeat;
-- ``executors``: where a cell's process runs (``Executor``: local subprocesses, one per GPU,
-  or Ray tasks), all started by one ``spawn_cell``;
+- ``executors``: where a cell's process runs (``Executor``: local subprocesses pinned to a
+  GPU, or Ray tasks asking for 1/N of one), all started by one ``spawn_cell``;
+- ``gpus``: which GPU a local cell runs on (N cells per GPU, where its memory fits), free
+  and per-process GPU memory from nvidia-smi, CUDA MPS detection;
 - ``outcome``: what a cell's process reports (its result line) and why it failed;
 - ``records``: the matrix's bookkeeping files (failures, status);
 - ``runner``: the loop that queues, launches and collects cells;

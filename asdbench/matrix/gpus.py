@@ -11,7 +11,8 @@ memory to free up, unless nothing of this matrix runs on a device: then it start
 anyway (with a warning), so the matrix never waits for memory that only others can free.
 
 Free memory comes from ``nvidia-smi``; where it is missing or fails, memory is "unknown"
-and never blocks. Only the standard library is used: the matrix process never loads CUDA.
+and never blocks. A cell's own figure is matched by process id, so inside a container whose
+process ids nvidia-smi does not share it stays unmeasured and the estimate is the need. Only the standard library is used: the matrix process never loads CUDA.
 """
 
 from __future__ import annotations
