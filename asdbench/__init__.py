@@ -6,19 +6,7 @@ documented in :mod:`asdbench.hookspecs`, and everything else it may import is in
 asdbench has no side effect: no environment variable is set, no plugin or torch is loaded.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-import pluggy
-
-PROJECT_NAME = "asdbench"
-
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-
-try:
-    __version__ = version(PROJECT_NAME)
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+from asdbench.meta import PROJECT_NAME, __version__, hookimpl, hookspec
 
 # The supported names of asdbench.sdk, importable from the top package too.
 _SDK_NAMES = ("AsdbenchError", "AudioSpec", "Clip", "Component", "DataReport", "Option")

@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from asdbench import __version__
 from asdbench.errors import AsdbenchError
+from asdbench.meta import __version__
 
 # Set to 1 (or pass --debug) to see the traceback of an expected failure, for a bug report.
 ENV_DEBUG = "ASDBENCH_DEBUG"

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from asdbench import __version__
 from asdbench.atomic import atomic_path, atomic_write_text
 from asdbench.config import component_options
+from asdbench.meta import __version__
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError, Registry
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from asdbench import hookspec
+from asdbench.meta import hookspec
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,7 +12,8 @@ from typing import Any
 
 import pluggy
 
-from asdbench import PROJECT_NAME, hookspecs
+from asdbench import hookspecs
+from asdbench.meta import PROJECT_NAME
 from asdbench.registry import KINDS, AsdbenchError, Component, Registry
 
 ENTRY_POINT_GROUP = "asdbench"

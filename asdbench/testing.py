@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import torch
 
-from asdbench import PROJECT_NAME
 from asdbench.data import AudioSpec
+from asdbench.meta import PROJECT_NAME
 from asdbench.model import ASDModel, build_model
 from asdbench.options import as_option
 from asdbench.registry import Component, Registry

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from asdbench import hookimpl
+from asdbench.meta import hookimpl
 
 if TYPE_CHECKING:
     import click

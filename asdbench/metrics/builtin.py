@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from asdbench import hookimpl
+from asdbench.meta import hookimpl
 
 if TYPE_CHECKING:
     from asdbench.metrics.protocols import MetricProtocol

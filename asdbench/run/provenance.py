@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from asdbench import __version__
+from asdbench.meta import __version__
 
 
 def git_commit() -> str:

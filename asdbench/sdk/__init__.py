@@ -19,7 +19,8 @@ generators); nothing else of asdbench is a supported import for plugins.
   :func:`is_complete`;
 - scorers: :class:`ScoringInputs` and the maths :func:`l2_normalize`,
   :func:`cosine_similarity`, :func:`knn_cosine_distance`, :func:`cross_entropy`; metric
-  protocols: ``MetricProtocol``; leaderboard tables: ``TableKind`` (imported on first use).
+  protocols: ``MetricProtocol`` (and the maths to write one with, :mod:`asdbench.sdk.metrics`);
+  leaderboard tables: ``TableKind``, ``OFFICIAL`` (imported on first use).
 
 Importing this package imports neither torch nor any plugin. Test a plugin with
 :mod:`asdbench.testing`.
@@ -30,9 +31,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from asdbench import hookimpl
 from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
 from asdbench.errors import AsdbenchError
+from asdbench.meta import hookimpl
 from asdbench.options import (
     Option,
     OptionInfo,
@@ -84,6 +85,7 @@ _LAZY = {
     "cross_entropy": "asdbench.scoring",
     "MetricProtocol": "asdbench.metrics.protocols",
     "TableKind": "asdbench.leaderboard.tables",
+    "OFFICIAL": "asdbench.leaderboard.tables",  # the official-score column a table ranks by
 }
 __all__ += list(_LAZY)
 

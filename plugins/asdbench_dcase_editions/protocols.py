@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from asdbench.metrics.core import (
+from asdbench.sdk.metrics import (
+    MetricProtocol,
     entries_of_type,
     group_entry,
     harmonic_mean,
@@ -16,7 +17,6 @@ from asdbench.metrics.core import (
     score_groups,
     summary,
 )
-from asdbench.metrics.protocols import MetricProtocol
 
 DOMAINS = ("source", "target")
 

@@ -7,7 +7,7 @@ these names). Columns follow the paper's machine-type order (DCASE 2020 Task 2).
 
 from __future__ import annotations
 
-from asdbench.leaderboard.tables import OFFICIAL, TableKind
+from asdbench.sdk import OFFICIAL, TableKind
 
 TYPE_ORDER = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
 
