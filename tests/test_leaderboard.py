@@ -764,3 +764,53 @@ def test_plain_format_is_aligned_text_without_box_characters(results, monkeypatc
     assert len(rows) == 4 and len({len(r) for r in rows}) == 1  # right-aligned last column
     assert rows[2].split()[:3] == ["=1", "os-scl", "logmel"]
     assert "92.00 ± 2.00" in rows[2]
+
+
+# --- readable plots ----------------------------------------------------------------------------
+
+
+def test_plot_labels_are_short_and_the_caption_says_the_rest(results, tmp_path):
+    from asdbench.leaderboard.labels import short_labels
+
+    labels, caption = short_labels(table(collect(results, registry())))
+    assert labels == ["os-scl · logmel · fph_reduction=32", "os-scl · logmel",
+                      "arcface · logmel"]
+    assert caption == "backbone: mobilefacenet · scorer: ce · dataset: dcase2020"
+    res = tmp_path / "r"
+    write_run(res, {"fan": 0.9}, method="arcface", frontend="logmel",
+              **{"method.margin": 0.4, "train.epochs": 3, "train.lr": 0.01})
+    write_run(res, {"fan": 0.8}, method="arcface", frontend="tfstgram", **{"train.epochs": 3})
+    refs = reference_frame([{"source": "P", "method": "arcface", "frontend": "logmel",
+                             "dataset": "synthetic", "protocol": "dcase2020",
+                             "metrics": {"average": {"auc": 0.85}}}])
+    labels, caption = short_labels(table(collect(res, registry()), references=refs))
+    # every setting differs from the published row's (none): the first row shows two of its
+    # three, the caption gives them all
+    assert labels == ["arcface · logmel · margin=0.4 · epochs=3 +1",
+                      "arcface · logmel (published)", "arcface · tfstgram · epochs=3"]
+    assert caption == ("backbone: mobilefacenet · scorer: ce · dataset: synthetic\n"
+                       "arcface · logmel · margin=0.4 · epochs=3 +1: method.margin=0.4, "
+                       "train.epochs=3, train.lr=0.01")
+
+
+def test_plots_of_several_tracks_are_named_and_titled_by_track(tmp_path):
+    from asdbench.leaderboard.plots import make_plots, plot_title
+
+    res = tmp_path / "r"
+    for seed in (0, 1):
+        write_run(res, {"fan": 0.7, "pump": 0.75}, seed=seed, method="os-scl",
+                  frontend="logmel", scores=True)
+        write_run(res, {"fan": 0.9}, seed=seed, method="arcface", frontend="logmel",
+                  scores=True, **{"data.types": "fan"})
+    df = collect(res, registry())
+    tbl = table(df)
+    paths = make_plots(df, tbl, tmp_path / "plots")
+    tracks = [t["track"].replace("·", "_") for t in tbl.attrs["tracks"]]
+    names = {p.name for p in paths}
+    assert {f"leaderboard_{t}_average.auc.png" for t in tracks} <= names
+    assert {f"roc_{tracks[0]}_fan.png", f"roc_{tracks[0]}_pump.png",
+            f"roc_{tracks[1]}_fan.png"} <= names
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
+    from asdbench.leaderboard.cells import by_track
+
+    assert [plot_title(p) for p in by_track(tbl)] == [t["title"] for t in tbl.attrs["tracks"]]

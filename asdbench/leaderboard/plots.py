@@ -1,17 +1,22 @@
 """Leaderboard plots as PNG files (matplotlib, Agg backend: no display needed).
 
-- ``leaderboard_<metric>.png``: bar chart of a table's rows, mean ± std over seeds;
+Per track (each file name gets the track's name when a table has several):
+
+- ``leaderboard_<metric>.png``: bar chart of the track's rows, mean ± std over seeds and the
+  95 % interval of the ranking metric;
 - ``roc_<type>.png``: ROC curve per machine type, one curve per leaderboard row;
 - ``scores_<row>.png``: anomaly-score distributions, normal vs anomaly, per machine type.
 
-ROC and score plots read the per-clip scores of, for each row, its run with the lowest seed
-(a fixed, unbiased
-choice rather than the best seed).
+Every plot is titled with its track and protocol; rows carry short labels
+(:mod:`asdbench.leaderboard.labels`), the rest is in a caption under the plot. ROC and score
+plots read the per-clip scores of, for each row, its run with the lowest seed (a fixed,
+unbiased choice rather than the best seed).
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -23,8 +28,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
-from asdbench.leaderboard.cells import display_columns  # noqa: E402
+from asdbench.leaderboard.cells import by_track  # noqa: E402
 from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
+from asdbench.leaderboard.labels import short_labels  # noqa: E402
+from asdbench.leaderboard.ranking import CI_SUFFIX  # noqa: E402
 from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 from asdbench.run.rundir import RunDir  # noqa: E402
@@ -33,16 +40,24 @@ MAX_ROWS = 8  # curves per ROC plot / score plots written: the top rows of the t
 
 
 def row_labels(tbl: pd.DataFrame) -> list[str]:
-    """Short labels from the identity columns that differ between rows."""
-    shown, _ = display_columns(tbl)
-    labels = []
-    for _, row in tbl.iterrows():
-        parts = [str(row[c]) for c in shown if c != "source" and str(row[c]) not in ("", "nan")]
-        label = " · ".join(parts) or str(row.get("method"))
-        if row["source"] != MEASURED:
-            label += " [published]"
-        labels.append(label)
-    return labels
+    """Short labels of the rows (:func:`asdbench.leaderboard.labels.short_labels`)."""
+    return short_labels(tbl)[0]
+
+
+def plot_title(tbl: pd.DataFrame, what: str = "") -> str:
+    """``what`` and the track and protocol of the table's (first) track, wrapped."""
+    infos = tbl.attrs.get("tracks") or []
+    track = infos[0]["title"] if infos else f"protocol {tbl.attrs.get('protocol') or 'official'}"
+    return "\n".join(textwrap.wrap(f"{what} · {track}" if what else track, 90))
+
+
+def _caption(ax, text: str) -> None:
+    """What the short labels leave out, under the axes' label (an offset in points, so any
+    figure height leaves room for it)."""
+    if text:
+        lines = [part for line in text.splitlines() for part in textwrap.wrap(line, 120)]
+        ax.annotate("\n".join(lines), xy=(0, 0), xycoords="axes fraction", xytext=(0, -44),
+                    textcoords="offset points", ha="left", va="top", fontsize=7, color="0.3")
 
 
 def _slug(text: str) -> str:
@@ -66,25 +81,38 @@ def _primary(tbl: pd.DataFrame) -> str:
 
 
 def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) -> Path:
-    """Horizontal bars of ``metric`` (default: the table's primary one), best at the top."""
+    """Horizontal bars of ``metric`` (default: the table's primary one), best at the top:
+    mean ± std over seeds, and the 95 % interval over machine IDs where the table has it."""
     metric = metric or _primary(tbl)
     mean = tbl[f"{metric}_mean"].to_numpy(dtype=float) * 100
     std = np.nan_to_num(tbl[f"{metric}_std"].to_numpy(dtype=float) * 100)
-    labels = row_labels(tbl)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(tbl) + 1.2))
+    labels, caption = short_labels(tbl)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(tbl) + 1.6))
     y = np.arange(len(tbl))[::-1]
     colors = ["tab:blue" if s == MEASURED else "tab:gray" for s in tbl["source"]]
-    ax.barh(y, np.nan_to_num(mean), xerr=std, color=colors, capsize=3)
+    ax.barh(y, np.nan_to_num(mean), xerr=std, color=colors, capsize=3, height=0.6)
+    ci = f"{metric}{CI_SUFFIX}"
+    has_ci = ci in tbl and tbl[ci].notna().any()
+    if has_ci:
+        half = tbl[ci].to_numpy(dtype=float) * 100
+        ax.hlines(y - 0.38, np.clip(mean - half, 0, 100), np.clip(mean + half, 0, 100),
+                  color="black", lw=1.2)
     ax.set_yticks(y, labels)
     finite = mean[np.isfinite(mean)]
     low = max(0.0, float(finite.min()) - 10) if finite.size else 0.0
+    if has_ci and np.isfinite(half).any():
+        low = max(0.0, min(low, float(np.nanmin(mean - half)) - 2))
     ax.set_xlim(low, 100)
     if low < 50:
         ax.axvline(50, color="gray", lw=0.8, ls="--")  # chance level of AUC
     group, name = metric.rsplit(".", 1)
     pretty = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}.get(name, name)
-    ax.set_xlabel(f"{group} {pretty} (%), mean ± std over seeds (gray: published)")
+    ax.set_xlabel(f"{group} {pretty} (%): bar mean ± std over seeds"
+                  + (", line below: 95 % CI over machine IDs" if has_ci else "")
+                  + " (gray: published)")
+    ax.set_title(plot_title(tbl), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+    _caption(ax, caption)
     return _save(fig, Path(path))
 
 
@@ -113,8 +141,10 @@ def _scores(run_dir: Path) -> pd.DataFrame | None:
     return None if frame is None else prepare_scores(frame, labelled=True)
 
 
-def roc_curves(runs: list[tuple[str, Path]], out_dir: str | Path) -> list[Path]:
-    """One PNG per machine type with the ROC curve of each run."""
+def roc_curves(runs: list[tuple[str, Path]], out_dir: str | Path, title: str = "",
+               caption: str = "", prefix: str = "") -> list[Path]:
+    """One PNG per machine type (``roc_<prefix><type>.png``) with the ROC curve of each run;
+    ``title``: the track and protocol, under the plot's own."""
     curves: dict[str, list[tuple[str, dict]]] = {}
     for label, run_dir in runs:
         scores = _scores(run_dir)
@@ -130,9 +160,12 @@ def roc_curves(runs: list[tuple[str, Path]], out_dir: str | Path) -> list[Path]:
         ax.plot([0, 1], [0, 1], color="gray", lw=0.8, ls="--")
         ax.axvspan(0, 0.1, color="tab:orange", alpha=0.08, label="pAUC region (FPR ≤ 0.1)")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1),
-               ylim=(0, 1.01), title=f"ROC: {mtype} (all IDs pooled)")
+               ylim=(0, 1.01))
+        ax.set_title(f"ROC: {mtype} (all IDs pooled, lowest seed)" + (f"\n{title}" if title
+                                                                      else ""), fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
-        paths.append(_save(fig, Path(out_dir) / f"roc_{_slug(mtype)}.png"))
+        _caption(ax, caption)
+        paths.append(_save(fig, Path(out_dir) / f"roc_{prefix}{_slug(mtype)}.png"))
     return paths
 
 
@@ -144,7 +177,8 @@ def score_distributions(run_dir: str | Path, path: str | Path, title: str = "") 
     types = sorted(scores["machine_type"].unique(), key=str.lower)
     cols = min(3, len(types))
     rows = int(np.ceil(len(types) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows + 0.6), squeeze=False,
+                             layout="constrained")  # room for the suptitle
     for ax, mtype in zip(axes.flat, types, strict=False):
         g = scores[scores["machine_type"] == mtype]
         bins = np.histogram_bin_edges(g["score"], bins=30)
@@ -159,23 +193,30 @@ def score_distributions(run_dir: str | Path, path: str | Path, title: str = "") 
     for ax in list(axes.flat)[len(types):]:
         ax.axis("off")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=9)
     return _save(fig, Path(path))
 
 
 def make_plots(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: str | Path,
                limit: int = MAX_ROWS) -> list[Path]:
-    """Every plot for a leaderboard; returns the files written."""
+    """Every plot for a leaderboard, per track; returns the files written."""
     out_dir = Path(out_dir)
     paths: list[Path] = []
-    if len(tbl):
-        metric = _primary(tbl)
-        if f"{metric}_mean" in tbl.columns:
-            paths.append(bar_chart(tbl, out_dir / f"leaderboard_{_slug(metric)}.png", metric))
-    runs = representative_runs(df, tbl, limit)
-    paths += roc_curves(runs, out_dir)
-    for label, run_dir in runs:
-        p = score_distributions(run_dir, out_dir / f"scores_{_slug(run_dir.name)}.png", label)
-        if p is not None:
-            paths.append(p)
+    parts = by_track(tbl)
+    for part in parts:
+        info = part.attrs.get("track_info") or {}
+        prefix = f"{_slug(info['track'])}_" if len(parts) > 1 and info else ""
+        title = plot_title(part)
+        if len(part):
+            metric = _primary(part)
+            if f"{metric}_mean" in part.columns:
+                paths.append(bar_chart(part, out_dir / f"leaderboard_{prefix}{_slug(metric)}.png",
+                                       metric))
+        runs = representative_runs(df, part, limit)
+        paths += roc_curves(runs, out_dir, title, short_labels(part)[1], prefix)
+        for label, run_dir in runs:
+            p = score_distributions(run_dir, out_dir / f"scores_{_slug(run_dir.name)}.png",
+                                    f"{label} (its lowest seed)\n{title}")
+            if p is not None:
+                paths.append(p)
     return paths
