@@ -3,7 +3,8 @@
 On disk and on the command line a config is one flat dict of dotted ``key -> value``, captured
 whole with every run. Keys: the component names (``dataset``, ``frontend``, ``backbone``,
 ``method``, ``scorer``), ``seed``, engine settings ``train.*`` and each component's options
-under its prefix (``data.*``, ``frontend.*``, ``backbone.*``, ``method.*``, ``scorer.*``).
+under its prefix (``data.*``, ``frontend.*``, ``backbone.*``, ``method.*``, ``scorer.*``), and
+the decision rule ``decision.*`` (hashed into the run id only when not at its default).
 A ``RunConfig`` is that flat dict, immutable, with typed views read once: the component names,
 ``cfg.train`` (a ``TrainSettings``), ``cfg.options(kind)``, ``cfg.run_id``, ``cfg.config_hash``.
 """
@@ -60,8 +61,15 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train.compile": "auto",
 }
 
+# How decisions are taken from scores (asdbench.metrics.decision): by default as the official
+# baselines, a gamma fit to each machine's training scores, threshold at its 90th percentile.
+DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percentile": 0.9}
+# Keys hashed into the run id only when they differ from these defaults: the run ids of
+# configs written before the keys existed stay what they were.
+HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS}
+
 DEFAULT_EPOCHS = 20
-ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS}
+ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS, *DECISION_DEFAULTS}
 _COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # Settings that identify where a run came from but not what it computes.
 # Data folders stay part of a run's identity (which folders are given changes what is
@@ -115,7 +123,8 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
     """Fill every default and validate every key; the result fully describes a run.
 
     ``resolve(cfg.to_flat(), registry) == cfg``: a saved config resolves to itself."""
-    cfg: dict[str, Any] = {**COMPONENT_DEFAULTS, "seed": 0, **TRAIN_DEFAULTS}
+    cfg: dict[str, Any] = {**COMPONENT_DEFAULTS, "seed": 0, **TRAIN_DEFAULTS,
+                           **DECISION_DEFAULTS}
     for key, value in overrides.items():
         if value is None and key in cfg:
             continue
@@ -143,7 +152,8 @@ _ENGINE_INTS = (("seed", 0), ("train.epochs", 1), ("train.batch_size", 2),
                 ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0))
 _ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf16", True, False),
                    "train.channels_last": ("auto", True, False),
-                   "train.compile": ("auto", True, False), "train.ema_warmup": (True, False)}
+                   "train.compile": ("auto", True, False), "train.ema_warmup": (True, False),
+                   "decision.rule": ("gamma", "quantile")}
 
 
 def check_engine_settings(cfg: Mapping[str, Any]) -> None:
@@ -158,6 +168,9 @@ def check_engine_settings(cfg: Mapping[str, Any]) -> None:
             raise AsdbenchError(f"{key} must be >= 0, got {cfg[key]!r}")
     if not 0 <= float_option(cfg, "train.val_fraction", "") < 1:
         raise AsdbenchError(f"train.val_fraction must be in [0, 1), got {cfg['train.val_fraction']!r}")
+    if not 0 < float_option(cfg, "decision.percentile", "") < 1:
+        raise AsdbenchError(f"decision.percentile must be in (0, 1), got "
+                            f"{cfg['decision.percentile']!r}")
     for key, allowed in _ENGINE_CHOICES.items():
         value = cfg[key]
         if not any(value is a or (isinstance(a, str) and value == a) for a in allowed):
@@ -186,9 +199,15 @@ def run_id(cfg: Mapping[str, Any]) -> str:
 
 
 def _config_hash(cfg: Mapping[str, Any]) -> str:
-    identity = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS}
+    identity = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS
+                and not (k in HASHED_UNLESS_DEFAULT and _same(v, HASHED_UNLESS_DEFAULT[k]))}
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _same(value: Any, default: Any) -> bool:
+    """``value`` is ``default``, of the same type (``True`` is not ``1``)."""
+    return type(value) is type(default) and value == default
 
 
 def _run_id(cfg: Mapping[str, Any]) -> str:

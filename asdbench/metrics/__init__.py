@@ -7,7 +7,9 @@
   registered by the core plugin :mod:`~asdbench.metrics.builtin` (others come from plugins
   through the ``asdbench_protocols`` hook);
 - :mod:`~asdbench.metrics.compute`: :func:`compute_metrics` / :func:`compute_all` by name;
-- :mod:`~asdbench.metrics.submission`: the official anomaly-score files.
+- :mod:`~asdbench.metrics.decision`: decision thresholds (the baselines' gamma fit), 0/1
+  decisions, precision/recall/F1;
+- :mod:`~asdbench.metrics.submission`: the official anomaly-score and decision-result files.
 
 The names below are imported on first use, so that importing the light submodules (the core
 plugin, :mod:`~asdbench.metrics.protocols`) does not import pandas and sklearn.
@@ -29,8 +31,9 @@ if TYPE_CHECKING:  # the same names, for type checkers
         prepare_scores,
         roc_points,
     )
+    from asdbench.metrics.decision import DecisionRule, decide, fit_thresholds
     from asdbench.metrics.protocols import LAYOUTS, MetricProtocol, ProtocolRegistry
-    from asdbench.metrics.submission import submission_name, write_submission
+    from asdbench.metrics.submission import decision_name, submission_name, write_submission
 
 _EXPORTS = {
     "compute_all": "compute", "compute_metrics": "compute", "protocol_registry": "compute",
@@ -38,12 +41,15 @@ _EXPORTS = {
     "harmonic_mean": "core", "prepare_scores": "core", "roc_points": "core",
     "LAYOUTS": "protocols", "MetricProtocol": "protocols", "ProtocolRegistry": "protocols",
     "submission_name": "submission", "write_submission": "submission",
+    "decision_name": "submission", "DecisionRule": "decision", "decide": "decision",
+    "fit_thresholds": "decision",
 }
 
 __all__ = [
-    "COLUMNS", "HMEAN_FLOOR", "LAYOUTS", "MAX_FPR", "MetricProtocol", "ProtocolRegistry",
-    "auc_pauc", "compute_all", "compute_metrics", "harmonic_mean", "prepare_scores",
-    "protocol_registry", "roc_points", "submission_name", "write_submission",
+    "COLUMNS", "HMEAN_FLOOR", "LAYOUTS", "MAX_FPR", "DecisionRule", "MetricProtocol",
+    "ProtocolRegistry", "auc_pauc", "compute_all", "compute_metrics", "decide", "decision_name",
+    "fit_thresholds", "harmonic_mean", "prepare_scores", "protocol_registry", "roc_points",
+    "submission_name", "write_submission",
 ]
 
 

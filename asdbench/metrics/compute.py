@@ -11,6 +11,7 @@ import pandas as pd
 
 import asdbench.plugins
 from asdbench.metrics.core import BASE_COLUMNS, prepare_scores
+from asdbench.metrics.decision import add_decision_metrics
 from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry
 from asdbench.registry import AsdbenchError
 
@@ -83,8 +84,9 @@ def compute_metrics(scores: pd.DataFrame, protocol: str | MetricProtocol,
     "types": {type: {"auc", "pauc", "mauc", ...}}, "ids": {key: {"auc", "pauc", "n_normal",
     "n_anomaly", ...}}, "skipped": [..], "n_clips", "n_unlabelled"}``: the protocol's result
     (see :class:`MetricProtocol`) and the clip counts. ``average`` values are means over types;
-    ``official`` is an edition's single score (None for dcase2020/pooled). Clips of unknown
-    label are left out; a group with one class only is left out and listed in ``skipped``;
+    ``official`` is an edition's single score (None for dcase2020/pooled). With a ``decision``
+    column (0/1), precision, recall and F1 are added (:func:`add_decision_metrics`). Clips of
+    unknown label are left out; a group with one class only is left out and listed in ``skipped``;
     a value that cannot be computed at all is None.
     """
     if not isinstance(protocol, MetricProtocol):
@@ -92,6 +94,8 @@ def compute_metrics(scores: pd.DataFrame, protocol: str | MetricProtocol,
     df = prepare_scores(scores, labelled=True)
     _check_input(protocol, scores, df)
     result = _checked(protocol, protocol.compute(df))
+    if "decision" in df.columns:
+        result = add_decision_metrics(result, df)
     return {"protocol": protocol.name, **{k: result[k] for k in _RESULT_KEYS},
             "n_clips": int(len(df)), "n_unlabelled": int(len(scores) - len(df))}
 

@@ -1,4 +1,6 @@
-"""Official DCASE anomaly-score submission files (``file_name,score`` lines, no header)."""
+"""Official DCASE submission files: anomaly scores (``file_name,score`` lines, no header) and,
+when the scores carry decisions, decision results (``file_name,0|1``) beside them, named as
+the 2021-2025 evaluators read them (``decision_result_`` + the anomaly-score file's rest)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,18 @@ def submission_name(machine_type: str, machine_id: str, domain: str = "",
     raise AsdbenchError(f"unknown submission layout {layout!r}; layouts: {', '.join(LAYOUTS)}")
 
 
+def decision_name(machine_type: str, machine_id: str, domain: str = "",
+                  layout: str = "id") -> str:
+    """Official decision-result file name: :func:`submission_name` with ``decision_result_``
+    in place of ``anomaly_score_`` (e.g. ``decision_result_fan_section_00_test.csv``)."""
+    name = submission_name(machine_type, machine_id, domain, layout)
+    return "decision_result_" + name[len("anomaly_score_"):]
+
+
+def _lines(files: pd.Series, values: list) -> str:
+    return "".join(f"{f},{v!r}\n" for f, v in zip(files.astype(str), values, strict=True))
+
+
 def resolve_layout(layout: str, df: pd.DataFrame, registry: ProtocolRegistry | None) -> str:
     """A layout of :data:`LAYOUTS` from a layout, a protocol name or "auto" ("id" when no
     clip has a domain, else "section")."""
@@ -55,7 +69,8 @@ def resolve_layout(layout: str, df: pd.DataFrame, registry: ProtocolRegistry | N
 
 def write_submission(scores: pd.DataFrame, out_dir: str | Path, layout: str = "auto",
                      registry: ProtocolRegistry | None = None) -> list[Path]:
-    """Write the official anomaly-score files (``file_name,score`` lines, no header).
+    """Write the official anomaly-score files (``file_name,score`` lines, no header), and with
+    a ``decision`` column (0/1) the decision-result files beside them (:func:`decision_name`).
 
     One file per (type, ID) — per (type, section, domain) for the ``section_domain`` layout —
     holding every clip whatever its label (evaluation clips have none), sorted by file name.
@@ -77,11 +92,12 @@ def write_submission(scores: pd.DataFrame, out_dir: str | Path, layout: str = "a
         if layout == "section_domain" and dom not in ("source", "target"):
             raise AsdbenchError(f"the section_domain submission layout needs domain 'source' or "
                                 f"'target'; {mtype}/{mid} has {dom!r}")
-        path = out / submission_name(mtype, mid, dom, layout)
         g = g.sort_values("file", kind="stable")
-        text = "".join(f"{f},{s!r}\n" for f, s in zip(g["file"].astype(str),
-                                                       g["score"].astype(float).tolist(),
-                                                       strict=True))
-        atomic_write_text(path, text)
+        path = out / submission_name(mtype, mid, dom, layout)
+        atomic_write_text(path, _lines(g["file"], g["score"].astype(float).tolist()))
         written.append(path)
+        if "decision" in g.columns:
+            path = out / decision_name(mtype, mid, dom, layout)
+            atomic_write_text(path, _lines(g["file"], g["decision"].astype(int).tolist()))
+            written.append(path)
     return written

@@ -13,6 +13,7 @@ from torch import nn
 
 from asdbench.config import component_options
 from asdbench.data import Clip
+from asdbench.metrics.sets import clip_set
 from asdbench.model import ASDModel
 from asdbench.registry import Registry
 from asdbench.run.device import autocast
@@ -92,17 +93,29 @@ def embed_split(model: ASDModel, split: Split, device: torch.device, amp: Any,
                          class_index=split.labels.cpu().numpy(), domain=split.domains())
 
 
-def score_clips(cfg: Mapping[str, Any], registry: Registry, train_inputs: ScoringInputs,
-                test_inputs: ScoringInputs) -> np.ndarray:
+def fit_scorer(cfg: Mapping[str, Any], registry: Registry,
+               train_inputs: ScoringInputs) -> Any:
     """The scorer of ``cfg`` (a run config, or one read back from ``config.json``) fitted on
-    ``train_inputs``, applied to ``test_inputs``."""
+    ``train_inputs``."""
     scorer = registry.create("scorer", cfg["scorer"], component_options(cfg, "scorer"))
     scorer.fit(train_inputs)
+    return scorer
+
+
+def score_clips(cfg: Mapping[str, Any], registry: Registry, train_inputs: ScoringInputs,
+                test_inputs: ScoringInputs) -> np.ndarray:
+    """The scorer of ``cfg`` fitted on ``train_inputs``, applied to ``test_inputs``."""
+    scorer = fit_scorer(cfg, registry, train_inputs)
     return np.asarray(scorer.score(test_inputs), dtype=np.float64)
 
 
+def clip_sets(clips: list[Clip]) -> list[str]:
+    """The test set (``dev``/``eval``) of each clip, as its dataset marks it."""
+    return [clip_set(c.attributes) for c in clips]
+
+
 def scores_frame(clips: list[Clip], scores: np.ndarray) -> pd.DataFrame:
-    """The ``scores.csv`` table: one row per test clip."""
+    """The ``scores.csv`` table: one row per clip."""
     return pd.DataFrame({
         "file": [c.file_name for c in clips],
         "machine_type": [c.machine_type for c in clips],

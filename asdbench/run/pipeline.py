@@ -7,16 +7,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
 from asdbench import plugins
 from asdbench.config import RunConfig
-from asdbench.metrics import compute_all, write_submission
+from asdbench.metrics.decision import DecisionRule, decide, fit_thresholds
+from asdbench.metrics.sets import (
+    metrics_by_set,
+    official_set,
+    primary_set,
+    set_names,
+    write_set_submissions,
+)
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import select_device
-from asdbench.run.evaluate import embed_split, score_clips, scores_frame
+from asdbench.run.evaluate import clip_sets, embed_split, fit_scorer, scores_frame
 from asdbench.run.loop import fit
 from asdbench.run.provenance import provenance
 from asdbench.run.rundir import RunDir
@@ -50,12 +58,10 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
                          progress=progress, on_epoch=lambda record: hook.asdbench_epoch_end(
                              run_dir=run.path, record=record))
-    frame = score_test_clips(cfg, registry, model, splits, run, device)
-    protocols = list(data.dataset.protocols)
-    write_submission(frame, run.submission_dir, layout=protocols[0])
-    metrics = {"run_id": cfg.run_id, "config": cfg, "official_protocol": protocols[0],
-               "protocols": compute_all(frame, protocols, dataset=cfg.dataset), **summary,
-               "wall_time_s": time.perf_counter() - t_start}
+    frame, train_frame = score_test_clips(cfg, registry, model, splits, run, device)
+    metrics = {"run_id": cfg.run_id, "config": cfg,
+               **evaluate_sets(cfg, frame, train_frame, list(data.dataset.protocols), run),
+               **summary, "wall_time_s": time.perf_counter() - t_start}
     metrics = run.write_metrics(metrics)
     hook.asdbench_run_finished(run_dir=run.path, metrics=metrics)
     return metrics, run
@@ -74,12 +80,47 @@ def run_info(cfg: RunConfig, data: DecodedData, splits: Splits,
 
 
 def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits: Splits,
-                     run: RunDir, device: torch.device) -> pd.DataFrame:
-    """Fit the scorer on every training clip's outputs and score the test clips; writes what
-    the scorer was fitted on and ``scores.csv``. Returns the scores table."""
+                     run: RunDir, device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit the scorer on every training clip's outputs and score the test clips and the
+    training clips (for the decision thresholds); writes what the scorer was fitted on and
+    ``scores.csv``. Returns the test scores (with each clip's ``set``) and the train scores."""
     train_inputs = embed_split(model, splits.full, device, cfg.train.amp)
     run.save_train_inputs(train_inputs)
     test_inputs = embed_split(model, splits.test, device, cfg.train.amp)
-    frame = scores_frame(splits.test.clips, score_clips(cfg, registry, train_inputs, test_inputs))
+    scorer = fit_scorer(cfg, registry, train_inputs)
+    frame = scores_frame(splits.test.clips, np.asarray(scorer.score(test_inputs), np.float64))
     run.write_scores(frame)
-    return frame
+    train = scores_frame(splits.full.clips, np.asarray(scorer.score(train_inputs), np.float64))
+    return frame.assign(set=clip_sets(splits.test.clips)), train
+
+
+def submission_dirs(run: RunDir, names: list[str], official: str) -> dict[str, Path]:
+    """``submission/`` for the official set, ``submission-<set>/`` for each other one."""
+    return {n: run.submission_dir if n == official
+            else run.submission_dir.with_name(f"{RunDir.SUBMISSION}-{n}") for n in names}
+
+
+def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
+                  protocols: list[str], run: RunDir) -> dict[str, Any]:
+    """Decisions, submission files and metrics of each test set apart; the part of
+    ``metrics.json`` they make.
+
+    ``protocols`` (top level) holds the ``dev`` set's metrics (else the only set's), as every
+    reader written before sets existed expects; ``sets`` holds each set's; ``official_set``
+    names the set the evaluators score (``eval`` when present), whose submission is in
+    ``submission/``.
+    """
+    rule = DecisionRule.from_config(cfg)
+    thresholds = fit_thresholds(train, rule)
+    frame = frame.assign(decision=decide(frame, thresholds))
+    names = set_names(frame)
+    official = official_set(names)
+    folders = submission_dirs(run, names, official)
+    write_set_submissions(frame, folders, layout=protocols[0])
+    sets = metrics_by_set(frame, protocols, dataset=cfg.dataset)
+    for name in names:
+        sets[name]["submission"] = folders[name].name
+    return {"official_protocol": protocols[0], "official_set": official,
+            "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
+            "decision": {"rule": rule.rule, "percentile": rule.percentile,
+                         "fitted_on": "training clips' scores", "thresholds": thresholds}}

@@ -1,0 +1,173 @@
+"""Decisions (0 normal / 1 anomaly) from anomaly scores: thresholds and their metrics.
+
+The official DCASE baselines decide with a threshold per machine ID (2020) or section
+(2021+), fitted on the anomaly scores of that machine's *training* clips: a gamma
+distribution is fitted (``scipy.stats.gamma.fit`` with its default free shape, location and
+scale) and the threshold is its 90th percentile (``scipy.stats.gamma.ppf(q=0.9, ...)``); a
+clip whose score is above the threshold is an anomaly. Source: the organisers' baseline,
+nttcslab/dcase2023_task2_baseline_ae, ``networks/base_model.py``
+(``fit_anomaly_score_distribution``, ``calc_decision_threshold``; ``decision_threshold: 0.9``
+in its ``baseline.yaml``), which the 2021-2025 baselines share.
+
+Precision, recall and F1 are computed as the 2021 and 2023 evaluators do
+(y-kawagu/dcase2021_task2_evaluator, nttcslab/dcase2023_task2_evaluator): from the confusion
+matrix, each denominator floored at ``sys.float_info.epsilon``.
+
+Rules (``decision.rule``): ``gamma`` (the baselines'), ``quantile`` (the empirical
+``decision.percentile`` quantile of the training scores, no distribution assumed).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from asdbench.registry import AsdbenchError
+
+RULES = ("gamma", "quantile")
+DEFAULT_RULE, DEFAULT_PERCENTILE = "gamma", 0.9
+EPS = sys.float_info.epsilon
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a machine's threshold is taken from its training clips' scores."""
+
+    rule: str = DEFAULT_RULE
+    percentile: float = DEFAULT_PERCENTILE
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise AsdbenchError(f"decision.rule must be one of {', '.join(RULES)}; "
+                                f"got {self.rule!r}")
+        if not 0 < self.percentile < 1:
+            raise AsdbenchError(f"decision.percentile must be in (0, 1); got {self.percentile!r}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> DecisionRule:
+        """The rule of a run config; a config written before ``decision.*`` existed gets the
+        defaults (which is what such a run is identified with)."""
+        return cls(str(cfg.get("decision.rule", DEFAULT_RULE)),
+                   float(cfg.get("decision.percentile", DEFAULT_PERCENTILE)))
+
+
+def gamma_threshold(scores: np.ndarray, percentile: float = DEFAULT_PERCENTILE) -> float:
+    """The ``percentile`` point of a gamma distribution fitted to ``scores`` (as the
+    baselines: free shape, location and scale)."""
+    with warnings.catch_warnings():  # scipy warns on hard fits; a bad fit is checked below
+        warnings.simplefilter("ignore")
+        shape, loc, scale = scipy.stats.gamma.fit(scores)
+        return float(scipy.stats.gamma.ppf(q=percentile, a=shape, loc=loc, scale=scale))
+
+
+def fit_threshold(scores: np.ndarray, rule: DecisionRule) -> tuple[float, str]:
+    """``(threshold, how)`` of one machine's training scores; ``how`` is the rule used.
+
+    A gamma fit needs scores that vary: for fewer than 3 distinct values, or a fit that gives
+    no finite threshold, the empirical quantile is used and ``how`` says so.
+    """
+    s = np.asarray(scores, dtype=float)
+    if s.size == 0:
+        raise AsdbenchError("a decision threshold needs at least one training score")
+    if rule.rule == "gamma":
+        if np.unique(s).size >= 3:
+            try:
+                t = gamma_threshold(s, rule.percentile)
+            except (ValueError, RuntimeError, FloatingPointError):
+                t = float("nan")
+            if np.isfinite(t):
+                return t, "gamma"
+        return float(np.quantile(s, rule.percentile)), "quantile (gamma fit impossible)"
+    return float(np.quantile(s, rule.percentile)), "quantile"
+
+
+def machine_key(machine_type: Any, machine_id: Any) -> str:
+    return f"{machine_type}/{machine_id}"
+
+
+def fit_thresholds(train: pd.DataFrame, rule: DecisionRule) -> dict[str, dict[str, Any]]:
+    """One threshold per (type, ID/section) from a table of training-clip scores
+    (columns ``machine_type, machine_id, score``), keyed ``type/id``:
+    ``{"threshold", "fit", "n_train"}``."""
+    out: dict[str, dict[str, Any]] = {}
+    by = [train["machine_type"].astype(str), train["machine_id"].astype(str)]
+    for (mtype, mid), g in train.groupby(by, sort=True):
+        threshold, how = fit_threshold(g["score"].to_numpy(), rule)
+        out[machine_key(mtype, mid)] = {"threshold": threshold, "fit": how,
+                                        "n_train": int(len(g))}
+    return out
+
+
+def decide(scores: pd.DataFrame, thresholds: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
+    """0/1 per row of a score table: 1 when its score is above its machine's threshold."""
+    keys = [machine_key(t, i) for t, i in zip(scores["machine_type"], scores["machine_id"],
+                                                 strict=True)]
+    missing = sorted({k for k in keys if k not in thresholds})
+    if missing:
+        raise AsdbenchError(f"no decision threshold for {missing[0]} (no training clips)")
+    limit = np.array([thresholds[k]["threshold"] for k in keys], dtype=float)
+    return (scores["score"].to_numpy(dtype=float) > limit).astype(int)
+
+
+def precision_recall_f1(labels: np.ndarray, decisions: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of 0/1 decisions, as the official evaluators compute them."""
+    y = np.asarray(labels, dtype=int)
+    d = np.asarray(decisions, dtype=int)
+    tp = float(np.sum((d == 1) & (y == 1)))
+    fp = float(np.sum((d == 1) & (y == 0)))
+    fn = float(np.sum((d == 0) & (y == 1)))
+    precision = tp / max(tp + fp, EPS)
+    recall = tp / max(tp + fn, EPS)
+    f1 = 2.0 * precision * recall / max(precision + recall, EPS)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _entry_rows(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The rows of ``df`` a protocol's ``ids`` key (``type/id`` or ``type/id/domain``) names
+    (none for a key of another form)."""
+    parts = key.split("/")
+    if len(parts) < 2:
+        return df.iloc[:0]
+    mask = (df["machine_type"] == parts[0]) & (df["machine_id"] == parts[1])
+    if len(parts) > 2:
+        mask &= df["domain"] == parts[2]
+    return df.loc[mask]
+
+
+def add_decision_metrics(result: dict[str, Any], df: pd.DataFrame) -> dict[str, Any]:
+    """Precision, recall and F1 next to AUC/pAUC in a protocol's result, from the ``decision``
+    column of its labelled clips ``df``.
+
+    Each ``ids`` entry gets them over its clips and, when the clips have domains and the
+    entry is not one domain's, per domain (``precision_source`` ...: that domain's clips, as
+    the 2023+ evaluators); each type and ``average`` get the arithmetic means.
+    """
+    domains = sorted(d for d in df["domain"].unique() if d)
+    for key, entry in result["ids"].items():
+        rows = _entry_rows(df, key)
+        if rows.empty:
+            continue
+        entry.update(precision_recall_f1(rows["label"].to_numpy(), rows["decision"].to_numpy()))
+        if len(key.split("/")) > 2:
+            continue
+        for d in domains:
+            part = rows.loc[rows["domain"] == d]
+            if len(part):
+                got = precision_recall_f1(part["label"].to_numpy(), part["decision"].to_numpy())
+                entry.update({f"{k}_{d}": v for k, v in got.items()})
+    names = ("precision", "recall", "f1")
+    for mtype, entry in result["types"].items():
+        own = [e for k, e in result["ids"].items()
+               if k.split("/", 1)[0] == mtype and "f1" in e]
+        entry.update({n: float(np.mean([e[n] for e in own])) for n in names if own})
+    typed = list(result["types"].values())
+    result["average"].update({n: float(np.mean([t[n] for t in typed])) for n in names
+                              if typed and all(n in t for t in typed)})
+    return result

@@ -1,0 +1,75 @@
+"""Test sets apart: a run's metrics and submission files per test set, never mixed.
+
+A DCASE dataset marks each clip with the set it comes from (the clip attribute ``set``:
+``dev`` for the development set, ``eval`` for the evaluation set); a score table given to
+these functions carries it in a ``set`` column. Each set is evaluated on its own, under every
+protocol. The *official* set, whose submission the organisers' evaluators score, is ``eval``
+when the run has evaluation test clips, else its only (or first) set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from asdbench.metrics.compute import compute_all
+from asdbench.metrics.protocols import ProtocolRegistry
+from asdbench.metrics.submission import write_submission
+
+DEV, EVAL = "dev", "eval"
+DEFAULT_SET = DEV  # the set of a clip whose dataset names none
+
+
+def clip_set(attributes: Iterable[tuple[str, str]]) -> str:
+    """The set of a clip from its attributes (``("set", "eval")``); ``dev`` when unnamed."""
+    return dict(attributes).get("set") or DEFAULT_SET
+
+
+def set_names(frame: pd.DataFrame) -> list[str]:
+    """The sets of a score table: ``dev``, then ``eval``, then any other, alphabetically."""
+    found = set(frame["set"].astype(str)) if "set" in frame.columns else {DEFAULT_SET}
+    order = {DEV: 0, EVAL: 1}
+    return sorted(found, key=lambda s: (order.get(s, 2), s))
+
+
+def official_set(names: Sequence[str]) -> str:
+    """``eval`` when present (what the evaluators score), else the first set."""
+    return EVAL if EVAL in names else names[0]
+
+
+def primary_set(names: Sequence[str]) -> str:
+    """The set whose metrics a run's top-level ``protocols`` hold: ``dev``, else the first
+    (the paper's tables, and every reader written before sets existed, read ``dev``)."""
+    return DEV if DEV in names else names[0]
+
+
+def of_set(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    if "set" not in frame.columns:
+        return frame
+    return frame.loc[frame["set"].astype(str) == name]
+
+
+def metrics_by_set(frame: pd.DataFrame, protocols: Sequence[str], *, dataset: str = "",
+                   registry: ProtocolRegistry | None = None) -> dict[str, dict[str, Any]]:
+    """``{set: {"n_clips", "n_labelled", "protocols": {protocol: metrics}}}`` of a score
+    table, each set computed on its own clips only."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in set_names(frame):
+        part = of_set(frame, name)
+        labelled = int(pd.to_numeric(part["label"], errors="coerce").notna().sum())
+        out[name] = {"n_clips": int(len(part)), "n_labelled": labelled,
+                     "protocols": compute_all(part, protocols, dataset=dataset,
+                                              registry=registry)}
+    return out
+
+
+def write_set_submissions(frame: pd.DataFrame, folders: dict[str, Path], layout: str,
+                          registry: ProtocolRegistry | None = None) -> dict[str, list[Path]]:
+    """The submission files of each set of ``frame`` into ``folders[set]``; returns the
+    paths written per set."""
+    return {name: write_submission(of_set(frame, name), folders[name], layout=layout,
+                                   registry=registry)
+            for name in set_names(frame)}

@@ -1,0 +1,187 @@
+"""Decisions: the baselines' gamma-90 % threshold, 0/1 decision files beside the anomaly-score
+files, precision/recall/F1 as the evaluators compute them, and the ``decision.*`` settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from asdbench.config import resolve
+from asdbench.metrics import compute_metrics, decision_name, submission_name, write_submission
+from asdbench.metrics.decision import (
+    DecisionRule,
+    decide,
+    fit_threshold,
+    fit_thresholds,
+    precision_recall_f1,
+)
+from asdbench.plugins import get_registry
+from asdbench.registry import AsdbenchError
+
+# --- thresholds ---------------------------------------------------------------------------
+
+
+def test_gamma_threshold_is_the_90th_percentile_of_scipys_fit():
+    scores = scipy.stats.gamma.rvs(a=2.0, loc=1.0, scale=0.5, size=400, random_state=0)
+    shape, loc, scale = scipy.stats.gamma.fit(scores)
+    want = scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale)
+    got, how = fit_threshold(scores, DecisionRule())
+    assert how == "gamma" and got == pytest.approx(want, rel=1e-12)
+    # and it is where the true distribution's 90 % point is, give or take the sampling
+    assert got == pytest.approx(scipy.stats.gamma.ppf(0.9, 2.0, loc=1.0, scale=0.5), rel=0.05)
+    got80, _ = fit_threshold(scores, DecisionRule("gamma", 0.8))
+    assert got80 == pytest.approx(scipy.stats.gamma.ppf(0.8, shape, loc=loc, scale=scale))
+    assert got80 < got
+
+
+def test_quantile_rule_and_the_fallback_for_scores_a_gamma_cannot_fit():
+    scores = np.arange(1.0, 11.0)
+    assert fit_threshold(scores, DecisionRule("quantile", 0.9)) == (
+        pytest.approx(np.quantile(scores, 0.9)), "quantile")
+    assert fit_threshold(np.array([2.0, 2.0, 2.0]), DecisionRule()) == (
+        2.0, "quantile (gamma fit impossible)")
+    with pytest.raises(AsdbenchError, match="decision.rule must be one of gamma, quantile"):
+        DecisionRule("median")
+    with pytest.raises(AsdbenchError, match=r"decision.percentile must be in \(0, 1\)"):
+        DecisionRule("gamma", 1.0)
+
+
+def test_thresholds_per_machine_and_decisions_above_them():
+    rng = np.random.default_rng(1)
+    train = pd.DataFrame({"machine_type": ["fan"] * 60 + ["pump"] * 60,
+                          "machine_id": ["00"] * 30 + ["02"] * 30 + ["00"] * 60,
+                          "score": np.concatenate([rng.gamma(2.0, 1.0, 30),
+                                                   5 + rng.gamma(2.0, 1.0, 30),
+                                                   rng.gamma(3.0, 2.0, 60)])})
+    th = fit_thresholds(train, DecisionRule())
+    assert sorted(th) == ["fan/00", "fan/02", "pump/00"]
+    for key, (mtype, mid) in {"fan/00": ("fan", "00"), "fan/02": ("fan", "02"),
+                              "pump/00": ("pump", "00")}.items():
+        s = train.loc[(train.machine_type == mtype) & (train.machine_id == mid), "score"]
+        assert th[key]["threshold"] == pytest.approx(fit_threshold(s.to_numpy(),
+                                                                   DecisionRule())[0])
+        assert th[key]["n_train"] == len(s) and th[key]["fit"] == "gamma"
+    t = th["fan/02"]["threshold"]
+    test = pd.DataFrame({"machine_type": ["fan", "fan", "fan"], "machine_id": ["02"] * 3,
+                         "score": [t - 1e-9, t, t + 1e-9]})
+    assert decide(test, th).tolist() == [0, 0, 1]  # above the threshold, not at it
+    with pytest.raises(AsdbenchError, match="no decision threshold for valve/00"):
+        decide(pd.DataFrame({"machine_type": ["valve"], "machine_id": ["00"], "score": [1.0]}),
+               th)
+
+
+def test_precision_recall_f1_as_the_evaluators_and_sklearn():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 50)
+    d = rng.integers(0, 2, 50)
+    got = precision_recall_f1(y, d)
+    assert got["precision"] == pytest.approx(precision_score(y, d))
+    assert got["recall"] == pytest.approx(recall_score(y, d))
+    assert got["f1"] == pytest.approx(f1_score(y, d))
+    # no positive decision: 0, not a division error (denominators floored at epsilon)
+    assert precision_recall_f1(np.array([0, 1]), np.array([0, 0])) == {
+        "precision": 0.0, "recall": 0.0, "f1": 0.0}
+
+
+# --- files and metrics ----------------------------------------------------------------------
+
+
+def _table(domains: bool) -> pd.DataFrame:
+    rows = []
+    for mid in ("00", "01"):
+        for k, (label, dom) in enumerate([(0, "source"), (0, "source"), (1, "source"),
+                                          (0, "target"), (1, "target"), (1, "target")]):
+            rows.append({"file": f"{mid}_{k}.wav", "machine_type": "fan", "machine_id": mid,
+                         "domain": dom if domains else "", "label": label,
+                         "score": float(k + int(mid)), "decision": int(k % 2)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("layout", ["id", "section", "section_domain"])
+def test_decision_files_sit_beside_the_score_files_with_0_1_per_clip(tmp_path, layout):
+    df = _table(domains=layout != "id")
+    written = write_submission(df, tmp_path, layout=layout)
+    scores = sorted(p.name for p in written if p.name.startswith("anomaly_score_"))
+    decisions = sorted(p.name for p in written if p.name.startswith("decision_result_"))
+    assert len(scores) == len(decisions) == (4 if layout == "section_domain" else 2)
+    assert [n.replace("decision_result_", "anomaly_score_") for n in decisions] == scores
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(scores + decisions)
+    for name in decisions:
+        dec = pd.read_csv(tmp_path / name, header=None, dtype={1: str})
+        sco = pd.read_csv(tmp_path / name.replace("decision_result_", "anomaly_score_"),
+                          header=None)
+        assert dec[0].tolist() == sco[0].tolist()  # same clips, same order
+        assert set(dec[1]) <= {"0", "1"}
+        want = df.set_index("file").loc[dec[0], "decision"].astype(str).tolist()
+        assert dec[1].tolist() == want
+    assert decision_name("fan", "03", "target", "section_domain") == \
+        "decision_result_fan_section_03_target_test.csv"
+    assert decision_name("ToyCar", "05") == "decision_result_ToyCar_id_05.csv"
+    assert submission_name("ToyCar", "05") == "anomaly_score_ToyCar_id_05.csv"
+    # no decisions, no decision files (a table from before decisions existed)
+    plain = write_submission(df.drop(columns="decision"), tmp_path / "plain", layout=layout)
+    assert all(p.name.startswith("anomaly_score_") for p in plain)
+
+
+def _by_hand(df: pd.DataFrame) -> dict:
+    y, d = df["label"].to_numpy(), df["decision"].to_numpy()
+    tp, fp, fn = ((d == 1) & (y == 1)).sum(), ((d == 1) & (y == 0)).sum(), \
+        ((d == 0) & (y == 1)).sum()
+    p = tp / max(tp + fp, np.finfo(float).eps)
+    r = tp / max(tp + fn, np.finfo(float).eps)
+    return {"precision": p, "recall": r, "f1": 2 * p * r / max(p + r, np.finfo(float).eps)}
+
+
+def test_decision_metrics_next_to_auc_per_section_and_domain():
+    df = _table(domains=True)
+    m = compute_metrics(df, "dcase2022")
+    for mid in ("00", "01"):
+        entry = m["ids"][f"fan/{mid}"]
+        sec = df[df.machine_id == mid]
+        assert {k: entry[k] for k in ("precision", "recall", "f1")} == pytest.approx(
+            _by_hand(sec))
+        for dom in ("source", "target"):  # as the 2023 evaluator: that domain's clips
+            want = _by_hand(sec[sec.domain == dom])
+            assert entry[f"precision_{dom}"] == pytest.approx(want["precision"])
+            assert entry[f"recall_{dom}"] == pytest.approx(want["recall"])
+            assert entry[f"f1_{dom}"] == pytest.approx(want["f1"])
+        assert "auc_source" in entry and "pauc" in entry
+    f1s = [m["ids"][k]["f1"] for k in ("fan/00", "fan/01")]
+    assert m["types"]["fan"]["f1"] == pytest.approx(np.mean(f1s))
+    assert m["average"]["f1"] == pytest.approx(np.mean(f1s))
+    # 2021: one entry per (section, domain), on that domain's clips (its own evaluator)
+    m21 = compute_metrics(df, "dcase2021")
+    sec = df[(df.machine_id == "01") & (df.domain == "target")]
+    assert m21["ids"]["fan/01/target"]["f1"] == pytest.approx(_by_hand(sec)["f1"])
+    # without a decision column nothing is added
+    assert "f1" not in compute_metrics(df.drop(columns="decision"), "dcase2022")["ids"]["fan/00"]
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_decision_settings_are_recorded_and_hashed_only_when_changed():
+    registry = get_registry()
+    base = resolve({}, registry)
+    assert (base["decision.rule"], base["decision.percentile"]) == ("gamma", 0.9)
+    assert resolve({"decision.rule": "gamma", "decision.percentile": 0.9},
+                   registry).run_id == base.run_id
+    # a config written before decision.* existed hashes to the same id
+    old = {k: v for k, v in base.items() if not k.startswith("decision.")}
+    from asdbench.config import run_id
+    assert run_id(old) == base.run_id
+    changed = {resolve({"decision.rule": "quantile"}, registry).run_id,
+               resolve({"decision.percentile": 0.95}, registry).run_id}
+    assert len(changed) == 2 and base.run_id not in changed
+    assert DecisionRule.from_config(resolve({"decision.percentile": 0.95}, registry)) == \
+        DecisionRule("gamma", 0.95)
+    assert DecisionRule.from_config(old) == DecisionRule()
+    with pytest.raises(AsdbenchError, match="decision.rule must be one of gamma, quantile"):
+        resolve({"decision.rule": "otsu"}, registry)
+    with pytest.raises(AsdbenchError, match=r"decision.percentile must be in \(0, 1\)"):
+        resolve({"decision.percentile": 90}, registry)
+    with pytest.raises(AsdbenchError, match="unknown setting 'decision.rul'"):
+        resolve({"decision.rul": "gamma"}, registry)
