@@ -33,6 +33,12 @@ _OS_ADVICE = {
     errno.EISDIR: ("is a directory", "give a file, not a folder"),
 }
 
+# How to continue after Ctrl-C, by command (only these keep partial work).
+_RESUME_ADVICE = {
+    "run": "finished epochs are checkpointed; rerun the same command with --resume to continue",
+    "matrix": "finished cells are kept; rerun the same matrix command to continue with the rest",
+}
+
 
 def os_error_line(exc: OSError) -> str:
     """One line for a failed file operation: what, where, what to do."""
@@ -75,8 +81,8 @@ class AsdbenchGroup(click.Group):
                 raise
             raise click.ClickException(os_error_line(exc)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted: finished epochs are checkpointed; rerun the same command "
-                       "with --resume to continue", err=True)
+            advice = _RESUME_ADVICE.get(ctx.invoked_subcommand or "")
+            click.echo("interrupted" + (f": {advice}" if advice else ""), err=True)
             raise SystemExit(130) from None
 
 

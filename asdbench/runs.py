@@ -15,7 +15,7 @@ from asdbench.model import ASDModel, build_model
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import select_device
-from asdbench.run.rundir import RunDir
+from asdbench.run.rundir import RERUN, RunDir
 from asdbench.scoring import ScoringInputs
 
 _ID_PATTERN = re.compile(r"(?:^|_)(?:id|section)_(\d+)")
@@ -45,34 +45,48 @@ class LoadedRun:
         return RunDir(self.run_dir)
 
     def train_inputs(self) -> ScoringInputs:
-        """What the run's scorer was fitted on, as the run saved it."""
-        return self.folder.load_train_inputs()
+        """What the run's scorer was fitted on, as the run saved it (checked against the
+        run's classes)."""
+        folder = self.folder
+        inputs = folder.load_train_inputs()
+        if inputs.logits.shape[1] != len(self.classes):
+            raise folder.damaged(folder.train_inputs_path,
+                                 f"{inputs.logits.shape[1]} classes, the run has "
+                                 f"{len(self.classes)}")
+        return inputs
 
 
 def load_run(run_dir: str | Path, device: str = "auto",
              registry: Registry | None = None) -> LoadedRun:
     """Rebuild a finished run's model from its ``config.json`` and safetensors weights."""
     folder = RunDir(run_dir)
-    info = folder.read_config()
+    info = folder.read_run_info()
     if not folder.model_path.exists():
         raise AsdbenchError(f"{folder.path}: the run has no trained model yet "
                             f"({RunDir.MODEL} missing)")
     registry = registry or get_registry()
     dev = select_device(device)
-    model = build_model(info["config"], registry, AudioSpec(**info["audio"]),
-                        len(info["classes"])).to(dev)
     try:
-        model.load_state_dict(folder.load_model(dev))
+        model = build_model(info["config"], registry, AudioSpec(**info["audio"]),
+                            len(info["classes"])).to(dev)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise folder.damaged(folder.config_path, f"its config cannot rebuild the model "
+                                                 f"({type(exc).__name__}: {exc})") from None
+    weights = folder.load_model(dev)
+    try:
+        model.load_state_dict(weights)
     except (RuntimeError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0]
-        raise AsdbenchError(f"{folder.model_path}: incompatible checkpoint: {first}") from None
+        raise AsdbenchError(f"{folder.model_path}: weights do not fit the run's model "
+                            f"({first}); {RERUN}") from None
     model.eval()
     return LoadedRun(folder.path, info, model, dev)
 
 
-def class_of_path(path: Path, classes: list[str], machine_type: str | None = None,
-                  machine_id: str | None = None) -> str:
-    """The ``type/id`` class of a WAV file from options, its name (``id_XX``) and its folders."""
+def machine_class(path: Path, classes: list[str], machine_type: str | None = None,
+                  machine_id: str | None = None) -> tuple[str | None, str | None]:
+    """The ``(type, id)`` of an audio file from options, its name (``id_XX``) and its
+    folders; either is None when it cannot be told."""
     types = {c.split("/")[0] for c in classes}
     if machine_type is None:
         machine_type = next((p for p in reversed(path.parts[:-1]) if p in types), None)
@@ -82,6 +96,14 @@ def class_of_path(path: Path, classes: list[str], machine_type: str | None = Non
     if machine_type is None and machine_id is not None:
         owners = [c.split("/")[0] for c in classes if c.split("/")[1] == machine_id]
         machine_type = owners[0] if len(owners) == 1 else None
+    return machine_type, machine_id
+
+
+def class_of_path(path: Path, classes: list[str], machine_type: str | None = None,
+                  machine_id: str | None = None) -> str:
+    """The ``type/id`` class of an audio file (see :func:`machine_class`), one of ``classes``;
+    else an error saying what to pass."""
+    machine_type, machine_id = machine_class(path, classes, machine_type, machine_id)
     key = f"{machine_type}/{machine_id}"
     if key not in classes:
         raise AsdbenchError(

@@ -3,6 +3,8 @@ back with ``weights_only=True`` (tensors, numbers and strings only: no code is u
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,12 @@ import torch
 from asdbench.atomic import atomic_path
 from asdbench.registry import AsdbenchError
 
+# What TrainState.state_dict writes, and the type each entry must have.
+FIELDS: dict[str, type | tuple[type, ...]] = {
+    "run_id": str, "epoch": int, "best": (int, float), "best_epoch": int, "model": dict,
+    "ema": dict, "optimizer": dict, "scheduler": dict, "torch_rng": torch.Tensor,
+    "ema_steps": int, "numpy_rng": str}
+
 
 def save(state: dict[str, Any], path: Path) -> None:
     """Write a training state (``TrainState.state_dict``) so a reader never sees half of it."""
@@ -18,10 +26,29 @@ def save(state: dict[str, Any], path: Path) -> None:
         torch.save(state, tmp)
 
 
+def unusable(path: Path, what: str) -> AsdbenchError:
+    """The error for a checkpoint that cannot be resumed: names it and how to start again."""
+    return AsdbenchError(f"{path}: {what}; delete it (or the run folder) and rerun without "
+                         "--resume to start the run again")
+
+
 def load(path: Path, run_id: str) -> dict[str, Any]:
-    """The training state at ``path``, which must belong to run ``run_id``."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("run_id") != run_id:
-        raise AsdbenchError(f"{path}: checkpoint belongs to run {state.get('run_id')}, "
-                            f"not {run_id}")
+    """The training state at ``path``, which must belong to run ``run_id``; a corrupt, foreign
+    or tampered file is a one-line error (torch's own text would advise unsafe loading)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise unusable(path, "not a checkpoint asdbench wrote: corrupt, or holding objects "
+                             "other than tensors, numbers and strings (refused, nothing "
+                             "unpickled)") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile):
+        raise unusable(path, "corrupt checkpoint (truncated or not a torch file)") from None
+    if not isinstance(state, dict):
+        raise unusable(path, f"not a training state (a {type(state).__name__})")
+    wrong = [k for k, t in FIELDS.items()
+             if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
+    if wrong:
+        raise unusable(path, f"not a training state of this version (bad {', '.join(wrong)})")
+    if state["run_id"] != run_id:
+        raise unusable(path, f"checkpoint of run {state['run_id']}, not {run_id}")
     return state

@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 from asdbench.atomic import atomic_path, atomic_write_text
 from asdbench.registry import AsdbenchError
 
+# How to recover from a damaged file of a finished run (its inputs are gone with it).
+RERUN = "delete the run folder and rerun `asdbench run` with the same settings"
+
 if TYPE_CHECKING:
     import pandas as pd
     import torch
@@ -139,8 +142,23 @@ class RunDir:
             raise AsdbenchError(f"{self.path}: not a run folder (no {self.CONFIG})")
         info = _read_json_object(self.config_path)
         if info is None:
-            raise AsdbenchError(f"{self.config_path}: not a JSON object (corrupt run folder)")
+            raise AsdbenchError(f"{self.config_path}: not a JSON object (corrupt run folder); "
+                                f"{RERUN}")
         return info
+
+    def read_run_info(self) -> dict[str, Any]:
+        """``config.json`` checked for what rebuilding the run needs (run id, config, classes,
+        audio format); anything else is an error naming the file and how to recover."""
+        info = self.read_config()
+        problem = _run_info_problem(info)
+        if problem:
+            raise AsdbenchError(f"{self.config_path}: {problem} (corrupt or from an "
+                                f"incompatible version); {RERUN}")
+        return info
+
+    def damaged(self, path: Path, what: str) -> AsdbenchError:
+        """The error for a run file that cannot be used: names it and how to recover."""
+        return AsdbenchError(f"{path}: {what}; {RERUN}")
 
     def write_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """``metrics.json``, the last file of a run: writing it marks the run finished.
@@ -199,12 +217,17 @@ class RunDir:
 
     def load_model(self, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """The state dict of ``model.safetensors`` on ``device``."""
+        from safetensors import SafetensorError  # noqa: PLC0415
         from safetensors.torch import load_file  # noqa: PLC0415
 
         if not self.model_path.exists():
             raise AsdbenchError(f"{self.path}: the run has no trained model yet "
                                 f"({self.MODEL} missing)")
-        return load_file(str(self.model_path), device=str(device))
+        try:
+            return load_file(str(self.model_path), device=str(device))
+        except SafetensorError as exc:
+            raise self.damaged(self.model_path, f"not a readable safetensors file "
+                                                f"({_first_line(exc)})") from None
 
     def save_train_inputs(self, inputs: ScoringInputs) -> Path:
         """What the scorer was fitted on; :meth:`load_train_inputs` gives it back unchanged
@@ -221,25 +244,45 @@ class RunDir:
         return self.train_inputs_path
 
     def load_train_inputs(self) -> ScoringInputs:
-        """The scorer's training inputs as :meth:`save_train_inputs` wrote them."""
-        import numpy as np  # noqa: PLC0415
-        from safetensors import safe_open  # noqa: PLC0415
-
-        from asdbench.scoring import ScoringInputs  # noqa: PLC0415
+        """The scorer's training inputs as :meth:`save_train_inputs` wrote them; a damaged
+        file is an error naming it and how to recover."""
+        from safetensors import SafetensorError, safe_open  # noqa: PLC0415
 
         if not self.train_inputs_path.exists():
             raise AsdbenchError(f"{self.path}: no {self.TRAIN_INPUTS} (run not finished?)")
-        with safe_open(str(self.train_inputs_path), framework="numpy") as fh:
-            saved = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
-            meta = fh.metadata() or {}
+        try:
+            with safe_open(str(self.train_inputs_path), framework="numpy") as fh:
+                saved = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
+                meta = fh.metadata() or {}
+        except (SafetensorError, ValueError, TypeError) as exc:
+            raise self.damaged(self.train_inputs_path, f"not a readable safetensors file "
+                                                       f"({_first_line(exc)})") from None
+        try:
+            inputs = self._train_inputs(saved, meta)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise self.damaged(self.train_inputs_path,
+                               f"not the scorer inputs of a run ({_first_line(exc)})") from None
+        problem = _inputs_problem(inputs)
+        if problem:
+            raise self.damaged(self.train_inputs_path, problem)
+        return inputs
+
+    def _train_inputs(self, saved: dict[str, Any], meta: dict[str, str]) -> ScoringInputs:
+        import numpy as np  # noqa: PLC0415
+
+        from asdbench.scoring import ScoringInputs  # noqa: PLC0415
+
         if "logits" not in saved:
             # written before logits and domains were kept: zero logits, source/target only
             shape = (len(saved["class_index"]), len(self.read_config()["classes"]))
             return ScoringInputs(saved["embeddings"], np.zeros(shape, np.float32),
                                  saved["class_index"],
                                  np.where(saved["is_target"], "target", "source").astype(object))
+        domain = json.loads(meta["domain"])
+        if not isinstance(domain, list):
+            raise ValueError("its domain metadata is not a list")
         return ScoringInputs(saved["embeddings"], saved["logits"], saved["class_index"],
-                             np.array(json.loads(meta["domain"]), dtype=object))
+                             np.array(domain, dtype=object))
 
     # --- scores ----------------------------------------------------------------------------
 
@@ -254,6 +297,38 @@ class RunDir:
         if not self.scores_path.exists():
             return None
         return pd.read_csv(self.scores_path, dtype={"machine_id": str, "domain": str})
+
+
+def _run_info_problem(info: dict[str, Any]) -> str | None:
+    """What ``config.json`` lacks to rebuild the run, or None."""
+    audio, classes = info.get("audio"), info.get("classes")
+    if not isinstance(info.get("run_id"), str):
+        return "no run_id"
+    if not isinstance(info.get("config"), dict):
+        return "no config object"
+    if (not isinstance(classes, list) or not classes
+            or not all(isinstance(c, str) and c.count("/") == 1 for c in classes)):
+        return "'classes' is not a list of 'type/id' names"
+    if not isinstance(audio, dict) or not all(
+            isinstance(audio.get(k), int | float) and not isinstance(audio.get(k), bool)
+            and audio[k] > 0 for k in ("sample_rate", "clip_seconds")):
+        return "'audio' lacks a positive sample_rate and clip_seconds"
+    return None
+
+
+def _inputs_problem(inputs: ScoringInputs) -> str | None:
+    """Why saved scorer inputs cannot be those of a run, or None (``ScoringInputs`` itself
+    checks that the arrays have one row per clip)."""
+    if not len(inputs.class_index):
+        return "it holds no training clips"
+    if inputs.class_index.min() < 0 or inputs.class_index.max() >= inputs.logits.shape[1]:
+        return "its class indices do not match its logits"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _read_json_object(path: Path) -> dict[str, Any] | None:

@@ -1,0 +1,239 @@
+"""Damaged run files and bad inputs: one line on stderr, exit 1, nothing overwritten.
+
+One tiny run is trained for the module; each case damages a copy of its folder and runs a
+command on it in this process (click's CliRunner).
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.numpy import save_file
+
+from asdbench.cli import AsdbenchGroup, add_plugin_commands, cli
+from asdbench.config import resolve
+from asdbench.plugins import get_registry
+from asdbench.run.pipeline import train_and_evaluate
+from asdbench.run.rundir import RunDir
+
+TINY = {
+    "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
+    "data.train_per_id": 8, "data.test_normal_per_id": 3, "data.test_anomaly_per_id": 3,
+    "data.clip_seconds": 1.0, "data.difficulty": 0.3, "frontend": "logmel",
+    "method": "os-scl", "train.epochs": 2, "train.batch_size": 16, "train.lr": 1e-3,
+    "train.device": "cpu",
+}
+
+
+def invoke(*args: str):
+    add_plugin_commands(cli)  # idempotent
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def assert_one_line_error(result, *needles: str) -> str:
+    """Exit 1, exactly one line on stderr, no traceback, no advice to unpickle code."""
+    err = result.stderr.strip()
+    assert result.exit_code == 1, (result.exit_code, result.stderr, result.exception)
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("Error: ") and "Traceback" not in err and "weights_only" not in err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A finished tiny run: (its folder, one test WAV of its dataset)."""
+    results = tmp_path_factory.mktemp("results")
+    _, run = train_and_evaluate(resolve(TINY, get_registry()), results, progress=False)
+    root = Path(json.loads(run.config_path.read_text())["data_root"])
+    return run.path, sorted(root.rglob("fan/test/*.wav"))[0]
+
+
+def run_copy(tiny, tmp_path: Path, *, finished: bool = True) -> RunDir:
+    """A copy of the tiny run under ``tmp_path/results`` (without metrics.json: unfinished)."""
+    src, _ = tiny
+    run = RunDir.for_run(tmp_path / "results", src.name)
+    shutil.copytree(src, run.path)
+    if not finished:
+        run.metrics_path.unlink()
+    return run
+
+
+class Evil:
+    """A pickle that would create a folder when unpickled (it must never be)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def _state(run: RunDir) -> dict:
+    return torch.load(run.state_path, weights_only=True)
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _edit_json(path: Path, edit) -> None:
+    obj = json.loads(path.read_text())
+    edit(obj)
+    path.write_text(json.dumps(obj))
+
+
+def _inputs(run: RunDir, **change) -> None:
+    """Rewrite the scorer inputs with some arrays (or the domain metadata) replaced."""
+    from safetensors import safe_open
+
+    with safe_open(str(run.train_inputs_path), framework="numpy") as fh:
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        meta = fh.metadata()
+    meta = {"domain": change.pop("domain", meta["domain"])}
+    arrays.update(change)
+    save_file({k: v for k, v in arrays.items() if v is not None}, str(run.train_inputs_path),
+              metadata=meta)
+
+
+# name -> (damage(run, tmp_path), what the error names)
+RUN_FILES = {
+    "config-not-json": (lambda r, t: r.config_path.write_text("{oops"), "config.json"),
+    "config-no-classes": (lambda r, t: _edit_json(r.config_path, lambda o: o.pop("classes")),
+                          "config.json"),
+    "config-bad-audio": (lambda r, t: _edit_json(
+        r.config_path, lambda o: o.update(audio={"sample_rate": "x", "clip_seconds": 1})),
+        "config.json"),
+    "config-extra-class": (lambda r, t: _edit_json(
+        r.config_path, lambda o: o["classes"].append("valve/00")), "model.safetensors"),
+    "config-bad-component": (lambda r, t: _edit_json(
+        r.config_path, lambda o: o["config"].pop("frontend")), "config.json"),
+    "model-random": (lambda r, t: _random_bytes(r.model_path), "model.safetensors"),
+    "model-truncated": (lambda r, t: _truncate(r.model_path), "model.safetensors"),
+    "model-other-tensors": (lambda r, t: save_file({"w": np.ones(3, np.float32)},
+                                                   str(r.model_path)), "model.safetensors"),
+    "inputs-random": (lambda r, t: _random_bytes(r.train_inputs_path),
+                      "train_embeddings.safetensors"),
+    "inputs-truncated": (lambda r, t: _truncate(r.train_inputs_path),
+                         "train_embeddings.safetensors"),
+    "inputs-no-embeddings": (lambda r, t: _inputs(r, embeddings=None),
+                             "train_embeddings.safetensors"),
+    "inputs-bad-domain": (lambda r, t: _inputs(r, domain="{not json"),
+                          "train_embeddings.safetensors"),
+    "inputs-short-logits": (lambda r, t: _inputs(r, logits=np.zeros((3, 4), np.float32)),
+                            "train_embeddings.safetensors"),
+    "inputs-other-classes": (lambda r, t: _inputs(
+        r, logits=np.zeros((32, 2), np.float32), class_index=np.zeros(32, np.int64)),
+        "train_embeddings.safetensors"),
+    "inputs-other-embedding-size": (lambda r, t: _inputs(
+        r, embeddings=np.zeros((32, 5), np.float32)), "train_embeddings.safetensors"),
+}
+
+STATES = {
+    "state-random": lambda r, t: _random_bytes(r.state_path),
+    "state-truncated": lambda r, t: _truncate(r.state_path),
+    "state-empty": lambda r, t: r.state_path.write_bytes(b""),
+    "state-tampered-pickle": lambda r, t: torch.save({**_state(r), "x": Evil(t / "pwned")},
+                                                     r.state_path),
+    "state-other-run": lambda r, t: torch.save({**_state(r), "run_id": "other"}, r.state_path),
+    "state-not-a-dict": lambda r, t: torch.save([1, 2], r.state_path),
+    "state-missing-keys": lambda r, t: torch.save(
+        {k: v for k, v in _state(r).items() if k != "optimizer"}, r.state_path),
+}
+
+
+def _command(name: str, run: RunDir, wav: Path) -> list:
+    return {"eval": ["eval", "--run", run.path, "--device", "cpu"],
+            "score": ["score", "--run", run.path, wav, "--device", "cpu"],
+            "export": ["export", "--run", run.path]}[name]
+
+
+# export fits the run's scorer (ce: logits only) without computing embeddings, so embeddings
+# of another size do not matter to it
+DAMAGE_CASES = [(case, command) for case in sorted(RUN_FILES)
+                for command in ("eval", "score", "export")
+                if (case, command) != ("inputs-other-embedding-size", "export")]
+
+
+@pytest.mark.parametrize(("case", "command"), DAMAGE_CASES)
+def test_damaged_run_file_is_one_line_naming_it(tiny, tmp_path, case, command):
+    run = run_copy(tiny, tmp_path)
+    damage, culprit = RUN_FILES[case]
+    damage(run, tmp_path)
+    before = hashes(run.path)
+    err = assert_one_line_error(invoke(*_command(command, run, tiny[1])), culprit)
+    assert "delete the run folder and rerun" in err
+    assert hashes(run.path) == before
+
+
+def _run_args(results: Path) -> list:
+    sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    return ["run", "--results", results, "--quiet", *sets]
+
+
+@pytest.mark.parametrize("case", sorted(STATES))
+def test_damaged_checkpoint_is_one_line_and_never_unpickled(tiny, tmp_path, case):
+    run = run_copy(tiny, tmp_path, finished=False)
+    STATES[case](run, tmp_path)
+    # config.json is rewritten before training starts (its provenance holds the git commit,
+    # which may have moved since the tiny run): every other file must be untouched
+    before = {k: v for k, v in hashes(run.path).items() if k != RunDir.CONFIG}
+    result = invoke(*_run_args(tmp_path / "results"), "--resume")
+    err = assert_one_line_error(result, "state.pt", "rerun without --resume")
+    if case == "state-tampered-pickle":
+        assert "refused" in err
+    assert not (tmp_path / "pwned").exists()
+    assert {k: v for k, v in hashes(run.path).items() if k != RunDir.CONFIG} == before
+    assert not run.metrics_path.exists()
+
+
+def test_corrupt_metrics_is_an_unfinished_run_that_resume_completes(tiny, tmp_path):
+    run = run_copy(tiny, tmp_path)
+    _random_bytes(run.metrics_path)
+    before = hashes(run.path)
+    assert_one_line_error(invoke(*_run_args(tmp_path / "results")), "--resume")
+    assert hashes(run.path) == before
+    result = invoke(*_run_args(tmp_path / "results"), "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert RunDir(run.path).is_finished(run.name)
+    want = json.loads((tiny[0] / RunDir.METRICS).read_text())["protocols"]
+    assert json.loads(run.metrics_path.read_text())["protocols"] == want
+
+
+@pytest.mark.parametrize("command", ["run", "matrix", "eval"])
+def test_interrupt_advice_fits_the_command(command):
+    group = AsdbenchGroup(name="asdbench")
+
+    @group.command(command)
+    def _interrupted() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, [command])
+    assert result.exit_code == 130
+    line = result.stderr.strip()
+    advice = {"run": "rerun the same command with --resume",
+              "matrix": "rerun the same matrix command", "eval": None}[command]
+    if advice:
+        assert line.startswith("interrupted: ") and advice in line
+    else:
+        assert line == "interrupted"
+    if command == "matrix":
+        assert "--resume" not in line
+
