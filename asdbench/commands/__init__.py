@@ -25,6 +25,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "data": "asdbench.commands.data",
     "matrix": "asdbench.commands.matrix",
     "leaderboard": "asdbench.commands.leaderboard",
+    "report": "asdbench.commands.report",
     "export": "asdbench.commands.export",
 }
 

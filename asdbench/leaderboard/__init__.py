@@ -6,7 +6,9 @@
 - ``ranking``, ``uncertainty``: one track's rows, 95 % jackknife intervals and ties,
 - ``render``: a table as markdown, LaTeX, CSV, HTML; ``terminal``: rich and plain text that
   fit the terminal,
-- ``plots``: PNG plots of a table and of its rows' runs.
+- ``plots``: PNG plots of a table and of its rows' runs,
+- ``report``: the whole leaderboard as one self-contained HTML page (style:
+  ``report_style``); ``browser``: a page rendered by headless Chromium (test, screenshot).
 
 Nothing here imports click (the command is ``asdbench.commands.leaderboard``). pandas is
 imported inside the functions that build frames, so ``TableKind`` is a light import for a

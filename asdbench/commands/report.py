@@ -1,0 +1,72 @@
+"""``asdbench report``: the leaderboard as one self-contained HTML page (click only; see
+:mod:`asdbench.leaderboard.report`). pandas, matplotlib and the plugins load inside the
+command, so that ``asdbench --help`` stays light."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from asdbench.registry import AsdbenchError
+
+
+@click.command("report")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
+              show_default=True, help="Results folder to read (its run folders' metrics).")
+@click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
+              "(default: the table's, else each dataset's official one).")
+@click.option("--by", type=click.Choice(["type", "id"]), default="type", show_default=True,
+              help="Columns per machine type or per machine ID.")
+@click.option("--table", "kind_name", metavar="NAME",
+              help="Table kind, as for `asdbench leaderboard --table` (default: the one a "
+              "plugin offers as default, else types).")
+@click.option("--reference", type=click.Choice(["none", "paper"]), default="none",
+              show_default=True, help="paper: add the published numbers plugins provide for "
+              "this table, labelled as such.")
+@click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Only the runs of this matrix config (its cells' run ids).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="The page: a .html file, or a folder to write report.html into "
+              "[default: RESULTS/report.html].")
+@click.option("--no-plots", is_flag=True, help="Leave the plots out (a smaller page).")
+def report_command(results: Path, protocol: str | None, by: str, kind_name: str | None,
+                   reference: str, matrix_file: Path | None, out: Path | None,
+                   no_plots: bool) -> None:
+    """Write the leaderboard as one HTML page: a table per track with its protocol, test set
+    and data settings, the 95 % intervals and ties, plots embedded, links to the run folders.
+    The page loads nothing from the network (style and images are inside it).
+
+    \b
+    Examples:
+      asdbench report
+      asdbench report --matrix configs/synthetic-benchmark.toml --out report.html
+      asdbench report --protocol pooled --reference paper --out site/
+    """
+    from asdbench import plugins
+    from asdbench.leaderboard.collect import collect, matrix_run_ids, reference_frame
+    from asdbench.leaderboard.report import report_path, write_report
+    from asdbench.leaderboard.tables import table, table_kind, table_kinds
+
+    loaded = plugins.default_plugins()
+    kind = table_kind(kind_name, table_kinds(loaded))  # a misspelled name fails before reading
+    df = collect(results, plugins.get_registry)
+    warnings = list(df.attrs.get("warnings", []))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if matrix_file is not None and not df.empty:
+        df = df[df["run_id"].isin(matrix_run_ids(matrix_file, plugins.get_registry()))]
+    refs = (reference_frame(loaded.hook.asdbench_reference_results())
+            if reference == "paper" else None)
+    if df.empty and (refs is None or refs.empty):
+        raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
+                            "run `asdbench run` or `asdbench matrix` first")
+    tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs)
+    target = report_path(out if out is not None else results)
+    path = write_report(df, tbl, target, results=str(results), plots=not no_plots,
+                        warnings=warnings)
+    tracks = len(tbl.attrs.get("tracks", []))
+    click.echo(f"wrote {path} ({tracks} track(s), {path.stat().st_size // 1024} KiB)", err=True)
+
+
+command = report_command

@@ -1,0 +1,264 @@
+"""The leaderboard as one self-contained HTML page (``asdbench report``).
+
+The page holds, per track, what every number in its table is (protocol, test set, data
+settings, table kind), the table itself with the cells of :mod:`asdbench.leaderboard.cells`
+(ranks with ties, mean ± std over seeds, the 95 % interval), links to each row's run folders
+(relative to the page, so a results folder moved or published with its page keeps them), and
+the plots of :mod:`asdbench.leaderboard.plots` embedded as PNG data. Style is embedded
+(:mod:`asdbench.leaderboard.report_style`); the page loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from asdbench.atomic import atomic_write_text
+from asdbench.leaderboard.cells import CI_HEADER, by_track, formatted, header
+from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.report_style import CSS
+from asdbench.meta import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TITLE = "asdbench leaderboard report"
+REPORT_NAME = "report.html"  # the page's name when --out is a folder
+
+
+def report_path(out: Path) -> Path:
+    """``out`` itself when it names an ``.html``/``.htm`` file, else ``out/report.html``."""
+    return out if out.suffix.lower() in (".html", ".htm") else out / REPORT_NAME
+
+
+def _track_runs(df: pd.DataFrame, info: dict[str, Any]) -> pd.DataFrame:
+    """The measured runs (one row per run) of a track under its protocol."""
+    if df.empty:
+        return df
+    return df[(df["track"] == info["track"]) & (df["protocol"] == info["protocol"])]
+
+
+def set_description(runs: pd.DataFrame, protocol: str) -> str:
+    """What a track's numbers are computed on, read from one of its runs' ``metrics.json``:
+    the labelled test clips (normal, anomalous) and machine IDs, and the clips left out."""
+    from asdbench.run.rundir import RunDir
+
+    if runs.empty:
+        return "as published (see the source)"
+    first = runs.sort_values("run_id").iloc[0]
+    cfg = json.loads(first["data_config"] or "{}")
+    split = ("development + evaluation test clips" if cfg.get("data.eval_root") == "given"
+             else "test clips")
+    metrics = RunDir(Path(first["path"])).read_metrics() or {}
+    pm = (metrics.get("protocols") or {}).get(protocol) or {}
+    ids = pm.get("ids") or {}
+    normal = sum(int(v.get("n_normal", 0)) for v in ids.values())
+    anomaly = sum(int(v.get("n_anomaly", 0)) for v in ids.values())
+    text = f"the {split} of {first['dataset']}"
+    if ids:
+        text += (f": {normal + anomaly} labelled clips ({normal} normal, {anomaly} anomalous)"
+                 f" of {len(ids)} machine IDs")
+    if pm.get("n_unlabelled"):
+        text += f"; {pm['n_unlabelled']} unlabelled clips not scored"
+    return text + " (the same clips in every run of the track)"
+
+
+def _data_settings(runs: pd.DataFrame, info: dict[str, Any]) -> str:
+    """Every data setting of the track, the non-default ones in bold."""
+    if runs.empty:
+        return "the dataset's official data (published numbers)"
+    cfg = json.loads(runs["data_config"].iloc[0] or "{}")
+    changed = {item.split("=", 1)[0] for item in info.get("data", "").split(", ") if item}
+    items = []
+    for key, value in sorted(cfg.items()):
+        if key == "dataset" or value in ("", None):  # no folder given: nothing to say
+            continue
+        shown = escape(f"{key.removeprefix('data.')}={value}")
+        cls = ' class="setting-nd"' if key in changed else ""
+        items.append(f"<code{cls}>{shown}</code>")
+    return " ".join(items) + " <span class=\"caption\">(bold: not the dataset's default)</span>"
+
+
+def _facts(part: pd.DataFrame, runs: pd.DataFrame, info: dict[str, Any]) -> str:
+    """The track's definition list: protocol, test set, data settings, table kind, runs."""
+    proto = info["protocol"]
+    official = "" if runs.empty else (" (the dataset's official protocol)"
+                                      if bool(runs["official"].iloc[0]) else "")
+    facts = [("protocol", f"<code>{escape(str(proto))}</code>{official}"),
+             ("set", escape(set_description(runs, proto))),
+             ("dataset", escape(str(part["dataset"].iloc[0]) if len(part) else "")),
+             ("data settings", _data_settings(runs, info)),
+             ("table", f"<code>{escape(str(part.attrs.get('kind', '')))}</code>, ranked by "
+                       f"{escape(header(info['primary']))}"),
+             ("runs", f"{len(runs)} finished run(s) in {len(part)} row(s)")]
+    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    return f'<dl class="facts">{body}</dl>'
+
+
+def row_runs(df: pd.DataFrame, row: pd.Series) -> list[tuple[int, Path]]:
+    """(seed, run folder) of every run averaged into a measured table row, by seed."""
+    if row["source"] != MEASURED or df.empty:
+        return []
+    match = df
+    for col in IDENTITY:
+        match = match[match[col].astype(str) == str(row[col])]
+    return sorted((int(s), Path(p)) for s, p in zip(match["seed"], match["path"], strict=True))
+
+
+def _link(path: Path, out_dir: Path) -> str:
+    rel = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    return escape(rel.rstrip("/") + "/", quote=True)
+
+
+def _cell(col: str, value: str, primary: str) -> str:
+    classes = []
+    if col == "rank":
+        classes.append("rank")
+    elif col in IDENTITY:
+        classes += ["id"] + (["settings"] if col == "settings" else [])
+    if col in (primary, CI_HEADER):
+        classes.append("primary")
+    cls = f' class="{" ".join(classes)}"' if classes else ""
+    mean, pm, std = value.partition(" ± ")
+    text = escape(mean) + (f'<span class="std">± {escape(std)}</span>' if pm else "")
+    return f"<td{cls}>{text}</td>"
+
+
+def _ordered(frame: pd.DataFrame, primary: str) -> pd.DataFrame:
+    """The ranking metric and its interval right after ``n``: the columns a reader needs
+    first stay in view when a wide table scrolls."""
+    first = [c for c in (primary, CI_HEADER) if c in frame.columns]
+    cols = list(frame.columns)
+    at = cols.index("n") + 1 if "n" in cols else len(cols)
+    rest = [c for c in cols if c not in first]
+    return frame[rest[:at] + first + rest[at:]]
+
+
+def table_html(part: pd.DataFrame, df: pd.DataFrame, out_dir: Path) -> tuple[str, str]:
+    """One track's table as HTML (a ``runs`` column of links to the run folders) and its
+    caption (:func:`asdbench.leaderboard.cells.formatted`)."""
+    frame, caption = formatted(part)
+    primary = header(part.attrs["primary"]) if part.attrs.get("primary") else ""
+    frame = _ordered(frame, primary)
+    heads = []
+    for col in frame.columns:
+        cls = ["id"] if col in IDENTITY else []
+        cls += ["primary"] if col in (primary, CI_HEADER) else []
+        cls += ["rank"] if col == "rank" else []
+        attr = f' class="{" ".join(cls)}"' if cls else ""
+        group, _, metric = col.rpartition(" ")  # "gearbox pAUC": the metric under its type
+        text = (f"{escape(group)}<br>{escape(metric)}" if group and col not in IDENTITY
+                and col != CI_HEADER else escape(col))
+        heads.append(f"<th{attr}>{text}</th>")
+    heads.append('<th class="id">runs</th>')
+    rows = []
+    for (_, src), values in zip(part.iterrows(), frame.itertuples(index=False), strict=True):
+        classes = (["tie"] if bool(src.get("tie", False)) else []) + (
+            ["published"] if src["source"] != MEASURED else [])
+        cells = [_cell(col, str(v), primary) for col, v in zip(frame.columns, values,
+                                                                strict=True)]
+        links = " ".join(f'<a href="{_link(p, out_dir)}">s{seed}</a>'
+                         for seed, p in row_runs(df, src))
+        cells.append(f'<td class="id runs">{links or "—"}</td>')
+        cls = f' class="{" ".join(classes)}"' if classes else ""
+        rows.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    html = (f'<div class="scroll"><table class="lb"><thead><tr>{"".join(heads)}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+    return html, caption
+
+
+def _figure(path: Path, wide: bool = False) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    cls = ' class="wide"' if wide else ""
+    return (f'<figure{cls}><img alt="{escape(path.stem, quote=True)}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{escape(path.name)}'
+            "</figcaption></figure>")
+
+
+def plots_html(df: pd.DataFrame, part: pd.DataFrame) -> str:
+    """The track's plots (:func:`asdbench.leaderboard.plots.make_plots`) embedded: the bar
+    chart, the ROC curves per machine type, the score distributions folded away."""
+    from asdbench.leaderboard.plots import make_plots
+
+    with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:
+        paths = make_plots(df, part, tmp)
+        bars = [p for p in paths if p.name.startswith("leaderboard_")]
+        rocs = [p for p in paths if p.name.startswith("roc_")]
+        scores = [p for p in paths if p.name.startswith("scores_")]
+        out = ""
+        if bars or rocs:
+            out += ('<h3>Plots</h3><div class="plots">'
+                    + "".join(_figure(p, wide=True) for p in bars)
+                    + "".join(_figure(p) for p in rocs) + "</div>")
+        if scores:
+            out += (f"<details><summary>Score distributions, normal vs anomalous "
+                    f"({len(scores)} row(s), each its lowest seed)</summary>"
+                    f'<div class="plots">{"".join(_figure(p) for p in scores)}</div>'
+                    "</details>")
+    return out
+
+
+def _track_section(i: int, part: pd.DataFrame, df: pd.DataFrame, out_dir: Path,
+                   plots: bool) -> str:
+    info = part.attrs["track_info"]
+    runs = _track_runs(df, info)
+    table, caption = table_html(part, df, out_dir)
+    note = (f'<p class="note">{escape(info["note"])}</p>' if info.get("note") else "")
+    figures = plots_html(df, part) if plots and len(part) else ""
+    return (f'<section class="card track" id="track-{i}" data-track="{escape(info["track"])}">'
+            f'<h2>{escape(info["title"])}</h2>{_facts(part, runs, info)}{table}'
+            f'<p class="caption">{escape(caption)}</p>{note}{figures}</section>')
+
+
+LEGEND = """<section class="card legend"><h2>How to read the tables</h2><ul>
+<li>A <b>track</b> is one dataset with the same data settings (so the same test clips) under
+one metric protocol: only rows of one track are ranked against each other.</li>
+<li>Values are in %: mean ± standard deviation over seeds; <b>n</b> is the number of runs
+(seeds) in the row, <i>ref</i> a published number.</li>
+<li><b>95 % CI</b>: the interval of the ranking metric (highlighted) as the official DCASE
+evaluators compute it: jackknife over machine IDs (sections), seeds averaged.</li>
+<li><b>Rank</b> <code>=k</code> (shaded): ranks the intervals do not separate (a tie).</li>
+<li><b>runs</b>: the run folders of the row's seeds (config, train log, metrics, per-clip
+scores).</li></ul></section>"""
+
+
+def _toc(parts: list[pd.DataFrame]) -> str:
+    items = "".join(
+        f'<li><a href="#track-{i}">{escape(p.attrs["track_info"]["title"])}</a>'
+        f'<span class="badge">{len(p)} row(s)</span></li>'
+        for i, p in enumerate(parts, 1))
+    return f'<nav class="card toc"><h2>Tracks</h2><ol>{items}</ol></nav>'
+
+
+def report_html(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: Path, *, results: str = "",
+                plots: bool = True, warnings: list[str] | tuple[str, ...] = ()) -> str:
+    """The page for ``tbl`` (:func:`asdbench.leaderboard.tables.table` of ``df``'s runs),
+    its links relative to ``out_dir`` (where the page will be)."""
+    parts = [p for p in by_track(tbl) if p.attrs.get("track_info")]
+    sections = "".join(_track_section(i, p, df, out_dir, plots)
+                       for i, p in enumerate(parts, 1))
+    runs = 0 if df.empty else int(df["run_id"].nunique())
+    sub = (f"{runs} finished run(s) from <code>{escape(results)}</code> in {len(parts)} "
+           f"track(s) · table <code>{escape(str(tbl.attrs.get('kind', '')))}</code> · "
+           f"protocol: {escape(tbl.attrs.get('protocol') or 'each dataset’s official one')}")
+    warn = "".join(f'<p class="note">{escape(w)}</p>' for w in warnings)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{TITLE}</title><style>{CSS}</style></head><body><main>"
+            f'<h1>{TITLE}</h1><p class="subtitle">{sub}</p>{warn}'
+            f"{_toc(parts)}{LEGEND}{sections}"
+            f"<footer>made by asdbench {escape(__version__)} (<code>asdbench report</code>)"
+            "</footer></main></body></html>\n")
+
+
+def write_report(df: pd.DataFrame, tbl: pd.DataFrame, out: Path, **kwargs: Any) -> Path:
+    """Write the page (atomically) to ``out`` (a ``.html`` file, or a folder: its
+    ``report.html``); returns the file. ``kwargs``: those of :func:`report_html`."""
+    path = report_path(Path(out))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(path, report_html(df, tbl, path.parent, **kwargs))
