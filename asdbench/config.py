@@ -4,7 +4,8 @@ On disk and on the command line a config is one flat dict of dotted ``key -> val
 whole with every run. Keys: the component names (``dataset``, ``frontend``, ``backbone``,
 ``method``, ``scorer``), ``seed``, engine settings ``train.*`` and each component's options
 under its prefix (``data.*``, ``frontend.*``, ``backbone.*``, ``method.*``, ``scorer.*``), and
-the decision rule ``decision.*`` (hashed into the run id only when not at its default).
+the decision rule ``decision.*`` and the method's ``recipe`` (asdbench.recipes), both hashed
+into the run id only when not at their defaults.
 A ``RunConfig`` is that flat dict, immutable, with typed views read once: the component names,
 ``cfg.train`` (a ``TrainSettings``), ``cfg.options(kind)``, ``cfg.run_id``, ``cfg.config_hash``.
 """
@@ -21,6 +22,7 @@ from typing import Any, NoReturn
 
 from asdbench.errors import AsdbenchError
 from asdbench.options import float_option, int_option
+from asdbench.recipes import COMMON, apply_recipe, recipe_settings
 from asdbench.registry import CONFIG_PREFIX, KINDS, Registry, _suggest
 
 if sys.version_info >= (3, 11):
@@ -66,10 +68,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percentile": 0.9}
 # Keys hashed into the run id only when they differ from these defaults: the run ids of
 # configs written before the keys existed stay what they were.
-HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS}
+# ``recipe``: the method's named preset (asdbench.recipes); "common" = the shared recipe above.
+HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS, "recipe": COMMON}
 
 DEFAULT_EPOCHS = 20
-ENGINE_KEYS = {"seed", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS, *DECISION_DEFAULTS}
+ENGINE_KEYS = {"seed", "recipe", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS, *DECISION_DEFAULTS}
 _COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # Settings that identify where a run came from but not what it computes.
 # Data folders stay part of a run's identity (which folders are given changes what is
@@ -123,16 +126,19 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
     """Fill every default and validate every key; the result fully describes a run.
 
     ``resolve(cfg.to_flat(), registry) == cfg``: a saved config resolves to itself."""
-    cfg: dict[str, Any] = {**COMPONENT_DEFAULTS, "seed": 0, **TRAIN_DEFAULTS,
-                           **DECISION_DEFAULTS}
+    cfg: dict[str, Any] = {**COMPONENT_DEFAULTS, "seed": 0, "recipe": COMMON,
+                           **TRAIN_DEFAULTS, **DECISION_DEFAULTS}
     for key, value in overrides.items():
         if value is None and key in cfg:
             continue
         cfg[key] = value
+    registry.get("method", cfg["method"])  # an unknown method fails first, with suggestions
+    preset = recipe_settings(registry, cfg["method"], cfg["recipe"])
+    apply_recipe(cfg, overrides, preset)
     for kind in KINDS:
         component = registry.get(kind, cfg[kind])  # unknown names fail here, with suggestions
         for key, value in component.train_defaults.items():
-            if overrides.get(key) is None:  # what the user sets always wins
+            if overrides.get(key) is None and key not in preset:  # the user's, the recipe's win
                 cfg[key] = value
         prefix = CONFIG_PREFIX[kind] + "."
         given = {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
@@ -354,7 +360,8 @@ class RunConfig(dict):
         config for those."""
         new = {**(changes or {}), **settings}
         for key in new:
-            if key in COMPONENT_DEFAULTS or key.startswith(_COMPONENT_PREFIXES):
+            if (key in COMPONENT_DEFAULTS or key == "recipe"
+                    or key.startswith(_COMPONENT_PREFIXES)):
                 raise AsdbenchError(f"'{key}' is checked by its component: resolve() a new "
                                     f"config to change it")
             if key not in ENGINE_KEYS:
