@@ -237,3 +237,85 @@ def test_interrupt_advice_fits_the_command(command):
     if command == "matrix":
         assert "--resume" not in line
 
+
+
+def _score_folder(tiny, folder: Path) -> list[Path]:
+    """A folder of good clips (also as .WAV and .flac) among bad ones; returns the good ones
+    as the run's dataset has them."""
+    import soundfile as sf
+
+    good = sorted(tiny[1].parent.glob("*.wav"))[:3]
+    fan = folder / "fan"
+    fan.mkdir(parents=True)
+    shutil.copy(good[0], fan / good[0].name)
+    shutil.copy(good[1], fan / (good[1].stem + ".WAV"))
+    x, rate = sf.read(good[2], dtype="int16")
+    sf.write(fan / (good[2].stem + ".flac"), x, rate, subtype="PCM_16")
+    (fan / "broken_id_00.wav").write_bytes(b"RIFF not a wav at all")
+    sf.write(fan / "short_id_00.wav", np.full(800, 0.1, np.float32), rate)
+    sf.write(fan / "silent_id_00.wav", np.zeros(rate, np.float32), rate)
+    sf.write(fan / "nan_id_00.wav", np.full(rate, np.nan, np.float32), rate, subtype="FLOAT")
+    (folder / "misc").mkdir()
+    shutil.copy(good[0], folder / "misc" / "recording.wav")  # no type folder, no id_XX
+    (folder / "notes.txt").write_text("not audio")
+    return good
+
+
+def test_score_keeps_the_good_rows_and_reports_each_bad_file(tiny, tmp_path):
+    import io
+
+    import pandas as pd
+
+    good = _score_folder(tiny, tmp_path / "batch")
+    result = invoke("score", "--run", tiny[0], tmp_path / "batch", "--format", "csv",
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout), dtype={"machine_id": str},
+                        keep_default_na=False)
+    assert list(frame.columns) == ["file", "machine_type", "machine_id", "score", "error"]
+    rows = {Path(f).name: r for f, r in zip(frame["file"], frame.to_dict("records"),
+                                            strict=True)}
+    assert len(rows) == 8 and "notes.txt" not in rows
+    errors = {name: r["error"].split(":")[0] for name, r in rows.items() if r["error"]}
+    assert errors == {"broken_id_00.wav": "unreadable", "short_id_00.wav": "too short",
+                      "silent_id_00.wav": "silent", "nan_id_00.wav": "not finite",
+                      "recording.wav": "no machine class"}
+    assert all(rows[name]["score"] == "" for name in errors)
+    ref = pd.read_csv(tiny[0] / RunDir.SCORES).query("machine_type == 'fan'")
+    ref = dict(zip(ref["file"], ref["score"], strict=True))
+    scored = {good[0].name: good[0].name, good[1].stem + ".WAV": good[1].name,
+              good[2].stem + ".flac": good[2].name}
+    for name, original in scored.items():
+        assert rows[name]["machine_type"] == "fan" and rows[name]["error"] == ""
+        assert float(rows[name]["score"]) == pytest.approx(ref[original], rel=1e-4, abs=1e-4)
+    assert result.stderr.strip() == (
+        "scored 3 of 8 files; 5 failed (1 no machine class, 1 not finite, 1 silent, "
+        "1 too short, 1 unreadable): see the error column")
+
+
+def test_score_strict_exits_2_on_a_bad_file_but_still_writes_the_rows(tiny, tmp_path):
+    _score_folder(tiny, tmp_path / "batch")
+    args = ["score", "--run", tiny[0], tmp_path / "batch", "--format", "json", "--device", "cpu"]
+    result = invoke(*args, "--strict")
+    assert result.exit_code == 2
+    rows = json.loads(result.stdout)
+    assert sum(r["score"] is not None for r in rows) == 3 and len(rows) == 8
+    assert invoke(*args, "--type", "fan", "--id", "00").exit_code == 0
+
+
+def test_score_with_type_and_id_scores_a_file_without_them_in_its_name(tiny, tmp_path):
+    misc = tmp_path / "recording.wav"
+    shutil.copy(tiny[1], misc)
+    result = invoke("score", "--run", tiny[0], misc, "--type", "fan", "--id", "00",
+                    "--format", "json", "--device", "cpu", "--strict")
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["error"] == "" and row["machine_type"] == "fan" and row["machine_id"] == "00"
+    assert np.isfinite(row["score"])
+    assert result.stderr.strip() == "scored 1 of 1 files"
+
+
+def test_score_on_a_folder_without_audio_is_one_line(tiny, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    assert_one_line_error(invoke("score", "--run", tiny[0], tmp_path, "--device", "cpu"),
+                          "no audio files (.wav/.flac)")

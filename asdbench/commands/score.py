@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
 import click
@@ -19,15 +21,20 @@ from asdbench.commands.common import console
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--device", default="auto", show_default=True)
-def command(run_dir, paths, machine_type, machine_id, fmt, device) -> None:
-    """Score new WAV files or folders with a trained run (higher = more anomalous).
+@click.option("--strict", is_flag=True,
+              help="Exit with status 2 when any file could not be scored.")
+def command(run_dir, paths, machine_type, machine_id, fmt, device, strict) -> None:
+    """Score new audio files or folders with a trained run (higher = more anomalous).
 
     \b
+    Folders are searched for .wav and .flac files (any letter case). A file that cannot be
+    scored (unreadable, too short, silent, NaN samples, no machine class) gets an empty score
+    and its reason in the error column; the summary on stderr counts them.
     Examples:
       asdbench score --run results/runs/<run-id> recordings/fan/test/
       asdbench score --run results/runs/<run-id> clip.wav --type fan --id 00 --format csv
     """
-    from asdbench.run.service import score_files
+    from asdbench.run.service import score_files, score_summary
 
     frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
                         device=device)
@@ -40,5 +47,14 @@ def command(run_dir, paths, machine_type, machine_id, fmt, device) -> None:
         for col in frame.columns:
             table.add_column(col)
         for row in frame.itertuples(index=False):
-            table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row))
+            table.add_row(*(_cell(v) for v in row))
         console.print(table)
+    click.echo(score_summary(frame), err=True)
+    if strict and (frame["error"] != "").any():
+        sys.exit(2)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4f}"
+    return str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -13,74 +14,130 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asdbench.audio import read_clip
+from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.config import resolve
-from asdbench.data import TEST, AudioSpec, Clip
+from asdbench.data import TEST, Clip
 from asdbench.metrics import compute_all
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.run.evaluate import embed, embed_split, score_clips, scores_frame
 from asdbench.run.rundir import RunDir
 from asdbench.run.tensors import Batch, feature_fn, to_split
-from asdbench.runs import class_of_path, load_run
+from asdbench.runs import LoadedRun, load_run, machine_class
 from asdbench.scoring import ScoringInputs
+from asdbench.sdk.datasets import AUDIO_SUFFIXES
 
 SCORE_BATCH = 64  # clips decoded and scored at a time by `asdbench score`
+NO_CLASS = "no machine class"  # the error category of a file whose class cannot be told
 
 
-class WavFiles:
-    """WAV files decoded a batch at a time (memory stays flat for any folder), with their
-    features computed as the cache computes them (no autocast)."""
+class DecodedClips:
+    """One chunk of decoded clips of ``asdbench score``, with their features computed as the
+    cache computes them (no autocast)."""
 
-    def __init__(self, files: list[Path], audio: AudioSpec, frontend: torch.nn.Module,
+    def __init__(self, waves: np.ndarray, frontend: torch.nn.Module,
                  labels: torch.Tensor) -> None:
-        self.files, self.audio, self.frontend, self.labels = files, audio, frontend, labels
+        self.waves, self.frontend, self.labels = waves, frontend, labels
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.waves)
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> Batch:
-        clips = [read_clip(self.files[i], self.audio) for i in idx.tolist()]
-        wave = torch.from_numpy(np.stack(clips).astype(np.float32)).to(device)
+        wave = torch.from_numpy(self.waves[idx.numpy()]).to(device)
         feats = self.frontend.features(wave).float()
         return wave, feats, self.labels[idx.to(self.labels.device)]
 
 
-def wav_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The WAV files named by ``paths`` (files, or folders searched recursively)."""
+def audio_files_in(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named by ``paths``: files as given, folders searched recursively for every
+    audio format the datasets read (``.wav``, ``.flac``, any letter case)."""
     paths = list(paths)
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files.extend(sorted(p.rglob("*.wav")))
+            files.extend(sorted(f for f in p.rglob("*")
+                                if f.suffix.lower() in AUDIO_SUFFIXES and f.is_file()))
         elif p.exists():
             files.append(p)
         else:
             raise AsdbenchError(f"{p}: no such file or folder")
     if not files:
-        raise AsdbenchError(f"no .wav files in {', '.join(map(str, paths))}")
+        kinds = "/".join(AUDIO_SUFFIXES)
+        raise AsdbenchError(f"no audio files ({kinds}) in {', '.join(map(str, paths))}")
     return files
 
 
 def score_files(run_dir: str | Path, paths: Iterable[str | Path], *,
                 machine_type: str | None = None, machine_id: str | None = None,
                 device: str = "auto") -> pd.DataFrame:
-    """Anomaly score of each WAV under ``paths`` with the run's model and scorer."""
+    """Anomaly score of each audio file under ``paths`` with the run's model and scorer.
+
+    One row per file; a file that cannot be scored (unreadable, too short, silent, NaN, no
+    machine class) has an empty score and says why in ``error`` (``""`` for scored files).
+    """
     run = load_run(run_dir, device)
-    files = wav_files(paths)
-    keys = [class_of_path(f, run.classes, machine_type, machine_id) for f in files]
-    labels = torch.tensor([run.classes.index(k) for k in keys], device=run.device)
-    source = WavFiles(files, run.audio, run.model.frontend, labels)
-    embeddings, logits = embed(run.model, source, run.device, run.config["train.amp"],
-                               batch_size=SCORE_BATCH)
-    test = ScoringInputs(embeddings=embeddings, logits=logits, class_index=labels.cpu().numpy(),
-                         domain=np.array([""] * len(files), dtype=object))
-    scores = score_clips(run.config, get_registry(), run.train_inputs(), test)
-    return pd.DataFrame({"file": [str(f) for f in files],
-                         "machine_type": [k.split("/")[0] for k in keys],
-                         "machine_id": [k.split("/")[1] for k in keys],
-                         "score": scores})
+    files = audio_files_in(paths)
+    rows = []
+    for f in files:
+        mtype, mid = machine_class(f, run.classes, machine_type, machine_id)
+        known = f"{mtype}/{mid}" in run.classes
+        rows.append({"file": str(f), "machine_type": mtype or "", "machine_id": mid or "",
+                     "error": "" if known else
+                     f"{NO_CLASS}: got type={mtype}, id={mid}; pass --type and --id"})
+    scored, embs, logits = [], [], []
+    todo = [i for i, r in enumerate(rows) if not r["error"]]
+    for start in range(0, len(todo), SCORE_BATCH):
+        kept, waves = [], []
+        for i in todo[start:start + SCORE_BATCH]:
+            try:
+                waves.append(read_clip(files[i], run.audio))
+                kept.append(i)
+            except AudioError as exc:
+                rows[i]["error"] = exc.problem
+        if not kept:
+            continue
+        labels = torch.tensor([run.classes.index(f"{rows[i]['machine_type']}/"
+                                                 f"{rows[i]['machine_id']}") for i in kept])
+        chunk = DecodedClips(np.stack(waves), run.model.frontend, labels.to(run.device))
+        e, lg = embed(run.model, chunk, run.device, run.config["train.amp"],
+                      batch_size=SCORE_BATCH)
+        scored += kept
+        embs.append(e)
+        logits.append(lg)
+    frame = pd.DataFrame(rows)
+    frame.insert(3, "score", np.nan)
+    if scored:
+        classes = [run.classes.index(f"{rows[i]['machine_type']}/{rows[i]['machine_id']}")
+                   for i in scored]
+        test = ScoringInputs(embeddings=np.concatenate(embs), logits=np.concatenate(logits),
+                             class_index=np.array(classes),
+                             domain=np.array([""] * len(scored), dtype=object))
+        frame.loc[scored, "score"] = fitted_scores(run, run.config, get_registry(), test)
+    return frame
+
+
+def score_summary(frame: pd.DataFrame) -> str:
+    """One line: how many files were scored, and the failures counted by reason."""
+    failed = frame["error"][frame["error"] != ""]
+    line = f"scored {len(frame) - len(failed)} of {len(frame)} files"
+    if len(failed):
+        counts = Counter(failed.str.split(":").str[0])
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        causes = ", ".join(f"{n} {cause}" for cause, n in ranked)
+        line += f"; {len(failed)} failed ({causes}): see the error column"
+    return line
+
+
+def fitted_scores(run: LoadedRun, cfg: Any, registry: Any, test: ScoringInputs) -> np.ndarray:
+    """``test`` scored by the run's scorer fitted on the run's saved training inputs (whose
+    embeddings must be the model's)."""
+    train = run.train_inputs()
+    if train.embeddings.shape[1] != test.embeddings.shape[1]:
+        raise run.folder.damaged(run.folder.train_inputs_path,
+                                 f"embeddings of size {train.embeddings.shape[1]}, the model "
+                                 f"gives {test.embeddings.shape[1]}")
+    return score_clips(cfg, registry, train, test)
 
 
 def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str = "auto",
@@ -107,7 +164,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
         unknown = sorted({c.class_key for c, k in zip(test.clips, known, strict=True) if not k})
         raise AsdbenchError(f"test clips of classes the run was not trained on: {', '.join(unknown)}")
     inputs = embed_split(run.model, test, run.device, cfg.train.amp)
-    frame = scores_frame(test.clips, score_clips(cfg, registry, run.train_inputs(), inputs))
+    frame = scores_frame(test.clips, fitted_scores(run, cfg, registry, inputs))
     protocols = list(dataset.protocols)
     metrics = {"run_id": run.info["run_id"], "config": cfg, "official_protocol": protocols[0],
                "protocols": compute_all(frame, protocols, dataset=cfg.dataset)}
