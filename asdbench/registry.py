@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class DeprecatedNameWarning(FutureWarning):
 class Component:
     """A named, configurable building block provided by a plugin.
 
+    ``factory`` is a callable, or a ``"package.module:function"`` string imported on the first
+    :meth:`create` (so that listing components imports no component module, e.g. no torch).
     ``options`` maps every setting the component accepts to its default value, or to an
     :class:`asdbench.options.Option` declaring its type, range, choices and help text; values
     a user sets are checked against it before ``factory`` runs. ``aliases`` are other names the
@@ -47,7 +50,7 @@ class Component:
     """
 
     name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., Any] | str
     options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     # Engine settings this component suggests unless the user sets them, e.g. a dataset's
@@ -59,6 +62,8 @@ class Component:
     plugin: str = ""
     aliases: tuple[str, ...] = ()
     deprecated_aliases: tuple[str, ...] = ()
+    _loaded: Callable[..., Any] | None = field(default=None, init=False, repr=False,
+                                               compare=False)
 
     @property
     def defaults(self) -> dict[str, Any]:
@@ -68,7 +73,15 @@ class Component:
     def create(self, options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Build the component with its defaults overridden by ``options``."""
         resolved = self.resolve_options(options or {})
-        return self.factory(resolved, **kwargs)
+        return self.load_factory()(resolved, **kwargs)
+
+    def load_factory(self) -> Callable[..., Any]:
+        """The factory as a callable; a string one is imported once, and a failed import is a
+        one-line AsdbenchError naming the component and its package."""
+        if self._loaded is None:
+            self._loaded = (self.factory if not isinstance(self.factory, str)
+                            else _import_factory(self.factory, self))
+        return self._loaded
 
     def resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The defaults overridden by ``options``, values unchanged; an unknown key or a value
@@ -93,6 +106,24 @@ class Component:
             option = as_option(value)
             rows.append(OptionInfo(key, option.default, option.describe(), option.help))
         return rows
+
+
+def _import_factory(target: str, component: Component) -> Callable[..., Any]:
+    owner = (f"{component.kind or 'component'} '{component.name}'"
+             f" (package {component.package or component.plugin or 'unknown'})")
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise AsdbenchError(f"{owner}: factory {target!r} is not 'package.module:function'")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except Exception as exc:  # ImportError, AttributeError, or an error inside the module
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise AsdbenchError(f"{owner}: cannot load its factory {target!r}: "
+                            f"{type(exc).__name__}: {reason}") from exc
+    if not callable(factory):
+        raise AsdbenchError(f"{owner}: factory {target!r} is a {type(factory).__name__}, "
+                            "not a callable")
+    return factory
 
 
 def _suggest(name: str, choices) -> str:

@@ -72,6 +72,33 @@ def test_plugins_json_lists_shipped_plugins_with_package():
         assert key in by, key
         assert by[key]["package"] == "asdbench" and by[key]["version"]
     assert len(by) == len(rows), "a name is listed twice"
+    assert all(list(r) == ["kind", "name", "package", "version", "plugin", "description"]
+               for r in rows)
+
+
+def test_plugins_lists_metric_protocols_and_table_kinds_with_their_plugin():
+    rows = json.loads(invoke("plugins", "--json").stdout)
+    plugin = {(r["kind"], r["name"]): r["plugin"] for r in rows}
+    assert {n for k, n in plugin if k == "protocol"} >= {"dcase2020", "pooled", "dcase2021",
+                                                          "dcase2022"}
+    assert plugin["protocol", "dcase2022"] == "dcase_editions"
+    assert plugin["protocol", "dcase2020"] == "asdbench-metrics"
+    assert {n for k, n in plugin if k == "table"} >= {"types", "table2", "table6"}
+    assert plugin["table", "table2"] == "osscl" and plugin["table", "types"] == ""
+    described = {r["name"]: r["description"] for r in rows if r["kind"] == "table"}
+    assert described["table2"].startswith("OS-SCL paper Table II")
+    table = invoke("plugins").stdout
+    assert "protocol" in table and "dcase2022" in table and "table6" in table
+
+
+def test_plugins_list_and_one_component_import_no_torch():
+    for args in (("plugins", "--json"), ("plugins", "os-scl")):
+        modules = _imported_modules(*args)
+        # the shipped plugins' hooks ran (modules imported by importlib are not listed)
+        assert "asdbench_osscl.options" in modules and "rich.table" in modules, args
+        assert "torch" not in modules, args
+    # one component's options come from the light schema modules alone
+    assert not {"numpy", "soundfile", "pandas"} & modules
 
 
 def _fake_install(tmp_path: Path) -> dict:
@@ -91,7 +118,7 @@ def test_plugins_name_lists_the_component_settings():
     (knn,) = json.loads(result.stdout)
     assert knn["kind"] == "scorer" and knn["package"] == "asdbench"
     assert [o["setting"] for o in knn["options"]] == ["scorer.k"]
-    assert knn["options"][0]["default"] == 1
+    assert knn["options"][0]["default"] == 1 and knn["options"][0]["help"]
     missing = invoke("plugins", "knnn")
     assert missing.exit_code == 1 and "no component named 'knnn'" in missing.stderr
 

@@ -253,7 +253,7 @@ class ProtocolPlugin:
         synthetic = load_plugins(only={"datasets"}).registry.get("dataset", "synthetic")
 
         def make(options):
-            ds = synthetic.factory(options)
+            ds = synthetic.create(options)
             ds.protocols = ("median-id", "dcase2020")
             return ds
 

@@ -234,3 +234,61 @@ def test_aliases_resolve_and_a_deprecated_one_warns_once():
         reg.add("method", Component("short", _factory))
     with pytest.raises(DuplicateComponentError, match="'new-name' is provided twice"):
         reg.add("method", Component("other", _factory, deprecated_aliases=("new-name",)))
+
+
+def _module_factory(tmp_path, monkeypatch, name: str) -> None:
+    """An importable module ``name`` with ``build(options, **kwargs)``, not imported yet."""
+    (tmp_path / f"{name}.py").write_text(
+        "def build(options, **kwargs):\n    return ('built', options, kwargs)\n\nNOT_CALLABLE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+
+
+def test_a_string_factory_is_imported_on_first_create(tmp_path, monkeypatch):
+    _module_factory(tmp_path, monkeypatch, "asd_lazy_frontend")
+    reg = Registry()
+    reg.add("frontend", Component("lazy", "asd_lazy_frontend:build", {"bins": 64}))
+    assert reg.get("frontend", "lazy").defaults == {"bins": 64}
+    assert "asd_lazy_frontend" not in sys.modules  # registering and listing import nothing
+    assert reg.create("frontend", "lazy", {"bins": 32}, audio="A") == (
+        "built", {"bins": 32}, {"audio": "A"})
+    assert "asd_lazy_frontend" in sys.modules
+    assert reg.get("frontend", "lazy").load_factory() is sys.modules["asd_lazy_frontend"].build
+
+
+@pytest.mark.parametrize("target, reason", [
+    ("asd_no_such_module:build", "cannot load its factory 'asd_no_such_module:build': "
+                                 "ModuleNotFoundError: No module named 'asd_no_such_module'"),
+    ("asd_lazy_scorer:nope", "cannot load its factory 'asd_lazy_scorer:nope': AttributeError: "
+                             "module 'asd_lazy_scorer' has no attribute 'nope'"),
+    ("asd_lazy_scorer:NOT_CALLABLE", "factory 'asd_lazy_scorer:NOT_CALLABLE' is a int, "
+                                     "not a callable"),
+    ("asd_lazy_scorer.build", "factory 'asd_lazy_scorer.build' is not "
+                              "'package.module:function'"),
+])
+def test_a_bad_string_factory_is_one_line_naming_component_and_package(
+        tmp_path, monkeypatch, target, reason):
+    _module_factory(tmp_path, monkeypatch, "asd_lazy_scorer")
+    reg = Registry()
+    reg.add("scorer", Component("lazy", target, package="acme-asd"))
+    with pytest.raises(AsdbenchError) as info:
+        reg.create("scorer", "lazy")
+    assert str(info.value) == f"scorer 'lazy' (package acme-asd): {reason}"
+
+
+def test_every_shipped_component_names_a_factory_that_resolves_and_documents_its_options():
+    shipped = [c for c in load_plugins().registry if c.package == "asdbench"]
+    assert len(shipped) >= 20
+    for comp in shipped:
+        assert isinstance(comp.factory, str), comp.name  # listing imports no component module
+        assert callable(comp.load_factory()), comp.name
+        undocumented = [o.name for o in comp.describe_options() if not o.help]
+        assert not undocumented, (comp.name, undocumented)
+
+
+def test_the_synthetic_dataset_offers_every_type_the_generator_makes():
+    from asdbench_datasets.options import SYNTHETIC_TYPES
+
+    from asdbench.sdk.synth import TYPES
+
+    assert SYNTHETIC_TYPES == TYPES

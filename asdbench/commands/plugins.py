@@ -1,4 +1,10 @@
-"""``asdbench plugins``: every registered component, its package, and one component's options."""
+"""``asdbench plugins``: every registered component, metric protocol and leaderboard table kind
+with its package, and one component's options.
+
+Listing imports no torch: the shipped plugins declare their options in light modules and name
+their factories as strings (imported on a component's first ``create``). The protocols'
+modules (pandas, sklearn) are imported for the full list only, not for ``plugins NAME``.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ from asdbench.commands.common import console, err_console
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def command(name: str | None, as_json: bool) -> None:
-    """List registered components with the package that provides each; with NAME, the
-    settings that component accepts (default, what it accepts, help).
+    """List registered components, metric protocols (kind "protocol") and leaderboard table
+    kinds (kind "table") with the package that provides each; with NAME, the settings that
+    component accepts (default, what it accepts, help).
 
     \b
     Examples:
@@ -30,15 +37,22 @@ def command(name: str | None, as_json: bool) -> None:
     if name is not None:
         _show_component(ps.registry, name, as_json)
     else:
-        _list_components(ps.registry, as_json)
+        _list_components(ps, as_json)
     for plugin, error in ps.failures.items():
         err_console.print(f"[yellow]warning:[/] plugin '{plugin}' failed to load and was "
                           f"skipped: {error}", soft_wrap=True)
 
 
-def _list_components(registry, as_json: bool) -> None:
-    rows = [{"kind": c.kind, "name": c.name, "package": c.package, "version": c.version,
-             "plugin": c.plugin, "description": c.description} for c in registry]
+def _row(kind: str, name: str, package: str, version: str, plugin: str,
+         description: str) -> dict[str, str]:
+    return {"kind": kind, "name": name, "package": package, "version": version,
+            "plugin": plugin, "description": description}
+
+
+def _list_components(ps, as_json: bool) -> None:
+    rows = [_row(c.kind, c.name, c.package, c.version, c.plugin, c.description)
+            for c in ps.registry]
+    rows += _protocol_rows(ps) + _table_rows(ps)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -48,6 +62,46 @@ def _list_components(registry, as_json: bool) -> None:
     for r in rows:
         table.add_row(r["kind"], r["name"], r["package"], r["version"], r["description"])
     console.print(table)
+
+
+def _protocol_rows(ps) -> list[dict[str, str]]:
+    """The metric protocols (``asdbench_protocols``); a plugin whose hook fails is a warning."""
+    from asdbench.errors import AsdbenchError
+    from asdbench.metrics.compute import protocol_registry
+
+    try:
+        protocols = protocol_registry(ps)
+    except AsdbenchError as exc:  # e.g. a name provided twice: list the rest, say why
+        err_console.print(f"[yellow]warning:[/] metric protocols not listed: {exc}",
+                          soft_wrap=True)
+        return []
+    ps.failures.update(protocols.failures)
+    return [_row("protocol", p.name, p.package, ps.packages.get(p.plugin, ("", ""))[1],
+                 p.plugin, p.description) for p in protocols]
+
+
+def _table_rows(ps) -> list[dict[str, str]]:
+    """The leaderboard table kinds (``asdbench_tables`` and the core's), with their plugin."""
+    from asdbench.errors import AsdbenchError
+    from asdbench.leaderboard.tables import CORE_KINDS, table_kinds
+
+    try:
+        kinds = table_kinds(ps)  # records a failing plugin in ps.failures
+    except AsdbenchError as exc:
+        err_console.print(f"[yellow]warning:[/] table kinds not listed: {exc}", soft_wrap=True)
+        return []
+    # table_kinds keeps no owner: ask each plugin's hook again which names it provides
+    owner = dict.fromkeys((k.name for k in CORE_KINDS), "")
+    for impl in ps.hook.asdbench_tables.get_hookimpls():
+        if impl.plugin_name not in ps.failures:
+            owner.update(dict.fromkeys((k.name for k in impl.function() or []),
+                                       impl.plugin_name))
+    rows = []
+    for name, kind in kinds.items():
+        plugin = owner.get(name, "")
+        package, version = ps.packages.get(plugin, ("asdbench", ""))  # "": the core's own
+        rows.append(_row("table", name, package, version, plugin, kind.description))
+    return rows
 
 
 def _show_component(registry, name: str, as_json: bool) -> None:

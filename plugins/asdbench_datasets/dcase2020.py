@@ -30,14 +30,13 @@ from asdbench.sdk import (
     Clip,
     DataReport,
     ListedDataset,
-    Option,
     audio_files,
     audio_spec,
     join,
     parse_types,
 )
+from asdbench_datasets.options import DCASE2020_TYPES as TYPES
 
-TYPES = ("fan", "pump", "slider", "valve", "ToyCar", "ToyConveyor")
 EVAL_LIST = "dcase2020_task2_eval_data_list.csv"
 
 _DEV_NAME = re.compile(r"^(normal|anomaly)_id_(\d+)_.+\.wav$")
@@ -47,14 +46,6 @@ _LABEL = {"normal": NORMAL, "anomaly": ANOMALY}
 DEV_LAYOUT = ("<root>/<type>/train/normal_id_XX_*.wav and "
               "<root>/<type>/test/{normal,anomaly}_id_XX_*.wav")
 EVAL_LAYOUT = "<eval_root>/<type>/train/normal_id_XX_*.wav and <eval_root>/<type>/test/id_XX_*.wav"
-OPTIONS: dict[str, Any] = {
-    "root": Option("", help="the development set's folder (--data-root)"),
-    "eval_root": Option("", help="the evaluation set's folder (additional training and test "
-                                 "data); empty: development set only"),
-    "types": Option(",".join(TYPES), help="comma-separated machine types"),
-    "sample_rate": Option(16000, minimum=1000, help="sample rate clips are resampled to (Hz)"),
-    "clip_seconds": Option(10.0, above=0, help="clip length clips are cut or padded to (s)"),
-}
 
 
 @lru_cache(maxsize=4)

@@ -32,7 +32,6 @@ from asdbench.sdk import (
     Clip,
     DataReport,
     ListedDataset,
-    Option,
     audio_files,
     audio_spec,
     id_from_name,
@@ -45,12 +44,6 @@ DEFAULT_ID = "00"
 LAYOUT = ("<root>/<type>/train/[<id>/]*.wav and "
           "<root>/<type>/test/{normal,anomaly}/[<id>/]*.wav")
 _LABEL_DIRS = {"normal": NORMAL, "anomaly": ANOMALY}
-OPTIONS: dict[str, Any] = {
-    "root": Option("", help="the folder of your recordings, one sub-folder per machine type"),
-    "types": Option("", help="comma-separated machine types (empty: every sub-folder)"),
-    "sample_rate": Option(16000, minimum=1000, help="sample rate clips are resampled to (Hz)"),
-    "clip_seconds": Option(10.0, above=0, help="clip length clips are cut or padded to (s)"),
-}
 
 
 def _folder_id(name: str) -> str:

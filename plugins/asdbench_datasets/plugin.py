@@ -1,12 +1,14 @@
 """Registers the shipped datasets (entry point ``datasets`` of the ``asdbench`` group).
 
-The component modules (torch) are imported inside the hooks, so that loading the plugin
-(``asdbench --help``) stays light.
+The hook imports only the light option schemas (:mod:`asdbench_datasets.options`) and names
+each factory as a ``"module:function"`` string, which the registry imports on the first
+``create``: loading the plugin and ``asdbench plugins`` import no numpy, torch or soundfile.
 """
 
 from __future__ import annotations
 
 from asdbench.sdk import Component, hookimpl
+from asdbench_datasets import options
 
 # The synthetic set (12 IDs x 32 train clips of 2 s) is sized so that a default run (TFSTgram +
 # MobileFaceNet, OS-SCL, batch 64) takes a few minutes on 2 CPU cores: about 370 CPU-seconds for
@@ -26,22 +28,22 @@ SYNTHETIC_TRAIN_DEFAULTS = {
 
 @hookimpl
 def asdbench_datasets() -> list[Component]:
-    from asdbench_datasets import dcase2020, folder, synthetic
-
     return [
         Component(
-            "synthetic", synthetic.make_synthetic, dict(synthetic.OPTIONS),
+            "synthetic", "asdbench_datasets.synthetic:make_synthetic",
+            dict(options.SYNTHETIC_OPTIONS),
             "generated machine sounds with realistic faults, written once as WAVs into the "
             "cache (no download; the default)",
             train_defaults=SYNTHETIC_TRAIN_DEFAULTS,
         ),
         Component(
-            "dcase2020", dcase2020.make_dcase2020, dict(dcase2020.OPTIONS),
+            "dcase2020", "asdbench_datasets.dcase2020:make_dcase2020",
+            dict(options.DCASE2020_OPTIONS),
             "DCASE 2020 Task 2 development set (root), optionally + evaluation set (eval_root)",
             train_defaults={"train.epochs": 300},
         ),
         Component(
-            "folder", folder.make_folder, dict(folder.OPTIONS),
+            "folder", "asdbench_datasets.folder:make_folder", dict(options.FOLDER_OPTIONS),
             "your own recordings: <root>/<type>/train/*.wav, <root>/<type>/test/{normal,anomaly}/",
         ),
     ]

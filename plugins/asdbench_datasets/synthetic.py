@@ -44,7 +44,6 @@ from asdbench.sdk import (
     Clip,
     DataReport,
     GeneratedDataset,
-    Option,
     audio_spec,
     join,
     parse_types,
@@ -63,18 +62,6 @@ from asdbench_datasets.dcase2020 import list_dev
 
 # Bump whenever the generated sound changes: the folder name (parameter hash) changes with it.
 GENERATOR_VERSION = 1
-OPTIONS: dict[str, Any] = {
-    "root": Option("", help="folder the clips are generated under (default: the cache folder)"),
-    "types": Option(",".join(TYPES), help=f"comma-separated machine types of {join(TYPES)}"),
-    "ids_per_type": Option(3, minimum=1, help="machine IDs (classes) per type"),
-    "train_per_id": Option(32, minimum=1, help="normal training clips per ID"),
-    "test_normal_per_id": Option(10, minimum=1, help="normal test clips per ID"),
-    "test_anomaly_per_id": Option(10, minimum=1, help="anomalous test clips per ID"),
-    "sample_rate": Option(16000, minimum=1000, help="sample rate in Hz"),
-    "clip_seconds": Option(2.0, above=0, help="clip length in seconds"),
-    "seed": Option(0, minimum=0, help="seed of the generator (same seed, same files)"),
-    "difficulty": Option(1.0, above=0, help="fault strengths are divided by it"),
-}
 
 
 # --- the data set ------------------------------------------------------------------------
@@ -133,7 +120,7 @@ class SyntheticDataset(GeneratedDataset):
     version_field = "generator_version"
 
     def __init__(self, options: dict[str, Any], progress: bool = True) -> None:
-        """``options`` as resolved by the registry (every value checked against OPTIONS)."""
+        """``options`` as resolved by the registry (checked against SYNTHETIC_OPTIONS)."""
         super().__init__(audio_spec(options, self.name))
         types = parse_types(options["types"]) or list(TYPES)
         unknown = [t for t in types if t not in TYPES]

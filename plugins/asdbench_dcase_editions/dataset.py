@@ -55,9 +55,9 @@ from asdbench.sdk import (
 from asdbench_dcase_editions.editions import EDITIONS, Edition
 from asdbench_dcase_editions.evallists import EvalTruth, eval_truth
 from asdbench_dcase_editions.names import parse_clip_name, parse_eval_test_name
+from asdbench_dcase_editions.options import TEST_CHOICES
 
 TEST_DIRS = ("test", "source_test", "target_test")
-TEST_CHOICES = ("all", "dev", "eval")
 DEV, EVAL = "dev_data", "eval_data"
 NO_ATTRIBUTES = "none"  # the attribute class of clips without attributes
 ATTR_KEY, SET_KEY, TRUTH_KEY = "attributes", "set", "truth_attributes"
@@ -262,13 +262,6 @@ def bool_option(options: dict[str, Any], key: str, dataset: str) -> bool:
     return value
 
 
-def edition_options(edition: Edition) -> dict[str, Any]:
-    """Every option of an edition's dataset with its default."""
-    return {"root": "", "eval_root": "auto", "types": "", "test": "all",
-            "sample_rate": 16000, "clip_seconds": edition.clip_seconds,
-            "attribute_classes": False, "test_attributes": True}
-
-
 class DcaseEdition(ListedDataset):
     """One DCASE Task 2 edition (2021-2025), development and optionally evaluation data."""
 
@@ -383,3 +376,11 @@ def make_edition(year: int):
 
     factory.__name__ = f"make_{edition.name}"
     return factory
+
+
+# The factories the plugin registers by name (``"asdbench_dcase_editions.dataset:make_dcase2021"``).
+make_dcase2021 = make_edition(2021)
+make_dcase2022 = make_edition(2022)
+make_dcase2023 = make_edition(2023)
+make_dcase2024 = make_edition(2024)
+make_dcase2025 = make_edition(2025)

@@ -1,23 +1,23 @@
 """Registers the DCASE 2021-2025 datasets and ``synthetic-shift`` (entry point ``dcase_editions``).
 
-The component modules (torch) are imported inside the hooks, so that loading the plugin
-(``asdbench --help``) stays light.
+The dataset hook imports only the light option schemas (:mod:`asdbench_dcase_editions.options`)
+and names each factory as a ``"module:function"`` string, which the registry imports on the first
+``create``: loading the plugin and ``asdbench plugins`` import no numpy, torch or soundfile.
 """
 
 from __future__ import annotations
 
 from asdbench.sdk import Component, hookimpl
+from asdbench_dcase_editions.editions import EDITIONS, EPOCHS
+from asdbench_dcase_editions.options import SHIFT_EPOCHS, SHIFT_OPTIONS, edition_options
 
 
 @hookimpl
 def asdbench_datasets() -> list[Component]:
-    from asdbench_dcase_editions import shift
-    from asdbench_dcase_editions.dataset import edition_options, make_edition
-    from asdbench_dcase_editions.editions import EDITIONS, EPOCHS
-
     components = [
         Component(
-            edition.name, make_edition(year), edition_options(edition),
+            edition.name, f"asdbench_dcase_editions.dataset:make_{edition.name}",
+            edition_options(edition),
             f"DCASE {year} Task 2 ({edition.title}): development set (root) + additional "
             f"training and evaluation sets (eval_root); score '{edition.protocol}'",
             train_defaults={"train.epochs": EPOCHS},
@@ -25,10 +25,11 @@ def asdbench_datasets() -> list[Component]:
         for year, edition in EDITIONS.items()
     ]
     components.append(Component(
-        "synthetic-shift", shift.make_synthetic_shift, dict(shift.DEFAULTS),
+        "synthetic-shift", "asdbench_dcase_editions.shift:make_synthetic_shift",
+        dict(SHIFT_OPTIONS),
         "synthetic machine sounds with a DCASE 2022-style domain shift (few target-domain "
         "training clips at another speed and background); no download",
-        train_defaults={"train.epochs": shift.EPOCHS},
+        train_defaults={"train.epochs": SHIFT_EPOCHS},
     ))
     return components
 

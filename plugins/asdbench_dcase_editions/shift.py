@@ -37,7 +37,6 @@ from asdbench.sdk import (
     Clip,
     DataReport,
     GeneratedDataset,
-    Option,
     audio_spec,
     float_option,
     int_option,
@@ -61,26 +60,6 @@ from asdbench_dcase_editions.names import SOURCE, TARGET
 
 # Bump whenever the generated sound changes (the folder name changes with it).
 SHIFT_VERSION = 1
-DEFAULTS: dict[str, Any] = {
-    "root": "",
-    "types": "fan,pump",
-    "sections_per_type": 2,
-    "source_train_per_section": 24,
-    "target_train_per_section": 3,
-    "test_normal_per_domain": 8,
-    "test_anomaly_per_domain": 8,
-    "sample_rate": 16000,
-    "clip_seconds": 2.0,
-    "seed": 0,
-    "difficulty": 1.0,
-    "target_speed": 1.06,
-    # a number or "none": declared, since a plain float default would refuse "none"
-    "target_background_db": Option(-12.0, type=float, choices=("none", None),
-                                   help="target-domain background in dB; none: no background"),
-    "attribute_classes": False,
-}
-# Like the synthetic set's default: a logmel/tfstgram run of a few CPU minutes.
-EPOCHS = 6
 
 
 def domain_machine(machine: Machine, domain: str, target_speed: float) -> Machine:

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from asdbench.sdk import AsdbenchError, Option
+from asdbench.sdk import AsdbenchError
 
 # (expansion t, out channels c, repeats n, first stride s)
 BOTTLENECK_SETTING: tuple[tuple[int, int, int, int], ...] = (
@@ -15,9 +15,6 @@ BOTTLENECK_SETTING: tuple[tuple[int, int, int, int], ...] = (
     (4, 128, 2, 2),
     (4, 128, 2, 2),
 )
-OPTIONS: dict[str, Option] = {
-    "embedding_dim": Option(128, minimum=1, help="size of the embedding the backbone outputs"),
-}
 
 
 def _out_size(size: int, stride: int) -> int:
@@ -104,7 +101,7 @@ class MobileFaceNet(nn.Module):
 
 
 def mobilefacenet_factory(options: dict[str, Any], in_shape: tuple[int, int, int]) -> MobileFaceNet:
-    dim = int(options["embedding_dim"])  # checked against OPTIONS by the registry
+    dim = int(options["embedding_dim"])  # checked by the registry (MOBILEFACENET_OPTIONS)
     if len(in_shape) != 3:
         raise AsdbenchError(f"mobilefacenet expects a (channels, freq, frames) input, got {in_shape}")
     return MobileFaceNet(tuple(int(v) for v in in_shape), dim)

@@ -13,40 +13,11 @@ import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
 
-from asdbench.sdk import LOG_MEL, AsdbenchError, AudioSpec, Option
-
-# Channel orders of the fused inputs (REFERENCE.md, "Fusions").
-FUSIONS: dict[str, tuple[str, ...]] = {
-    "logmel": ("mel",),
-    "stgram": ("mel", "tgram"),
-    "tfstgram": ("mel", "tgram", "tfgram"),
-    "tastgram": ("tgram", "mel", "tagram"),
-}
+from asdbench.sdk import LOG_MEL, AsdbenchError, AudioSpec
+from asdbench_osscl.options import FUSIONS, LOGMEL_OPTIONS
 
 # The traits a fused frontend declares (what methods see of it): one per kind of map stacked.
 TRAITS = {"mel": LOG_MEL, "tgram": "tgram", "tfgram": "tfgram", "tagram": "tagram"}
-
-LOGMEL_OPTIONS: dict[str, Option] = {
-    "n_fft": Option(2048, minimum=1, help="FFT size of the log-Mel STFT"),
-    "win_length": Option(2048, minimum=1, help="STFT window length (at most n_fft)"),
-    "hop_length": Option(512, minimum=1, help="STFT hop; frames T = samples // hop + 1"),
-    "n_mels": Option(128, minimum=1, help="Mel bands: the frequency bins of every channel"),
-    "power": Option(2.0, above=0, help="spectrogram exponent (2: power, 1: magnitude)"),
-    "pad_mode": Option("constant", choices=("constant", "reflect", "replicate", "circular"),
-                       help="padding of the centred STFT"),
-    "norm": Option("slaney", choices=("slaney", "none", "", None),
-                   help="Mel filter-bank normalisation"),
-    "mel_scale": Option("slaney", choices=("slaney", "htk"), help="Mel scale formula"),
-}
-TGRAM_OPTIONS: dict[str, Option] = {
-    "tgram_win_length": Option(1024, minimum=1, help="Tgram conv window (even: its frames "
-                                                     "then match the log-Mel's)"),
-    "tgram_layers": Option(3, minimum=0, help="LayerNorm-LeakyReLU-conv layers of the Tgram"),
-}
-TFGRAM_OPTIONS: dict[str, Option] = {
-    "tfgram_width": Option(64, minimum=1, help="channels inside the TFgram net"),
-}
-
 
 def num_frames(num_samples: int, hop_length: int) -> int:
     """Frames of a centred STFT (torchaudio's default ``center=True``)."""
@@ -202,19 +173,16 @@ class FusionFrontend(nn.Module):
         return torch.stack([maps[c] for c in self.channels], dim=1)
 
 
-def frontend_options(name: str) -> dict[str, Option]:
-    """Every option of frontend ``name``: its default, type and help."""
-    options = dict(LOGMEL_OPTIONS)
-    if "tgram" in FUSIONS[name]:
-        options.update(TGRAM_OPTIONS)
-    if "tfgram" in FUSIONS[name]:
-        options.update(TFGRAM_OPTIONS)
-    return options
-
-
 def make_frontend_factory(name: str):
     def factory(options: dict[str, Any], audio: AudioSpec) -> FusionFrontend:
         return FusionFrontend(name, options, audio)
 
     factory.__name__ = f"{name}_frontend"
     return factory
+
+
+# The factories the plugin registers by name (``"asdbench_osscl.frontends:tfstgram_frontend"``).
+logmel_frontend = make_frontend_factory("logmel")
+stgram_frontend = make_frontend_factory("stgram")
+tfstgram_frontend = make_frontend_factory("tfstgram")
+tastgram_frontend = make_frontend_factory("tastgram")

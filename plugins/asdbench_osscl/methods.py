@@ -18,38 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from asdbench.sdk import LOG_MEL, FrontendInfo, Option
+from asdbench.sdk import LOG_MEL, FrontendInfo
 from asdbench_osscl import losses
+from asdbench_osscl.options import AUTO, OSSCL_OPTIONS, SUPCON_OPTIONS  # noqa: F401 (re-exported)
 
-AUTO = "auto"
 # OS-SCL paper, "Implementation Details": Log-Mel alone m=0.7 + LeakyReLU FPH; fused inputs
 # (TFSTgram, and by extension STgram/TASTgram) m=0.4 + ReLU FPH.
 LOG_MEL_ALONE = frozenset({LOG_MEL})
-ACTIVATIONS = ("relu", "leaky_relu")
-
-_SCALE = Option(30.0, above=0, help="ArcFace scale s")
-_EVAL_MARGIN = Option(True, help="score on logits with the margin on the clip's own class "
-                                 "(the authors' evaluation); false: plain s*cos")
-ARCFACE_OPTIONS: dict[str, Option] = {
-    "margin": Option(0.7, type=float, minimum=0, choices=(AUTO,),
-                     help="ArcFace angular margin m; auto: 0.7 for log-Mel alone, else 0.4"),
-    "scale": _SCALE, "eval_margin": _EVAL_MARGIN,
-}
-MIXUP_OPTIONS: dict[str, Option] = {
-    "mixup_alpha": Option(0.5, above=0, help="mixup: lambda ~ Beta(alpha, alpha) per batch"),
-}
-SUPCON_OPTIONS: dict[str, Option] = {
-    "margin": Option(AUTO, type=float, minimum=0, choices=(AUTO,),
-                     help="ArcFace margin m; auto: 0.7 for log-Mel alone, 0.4 for fused inputs"),
-    "scale": _SCALE, "eval_margin": _EVAL_MARGIN,
-    "fph_reduction": Option(64, type=int, minimum=1, choices=("none", None),
-                            help="FPH bottleneck width R; none: no FPH (Table VI)"),
-    "fph_activation": Option(AUTO, choices=(AUTO, *ACTIVATIONS),
-                             help="FPH activation; auto: leaky_relu for log-Mel alone, else relu"),
-    "temperature": Option(0.02, above=0, help="SupCon temperature tau"),
-    "base_temperature": Option(0.07, above=0, help="SupCon loss scaled by tau / this"),
-}
-OSSCL_OPTIONS: dict[str, Option] = {**SUPCON_OPTIONS, **MIXUP_OPTIONS}
 
 
 def log_mel_alone(frontend_info: FrontendInfo) -> bool:

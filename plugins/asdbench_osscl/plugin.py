@@ -1,12 +1,14 @@
 """Hook implementations of the OS-SCL plugin (entry point ``osscl``).
 
-The component modules (torch) are imported inside the hooks, so that loading the plugin
-(``asdbench --help``) stays light.
+The hooks import only the light option schemas (:mod:`asdbench_osscl.options`) and name each
+factory as a ``"module:function"`` string, which the registry imports on the first ``create``:
+loading the plugin and ``asdbench plugins`` import no torch.
 """
 
 from __future__ import annotations
 
 from asdbench.sdk import Component, hookimpl
+from asdbench_osscl import options
 
 _FRONTEND_DESCRIPTIONS = {
     "logmel": "log-Mel (n_fft 2048, hop 512, 128 mels, dB), 1 channel",
@@ -18,37 +20,33 @@ _FRONTEND_DESCRIPTIONS = {
 
 @hookimpl
 def asdbench_frontends() -> list[Component]:
-    from asdbench_osscl import frontends
-
-    return [Component(name, frontends.make_frontend_factory(name),
-                      frontends.frontend_options(name), description)
+    return [Component(name, f"asdbench_osscl.frontends:{name}_frontend",
+                      options.frontend_options(name), description)
             for name, description in _FRONTEND_DESCRIPTIONS.items()]
 
 
 @hookimpl
 def asdbench_backbones() -> list[Component]:
-    from asdbench_osscl import backbones
-
-    return [Component("mobilefacenet", backbones.mobilefacenet_factory, dict(backbones.OPTIONS),
+    return [Component("mobilefacenet", "asdbench_osscl.backbones:mobilefacenet_factory",
+                      dict(options.MOBILEFACENET_OPTIONS),
                       "MobileFaceNet (DCASE2022 bottlenecks), global depthwise conv from in_shape")]
 
 
 @hookimpl
 def asdbench_methods() -> list[Component]:
-    from asdbench_osscl import methods
-
-    arc, mix = methods.ARCFACE_OPTIONS, methods.MIXUP_OPTIONS
+    arc, mix = options.ARCFACE_OPTIONS, options.MIXUP_OPTIONS
+    methods = "asdbench_osscl.methods"
     return [
-        Component("arcface", methods.arcface_factory, dict(arc),
+        Component("arcface", f"{methods}:arcface_factory", dict(arc),
                   "ArcFace + cross-entropy, no mixup (STgram-MFN: m 0.7, s 30)"),
-        Component("arcmix", methods.arcmix_factory, {**arc, **mix},
+        Component("arcmix", f"{methods}:arcmix_factory", {**arc, **mix},
                   "ArcMix: mixup, margin on each label's own logits"),
-        Component("noisy-arcmix", methods.noisy_arcmix_factory, {**arc, **mix},
+        Component("noisy-arcmix", f"{methods}:noisy_arcmix_factory", {**arc, **mix},
                   "Noisy-ArcMix (NAMix): mixup, margin on y_a only"),
-        Component("os-scl", methods.osscl_factory, dict(methods.OSSCL_OPTIONS),
+        Component("os-scl", f"{methods}:osscl_factory", dict(options.OSSCL_OPTIONS),
                   "OS-SCL: mixup + FPH + noise-supervised SupCon (tau 0.02) + NAMix; "
                   "margin/activation 'auto' = 0.7/LeakyReLU on logmel, 0.4/ReLU otherwise"),
-        Component("supcon", methods.supcon_factory, dict(methods.SUPCON_OPTIONS),
+        Component("supcon", f"{methods}:supcon_factory", dict(options.SUPCON_OPTIONS),
                   "ablation: OS-SCL without mixup noise (FPH + SupCon + ArcFace)"),
     ]
 

@@ -1,29 +1,31 @@
 """Registers the shipped scorers (entry point ``scorers`` of the ``asdbench`` group).
 
-The component modules (torch) are imported inside the hooks, so that loading the plugin
-(``asdbench --help``) stays light.
+The hook imports only the light option schemas (:mod:`asdbench_scorers.options`) and names
+each factory as a ``"module:function"`` string, which the registry imports on the first
+``create``: loading the plugin and ``asdbench plugins`` import no numpy or torch.
 """
 
 from __future__ import annotations
 
 from asdbench.sdk import Component, hookimpl
+from asdbench_scorers import options
 
 
 @hookimpl
 def asdbench_scorers() -> list[Component]:
-    from asdbench_scorers import scorers
-
+    scorers = "asdbench_scorers.scorers"
     return [
-        Component("ce", scorers.make_ce, {},
+        Component("ce", f"{scorers}:make_ce", {},
                   "cross-entropy of the logits against the clip's own class (the paper's score)"),
-        Component("cosine", scorers.make_cosine, {},
+        Component("cosine", f"{scorers}:make_cosine", {},
                   "cosine distance to the mean train embedding of the clip's class"),
-        Component("knn", scorers.make_knn, {"k": 1},
+        Component("knn", f"{scorers}:make_knn", dict(options.KNN_OPTIONS),
                   "mean cosine distance to the k nearest train embeddings of the clip's class"),
-        Component("knn-domain", scorers.make_knn_domain, {"k": 1},
+        Component("knn-domain", f"{scorers}:make_knn_domain", dict(options.KNN_DOMAIN_OPTIONS),
                   "k-NN cosine distance per domain (source, target) of the class; the minimum"),
-        Component("mahalanobis", scorers.make_mahalanobis, {},
+        Component("mahalanobis", f"{scorers}:make_mahalanobis", {},
                   "Mahalanobis distance to a Gaussian (Ledoit-Wolf) of the class's train embeddings"),
-        Component("kmeans-domain", scorers.make_kmeans_domain, {"n_clusters": 16, "seed": 0},
+        Component("kmeans-domain", f"{scorers}:make_kmeans_domain",
+                  dict(options.KMEANS_DOMAIN_OPTIONS),
                   "min cosine distance to k-means centres of source + all target embeddings"),
     ]
