@@ -207,6 +207,17 @@ def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+class NothingDecoded(AsdbenchError):
+    """No clip of a set could be used; ``skipped`` holds ``(path, "category: detail")`` of
+    each, so a caller can count the real causes."""
+
+    def __init__(self, num_clips: int, skipped: list[tuple[str, str]]) -> None:
+        self.skipped = skipped
+        first = skipped[0] if skipped else ("?", "?")
+        super().__init__(f"none of the {num_clips} clips could be decoded, e.g. "
+                         f"{first[0]}: {first[1]}")
+
+
 def load_waveforms(clips: list[Clip], audio: AudioSpec, cache_dir: str | os.PathLike | None = None,
                    *, on_error: str = "skip", progress: bool = True,
                    min_fraction: float = audio_io.MIN_FRACTION) -> WaveSet:
@@ -279,9 +290,7 @@ def _build_waves(clips, audio, entry, key, on_error, progress, min_fraction) -> 
                     kept.append(i)
                 bar.advance(task)
         if not kept:
-            first = skipped[0] if skipped else ("?", "?")
-            raise AsdbenchError(f"none of the {len(clips)} clips could be decoded, e.g. "
-                                f"{first[0]}: {first[1]}")
+            raise NothingDecoded(len(clips), skipped)
         meta = {"version": WAVES_VERSION, "key": key, "sample_rate": audio.sample_rate,
                 "num_samples": audio.num_samples, "kept": kept, "problems": problems,
                 "skipped": skipped, "num_clips": len(clips)}

@@ -319,3 +319,70 @@ def test_score_on_a_folder_without_audio_is_one_line(tiny, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     assert_one_line_error(invoke("score", "--run", tiny[0], tmp_path, "--device", "cpu"),
                           "no audio files (.wav/.flac)")
+
+
+def _folder_dataset(root: Path, *, train: int = 4, train_s: float = 2.0, test: bool = True,
+                    test_s: float = 2.0, bad_train: bytes | None = None,
+                    silent_test: bool = False) -> Path:
+    """``<root>/fan/{train,test/{normal,anomaly}}`` of 16 kHz noise clips."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for i in range(train):
+        path = root / "fan" / "train" / f"id_00_{i:03d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if bad_train is not None:
+            path.write_bytes(bad_train)
+        else:
+            sf.write(path, 0.1 * rng.standard_normal(int(16000 * train_s)), 16000)
+    for label in ("normal", "anomaly") if test else ():
+        path = root / "fan" / "test" / label / f"id_00_{label}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        x = np.zeros(int(16000 * test_s)) if silent_test else rng.standard_normal(
+            int(16000 * test_s))
+        sf.write(path, 0.1 * x, 16000)
+    return root
+
+
+DATA_CASES = {  # name -> (dataset, clip seconds, extra options, the cause named)
+    "all-too-short": (dict(train_s=1.0, test_s=1.0), 10, (),
+                      "all 6 clips too short for data.clip_seconds=10"),
+    "no-test-folder": (dict(test=False), 2, (), "no test clips of the trained machines (fan)"),
+    "no-test-folder-undecoded": (dict(test=False), 2, ("--no-decode",),
+                                 "no test clips of the trained machines (fan)"),
+    "one-training-clip": (dict(train=1), 2, (), "only 1 usable training clip"),
+    "training-clips-unreadable": (dict(bad_train=b"junk"), 2, (),
+                                  "no usable training clip: 4 unreadable"),
+    "test-clips-silent": (dict(silent_test=True), 2, (), "no usable test clip: 2 silent"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_data_check_exits_1_naming_the_real_cause(tmp_path, case):
+    layout, seconds, extra, cause = DATA_CASES[case]
+    root = _folder_dataset(tmp_path / "data", **layout)
+    before = hashes(root)
+    result = invoke("data", "check", "--dataset", "folder", "--data-root", root,
+                    "--set", f"data.clip_seconds={seconds}", "--json", *extra)
+    err = assert_one_line_error(result, cause)
+    assert err.startswith(f"Error: nothing usable in dataset 'folder': {cause}")
+    summary = json.loads(result.stdout)
+    assert summary["usable"] is False and summary["fatal"].startswith(cause)
+    assert hashes(root) == before
+
+
+def test_data_check_of_a_usable_dataset_exits_0(tmp_path):
+    root = _folder_dataset(tmp_path / "data")
+    result = invoke("data", "check", "--dataset", "folder", "--data-root", root,
+                    "--set", "data.clip_seconds=2", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["usable"] is True and summary["fatal"] is None
+    assert summary["classes"] == ["fan/00"]
+
+
+def test_data_check_counts_the_real_cause_of_a_set_that_failed_whole(tmp_path):
+    root = _folder_dataset(tmp_path / "data", train_s=1.0, test_s=1.0)
+    result = invoke("data", "check", "--dataset", "folder", "--data-root", root,
+                    "--set", "data.clip_seconds=10", "--json")
+    assert json.loads(result.stdout)["problem_counts"] == {"too short": 6}

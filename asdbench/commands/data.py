@@ -72,6 +72,9 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
                   as_json: bool, no_decode: bool, strict: bool) -> None:
     """List a dataset's clips per machine type and ID, decode them, report every problem.
 
+    Exits with status 1 when no run could train and evaluate on the dataset (the cause is
+    the last line), 2 with --strict when any problem is found.
+
     \b
     Examples:
       asdbench data check
@@ -97,5 +100,7 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
         _print_summary(summary)
+    if summary.fatal:
+        raise AsdbenchError(f"nothing usable in dataset '{summary.dataset}': {summary.fatal}")
     if strict and summary.problems:
         sys.exit(2)
