@@ -386,3 +386,32 @@ def test_data_check_counts_the_real_cause_of_a_set_that_failed_whole(tmp_path):
     result = invoke("data", "check", "--dataset", "folder", "--data-root", root,
                     "--set", "data.clip_seconds=10", "--json")
     assert json.loads(result.stdout)["problem_counts"] == {"too short": 6}
+
+
+def _train_state(tiny):
+    from asdbench.data import AudioSpec
+    from asdbench.model import build_model
+    from asdbench.run.loop import TrainState
+
+    cfg = resolve(TINY, get_registry())
+    info = json.loads((tiny[0] / RunDir.CONFIG).read_text())
+    model = build_model(cfg, get_registry(), AudioSpec(**info["audio"]), len(info["classes"]))
+    return cfg, TrainState.create(model, cfg, torch.device("cpu"))
+
+
+def test_restore_loads_a_checkpoint_and_refuses_one_of_another_model(tiny, tmp_path):
+    from asdbench.errors import AsdbenchError
+    from asdbench.run import checkpoint
+
+    cfg, state = _train_state(tiny)
+    run = run_copy(tiny, tmp_path)
+    checkpoint.restore(state, run.state_path, cfg.run_id)
+    assert state.epoch == TINY["train.epochs"]
+    saved = _state(run)
+    name = next(k for k, v in saved["model"].items() if v.ndim == 2)
+    saved["model"][name] = torch.zeros(3, 3)
+    torch.save(saved, run.state_path)
+    _, fresh = _train_state(tiny)
+    with pytest.raises(AsdbenchError, match=r"state\.pt: does not fit the run's model") as err:
+        checkpoint.restore(fresh, run.state_path, cfg.run_id)
+    assert "rerun without --resume" in str(err.value) and "\n" not in str(err.value)

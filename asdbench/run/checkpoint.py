@@ -52,3 +52,14 @@ def load(path: Path, run_id: str) -> dict[str, Any]:
     if state["run_id"] != run_id:
         raise unusable(path, f"checkpoint of run {state['run_id']}, not {run_id}")
     return state
+
+
+def restore(target: Any, path: Path, run_id: str) -> None:
+    """Load the training state at ``path`` into ``target`` (a ``TrainState``); one whose
+    tensors do not fit the run's model or optimiser is an error naming the file."""
+    state = load(path, run_id)
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")
+        raise unusable(path, f"does not fit the run's model ({first})") from None
