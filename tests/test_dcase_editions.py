@@ -589,8 +589,8 @@ def test_synthetic_shift_trains_and_scores_end_to_end(shift_run):
     assert 0.0 < p["average"]["official"] <= 1.0
     assert p["average"]["official"] == pytest.approx(len(values) / sum(1 / v for v in values))
     subs = sorted(q.name for q in (run_dir / "submission").iterdir())
-    assert subs == ["anomaly_score_fan_section_00_test.csv",
-                    "anomaly_score_fan_section_01_test.csv"]
+    assert subs == [f"{kind}_fan_section_{s}_test.csv"
+                    for kind in ("anomaly_score", "decision_result") for s in ("00", "01")]
 
 
 def test_leaderboard_prints_synthetic_shift_under_dcase2022(shift_run):

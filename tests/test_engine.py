@@ -100,8 +100,8 @@ def test_run_writes_every_file(finished):
     assert list(scores.columns) == ["file", "machine_type", "machine_id", "domain", "label", "score"]
     assert len(scores) == 2 * 2 * 12 and np.isfinite(scores["score"]).all()
     subs = sorted(p.name for p in (run_dir / "submission").iterdir())
-    assert subs == ["anomaly_score_fan_id_00.csv", "anomaly_score_fan_id_01.csv",
-                    "anomaly_score_pump_id_00.csv", "anomaly_score_pump_id_01.csv"]
+    assert subs == [f"{kind}_{t}_id_{i}.csv" for kind in ("anomaly_score", "decision_result")
+                    for t in ("fan", "pump") for i in ("00", "01")]
     sub = pd.read_csv(run_dir / "submission" / subs[0], header=None)
     assert sub.shape == (12, 2)
 

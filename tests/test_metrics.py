@@ -336,7 +336,11 @@ def test_third_party_protocol_appears_in_the_runs_metrics(tmp_path, monkeypatch)
     want = compute_metrics(scores, MEDIAN)
     assert m["protocols"]["median-id"]["types"]["fan"]["auc"] == pytest.approx(
         want["types"]["fan"]["auc"])
-    assert m["protocols"]["median-id"]["average"] == pytest.approx(want["average"])
+    got = m["protocols"]["median-id"]["average"]
+    # the run adds the decision metrics (precision, recall, F1) to what the protocol computes
+    assert {k: got[k] for k in want["average"]} == pytest.approx(want["average"])
+    assert {"precision", "recall", "f1"} <= set(got)
     # the official protocol's layout names the submission files
     assert sorted(p.name for p in (run_dir / "submission").iterdir()) == [
-        "anomaly_score_fan_section_00_test.csv", "anomaly_score_fan_section_01_test.csv"]
+        f"{kind}_fan_section_{s}_test.csv" for kind in ("anomaly_score", "decision_result")
+        for s in ("00", "01")]
