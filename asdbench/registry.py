@@ -45,7 +45,8 @@ class Component:
     :class:`asdbench.options.Option` declaring its type, range, choices and help text; values
     a user sets are checked against it before ``factory`` runs. ``aliases`` are other names the
     registry resolves to this one (a former name keeps finished runs loadable);
-    ``deprecated_aliases`` do the same with a warning, once per name.
+    ``deprecated_aliases`` do the same with a warning, once per name. ``recipes`` are a
+    method's named presets of settings (its authors' training recipe, say).
     ``package``/``version``/``plugin`` are filled in by the plugin manager.
     """
 
@@ -62,6 +63,9 @@ class Component:
     plugin: str = ""
     aliases: tuple[str, ...] = ()
     deprecated_aliases: tuple[str, ...] = ()
+    # A method's named training presets, ``{"authors": {"train.batch_size": 128, ...}}``,
+    # chosen with ``--set recipe=NAME`` (asdbench.recipes)
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _loaded: Callable[..., Any] | None = field(default=None, init=False, repr=False,
                                                compare=False)
 

@@ -77,3 +77,20 @@ def test_unknown_recipes_and_bad_presets_fail_with_one_line_errors(registry):
     cfg = resolve({}, registry)
     with pytest.raises(AsdbenchError, match="'recipe' is checked by its component"):
         cfg.replace(recipe="authors")
+
+
+def test_shipped_methods_bring_their_authors_recipe():
+    from asdbench.plugins import get_registry
+
+    registry = get_registry()
+    common = resolve({"method": "arcface", "frontend": "stgram"}, registry)
+    authors = resolve({"method": "arcface", "frontend": "stgram", "recipe": "authors"},
+                      registry)
+    assert authors.run_id != common.run_id and authors["recipe"] == "authors"
+    assert (authors["train.batch_size"], authors["train.weight_decay"]) == (128, 0.0)
+    assert authors["frontend.mel_scale"] == "htk" and authors["frontend.n_fft"] == 1024
+    osscl = resolve({"method": "os-scl", "recipe": "authors"}, registry)
+    assert osscl["train.amp"] is False  # the OS-SCL authors train in fp32
+    # what the user sets wins over the preset
+    mine = resolve({"method": "os-scl", "recipe": "authors", "train.amp": "bf16"}, registry)
+    assert mine["train.amp"] == "bf16"

@@ -34,9 +34,11 @@ def asdbench_backbones() -> list[Component]:
 
 @hookimpl
 def asdbench_methods() -> list[Component]:
+    from asdbench_osscl.recipes import recipes_of
+
     arc, mix = options.ARCFACE_OPTIONS, options.MIXUP_OPTIONS
     methods = "asdbench_osscl.methods"
-    return [
+    components = [
         Component("arcface", f"{methods}:arcface_factory", dict(arc),
                   "ArcFace + cross-entropy, no mixup (STgram-MFN: m 0.7, s 30)"),
         Component("arcmix", f"{methods}:arcmix_factory", {**arc, **mix},
@@ -49,6 +51,9 @@ def asdbench_methods() -> list[Component]:
         Component("supcon", f"{methods}:supcon_factory", dict(options.SUPCON_OPTIONS),
                   "ablation: OS-SCL without mixup noise (FPH + SupCon + ArcFace)"),
     ]
+    for component in components:
+        component.recipes = recipes_of(component.name)
+    return components
 
 
 @hookimpl
