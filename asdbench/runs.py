@@ -62,8 +62,7 @@ def load_run(run_dir: str | Path, device: str = "auto",
     folder = RunDir(run_dir)
     info = folder.read_run_info()
     if not folder.model_path.exists():
-        raise AsdbenchError(f"{folder.path}: the run has no trained model yet "
-                            f"({RunDir.MODEL} missing)")
+        raise folder.unfinished(f"the run has no trained model yet ({RunDir.MODEL} missing)")
     registry = registry or get_registry()
     dev = select_device(device)
     try:

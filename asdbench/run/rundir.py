@@ -156,6 +156,11 @@ class RunDir:
                                 f"incompatible version); {RERUN}")
         return info
 
+    def unfinished(self, what: str) -> AsdbenchError:
+        """The error for a run folder that lacks what a finished run has."""
+        return AsdbenchError(f"{self.path}: {what}; finish it with `asdbench run --resume` "
+                             f"and the same settings, or {RERUN}")
+
     def damaged(self, path: Path, what: str) -> AsdbenchError:
         """The error for a run file that cannot be used: names it and how to recover."""
         return AsdbenchError(f"{path}: {what}; {RERUN}")
@@ -221,8 +226,7 @@ class RunDir:
         from safetensors.torch import load_file  # noqa: PLC0415
 
         if not self.model_path.exists():
-            raise AsdbenchError(f"{self.path}: the run has no trained model yet "
-                                f"({self.MODEL} missing)")
+            raise self.unfinished(f"the run has no trained model yet ({self.MODEL} missing)")
         try:
             return load_file(str(self.model_path), device=str(device))
         except SafetensorError as exc:
@@ -249,7 +253,7 @@ class RunDir:
         from safetensors import SafetensorError, safe_open  # noqa: PLC0415
 
         if not self.train_inputs_path.exists():
-            raise AsdbenchError(f"{self.path}: no {self.TRAIN_INPUTS} (run not finished?)")
+            raise self.unfinished(f"no {self.TRAIN_INPUTS} (run not finished?)")
         try:
             with safe_open(str(self.train_inputs_path), framework="numpy") as fh:
                 saved = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
