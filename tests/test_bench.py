@@ -29,6 +29,7 @@ ROW_KEYS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ROW_KEYS))
 def test_benchmark_quick_mode_writes_its_record(name, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")

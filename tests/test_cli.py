@@ -123,6 +123,7 @@ def test_plugins_name_lists_the_component_settings():
     assert missing.exit_code == 1 and "no component named 'knnn'" in missing.stderr
 
 
+@pytest.mark.slow
 def test_example_third_party_plugin_appears_and_runs(tmp_path):
     env = _fake_install(tmp_path)
     rows = json.loads(asdbench("plugins", "--json", env=env).stdout)

@@ -130,6 +130,7 @@ def test_metrics_have_both_protocols_and_beat_chance(finished):
     assert m["protocols"]["dcase2020"]["average"]["auc"] > 0.65
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_finished_run_is_reused(finished, tmp_path):
     results, run_dir = finished
     _, again = train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
@@ -142,6 +143,7 @@ def test_same_seed_same_metrics_and_finished_run_is_reused(finished, tmp_path):
     assert (run_dir / "metrics.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, monkeypatch):
     _, run_dir = finished
     saves = []
@@ -223,6 +225,7 @@ def _step_loss(cfg, registry, audio, classes, batch):
 
 @pytest.mark.parametrize("setting", [{"train.channels_last": True},
                                      {"train.channels_last": False, "train.compile": True}])
+@pytest.mark.slow
 def test_speed_settings_change_execution_not_the_maths(setting):
     """channels-last and torch.compile give the plain step's losses (float32 rounding) and
     keep the run id: they are execution settings."""

@@ -74,6 +74,7 @@ def _own_column(scores: pd.DataFrame, classes: list[str], matrix) -> np.ndarray:
     return np.asarray(matrix)[np.arange(len(cols)), cols]
 
 
+@pytest.mark.slow
 def test_torchscript_reproduces_scores_without_asdbench(run, tmp_path):
     frontend, run_dir, paths, scores = run
     out = export_run(run_dir, "torchscript", tmp_path / f"{frontend}.pt")
@@ -97,6 +98,7 @@ def test_torchscript_reproduces_scores_without_asdbench(run, tmp_path):
 @pytest.mark.skipif(not onnx_available(),
                     reason="optional extra asdbench[onnx] (onnx, onnxruntime, onnxscript) "
                            "not installed")
+@pytest.mark.slow
 def test_onnx_reproduces_scores(run, tmp_path):
     import onnxruntime as ort
     import soundfile as sf
@@ -116,6 +118,7 @@ def test_onnx_reproduces_scores(run, tmp_path):
     np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_export_command_writes_model_and_sidecar(run, tmp_path):
     frontend, run_dir, _, _ = run
     if frontend != "logmel":
@@ -208,6 +211,7 @@ class ScorerPlugin:
                           "a third party's scorer")]
 
 
+@pytest.mark.slow
 def test_third_party_scorer_is_exported_with_the_runs_scores(tmp_path, monkeypatch):
     plugins = load_plugins([("centroid-plugin", ScorerPlugin())])
     monkeypatch.setattr(asdbench.plugins, "default_plugins", lambda: plugins)

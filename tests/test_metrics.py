@@ -324,6 +324,7 @@ TINY = {"dataset": "synthetic-median", "data.types": "fan", "data.ids_per_type":
         "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu"}
 
 
+@pytest.mark.slow
 def test_third_party_protocol_appears_in_the_runs_metrics(tmp_path, monkeypatch):
     plugins = load_plugins([("median-plugin", ProtocolPlugin())])
     monkeypatch.setattr(asdbench.plugins, "default_plugins", lambda: plugins)
