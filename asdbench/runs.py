@@ -15,7 +15,7 @@ from asdbench.model import ASDModel, build_model
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import select_device
-from asdbench.run.rundir import RERUN, RunDir
+from asdbench.run.rundir import RERUN, RunDir, load_error_detail
 from asdbench.scoring import ScoringInputs
 
 _ID_PATTERN = re.compile(r"(?:^|_)(?:id|section)_(\d+)")
@@ -75,9 +75,8 @@ def load_run(run_dir: str | Path, device: str = "auto",
     try:
         model.load_state_dict(weights)
     except (RuntimeError, SafetensorError) as exc:
-        first = str(exc).strip().splitlines()[0]
         raise AsdbenchError(f"{folder.model_path}: weights do not fit the run's model "
-                            f"({first}); {RERUN}") from None
+                            f"({load_error_detail(exc)}); {RERUN}") from None
     model.eval()
     return LoadedRun(folder.path, info, model, dev)
 

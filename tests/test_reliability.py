@@ -125,7 +125,8 @@ RUN_FILES = {
         r.config_path, lambda o: o.update(audio={"sample_rate": "x", "clip_seconds": 1})),
         "config.json"),
     "config-extra-class": (lambda r, t: _edit_json(
-        r.config_path, lambda o: o["classes"].append("valve/00")), "model.safetensors"),
+        r.config_path, lambda o: o["classes"].append("valve/00")),
+        "model.safetensors: weights do not fit the run's model (size mismatch"),
     "config-bad-component": (lambda r, t: _edit_json(
         r.config_path, lambda o: o["config"].pop("frontend")), "config.json"),
     "model-random": (lambda r, t: _random_bytes(r.model_path), "model.safetensors"),
@@ -416,6 +417,7 @@ def test_restore_loads_a_checkpoint_and_refuses_one_of_another_model(tiny, tmp_p
     saved["model"][name] = torch.zeros(3, 3)
     torch.save(saved, run.state_path)
     _, fresh = _train_state(tiny)
-    with pytest.raises(AsdbenchError, match=r"state\.pt: does not fit the run's model") as err:
+    fits = r"state\.pt: does not fit the run's model \(size mismatch"
+    with pytest.raises(AsdbenchError, match=fits) as err:
         checkpoint.restore(fresh, run.state_path, cfg.run_id)
     assert "rerun without --resume" in str(err.value) and "\n" not in str(err.value)

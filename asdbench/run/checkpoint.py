@@ -12,6 +12,7 @@ import torch
 
 from asdbench.atomic import atomic_path
 from asdbench.registry import AsdbenchError
+from asdbench.run.rundir import load_error_detail
 
 # What TrainState.state_dict writes, and the type each entry must have.
 FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -61,5 +62,4 @@ def restore(target: Any, path: Path, run_id: str) -> None:
     try:
         target.load_state_dict(state)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")
-        raise unusable(path, f"does not fit the run's model ({first})") from None
+        raise unusable(path, f"does not fit the run's model ({load_error_detail(exc)})") from None

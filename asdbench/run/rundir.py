@@ -335,6 +335,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def load_error_detail(exc: BaseException, limit: int = 120) -> str:
+    """The first specific line of a state-dict loading error (torch's first line is only
+    ``Error(s) in loading state_dict for X:``), cut to ``limit`` characters."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _read_json_object(path: Path) -> dict[str, Any] | None:
     try:
         obj = json.loads(path.read_text())
