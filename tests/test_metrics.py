@@ -1,7 +1,7 @@
 """The core's metric protocols against hand computations, the protocol registry (third-party
 protocols included, down to a run's metrics.json), and official submission files.
 
-The DCASE 2021/2022 protocols are tested with their plugin (tests/test_dcase_editions.py)."""
+The DCASE 2021/2022 protocols are tested with their plugin (plugins/asdbench_dcase_editions/tests/)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError
 from asdbench.run.pipeline import train_and_evaluate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SR = 16000
 
 
