@@ -89,6 +89,9 @@ def test_plugins_lists_metric_protocols_and_table_kinds_with_their_plugin():
     assert described["table2"].startswith("OS-SCL paper Table II")
     table = invoke("plugins").stdout
     assert "protocol" in table and "dcase2022" in table and "table6" in table
+    # a plugin without components (a tracker) is listed by the hooks it implements
+    hooks = {r["name"]: r["description"] for r in rows if r["kind"] == "hooks"}
+    assert hooks["tensorboard"] == "implements run_started, epoch_end, run_finished"
 
 
 def test_plugins_list_and_one_component_import_no_torch():

@@ -20,9 +20,10 @@ from asdbench.commands.common import console, err_console
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def command(name: str | None, as_json: bool) -> None:
-    """List registered components, metric protocols (kind "protocol") and leaderboard table
-    kinds (kind "table") with the package that provides each; with NAME, the settings that
-    component accepts (default, what it accepts, help).
+    """List registered components, metric protocols (kind "protocol"), leaderboard table
+    kinds (kind "table") and plugins of other hooks (kind "hooks": trackers, commands) with the
+    package that provides each; with NAME, the settings that component accepts (default, what
+    it accepts, help).
 
     \b
     Examples:
@@ -52,7 +53,7 @@ def _row(kind: str, name: str, package: str, version: str, plugin: str,
 def _list_components(ps, as_json: bool) -> None:
     rows = [_row(c.kind, c.name, c.package, c.version, c.plugin, c.description)
             for c in ps.registry]
-    rows += _protocol_rows(ps) + _table_rows(ps)
+    rows += _protocol_rows(ps) + _table_rows(ps) + _hook_rows(ps)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -78,6 +79,23 @@ def _protocol_rows(ps) -> list[dict[str, str]]:
     ps.failures.update(protocols.failures)
     return [_row("protocol", p.name, p.package, ps.packages.get(p.plugin, ("", ""))[1],
                  p.plugin, p.description) for p in protocols]
+
+
+# Hooks that add no named item to the lists above: a plugin implementing one (a tracker, a
+# command) is listed as kind "hooks", so that it is visible although it has no component.
+_OTHER_HOOKS = ("asdbench_run_started", "asdbench_epoch_end", "asdbench_run_finished",
+                "asdbench_commands", "asdbench_reference_results")
+
+
+def _hook_rows(ps) -> list[dict[str, str]]:
+    rows = []
+    for name, plugin in ps.manager.list_name_plugin():
+        hooks = [h for h in _OTHER_HOOKS if h in {c.name for c in ps.manager.get_hookcallers(plugin)}]
+        if hooks:
+            package, version = ps.packages.get(name, ("", ""))
+            rows.append(_row("hooks", name, package, version, name,
+                             "implements " + ", ".join(h.removeprefix("asdbench_") for h in hooks)))
+    return rows
 
 
 def _table_rows(ps) -> list[dict[str, str]]:
