@@ -421,3 +421,45 @@ def test_restore_loads_a_checkpoint_and_refuses_one_of_another_model(tiny, tmp_p
     with pytest.raises(AsdbenchError, match=fits) as err:
         checkpoint.restore(fresh, run.state_path, cfg.run_id)
     assert "rerun without --resume" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.fixture(params=["read-only", "full"])
+def mounted_copy(request, tiny, tmp_path):
+    """(kind, a copy of the tiny run on a small tmpfs made read-only or filled up); root only,
+    unmounted afterwards."""
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a read-only or full folder needs a tmpfs mount (root)")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    size = sum(f.stat().st_size for f in tiny[0].rglob("*") if f.is_file()) + (4 << 20)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        run = RunDir.for_run(mnt / "results", tiny[0].name)
+        shutil.copytree(tiny[0], run.path)
+        if request.param == "read-only":
+            subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        else:
+            (run.path / RunDir.EVAL).mkdir()
+            with open(mnt / "filler", "wb") as fh, pytest.raises(OSError):
+                while True:
+                    fh.write(b"\0" * (1 << 16))
+                    fh.flush()
+        yield request.param, run
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_read_only_or_full_run_folder(mounted_copy, tiny):
+    kind, run = mounted_copy
+    before = hashes(run.path)
+    needles = (("cannot write the eval results to", "Read-only file system", "evaluate a copy")
+               if kind == "read-only" else ("no space left on device", "free some space"))
+    assert_one_line_error(invoke("eval", "--run", run.path, "--device", "cpu"), *needles)
+    scored = invoke("score", "--run", run.path, tiny[1], "--device", "cpu", "--format", "json")
+    assert scored.exit_code == 0, scored.stderr  # scoring writes nothing
+    assert json.loads(scored.stdout)[0]["error"] == ""
+    assert hashes(run.path) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -140,12 +141,25 @@ def fitted_scores(run: LoadedRun, cfg: Any, registry: Any, test: ScoringInputs) 
     return score_clips(cfg, registry, train, test)
 
 
+def check_writable(folder: Path) -> None:
+    """Fail before decoding anything when ``asdbench eval`` could not write its results."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise AsdbenchError(f"cannot write the eval results to {folder}: {reason}; make the "
+                            "run folder writable, or evaluate a copy of it") from None
+
+
 def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str = "auto",
                  progress: bool = True) -> dict[str, Any]:
     """Metrics of a trained run on a dataset's test split (by default its own), written to
     ``eval/<tag>/`` of the run folder (``tag``: a hash of ``overrides``)."""
     registry = get_registry()
     run = load_run(run_dir, device, registry)
+    check_writable(run.folder.path / RunDir.EVAL)
     base = dict(run.config)
     if "dataset" in overrides and overrides["dataset"] != base["dataset"]:
         base = {k: v for k, v in base.items() if not k.startswith("data.")}
