@@ -1,6 +1,7 @@
 """What every benchmark shares: the machine, its peak FLOP rate, timing, the JSON record, tables.
 
-A record (``results/bench/<name>.json``)::
+A record (``<out>/<name>.json``; ``--out`` defaults to ``asdbench-results/bench``, see
+:mod:`asdbench.workspace`; publish with ``--out results/bench``)::
 
     {"benchmark": name, "schema": 1, "created": ISO time, "quick": bool, "command": argv,
      "settings": {...}, "machine": {...}, "load_avg": {"start": [1, 5, 15 min], "end": [...]},
@@ -35,8 +36,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from asdbench.workspace import default_bench_out
+
 SCHEMA_VERSION = 1
-RESULTS_DIR = Path("results") / "bench"
 # CPU features that decide which kernels run (AVX-512 convs, bf16 dot products, AMX tiles).
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
                      "amx_bf16")
@@ -182,7 +184,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes (1 s clips, a few steps): checks the script, not the machine")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder of the JSON record")
+    p.add_argument("--out", type=Path, default=default_bench_out(),
+                   help="folder of the JSON record (default: %(default)s; the published "
+                   "records: results/bench)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--work", type=Path, default=None,

@@ -10,7 +10,7 @@ the first, which holds warm-up and compilation) are scaled to the paper's schedu
     cells per GPU-hour = sum over the N cells of 1 / (that cell's paper-schedule hours)
 
 so N = 1 gives 1 / (hours of one run) and packing pays off while the sum keeps growing.
-The record (``results/bench/matrix_throughput.json``) also holds each cell's peak GPU memory
+The record (``<out>/matrix_throughput.json``) also holds each cell's peak GPU memory
 (nvidia-smi) and whether CUDA MPS was on.
 
 Needs a CUDA GPU: without one it prints one line and exits with status 2 (measured nothing),

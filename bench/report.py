@@ -1,6 +1,7 @@
 """Markdown tables of the benchmark records, for ``results/BENCHMARKS.md``.
 
-Usage: ``python -m bench.report [--dir results/bench]`` prints one section per record found.
+Usage: ``python -m bench.report [--dir results/bench]`` prints one section per record found
+(default folder: ``asdbench-results/bench``, where the scripts write without ``--out``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR
+from asdbench.workspace import default_bench_out
 
 COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "train_throughput": [
@@ -64,7 +65,9 @@ def context(record: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dir", type=Path, default=RESULTS_DIR)
+    p.add_argument("--dir", type=Path, default=default_bench_out(),
+                   help="folder of the records (default: %(default)s; the published ones: "
+                   "results/bench)")
     args = p.parse_args(argv)
     for name, columns in COLUMNS.items():
         path = args.dir / f"{name}.json"

@@ -14,7 +14,7 @@ FORMATS = ("torchscript", "onnx")
 @click.command("export")
 @click.option("--run", "run_dir", required=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A finished run folder (results/runs/<id>).")
+              help="A finished run folder (asdbench-results/runs/<id>).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="torchscript",
               show_default=True, help="torchscript (torch.jit.load) or onnx (onnxruntime).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
@@ -26,8 +26,8 @@ def command(run_dir: Path, fmt: str, out: Path | None) -> None:
     The log-Mel and the scorer are inside; a JSON sidecar <file>.json names the classes
     (column order), sample rate and clip length. The run's scorer must provide to_torch
     (every shipped scorer does). Examples:
-      asdbench export --run results/runs/<id>
-      asdbench export --run results/runs/<id> --format onnx --out fan.onnx
+      asdbench export --run asdbench-results/runs/<id>
+      asdbench export --run asdbench-results/runs/<id> --format onnx --out fan.onnx
     """
     from asdbench.export import export_run, sidecar_path  # noqa: PLC0415 - torch
 

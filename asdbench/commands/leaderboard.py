@@ -13,6 +13,7 @@ import click
 
 from asdbench.leaderboard import FORMATS
 from asdbench.registry import AsdbenchError
+from asdbench.workspace import DEFAULT_HELP, default_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,8 +51,8 @@ def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
 
 
 @click.command("leaderboard")
-@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder to read (its run folders' metrics).")
+@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+              show_default=DEFAULT_HELP, help="Results folder to read (its run folders' metrics).")
 @click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
               "(default: the table's, else each dataset's official one).")
 @click.option("--by", type=click.Choice(["type", "id"]), default="type", show_default=True,
@@ -81,10 +82,11 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name:
 
     \b
     Examples:
-      asdbench leaderboard
+      asdbench leaderboard                      # your runs (asdbench-results/)
+      asdbench leaderboard --results results    # the published runs of this repository
       asdbench leaderboard --protocol pooled --reference paper
-      asdbench leaderboard --table table4 --format markdown --out results/table4.md
-      asdbench leaderboard --by id --format csv --out ids.csv --plots results/plots
+      asdbench leaderboard --table table4 --format markdown --out table4.md
+      asdbench leaderboard --by id --format csv --out ids.csv --plots plots
       asdbench leaderboard --matrix configs/synthetic-benchmark.toml
     """
     from asdbench import plugins

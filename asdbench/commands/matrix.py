@@ -7,14 +7,16 @@ from pathlib import Path
 
 import click
 
+from asdbench.workspace import DEFAULT_HELP, default_results
+
 
 @click.command("matrix")
 @click.argument("config_file", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="local: a subprocess per cell, pinned to one GPU; ray: Ray tasks.")
 @click.option("--address", help="Ray cluster to join (e.g. auto or ray://host:10001).")
-@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder shared by every cell.")
+@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+              show_default=DEFAULT_HELP, help="Results folder shared by every cell.")
 @click.option("--dry-run", is_flag=True, help="List the cells and which are done; run nothing.")
 @click.option("--max-parallel", type=click.IntRange(min=1),
               help="Cells at a time (default: one per visible GPU, 1 on a CPU).")

@@ -9,11 +9,12 @@ from pathlib import Path
 import click
 
 from asdbench.registry import AsdbenchError
+from asdbench.workspace import DEFAULT_HELP, default_results
 
 
 @click.command("report")
-@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder to read (its run folders' metrics).")
+@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+              show_default=DEFAULT_HELP, help="Results folder to read (its run folders' metrics).")
 @click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
               "(default: the table's, else each dataset's official one).")
 @click.option("--by", type=click.Choice(["type", "id"]), default="type", show_default=True,

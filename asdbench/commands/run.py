@@ -15,6 +15,7 @@ from asdbench.commands.common import (
     ensure_writable,
     print_metrics,
 )
+from asdbench.workspace import DEFAULT_HELP, default_results
 
 
 def enable_huge_pages() -> None:
@@ -35,8 +36,8 @@ def enable_huge_pages() -> None:
 @click.option("--batch-size", type=int, help="Batch size (default 64, as the paper).")
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--device", help="auto (default), cpu, cuda or cuda:K.")
-@click.option("--results", type=click.Path(path_type=Path), default=Path("results"),
-              show_default=True, help="Results folder; the run goes to RESULTS/runs/<run-id>/.")
+@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+              show_default=DEFAULT_HELP, help="Results folder; the run goes to RESULTS/runs/<run-id>/.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
