@@ -10,6 +10,7 @@ one line naming the option before the factory runs. Plugins use these names thro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, NamedTuple
@@ -61,7 +62,9 @@ class Option:
         if not _is_type(value, kind):
             return False
         if kind in (int, float):
-            return ((self.minimum is None or value >= self.minimum)
+            # inf and nan pass every comparison below or fail silently: never a setting
+            return (math.isfinite(value)
+                    and (self.minimum is None or value >= self.minimum)
                     and (self.maximum is None or value <= self.maximum)
                     and (self.above is None or value > self.above))
         return True

@@ -463,3 +463,13 @@ def test_read_only_or_full_run_folder(mounted_copy, tiny):
     assert scored.exit_code == 0, scored.stderr  # scoring writes nothing
     assert json.loads(scored.stdout)[0]["error"] == ""
     assert hashes(run.path) == before
+
+
+def test_run_on_a_type_without_test_clips_says_so_before_training(tmp_path):
+    root = _folder_dataset(tmp_path / "data", test=False)
+    before = hashes(root)
+    result = invoke("run", "--dataset", "folder", "--data-root", str(root), "--results",
+                    str(tmp_path / "results"), "--set", "data.clip_seconds=2", "--quiet")
+    assert_one_line_error(result, "has no test clips of the machines it trains on",
+                          "asdbench data check")
+    assert hashes(root) == before and not (tmp_path / "results" / "runs").exists()

@@ -146,6 +146,10 @@ def decode_data(cfg: RunConfig, registry: Registry, progress: bool = True) -> De
     if unseen:
         dataset.report.add(f"{unseen} test clips", "test clips of machines with no training "
                            "clips: skipped")
+    if not test_clips:
+        raise AsdbenchError(f"dataset '{cfg.dataset}' has no test clips of the machines it "
+                            "trains on: nothing to evaluate (is <type>/test/ missing? see "
+                            "asdbench data check)")
     test_w = load_waveforms(test_clips, audio, progress=progress)
     return DecodedData(dataset, train_w, test_w, classes)
 
