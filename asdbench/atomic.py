@@ -53,3 +53,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def unwritable_reason(folder: str | Path) -> str | None:
+    """Why ``folder`` (created if missing) cannot take a new file, or None if it can: checked
+    by writing one, so that a command fails before its work, not after it."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__

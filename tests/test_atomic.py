@@ -28,3 +28,13 @@ def test_failed_writer_leaves_the_old_file_and_no_temp(tmp_path):
         raise RuntimeError("writer died")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_unwritable_reason(tmp_path):
+    from asdbench.atomic import unwritable_reason
+
+    assert unwritable_reason(tmp_path / "new" / "folder") is None
+    assert (tmp_path / "new" / "folder").is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert unwritable_reason(blocker / "sub") == "Not a directory"

@@ -51,18 +51,13 @@ def build_config(*, config_file=None, sets=(), data_root=None, **named):
 
 def ensure_writable(folder: Path) -> None:
     """Fail now, with one line, if ``folder`` cannot be written (before any decoding)."""
-    import tempfile
-
+    from asdbench.atomic import unwritable_reason
     from asdbench.errors import AsdbenchError
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    reason = unwritable_reason(folder)
+    if reason is not None:
         raise AsdbenchError(f"cannot write to the results folder {folder}: {reason}; "
-                            "choose another with --results DIR") from None
+                            "choose another with --results DIR")
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:

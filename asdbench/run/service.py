@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from asdbench.atomic import unwritable_reason
 from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.config import resolve
@@ -143,14 +143,10 @@ def fitted_scores(run: LoadedRun, cfg: Any, registry: Any, test: ScoringInputs) 
 
 def check_writable(folder: Path) -> None:
     """Fail before decoding anything when ``asdbench eval`` could not write its results."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    reason = unwritable_reason(folder)
+    if reason is not None:
         raise AsdbenchError(f"cannot write the eval results to {folder}: {reason}; make the "
-                            "run folder writable, or evaluate a copy of it") from None
+                            "run folder writable, or evaluate a copy of it")
 
 
 def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str = "auto",
