@@ -113,28 +113,37 @@ def _drop_invalid(pm: pluggy.PluginManager, packages: dict[str, tuple[str, str]]
 
 def build_registry(pm: pluggy.PluginManager, packages: dict[str, tuple[str, str]],
                    failures: dict[str, str]) -> Registry:
-    """Every component of every loaded plugin; a plugin whose hook raises is recorded in
-    ``failures`` and skipped."""
+    """Every component of every loaded plugin. A plugin whose hook fails in any way is
+    recorded in ``failures`` (with its package) and its components of that hook skipped; a
+    name already taken keeps the first plugin's component and records the second's."""
     registry = Registry()
     for kind, hook_name in _HOOK_OF_KIND.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             package, version = packages.get(impl.plugin_name, (impl.plugin_name, ""))
             try:
-                components = impl.function() or []
-                for comp in components:
-                    if not isinstance(comp, Component):
-                        raise TypeError(f"{hook_name} returned {type(comp).__name__}, "
-                                        "expected asdbench.registry.Component")
-                    comp.package, comp.version, comp.plugin = package, version, impl.plugin_name
-                    registry.add(kind, comp)
-            except AsdbenchError:
-                raise
-            except Exception as exc:
+                components = _components(impl.function(), hook_name)
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take asdbench down
                 tb = traceback.extract_tb(exc.__traceback__)[-1]
                 failures[impl.plugin_name] = (f"package {package}: {type(exc).__name__}: {exc} "
                                               f"({tb.filename}:{tb.lineno})")
+                continue
+            for comp in components:
+                comp.package, comp.version, comp.plugin = package, version, impl.plugin_name
+                try:
+                    registry.add(kind, comp)
+                except AsdbenchError as exc:  # a duplicate name: the first one stays
+                    failures[impl.plugin_name] = f"package {package}: {exc}"
     registry.failures = failures
     return registry
+
+
+def _components(returned: Any, hook_name: str) -> list[Component]:
+    components = list(returned or [])
+    for comp in components:
+        if not isinstance(comp, Component):
+            raise TypeError(f"{hook_name} returned {type(comp).__name__}, "
+                            "expected asdbench.registry.Component")
+    return components
 
 
 @lru_cache(maxsize=1)

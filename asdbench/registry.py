@@ -158,8 +158,9 @@ class Registry:
                 raise DuplicateComponentError(
                     f"{kind} '{name}' is provided twice: by "
                     f"{existing.package or existing.plugin} and by "
-                    f"{component.package or component.plugin}; uninstall or block one "
-                    "(ASDBENCH_DISABLE_PLUGINS=name)"
+                    f"{component.package or component.plugin}; uninstall one, or block it "
+                    f"with ASDBENCH_DISABLE_PLUGINS={component.plugin or 'PLUGIN'} (or "
+                    f"={existing.plugin or 'PLUGIN'})"
                 )
         if component.name in aliases:
             raise AsdbenchError(f"{kind} '{component.name}' lists its own name as an alias")
