@@ -103,7 +103,8 @@ def test_broken_entry_point_is_skipped(tmp_path, monkeypatch):
 def test_env_blocks_and_restricts_plugins(monkeypatch):
     monkeypatch.setenv("ASDBENCH_DISABLE_PLUGINS", "scorers")
     ps = load_plugins()
-    assert ps.registry.names("scorer") == [] and ps.registry.names("method")
+    assert "scorers" not in {c.plugin for c in ps.registry} and ps.registry.names("method")
+    assert not ps.registry.is_registered("scorer", "knn")
     monkeypatch.delenv("ASDBENCH_DISABLE_PLUGINS")
     monkeypatch.setenv("ASDBENCH_PLUGINS", "scorers")
     ps = load_plugins()
