@@ -85,7 +85,8 @@ def asdbench_backbones() -> list[Component]:
 
     ``factory(options, in_shape: tuple[int, int, int]) -> torch.nn.Module`` mapping
     ``Tensor[B, C, F, T]`` to ``Tensor[B, D]``; the module has ``embedding_dim: int`` (= D).
-    Sizes must derive from ``in_shape`` (no literal frame counts).
+    Sizes must derive from ``in_shape`` (no literal frame counts). A backbone may keep the
+    frames (``frames``: ``D = C·F·T``, the input flattened) for frame-level methods.
     """
 
 
@@ -101,9 +102,30 @@ def asdbench_methods() -> list[Component]:
       (λ ~ Beta(α, α) once per batch, one permutation for waveforms and features,
       ``y_b = y[perm]``),
     - ``loss(z, y_a, y_b, lam) -> (loss, logits)``: training loss on backbone embeddings ``z``
-      (``y_b``/``lam`` are ``y_a``/1.0 when not mixing); ``logits`` feed the accuracy display,
+      (``y_b``/``lam`` are ``y_a``/1.0 when not mixing); ``logits`` feed the accuracy display
+      (None for a method without class logits: the accuracy is then NaN),
     - ``embed(z) -> Tensor[B, E]``: the head's embedding used by scorers,
     - ``logits(e, labels) -> Tensor[B, K]``: class logits as used for the anomaly score.
+
+    Optional seams:
+
+    - ``class_names``: a factory with a keyword parameter of that name also receives the run's
+      classes in label order (``"<type>/<id>"``, ``Clip.class_key``), or None where they are
+      unknown (``asdbench describe`` sizes a model by its class count alone). A method that
+      keeps one network per machine type groups the classes by it (``dcase2020-ae``); with
+      None it builds one network (one type's model).
+    - ``own_score = True``: the method scores clips itself (e.g. reconstruction error, no
+      class labels needed beyond routing). ``logits(e, labels)`` then returns anomaly scores:
+      column ``k`` is the clip's score as a clip of class ``k`` (higher = more anomalous),
+      which the scorer ``method`` reads at the clip's own class (and exports as is).
+      Validation selects on the mean own-class score instead of cross-entropy; a scorer
+      declaring ``needs_own_score`` refuses a method without ``own_score``.
+    - A factory raises :class:`asdbench.sdk.IncompatibleComponents` when its backbone or
+      frontend cannot feed it (a frame-level method behind a pooling backbone): the user
+      gets its message, the registry-driven checks skip the combination.
+    - Training recipes (epochs, batch, optimiser settings, no EMA, ...) are the component's
+      ``recipes`` presets (:mod:`asdbench.recipes`); ``train_defaults`` may suggest its
+      scorer (``{"scorer": "method"}``).
 
     All its parameters belong to the inference model (they are counted by ``describe``).
     """

@@ -67,7 +67,7 @@ def load_run(run_dir: str | Path, device: str = "auto",
     dev = select_device(device)
     try:
         model = build_model(info["config"], registry, AudioSpec(**info["audio"]),
-                            len(info["classes"])).to(dev)
+                            len(info["classes"]), class_names=info["classes"]).to(dev)
     except (KeyError, TypeError, ValueError) as exc:
         raise folder.damaged(folder.config_path, f"its config cannot rebuild the model "
                                                  f"({type(exc).__name__}: {exc})") from None

@@ -18,8 +18,14 @@ names, as ``asdbench plugins`` lists them) with the components asdbench ships, s
 is the plugin's own. A training step must give a finite scalar loss, logits ``[B, K]``, the
 frontend's declared ``out_shape``, and a finite, non-zero gradient for every trainable
 parameter (a parameter that never receives one is dead weight, counted in the model size);
-inference must give finite embeddings and logits. :func:`check_options` checks that each
-option default passes its own schema, :func:`check_scorer` that a scorer fits and scores.
+inference must give finite embeddings and logits. A method may return None for the logits
+of its loss (no class logits, e.g. an autoencoder); one with ``own_score = True`` must give
+finite per-class anomaly scores at inference. Combinations a factory refuses with
+:class:`asdbench.sdk.IncompatibleComponents` (a frame-level method behind a pooling backbone)
+are left out by :func:`model_combinations`. The methods are built with :data:`CLASS_NAMES`
+(two machine types), so methods that keep one network per type are checked with two.
+:func:`check_options` checks that each option default passes its own schema,
+:func:`check_scorer` that a scorer fits and scores.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ import torch
 
 from asdbench.data import AudioSpec
 from asdbench.meta import PROJECT_NAME
-from asdbench.model import ASDModel, build_model
+from asdbench.model import ASDModel, build_method, build_model
 from asdbench.options import as_option
 from asdbench.registry import Component, Registry
+from asdbench.sdk.protocols import FrontendInfo, IncompatibleComponents, has_own_score
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
 AUDIO = AudioSpec(sample_rate=16000, clip_seconds=1.0)
 NUM_CLASSES = 3
 LABELS = (0, 0, 1, 2)
+CLASS_NAMES = ("fan/00", "fan/02", "pump/00")  # the classes' names: two machine types
 SHIPPED = PROJECT_NAME  # the distribution of the components asdbench itself ships
 
 
@@ -65,13 +73,14 @@ def installed_registry() -> Registry:
 
 
 def model_combinations(registry: Registry, packages: Iterable[str] | None = None) -> list[Combo]:
-    """Every combination when ``packages`` is None; otherwise those with at least one
-    component of ``packages`` and the others from ``packages`` or asdbench's own."""
+    """Every combination that fits together (see :func:`fits_together`) when ``packages`` is
+    None; otherwise those with at least one component of ``packages`` and the others from
+    ``packages`` or asdbench's own."""
     kinds = ("frontend", "backbone", "method")
     names = [registry.names(kind) for kind in kinds]
     combos = [Combo(*c) for c in itertools.product(*names)]
     if packages is None:
-        return combos
+        return _fitting(registry, combos)
     mine = set(packages)
 
     def package(kind: str, name: str) -> str:
@@ -81,7 +90,37 @@ def model_combinations(registry: Registry, packages: Iterable[str] | None = None
         owners = [package(kind, name) for kind, name in zip(kinds, combo, strict=True)]
         return any(o in mine for o in owners) and all(o in mine | {SHIPPED} for o in owners)
 
-    return [c for c in combos if keep(c)]
+    return _fitting(registry, [c for c in combos if keep(c)])
+
+
+def _fitting(registry: Registry, combos: list[Combo], audio: AudioSpec = AUDIO) -> list[Combo]:
+    """The combinations that build with default options: a factory raising
+    :class:`IncompatibleComponents` drops its combination, any other error propagates (it is
+    the component's). Each frontend and backbone is built once, each method per pair."""
+    inputs: dict[tuple[str, str], tuple[int, FrontendInfo]] = {}
+    kept = []
+    for combo in combos:
+        pair = (combo.frontend, combo.backbone)
+        try:
+            if pair not in inputs:
+                inputs[pair] = _backbone_output(registry, combo, audio)
+            dim, info = inputs[pair]
+            build_method({"method": combo.method}, registry, NUM_CLASSES, dim, info, CLASS_NAMES)
+        except IncompatibleComponents:
+            continue
+        kept.append(combo)
+    return kept
+
+
+def _backbone_output(registry: Registry, combo: Combo, audio: AudioSpec) -> tuple[int, FrontendInfo]:
+    frontend = registry.create("frontend", combo.frontend, audio=audio)
+    backbone = registry.create("backbone", combo.backbone, in_shape=tuple(frontend.out_shape))
+    return int(backbone.embedding_dim), FrontendInfo.of(frontend)
+
+
+def _build(registry: Registry, combo: Combo, audio: AudioSpec) -> ASDModel:
+    cfg = {"frontend": combo.frontend, "backbone": combo.backbone, "method": combo.method}
+    return build_model(cfg, registry, audio, NUM_CLASSES, class_names=CLASS_NAMES)
 
 
 def _label(registry: Registry, combo: Combo) -> str:
@@ -117,8 +156,7 @@ def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
     combo = Combo(*combo)
     where = _label(registry, combo)
     torch.manual_seed(0)
-    cfg = {"frontend": combo.frontend, "backbone": combo.backbone, "method": combo.method}
-    model = build_model(cfg, registry, audio, NUM_CLASSES).train()
+    model = _build(registry, combo, audio).train()
     labels = torch.tensor(LABELS)
     wave = 0.1 * torch.randn(len(labels), audio.num_samples)
     feats = model.frontend.features(wave)
@@ -129,16 +167,18 @@ def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
         f"{where}: frontend output {shape}, declared out_shape {tuple(model.frontend.out_shape)}"
     loss, logits = model.loss(wave, feats, labels, y_b, lam)
     assert loss.ndim == 0 and torch.isfinite(loss), f"{where}: loss {loss}"
-    assert logits.shape == (len(labels), NUM_CLASSES), f"{where}: logits {tuple(logits.shape)}"
+    assert logits is None or logits.shape == (len(labels), NUM_CLASSES), \
+        f"{where}: logits {tuple(logits.shape)}"
     loss.backward()
     _check_gradients(model, where)
     model.eval()
     embedding, eval_logits = model.infer(wave, feats, labels)
     assert embedding.shape[0] == len(labels) and torch.isfinite(embedding).all(), \
         f"{where}: embeddings {tuple(embedding.shape)} or not finite"
+    kind = "anomaly scores" if has_own_score(model.method) else "logits"
     assert eval_logits.shape == (len(labels), NUM_CLASSES), \
-        f"{where}: inference logits {tuple(eval_logits.shape)}"
-    assert torch.isfinite(eval_logits).all(), f"{where}: inference logits not finite"
+        f"{where}: inference {kind} {tuple(eval_logits.shape)}"
+    assert torch.isfinite(eval_logits).all(), f"{where}: inference {kind} not finite"
 
 
 def check_options(component: Component) -> None:

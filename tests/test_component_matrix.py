@@ -29,7 +29,9 @@ def test_registry_has_the_shipped_components():
     assert {"logmel", "stgram", "tfstgram", "tastgram"} <= set(_REGISTRY.names("frontend"))
     assert "mobilefacenet" in _REGISTRY.names("backbone")
     assert {"arcface", "arcmix", "noisy-arcmix", "os-scl"} <= set(_REGISTRY.names("method"))
-    assert len(COMBOS) == 4 * 1 * 5  # every shipped frontend x backbone x method
+    # every shipped frontend x backbone x method that fits together: the 5 OS-SCL methods on
+    # mobilefacenet and on frames, the 2 frame-level baselines (dcase2020-ae, idnn) on frames
+    assert len(COMBOS) == 4 * (5 * 2 + 2)
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=str)
@@ -83,7 +85,8 @@ def _with_third_party_method() -> Registry:
 def test_kit_selects_a_plugins_components_and_names_it_on_failure():
     registry = _with_third_party_method()
     combos = model_combinations(registry, {"thirdparty-pkg"})
-    assert [c.method for c in combos] == ["dead-weight"] * 4  # with each shipped frontend
+    # with each shipped frontend and backbone
+    assert [c.method for c in combos] == ["dead-weight"] * 4 * len(registry.names("backbone"))
     assert model_combinations(registry, {SHIPPED}) == []  # no shipped method registered
     with pytest.raises(AssertionError, match=r"logmel-mobilefacenet-dead-weight \(packages "
                                              r"asdbench, thirdparty-pkg\): method\.unused gets no "

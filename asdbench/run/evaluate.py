@@ -15,7 +15,7 @@ from asdbench.config import component_options
 from asdbench.data import Clip
 from asdbench.metrics.sets import clip_set
 from asdbench.model import ASDModel
-from asdbench.registry import Registry
+from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import autocast
 from asdbench.run.tensors import Batched, Split, iter_batches
 from asdbench.scoring import ScoringInputs
@@ -26,8 +26,11 @@ EMBED_BATCH = 64  # clips per batch when embedding a split
 @torch.no_grad()
 def validation_loss(model: ASDModel, split: Split, batch_size: int, device: torch.device,
                     amp: Any) -> tuple[float, float]:
-    """Mean CE and accuracy of ``model`` on unmixed clips, averaged over batches (as the authors)."""
+    """Mean CE and accuracy of ``model`` on unmixed clips, averaged over batches (as the
+    authors); for a method with its own score (``own_score``): :func:`own_score_loss`."""
     model.eval()
+    if model.own_score:
+        return own_score_loss(model, split, batch_size, device, amp)
     losses, accs = [], []
     for wave, feats, y in iter_batches(split, batch_size, device):
         with autocast(device, amp):
@@ -38,6 +41,21 @@ def validation_loss(model: ASDModel, split: Split, batch_size: int, device: torc
     if not losses:
         return float("nan"), float("nan")
     return torch.stack(losses).mean().item(), torch.stack(accs).mean().item()
+
+
+@torch.no_grad()
+def own_score_loss(model: ASDModel, split: Split, batch_size: int, device: torch.device,
+                   amp: Any) -> tuple[float, float]:
+    """The validation number of a method with its own score: the mean score of each clip at
+    its own class (an autoencoder's reconstruction error, i.e. its loss), averaged over
+    batches; no accuracy (NaN)."""
+    scores = []
+    for wave, feats, y in iter_batches(split, batch_size, device):
+        with autocast(device, amp):
+            _, per_class = model.infer(wave, feats, y)
+        scores.append(per_class.float().gather(1, y[:, None]).mean())
+    loss = torch.stack(scores).mean().item() if scores else float("nan")
+    return loss, float("nan")
 
 
 @torch.no_grad()
@@ -100,6 +118,16 @@ def fit_scorer(cfg: Mapping[str, Any], registry: Registry,
     scorer = registry.create("scorer", cfg["scorer"], component_options(cfg, "scorer"))
     scorer.fit(train_inputs)
     return scorer
+
+
+def check_scorer_fits(cfg: Mapping[str, Any], registry: Registry, model: ASDModel) -> None:
+    """A scorer declaring ``needs_own_score`` (it reads a method's own anomaly scores) with a
+    method that has none is a one-line error before anything is trained."""
+    scorer = registry.create("scorer", cfg["scorer"], component_options(cfg, "scorer"))
+    if getattr(scorer, "needs_own_score", False) and not model.own_score:
+        raise AsdbenchError(f"scorer '{cfg['scorer']}' reads a method's own anomaly score; "
+                            f"method '{cfg['method']}' has class logits (use scorer ce, "
+                            "or a method with own_score such as dcase2020-ae)")
 
 
 def score_clips(cfg: Mapping[str, Any], registry: Registry, train_inputs: ScoringInputs,

@@ -116,16 +116,17 @@ def mix_batch(wave: torch.Tensor, feats: torch.Tensor, y: torch.Tensor, alpha: f
 
 def train_step(model: ASDModel, opt: torch.optim.Optimizer, ema: WeightEMA, wave: torch.Tensor,
                feats: torch.Tensor, y: torch.Tensor, y_b: torch.Tensor, lam: float,
-               device: torch.device, amp: Any) -> tuple[torch.Tensor, torch.Tensor]:
+               device: torch.device, amp: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One optimisation step (forward, backward, AdamW, EMA); returns the detached loss and
-    logits. No host synchronisation: nothing here reads a value back from the device."""
+    logits (None for a method without class logits). No host synchronisation: nothing here
+    reads a value back from the device."""
     with autocast(device, amp):
         loss, logits = model.loss(wave, feats, y, y_b, lam)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     ema.step()
-    return loss.detach(), logits.detach()
+    return loss.detach(), None if logits is None else logits.detach()
 
 
 def steps_per_epoch(n: int, train: TrainSettings) -> int:
@@ -137,7 +138,8 @@ def steps_per_epoch(n: int, train: TrainSettings) -> int:
 
 def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSettings,
                 device: torch.device, tick: Callable[[], None]) -> dict[str, float]:
-    """One pass over ``split`` in the epoch's random order; mean loss and accuracy, speed."""
+    """One pass over ``split`` in the epoch's random order; mean loss and accuracy (NaN for a
+    method without class logits), speed."""
     model, method, bs = state.model, state.model.method, train.batch_size
     model.train()
     t0 = time.perf_counter()
@@ -145,7 +147,7 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
     perm = torch.randperm(len(split), generator=state.gen).to(split.waves.device)
     loss_sum = torch.zeros((), device=device)
     acc_sum = torch.zeros((), device=device)
-    seen = 0
+    seen = acc_steps = 0
     for step in range(steps):
         idx = perm[step * bs:(step + 1) * bs]
         wave, feats, y = split.batch(idx, device)
@@ -156,13 +158,16 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
         loss, logits = train_step(model, state.opt, state.ema, wave, feats, y, y_b, lam,
                                   device, train.amp)
         loss_sum += loss.float()
-        acc_sum += (logits.argmax(1) == y).float().mean()
+        if logits is not None:
+            acc_sum += (logits.argmax(1) == y).float().mean()
+            acc_steps += 1
         seen += len(idx)
         tick()
     state.sched.step()
     train_time = time.perf_counter() - t0
     return {"lr": state.opt.param_groups[0]["lr"], "train_loss": (loss_sum / steps).item(),
-            "train_acc": (acc_sum / steps).item(), "clips_per_s": seen / train_time,
+            "train_acc": (acc_sum / acc_steps).item() if acc_steps else math.nan,
+            "clips_per_s": seen / train_time,
             "epoch_time_s": train_time}
 
 

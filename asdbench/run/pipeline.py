@@ -24,7 +24,13 @@ from asdbench.metrics.sets import (
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import select_device
-from asdbench.run.evaluate import clip_sets, embed_split, fit_scorer, scores_frame
+from asdbench.run.evaluate import (
+    check_scorer_fits,
+    clip_sets,
+    embed_split,
+    fit_scorer,
+    scores_frame,
+)
 from asdbench.run.loop import fit
 from asdbench.run.provenance import provenance
 from asdbench.run.rundir import RunDir
@@ -51,7 +57,9 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     device = select_device(cfg.train.device)
     torch.manual_seed(cfg.seed)
     data = decode_data(cfg, registry, progress)
-    model = build_model(cfg, registry, data.audio, len(data.classes)).to(device)
+    model = build_model(cfg, registry, data.audio, len(data.classes),
+                        class_names=data.classes).to(device)
+    check_scorer_fits(cfg, registry, model)
     splits = make_splits(data, model.frontend, cfg, device, progress)
     run.write_config(run_info(cfg, data, splits, device))
     hook.asdbench_run_started(config=cfg.to_flat(), run_dir=run.path)

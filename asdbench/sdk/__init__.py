@@ -11,7 +11,8 @@ generators); nothing else of asdbench is a supported import for plugins.
   ``NORMAL``/``ANOMALY``;
 - what factories return: the protocols :class:`Dataset`, :class:`Frontend`,
   :class:`Backbone`, :class:`Method`, :class:`Scorer`, and :class:`FrontendInfo` (what a
-  method learns of its input; trait :data:`LOG_MEL`);
+  method learns of its input; trait :data:`LOG_MEL`), :class:`IncompatibleComponents` (a
+  factory's refusal of what it is combined with), :func:`has_own_score`;
 - dataset building: :class:`ListedDataset`, :class:`GeneratedDataset`, :func:`write_wavs`,
   :func:`parse_types`, :func:`audio_spec`, :func:`audio_files`, :func:`subfolders`,
   :func:`id_from_name`, :func:`join`;
@@ -63,8 +64,10 @@ from asdbench.sdk.protocols import (
     Dataset,
     Frontend,
     FrontendInfo,
+    IncompatibleComponents,
     Method,
     Scorer,
+    has_own_score,
 )
 
 __all__ = [
@@ -73,6 +76,7 @@ __all__ = [
     "AsdbenchError",
     "AudioSpec", "Clip", "DataReport", "TRAIN", "TEST", "NORMAL", "ANOMALY",
     "Dataset", "Frontend", "Backbone", "Method", "Scorer", "FrontendInfo", "LOG_MEL",
+    "IncompatibleComponents", "has_own_score",
     "ListedDataset", "GeneratedDataset", "write_wavs", "parse_types", "audio_spec",
     "audio_files", "subfolders", "id_from_name", "join", "PROTOCOLS",
     "cache_dir", "progress", "atomic_dir", "is_complete",

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from asdbench.errors import AsdbenchError
+
 if TYPE_CHECKING:
     import numpy as np
     from torch import Tensor
@@ -64,12 +66,14 @@ class Backbone(Protocol):
 @runtime_checkable
 class Method(Protocol):
     """``asdbench_methods``: ``factory(options, num_classes, embedding_dim, frontend_info)
-    -> Method`` (an ``nn.Module``). ``mixup_alpha``: None or 0 trains on unmixed batches."""
+    -> Method`` (an ``nn.Module``); a factory with a ``class_names`` keyword parameter also
+    receives the run's classes. ``mixup_alpha``: None or 0 trains on unmixed batches.
+    Optional ``own_score = True``: ``logits`` gives anomaly scores (see the hook)."""
 
     mixup_alpha: float | None
 
     def loss(self, z: Tensor, y_a: Tensor, y_b: Tensor,
-             lam: float) -> tuple[Tensor, Tensor]: ...  # (loss, logits for the accuracy)
+             lam: float) -> tuple[Tensor, Tensor | None]: ...  # (loss, logits or None)
 
     def embed(self, z: Tensor) -> Tensor: ...  # the embedding scorers use
 
@@ -83,6 +87,18 @@ class Scorer(Protocol):
     def fit(self, train: ScoringInputs) -> None: ...
 
     def score(self, test: ScoringInputs) -> np.ndarray: ...  # [N], higher = more anomalous
+
+
+class IncompatibleComponents(AsdbenchError):
+    """Raised by a factory when the components it is combined with cannot work together (a
+    frame-level method behind a backbone that pools the frames away, say). ``asdbench run``
+    shows its message; :func:`asdbench.testing.model_combinations` leaves the combination out."""
+
+
+def has_own_score(method: Any) -> bool:
+    """Whether ``method`` declares ``own_score = True``: its ``logits(e, labels)`` are anomaly
+    scores of each clip as a clip of each class (higher = more anomalous), not class logits."""
+    return bool(getattr(method, "own_score", False))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ BACKBONE = "mobilefacenet"
 
 # row name used in the tables -> (method, frontend, protocol, settings, note)
 _ROWS: dict[str, tuple[str, str, str, dict, str]] = {
+    "IDNN": (
+        "idnn", "logmel", "dcase2020", {"recipe": "authors"},
+        "copied by the paper from earlier comparisons (Suefusa et al., ICASSP 2020, evaluated "
+        "on DCASE 2020 by later papers); per-ID averages assumed (official protocol); the "
+        "asdbench plugin: asdbench_dcase_baselines"),
     "STgram-MFN": (
         "arcface", "stgram", "dcase2020", {"frontend.n_fft": 1024, "frontend.win_length": 1024},
         "copied from STgram-MFN (Liu et al., ICASSP 2022), whose code averages per-ID AUCs; "
@@ -41,8 +46,13 @@ _ROWS: dict[str, tuple[str, str, str, dict, str]] = {
     "STgram(OS-SCL)": ("os-scl", "stgram", "pooled", {}, "OS-SCL authors' ablation"),
 }
 
+# Rows whose system is not frontend + MobileFaceNet + ArcFace logits: their other components.
+_COMPONENTS: dict[str, dict[str, str]] = {"IDNN": {"backbone": "frames", "scorer": "method"}}
+
 # AUC / pAUC in %, per type in TYPES order, then the printed average.
 _TABLE2: dict[str, tuple[tuple[float, float], ...]] = {
+    "IDNN": ((67.71, 52.90), (73.76, 61.07), (86.45, 67.58), (84.09, 64.94),
+             (78.69, 69.22), (71.07, 59.70), (76.96, 62.57)),
     "STgram-MFN": ((89.31, 83.71), (93.54, 85.08), (99.58, 97.82), (99.18, 96.45),
                    (95.15, 90.06), (73.62, 62.01), (91.73, 85.86)),
     "CLP-SCF": ((96.98, 93.23), (94.97, 87.39), (99.57, 97.73), (99.89, 99.51),
@@ -109,6 +119,7 @@ def _row(table: str, caption: str, name: str, metrics: dict, settings: dict | No
         "protocol": protocol,
         "metrics": metrics,
         "settings": {**row_settings, **(settings or {})},
+        **_COMPONENTS.get(name, {}),
     }
     if note:
         row["note"] = note
