@@ -79,7 +79,9 @@ def recalibrate_batchnorm(model: ASDModel, split: Split, batches: int, batch_siz
         if len(wave) < 2:
             break
         with autocast(device, amp):
-            model(wave, feats)
+            # through the method's embedding head too: its BatchNorms (OS-SCL's FPH) were
+            # reset above and are part of what the scorers see
+            model.method.embed(model(wave, feats))
     for bn, momentum in zip(bns, momenta, strict=True):
         bn.momentum = momentum
     return model.eval()
