@@ -473,3 +473,11 @@ def test_run_on_a_type_without_test_clips_says_so_before_training(tmp_path):
     assert_one_line_error(result, "has no test clips of the machines it trains on",
                           "asdbench data check")
     assert hashes(root) == before and not (tmp_path / "results" / "runs").exists()
+
+
+def test_run_with_one_training_clip_says_too_few_not_diverged(tmp_path):
+    root = _folder_dataset(tmp_path / "data", train=1)
+    result = invoke("run", "--dataset", "folder", "--data-root", str(root), "--results",
+                    str(tmp_path / "results"), "--set", "data.clip_seconds=2", "--quiet")
+    message = assert_one_line_error(result, "too few training clips", "asdbench data check")
+    assert "diverged" not in message

@@ -198,9 +198,12 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     ``model.safetensors``. Returns an eager model holding them, and a summary."""
     t = cfg.train
     steps = steps_per_epoch(len(train_split), t)
+    if steps == 0:  # else the loss of an empty epoch reads as a diverged run
+        raise AsdbenchError(f"too few training clips: {len(train_split)} left for training after "
+                            "the validation split; a run needs at least 2 (see asdbench data check)")
     state = TrainState.create(model, cfg, device, total_steps=steps * t.epochs)
     if resume and run.state_path.exists():
-        state.load_state_dict(checkpoint.load(run.state_path, cfg.run_id))
+        checkpoint.restore(state, run.state_path, cfg.run_id)  # one line if it does not fit
         run.keep_log(state.epoch)  # the log holds exactly the finished epochs
     else:
         run.clear_log()
