@@ -134,6 +134,8 @@ def test_shipped_plugins_import_only_the_documented_api(plugin):
     core = set(_modules(CORE, "asdbench"))
     bad = {}
     for name, path in _modules(folder, plugin).items():
+        if "tests" in path.relative_to(folder).parts:
+            continue  # a plugin's own tests may reach into the core it is tested against
         used = _imports(path, name, path.name == "__init__.py", core)
         outside = sorted(m for m in used if m.split(".")[0] == "asdbench" and m not in PLUGIN_API)
         if outside:
