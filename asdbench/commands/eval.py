@@ -17,11 +17,17 @@ from asdbench.commands.common import print_metrics
 @click.option("--data-root", type=click.Path(path_type=Path), help="Sets data.root.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override dataset (data.*) or scorer (scorer.*) settings.")
-@click.option("--scorer", help="Score with another scorer plugin.")
+@click.option("--scorer", help="Score with another scorer plugin (default: the run's own).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-def command(run_dir, dataset, data_root, sets, scorer, device, as_json) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the metrics as one JSON object (progress stays on stderr).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def command(run_dir, dataset, data_root, sets, scorer, device, as_json, quiet) -> None:
     """Re-evaluate a trained run's checkpoint, optionally on another test split or scorer.
+
+    The results go to the run folder, RUN/eval/<scorer>/ (RUN/eval/<scorer>-<hash>/ with
+    other settings too): `asdbench leaderboard` shows them as rows of the run with that
+    scorer, beside the run's own, so comparing scorers needs no retraining.
 
     \b
     Examples:
@@ -39,8 +45,17 @@ def command(run_dir, dataset, data_root, sets, scorer, device, as_json) -> None:
         overrides["data.root"] = str(data_root)
     if scorer:
         overrides["scorer"] = scorer
-    metrics = evaluate_run(run_dir, overrides, device=device, progress=not as_json)
+    metrics = evaluate_run(run_dir, overrides, device=device, progress=not quiet)
+    click.echo(scorer_line(metrics), err=True)  # one line, never wrapped
     if as_json:
         click.echo(json.dumps(metrics, indent=2, default=str))
     else:
         print_metrics(metrics)
+
+
+def scorer_line(metrics: dict) -> str:
+    """What ``eval`` says on stderr: the scorer it used (with its options) and where it wrote."""
+    used = metrics["evaluated"]
+    options = ", ".join(f"{k}={v}" for k, v in sorted(used["scorer_options"].items()))
+    scorer = used["scorer"] + (f" ({options})" if options else "")
+    return f"scored by {scorer}; results in {metrics['eval_dir']}"

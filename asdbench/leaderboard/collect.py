@@ -7,6 +7,11 @@ hash of the whole config (``recipe``) so that runs of different recipes are neve
 together, even when they look alike. Dataset folders (``data.root``, ``data.eval_root``) count
 by their last component only: the same recipe run on two machines is one row.
 
+A run re-scored by ``asdbench eval`` (its ``eval/<name>/metrics.json``) gives rows of that run
+too: the same run id and seed, its own scorer (so its own ``recipe``), ``rescored`` naming the
+eval folder and ``path`` pointing there. Seeds group as for trained runs; a re-scoring that
+repeats a trained row (same recipe, seed, track and protocol) is left out.
+
 Each run also belongs to a *track* (:func:`track_of`): the data it was trained and tested on.
 Its data settings (``data.*`` except folders) leave the row's ``settings`` for the ``data``
 column, since every row of a track shares them.
@@ -169,7 +174,7 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
             "official": name == m.get("official_protocol"),
             "run_id": m.get("run_id", run_dir.name), "path": str(run_dir),
             "best_epoch": m.get("best_epoch"), "epochs": m.get("epochs"),
-            "wall_time_s": m.get("wall_time_s"), "note": note,
+            "wall_time_s": m.get("wall_time_s"), "note": note, "rescored": "",
         }
         pm = _dict(pm, f"protocols.{name}")
         row.update(_metric_items("average", pm.get("average", {})))
@@ -197,21 +202,47 @@ def collect(results_dir: str | Path,
 
     defaults = _Defaults(registry)
     rows: list[dict[str, Any]] = []
+    rescored: list[dict[str, Any]] = []
     warnings: list[str] = []
     for run in RunDir.all_in(results_dir):
         if not run.metrics_path.exists():
             continue
-        metrics = run.read_metrics()
-        try:
-            if metrics is None:
-                raise ValueError("not a readable JSON object")
-            rows += _run_rows(metrics, run.path, defaults)
-        except (ValueError, KeyError, TypeError) as exc:
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
-            warnings.append(f"{run.metrics_path}: unreadable ({reason}); run skipped")
+        got = _rows_of(run, defaults, warnings, "run skipped")
+        if got is None:
+            continue  # an unreadable run: its re-scorings are not rows either
+        rows += got
+        for folder in run.evaluations():
+            rescored += [row | {"rescored": folder.name}
+                         for row in _rows_of(RunDir(folder), defaults, warnings,
+                                                 "re-scoring skipped") or []]
+    seen = {_repeat_key(r) for r in rows}
+    for row in rescored:  # a repeat of a trained row, or of an earlier re-scoring: left out
+        if _repeat_key(row) not in seen:
+            seen.add(_repeat_key(row))
+            rows.append(row)
     df = pd.DataFrame(rows)
     df.attrs["warnings"] = warnings
     return df
+
+
+def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
+             skipped: str) -> list[dict] | None:
+    """The rows of one ``metrics.json`` (a run's or a re-scoring's), or None (and a warning)
+    when it cannot be read or has the wrong shape."""
+    metrics = folder.read_metrics()
+    try:
+        if metrics is None:
+            raise ValueError("not a readable JSON object")
+        return _run_rows(metrics, folder.path, defaults)
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        warnings.append(f"{folder.metrics_path}: unreadable ({reason}); {skipped}")
+        return None
+
+
+def _repeat_key(row: dict[str, Any]) -> tuple:
+    """What makes two rows the same measurement: a re-scoring equal to a trained run's row."""
+    return row["recipe"], row["seed"], row["track"], row["protocol"]
 
 
 def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:

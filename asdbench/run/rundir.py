@@ -10,7 +10,8 @@
 ``scores.csv``                  one row per test clip
 ``submission/``                 the official protocol's submission files
 ``metrics.json``                written last: the run is finished when it holds the run's id
-``eval/<tag>/``                 ``asdbench eval`` results (``scores.csv``, ``metrics.json``)
+``eval/<name>/``                ``asdbench eval`` results (``scores.csv``, ``metrics.json``):
+                                ``<scorer>``, or ``<scorer>-<hash of the other settings>``
 =============================== ==========================================================
 
 Only the standard library is imported at module level: the matrix and the leaderboard read
@@ -19,6 +20,7 @@ run folders without torch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -125,6 +127,25 @@ class RunDir:
     def eval_dir(self, tag: str) -> Path:
         """Where ``asdbench eval`` with settings tagged ``tag`` writes."""
         return self.path / self.EVAL / tag
+
+    def rescore_dir(self, scorer: str, overrides: Mapping[str, Any]) -> Path:
+        """Where ``asdbench eval`` with ``overrides`` (scored by ``scorer``) writes:
+        ``eval/<scorer>`` when only the scorer changes, else ``eval/<scorer>-<hash>``, the
+        hash of every other override (scorer options, another dataset, data settings), so
+        that each combination keeps its own results."""
+        rest = {k: v for k, v in overrides.items() if k != "scorer"}
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in scorer) or "scorer"
+        if rest:
+            blob = json.dumps(rest, sort_keys=True, default=str).encode()
+            name += "-" + hashlib.sha256(blob).hexdigest()[:8]
+        return self.eval_dir(name)
+
+    def evaluations(self) -> list[Path]:
+        """The ``eval/`` result folders that hold a ``metrics.json``, by name."""
+        root = self.path / self.EVAL
+        if not root.is_dir():
+            return []
+        return [p for p in sorted(root.iterdir()) if (p / self.METRICS).is_file()]
 
     # --- JSON files ------------------------------------------------------------------------
 

@@ -3,8 +3,6 @@ split (``asdbench eval``)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -149,17 +147,28 @@ def check_writable(folder: Path) -> None:
                             "run folder writable, or evaluate a copy of it")
 
 
+def eval_config(run: LoadedRun, overrides: dict[str, Any], registry: Any) -> Any:
+    """The run's config with ``overrides``: another dataset drops the run's ``data.*``
+    settings, another scorer the run's ``scorer.*`` options (they belong to the old one)."""
+    base = dict(run.config)
+    for kind, prefix in (("dataset", "data."), ("scorer", "scorer.")):
+        if kind in overrides and overrides[kind] != base.get(kind):
+            base = {k: v for k, v in base.items() if not k.startswith(prefix)}
+    return resolve({**base, **overrides}, registry)
+
+
 def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str = "auto",
                  progress: bool = True) -> dict[str, Any]:
-    """Metrics of a trained run on a dataset's test split (by default its own), written to
-    ``eval/<tag>/`` of the run folder (``tag``: a hash of ``overrides``)."""
+    """Metrics of a trained run on a dataset's test split (by default its own), scored by
+    the run's scorer or another one, written to the run folder's ``eval/<scorer>[-<hash>]/``
+    (:meth:`RunDir.rescore_dir`) where the leaderboard finds them as rows of the run.
+
+    The returned metrics hold ``eval_dir`` (where they were written) and ``evaluated`` (the
+    scorer, its options and the overrides)."""
     registry = get_registry()
     run = load_run(run_dir, device, registry)
     check_writable(run.folder.path / RunDir.EVAL)
-    base = dict(run.config)
-    if "dataset" in overrides and overrides["dataset"] != base["dataset"]:
-        base = {k: v for k, v in base.items() if not k.startswith("data.")}
-    cfg = resolve({**base, **overrides}, registry)
+    cfg = eval_config(run, overrides, registry)
     dataset = registry.create("dataset", cfg.dataset, cfg.options("dataset"))
     clips: list[Clip] = [c for c in dataset.clips() if c.split == TEST and c.label is not None]
     if not clips:
@@ -176,10 +185,13 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     inputs = embed_split(run.model, test, run.device, cfg.train.amp)
     frame = scores_frame(test.clips, fitted_scores(run, cfg, registry, inputs))
     protocols = list(dataset.protocols)
+    trained = run.folder.read_metrics() or {}
     metrics = {"run_id": run.info["run_id"], "config": cfg, "official_protocol": protocols[0],
-               "protocols": compute_all(frame, protocols, dataset=cfg.dataset)}
-    tag = hashlib.sha256(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    out = run.folder.eval_dir(tag)
+               "protocols": compute_all(frame, protocols, dataset=cfg.dataset),
+               "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
+               "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
+                             "overrides": overrides}}
+    out = run.folder.rescore_dir(cfg.scorer, overrides)
     run.folder.write_scores(frame, out / RunDir.SCORES)
     RunDir.write_json(out / RunDir.METRICS, metrics)
     metrics["eval_dir"] = str(out)
