@@ -36,7 +36,7 @@ FOLDER_OPTIONS: dict[str, Any] = {
 
 # The machine types the dataset offers: every type the sound generator makes
 # (``asdbench.sdk.synth.TYPES``, which needs numpy; a test keeps the two equal).
-SYNTHETIC_TYPES = ("fan", "pump", "gearbox", "valve")
+SYNTHETIC_TYPES = ("fan", "pump", "gearbox", "valve", "conveyor")
 SYNTHETIC_OPTIONS: dict[str, Any] = {
     "root": Option("", help="folder the clips are generated under (default: the cache folder)"),
     "types": Option(",".join(SYNTHETIC_TYPES),
@@ -46,7 +46,12 @@ SYNTHETIC_OPTIONS: dict[str, Any] = {
     "test_normal_per_id": Option(10, minimum=1, help="normal test clips per ID"),
     "test_anomaly_per_id": Option(10, minimum=1, help="anomalous test clips per ID"),
     "sample_rate": Option(16000, minimum=1000, help="sample rate in Hz"),
-    "clip_seconds": Option(2.0, above=0, help="clip length in seconds"),
+    "clip_seconds": Option(1.0, above=0, help="clip length in seconds"),
     "seed": Option(0, minimum=0, help="seed of the generator (same seed, same files)"),
-    "difficulty": Option(1.0, above=0, help="fault strengths are divided by it"),
+    "difficulty": Option(1.0, above=0, help="fault severity is divided by it (2: half as "
+                                            "strong faults, harder to detect)"),
+    "id_similarity": Option(0.0, minimum=0.0, maximum=1.0,
+                            help="how alike the IDs of a type are: every per-ID deviation "
+                                 "(speed, harmonics, resonances, noise, modulation) is scaled "
+                                 "by 1 - id_similarity (0: as built, 1: identical IDs)"),
 }

@@ -29,3 +29,19 @@ def asdbench_scorers() -> list[Component]:
                   dict(options.KMEANS_DOMAIN_OPTIONS),
                   "min cosine distance to k-means centres of source + all target embeddings"),
     ]
+
+
+# The non-learned reference (asdbench_scorers.reference): a parameter-free backbone and
+# method whose embeddings the shipped mahalanobis scorer models per ID.
+@hookimpl
+def asdbench_backbones() -> list[Component]:
+    return [Component("stats", "asdbench_scorers.reference:stats_factory", {},
+                      "non-learned: mean and std over time of every band (2 C F numbers); "
+                      "the per-ID Gaussian reference with --method gaussian")]
+
+
+@hookimpl
+def asdbench_methods() -> list[Component]:
+    return [Component("gaussian", "asdbench_scorers.reference:gaussian_factory", {},
+                      "non-learned reference: nothing trained, embeddings pass through; "
+                      "use --backbone stats --scorer mahalanobis")]
