@@ -25,37 +25,42 @@ EMBED_BATCH = 64  # clips per batch when embedding a split
 
 @torch.no_grad()
 def validation_loss(model: ASDModel, split: Split, batch_size: int, device: torch.device,
-                    amp: Any) -> tuple[float, float]:
+                    amp: Any) -> tuple[float, float, float]:
     """Mean CE and accuracy of ``model`` on unmixed clips, averaged over batches (as the
-    authors); for a method with its own score (``own_score``): :func:`own_score_loss`."""
+    authors), and the accuracy without the ArcFace margin on the clip's own class: the one
+    that says whether held-out clips are classified (with the margin it can read 0 %).
+    For a method with its own score (``own_score``): :func:`own_score_loss`."""
     model.eval()
     if model.own_score:
         return own_score_loss(model, split, batch_size, device, amp)
-    losses, accs = [], []
+    losses, accs, plain = [], [], []
+    margin = getattr(model.method, "eval_margin", False)
     for wave, feats, y in iter_batches(split, batch_size, device):
         with autocast(device, amp):
-            _, logits = model.infer(wave, feats, y)
+            e, logits = model.infer(wave, feats, y)
+            bare = model.method.logits(e, None) if margin else logits
         logits = logits.float()
         losses.append(F.cross_entropy(logits, y))
         accs.append((logits.argmax(1) == y).float().mean())
+        plain.append((bare.float().argmax(1) == y).float().mean())
     if not losses:
-        return float("nan"), float("nan")
-    return torch.stack(losses).mean().item(), torch.stack(accs).mean().item()
+        return float("nan"), float("nan"), float("nan")
+    return tuple(torch.stack(v).mean().item() for v in (losses, accs, plain))
 
 
 @torch.no_grad()
 def own_score_loss(model: ASDModel, split: Split, batch_size: int, device: torch.device,
-                   amp: Any) -> tuple[float, float]:
+                   amp: Any) -> tuple[float, float, float]:
     """The validation number of a method with its own score: the mean score of each clip at
     its own class (an autoencoder's reconstruction error, i.e. its loss), averaged over
-    batches; no accuracy (NaN)."""
+    batches; no accuracies (NaN)."""
     scores = []
     for wave, feats, y in iter_batches(split, batch_size, device):
         with autocast(device, amp):
             _, per_class = model.infer(wave, feats, y)
         scores.append(per_class.float().gather(1, y[:, None]).mean())
     loss = torch.stack(scores).mean().item() if scores else float("nan")
-    return loss, float("nan")
+    return loss, float("nan"), float("nan")
 
 
 @torch.no_grad()

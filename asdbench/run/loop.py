@@ -172,23 +172,35 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
 
 
 def validate(state: TrainState, train_split: Split, val_split: Split, train: TrainSettings,
-             device: torch.device) -> tuple[ASDModel, float, float]:
+             device: torch.device) -> tuple[ASDModel, float, float, float]:
     """The EMA model as evaluated (BN statistics recomputed with ``train.bn_recalibrate``) and
-    its validation CE and accuracy."""
+    its validation CE, accuracy and accuracy without the margin (``validation_loss``)."""
     evaluated = state.ema_model
     if train.bn_recalibrate:
         evaluated = recalibrate_batchnorm(copy.deepcopy(state.ema_model), train_split,
                                           train.bn_recalibrate, train.batch_size, device,
                                           train.amp)
-    val_loss, val_acc = validation_loss(evaluated, val_split, train.batch_size, device, train.amp)
-    return evaluated, val_loss, val_acc
+    val_loss, val_acc, plain = validation_loss(evaluated, val_split, train.batch_size, device,
+                                               train.amp)
+    return evaluated, val_loss, val_acc, plain
 
 
 def epoch_line(record: dict[str, Any], epochs: int, selected: bool) -> str:
     """The line printed after each epoch (``*``: the model selected so far)."""
     return (f"epoch {record['epoch'] + 1:>3}/{epochs}  loss {record['train_loss']:.4f}  "
             f"acc {record['train_acc']:.3f}  val {record['val_loss']:.4f}  "
-            f"{record['clips_per_s']:.1f} clips/s" + ("  *" if selected else ""))
+            f"val acc {record['val_acc_no_margin']:.3f}  "
+            f"{record['clips_per_s']:.1f} clips/s  {record.get('epoch_wall_s', 0.0):.1f} s"
+            + ("  *" if selected else ""))
+
+
+def untrained(model: ASDModel, run: RunDir) -> tuple[ASDModel, dict]:
+    """A model without trainable parameters (e.g. the stats/gaussian reference): nothing to
+    train or select; its buffers are saved as the model, the train log stays empty."""
+    run.clear_log()
+    run.save_model(model.state_dict())
+    return model.eval(), {"best_epoch": -1, "best_val_loss": math.inf, "epochs": 0,
+                          "speed": []}
 
 
 def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, run: RunDir,
@@ -197,6 +209,8 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     """Train ``model`` in place, checkpointing every epoch; the selected weights go to
     ``model.safetensors``. Returns an eager model holding them, and a summary."""
     t = cfg.train
+    if not any(p.requires_grad for p in model.parameters()):
+        return untrained(model, run)
     steps = steps_per_epoch(len(train_split), t)
     if steps == 0:  # else the loss of an empty epoch reads as a diverged run
         raise AsdbenchError(f"too few training clips: {len(train_split)} left for training after "
@@ -214,9 +228,11 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
             epoch, t0 = state.epoch, time.perf_counter()
             tick = partial(bar.update, task, advance=1, description=f"epoch {epoch + 1}/{t.epochs}")
             stats = train_epoch(state, train_split, steps, t, device, tick)
-            evaluated, val_loss, val_acc = validate(state, train_split, val_split, t, device)
+            evaluated, val_loss, val_acc, plain = validate(state, train_split, val_split, t,
+                                                           device)
             record = {"epoch": epoch, "lr": stats["lr"], "train_loss": stats["train_loss"],
                       "train_acc": stats["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
+                      "val_acc_no_margin": plain,
                       "clips_per_s": stats["clips_per_s"], "epoch_time_s": stats["epoch_time_s"]}
             if not math.isfinite(record["train_loss"]):
                 raise AsdbenchError(f"training diverged at epoch {epoch}: loss is "
