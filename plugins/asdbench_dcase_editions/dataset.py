@@ -19,8 +19,11 @@ holding ``dev_data/`` (and ``eval_data/``), or a folder holding the edition's fo
 when it exists; "" or "none" uses no evaluation data; any other value is the evaluation set.
 
 Training uses the development training clips plus the additional training clips. ``data.test``
-picks the test clips: "all" (development and evaluation test clips), "dev" or "eval". The
-edition's official score is the harmonic mean of the ``eval`` sections only.
+picks the test clips: "all" (development and evaluation test clips), "dev" or "eval". Every
+clip carries its set (attribute ``set``: ``dev`` / ``eval``) and a run scores each set apart
+(``metrics.json`` ``sets.dev`` / ``sets.eval``, never one number over both): the official
+score the organisers publish is the ``eval`` set's (sections 03-05 in 2021/2022, the
+evaluation machine types from 2023), the ``dev`` set's is reported beside it.
 
 Classes: one per (type, section); with ``data.attribute_classes`` one per (type, section,
 attribute string) instead (:func:`attribute_classes`; ``data.test_attributes`` false scores

@@ -31,8 +31,8 @@ def edition_options(edition: Edition) -> dict[str, Any]:
                                          "if there; '' or none: no evaluation data"),
         "types": Option("", help="comma-separated machine types (empty: the edition's "
                                  "official types, all required)"),
-        "test": Option("all", help="the test clips scored: all (development and evaluation), "
-                                   "dev or eval"),
+        "test": Option("all", help="the test clips scored: all (development and evaluation, "
+                                   "each set scored apart), dev or eval"),
         "sample_rate": Option(16000, help=_SAMPLE_RATE_HELP),
         "clip_seconds": Option(edition.clip_seconds, help="clip length clips are cut or padded "
                                                           "to (s)"),
