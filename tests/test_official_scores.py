@@ -1,4 +1,5 @@
-"""The DCASE 2021-2025 official scores as the organisers' evaluators print them.
+"""The DCASE 2021-2025 official scores as the organisers' evaluators print them, and the
+paper-table configs that reproduce the paper's DCASE 2020 setting (41 classes, dev test).
 
 Each test builds a score table with known values, computes the evaluator's table by hand
 (the evaluators' layout: per-section AUC/pAUC columns, ``scipy.stats.hmean`` per column after
@@ -11,15 +12,22 @@ and 2024 ones (nttcslab/dcase2023_task2_evaluator, nttcslab/dcase2024_task2_eval
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
+from asdbench_datasets.dcase2020 import eval_labels
 from scipy.stats import hmean
 from sklearn.metrics import roc_auc_score
 
+from asdbench.config import resolve, run_id
+from asdbench.data import TEST, TRAIN
+from asdbench.matrix.grid import expand, load_matrix
 from asdbench.metrics import compute_metrics
 from asdbench.metrics.sets import metrics_by_set
+from asdbench.plugins import get_registry
 
 EPS = sys.float_info.epsilon
 
@@ -199,3 +207,79 @@ def test_official_score_is_the_evaluation_sections_one():
         assert got == pytest.approx(alone)
         assert sorted(sets["eval"]["protocols"][protocol]["ids"])[0].startswith("fan/03")
         assert got["eval"] > mixed > got["dev"]  # mixing the sets would change the number
+
+
+# --- the paper-table configs ------------------------------------------------------------------
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PAPER_TABLES = ("paper-table2", "paper-table3", "paper-table4", "paper-table6")
+# STgram-MFN's own log-Mel (torchaudio defaults, n_fft = win = 1024) and its optimiser
+STGRAM_MFN = {"frontend.n_fft": 1024, "frontend.win_length": 1024, "frontend.hop_length": 512,
+              "frontend.pad_mode": "reflect", "frontend.norm": "none",
+              "frontend.mel_scale": "htk", "train.batch_size": 128, "train.weight_decay": 0.0}
+# DCASE 2020 machine IDs: development and additional training (= evaluation) IDs per type
+DEV_IDS = {"fan": "00 02 04 06", "pump": "00 02 04 06", "slider": "00 02 04 06",
+           "valve": "00 02 04 06", "ToyCar": "01 02 03 04", "ToyConveyor": "01 02 03"}
+
+
+def paper_cells(name: str) -> list:
+    registry = get_registry()
+    return [resolve(c, registry) for c in expand(load_matrix(CONFIGS / f"{name}.toml"))]
+
+
+@pytest.mark.parametrize("name", PAPER_TABLES)
+def test_paper_configs_resolve_to_the_papers_setting(name):
+    cells = paper_cells(name)
+    assert len({run_id(c) for c in cells}) == len(cells)  # every cell is its own run
+    for c in cells:
+        # 41 classes: the additional training data (eval_data) beside the development set
+        assert c["dataset"] == "dcase2020" and c["data.eval_root"] == "dcase2020/eval_data"
+        assert c["data.root"] == "dcase2020/dev_data"
+        # the authors' recipe wherever the row is the authors' system
+        own_ablation = (name, c["method"], c["frontend"]) == ("paper-table3", "arcface",
+                                                              "tfstgram")
+        assert c["recipe"] == ("common" if own_ablation else "authors")
+        if c["method"] == "os-scl" or own_ablation:
+            assert c["train.amp"] is False  # the OS-SCL authors train in fp32
+        if (c["method"], c["frontend"]) == ("arcface", "stgram"):
+            assert {k: c[k] for k in STGRAM_MFN} == STGRAM_MFN
+        else:  # every other row keeps the OS-SCL paper's log-Mel
+            assert (c["frontend.mel_scale"], c["frontend.norm"]) == ("slaney", "slaney")
+    rows = {(c["method"], c["frontend"]) for c in cells}
+    if name in ("paper-table2", "paper-table3", "paper-table4"):
+        assert ("arcface", "stgram") in rows
+
+
+def test_table4_runs_are_table2_runs():
+    t2 = {run_id(c) for c in paper_cells("paper-table2")}
+    t4 = {run_id(c) for c in paper_cells("paper-table4")}
+    assert t4 < t2 and len(t4) == 15
+
+
+def _wav(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), np.zeros(160, dtype=np.float32), 16000, subtype="PCM_16")
+
+
+def test_a_paper_cell_trains_on_41_classes_never_on_evaluation_test_clips(tmp_path):
+    """A DCASE 2020 tree (one clip per file kind and ID) read with a paper cell's options:
+    the training clips cover the 23 development and 18 additional-training IDs."""
+    dev, ev = tmp_path / "dev_data", tmp_path / "eval_data"
+    listed = eval_labels()
+    for mtype, ids in DEV_IDS.items():
+        for mid in ids.split():
+            _wav(dev / mtype / "train" / f"normal_id_{mid}_00000000.wav")
+            _wav(dev / mtype / "test" / f"normal_id_{mid}_00000000.wav")
+            _wav(dev / mtype / "test" / f"anomaly_id_{mid}_00000000.wav")
+        for mid in sorted({n.split("_")[1] for n in listed[mtype]}):
+            _wav(ev / mtype / "train" / f"normal_id_{mid}_00000000.wav")
+            first = min(n for n in listed[mtype] if n.startswith(f"id_{mid}_"))
+            _wav(ev / mtype / "test" / first)
+    cell = next(c for c in paper_cells("paper-table2") if c["method"] == "os-scl")
+    options = {**cell.options("dataset"), "root": str(dev), "eval_root": str(ev)}
+    clips = get_registry().create("dataset", "dcase2020", options).clips()
+    train = [c for c in clips if c.split == TRAIN]
+    assert len({(c.machine_type, c.machine_id) for c in train}) == 41
+    assert all(ev / c.machine_type / "test" not in c.path.parents for c in train)
+    test_sets = {dict(c.attributes)["set"] for c in clips if c.split == TEST}
+    assert test_sets == {"dev", "eval"}  # the evaluation test clips: their own set, scored
