@@ -57,6 +57,11 @@ def asdbench_datasets() -> list[Component]:
       are reported under (the first is the official one), e.g. ``("dcase2020", "pooled")``.
 
     Conventional options: ``root`` (``--data-root``), ``types`` (comma-separated machine types).
+
+    Optionally the factory carries ``archives() -> list[dict]``: the dataset's official
+    archives for ``asdbench data fetch`` (:mod:`asdbench.fetch`), each ``{"url", "folder"
+    (where it unpacks, relative to --to), "part", "machine_type", "size", "md5", "source"}``
+    (only ``url`` and ``folder`` required; ``size``/``md5`` where the publisher gives them).
     """
 
 

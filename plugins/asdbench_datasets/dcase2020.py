@@ -35,6 +35,7 @@ from asdbench.sdk import (
     join,
     parse_types,
 )
+from asdbench_datasets.dcase2020_archives import archives as _archives
 from asdbench_datasets.options import DCASE2020_TYPES as TYPES
 
 EVAL_LIST = "dcase2020_task2_eval_data_list.csv"
@@ -186,3 +187,7 @@ class Dcase2020(ListedDataset):
 
 def make_dcase2020(options: dict[str, Any]) -> Dcase2020:
     return Dcase2020(options)
+
+
+# The official archives ``asdbench data fetch dcase2020`` downloads (see asdbench_datasets)
+make_dcase2020.archives = _archives

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ from asdbench.sdk import (
     join,
     parse_types,
 )
+from asdbench_dcase_editions.archives import archives as edition_archives
 from asdbench_dcase_editions.editions import EDITIONS, Edition
 from asdbench_dcase_editions.evallists import EvalTruth, eval_truth
 from asdbench_dcase_editions.names import parse_clip_name, parse_eval_test_name
@@ -378,6 +380,8 @@ def make_edition(year: int):
         return DcaseEdition(edition, options)
 
     factory.__name__ = f"make_{edition.name}"
+    # the official archives ``asdbench data fetch dcase<YEAR>`` downloads (.archives)
+    factory.archives = partial(edition_archives, year)
     return factory
 
 

@@ -619,4 +619,8 @@ def test_all_years_matrix_resolves_every_cell_without_data():
     assert {(c["method"], c["frontend"]) for c in resolved} == {
         ("os-scl", "logmel"), ("os-scl", "tfstgram"), ("arcface", "stgram"),
         ("noisy-arcmix", "tastgram")}
-    assert all(c["data.test"] == "eval" and c["train.epochs"] == 300 for c in resolved)
+    # both test sets, each scored apart (the official score is sets.eval's), authors' recipes
+    assert all(c["data.test"] == "all" and c["train.epochs"] == 300 for c in resolved)
+    assert {c["recipe"] for c in resolved} == {"authors"}
+    stgram = [c for c in resolved if c["method"] == "arcface"]
+    assert {(c["frontend.mel_scale"], c["frontend.n_fft"]) for c in stgram} == {("htk", 1024)}
