@@ -328,7 +328,7 @@ def load_features(waves: WaveSet, fn: Callable[[torch.Tensor], torch.Tensor], fe
     with atomic_dir(entry, {"key": key}) as tmp:
         with open(tmp / "feats.f32", "wb") as out, make_progress(progress) as bar, \
                 torch.no_grad():
-            task = bar.add_task(f"features ({feature_key})", total=n)
+            task = bar.add_task(f"computing features of {n} clips", total=n)  # not the key
             for start in range(0, n, batch_size):
                 y = fn(waves.batch(start, min(n, start + batch_size)))
                 y = y.detach().float().cpu().numpy()

@@ -134,7 +134,7 @@ def test_example_third_party_plugin_appears_and_runs(tmp_path):
     assert ours == [{**ours[0], "kind": "frontend", "package": "asdbench-example-plugin",
                      "version": "0.1.0"}]
     info = json.loads(asdbench("describe", "--method", "arcface", "--frontend", "linspec",
-                               "--json", env=env).stdout)
+                               "--dataset", "dcase2020", "--json", env=env).stdout)
     assert info["input_shape"] == [1, 128, 313] and info["params"] > 0
     # blocking it hides it
     rows = json.loads(asdbench("plugins", "--json",

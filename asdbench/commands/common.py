@@ -12,18 +12,26 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from asdbench.config import COMPONENT_DEFAULTS
+
 console = Console()
 err_console = Console(stderr=True)
 
 
 def config_options(f):
-    """Options shared by ``run`` and ``describe``: component names and ``--set``."""
+    """Options shared by ``run`` and ``describe``: component names and ``--set``; every
+    default named is the one ``resolve`` applies when the option is not given."""
+    d = COMPONENT_DEFAULTS
     opts = [
-        click.option("--method", help="Training method, e.g. os-scl, noisy-arcmix, arcface."),
-        click.option("--frontend", help="Input features, e.g. tfstgram, stgram, logmel."),
-        click.option("--backbone", help="Embedding network (default mobilefacenet)."),
-        click.option("--dataset", help="Dataset plugin (default synthetic)."),
-        click.option("--scorer", help="Anomaly scorer (default ce: cross-entropy of ArcFace logits)."),
+        click.option("--method", help=f"Training method (default {d['method']}), e.g. "
+                     "os-scl, noisy-arcmix, arcface."),
+        click.option("--frontend", help=f"Input features (default {d['frontend']}), e.g. "
+                     "tfstgram, stgram, logmel."),
+        click.option("--backbone", help=f"Embedding network (default {d['backbone']})."),
+        click.option("--dataset", help=f"Dataset plugin (default {d['dataset']}: generated, "
+                     "no download; dcase2020 for the paper's data)."),
+        click.option("--scorer", help=f"Anomaly scorer (default {d['scorer']}: cross-entropy "
+                     "of ArcFace logits)."),
         click.option("--data-root", type=click.Path(path_type=Path),
                      help="Dataset folder (sets data.root)."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

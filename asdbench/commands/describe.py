@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from rich.table import Table
@@ -16,28 +17,30 @@ DEFAULT_NUM_CLASSES = 41
 
 @click.command("describe")
 @config_options
-@click.option("--num-classes", type=int, default=DEFAULT_NUM_CLASSES, show_default=True,
-              help=f"Classes of the ArcFace head ({DEFAULT_NUM_CLASSES} = DCASE 2020 dev + eval "
-                   "IDs).")
+@click.option("--num-classes", type=int,
+              help="Classes of the ArcFace head (default: the dataset's when its settings "
+                   "tell it, synthetic: types x ids_per_type; else "
+                   f"{DEFAULT_NUM_CLASSES} = DCASE 2020 dev + eval IDs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def command(num_classes: int, as_json: bool, **kw) -> None:
+def command(num_classes: int | None, as_json: bool, **kw) -> None:
     """Resolved config, shapes, inference parameters and forward FLOPs of a model.
 
-    Shapes follow the dataset's clip length and sample rate (default dataset here: dcase2020,
-    10 s at 16 kHz, the paper's setting).
+    The options resolve as `asdbench run` resolves them: the same default dataset
+    (synthetic, 1-s clips) and settings. Shapes follow the dataset's clip length and sample
+    rate; --dataset dcase2020 gives the paper's 10-s clips at 16 kHz.
 
     \b
     Examples:
       asdbench describe --method os-scl --frontend tfstgram
+      asdbench describe --method os-scl --frontend tfstgram --dataset dcase2020
       asdbench describe --method os-scl --frontend logmel --json
       asdbench describe --method os-scl --frontend tfstgram --set method.fph_reduction=16
     """
     from asdbench.modelinfo import describe_model
     from asdbench.plugins import get_registry
 
-    kw["dataset"] = kw.get("dataset") or "dcase2020"
     cfg = build_config(**kw)
-    info = describe_model(cfg, get_registry(), num_classes=num_classes)
+    info = describe_model(cfg, get_registry(), num_classes=num_classes or dataset_classes(cfg))
     if as_json:
         click.echo(json.dumps({"config": dict(cfg), **info}, indent=2, default=str))
         return
@@ -58,3 +61,12 @@ def command(num_classes: int, as_json: bool, **kw) -> None:
     for k, v in cfg.items():
         cfg_table.add_row(k, str(v))
     console.print(cfg_table)
+
+
+def dataset_classes(cfg: dict[str, Any]) -> int:
+    """The class count of a run of ``cfg`` when its data settings tell it without listing
+    any file (a generated dataset: types x IDs per type), else the paper's."""
+    types, ids = cfg.get("data.types"), cfg.get("data.ids_per_type")
+    if isinstance(types, str) and types.strip() and isinstance(ids, int):
+        return len([t for t in types.split(",") if t.strip()]) * ids
+    return DEFAULT_NUM_CLASSES

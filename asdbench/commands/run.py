@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,7 +17,15 @@ from asdbench.commands.common import (
     ensure_writable,
     print_metrics,
 )
+from asdbench.config import DEFAULT_EPOCHS, TRAIN_DEFAULTS
 from asdbench.workspace import DEFAULT_HELP, default_results
+
+if TYPE_CHECKING:
+    from asdbench.config import RunConfig
+
+# The synthetic dataset's training defaults, as its plugin sets them (tests/test_feedback.py
+# checks these against the resolved config), named in --help.
+SYNTHETIC_EPOCHS, SYNTHETIC_BATCH = 8, 32
 
 
 def enable_huge_pages() -> None:
@@ -32,15 +42,23 @@ def enable_huge_pages() -> None:
 
 @click.command("run")
 @config_options
-@click.option("--epochs", type=int, help="Training epochs (default: the dataset's; 300 for the paper).")
-@click.option("--batch-size", type=int, help="Batch size (default 64, as the paper).")
+@click.option("--epochs", type=int,
+              help=f"Training epochs (default: the dataset's or method's: {SYNTHETIC_EPOCHS} for "
+              f"synthetic, 300 for dcase2020; {DEFAULT_EPOCHS} when none sets it). "
+              "`asdbench describe` with the same options shows the resolved settings.")
+@click.option("--batch-size", type=int,
+              help=f"Batch size (default {TRAIN_DEFAULTS['train.batch_size']}, the paper's; the "
+              f"dataset's or method's when it sets one: {SYNTHETIC_BATCH} for synthetic).")
 @click.option("--seed", type=int, help="Random seed (default 0).")
-@click.option("--device", help="auto (default), cpu, cuda or cuda:K.")
+@click.option("--device", help=f"{TRAIN_DEFAULTS['train.device']} (default), cpu, cuda or "
+              "cuda:K.")
 @click.option("--results", type=click.Path(path_type=Path), default=default_results,
               show_default=DEFAULT_HELP, help="Results folder; the run goes to RESULTS/runs/<run-id>/.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object with the results on stdout (progress stays on stderr).")
+@click.option("--quiet", is_flag=True,
+              help="No progress on stderr (bars on a terminal, plain lines elsewhere).")
 @click.option("--expect-run-id", metavar="RUN_ID",
               help="Refuse to train unless the settings resolve to this run id; print the "
               "result as one JSON line last (what `asdbench matrix` reads).")
@@ -67,7 +85,7 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
     ensure_writable(results)  # before anything is decoded
     from asdbench.run.pipeline import train_and_evaluate
 
-    metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not (quiet or as_json))
+    metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet)
     run_dir = run.path
     if as_json:
         out = {"run_dir": str(run_dir), "run_id": metrics["run_id"],
@@ -81,7 +99,52 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
     else:
         print_metrics(metrics)
         console.print(f"run folder: {run_dir}")
+    line = data_problems_line(run.data_problems(), cfg)
+    if line:
+        click.echo(line, err=True)  # one line on stderr, never wrapped: --json keeps stdout
     if expect_run_id is not None:  # last stdout line: the matrix parses it
         from asdbench.matrix.outcome import result_line
 
         click.echo(result_line(metrics["run_id"], run_dir))
+
+
+def data_problems_line(problems: list[tuple[str, str]], cfg: RunConfig) -> str | None:
+    """The clips a run left out (and those it kept changed), counted by reason, with the
+    ``asdbench data check`` command that lists each one; None when there were none."""
+    from collections import Counter
+
+    from asdbench.audio import CUT, MULTICHANNEL, PADDED, RESAMPLED  # clips kept, changed
+
+    kept_notes = (CUT, MULTICHANNEL, PADDED, RESAMPLED)
+    skipped: Counter = Counter()
+    changed: Counter = Counter()
+    for item, message in problems:
+        reason = message.split(":")[0].removesuffix(" (clip skipped)").strip()
+        head = str(item).split(" ", 1)[0]
+        count = int(head) if head.isdigit() else 1  # "3 test clips": a count, not a path
+        (changed if reason in kept_notes else skipped)[reason] += count
+    parts = []
+    for counts, what in ((skipped, "skipped"), (changed, "kept changed")):
+        if counts:
+            total = sum(counts.values())
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+            causes = ", ".join(f"{n} {reason}" for reason, n in ranked)
+            parts.append(f"{total} clip{'s' * (total != 1)} {what} ({causes})")
+    if not parts:
+        return None
+    return f"data: {'; '.join(parts)}; each one: {data_check_command(cfg)}"
+
+
+def data_check_command(cfg: RunConfig) -> str:
+    """``asdbench data check`` for a run's dataset with its non-default data settings."""
+    from asdbench.config import resolve
+    from asdbench.plugins import get_registry
+
+    defaults = resolve({"dataset": cfg.dataset}, get_registry())
+    given = {k: v for k, v in sorted(cfg.items())
+             if k.startswith("data.") and defaults.get(k) != v}
+    args = [f"--dataset {cfg.dataset}"]
+    if "data.root" in given:
+        args.append(f"--data-root {shlex.quote(str(given.pop('data.root')))}")
+    args += [f"--set {shlex.quote(f'{k}={v}')}" for k, v in given.items()]
+    return " ".join(["asdbench data check", *args])

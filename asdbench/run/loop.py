@@ -223,7 +223,7 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
         run.clear_log()
     bar = make_progress(enabled=progress)
     with bar:
-        task = bar.add_task("train", total=(t.epochs - state.epoch) * steps)
+        task = bar.add_task("training", total=(t.epochs - state.epoch) * steps)
         while state.epoch < t.epochs:
             epoch, t0 = state.epoch, time.perf_counter()
             tick = partial(bar.update, task, advance=1, description=f"epoch {epoch + 1}/{t.epochs}")

@@ -63,13 +63,19 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     splits = make_splits(data, model.frontend, cfg, device, progress)
     run.write_config(run_info(cfg, data, splits, device))
     hook.asdbench_run_started(config=cfg.to_flat(), run_dir=run.path)
+    trained: list[dict[str, Any]] = []  # this part's epochs (a resumed run had earlier ones)
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        trained.append(record)
+        hook.asdbench_epoch_end(run_dir=run.path, record=record)
+
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
-                         progress=progress, on_epoch=lambda record: hook.asdbench_epoch_end(
-                             run_dir=run.path, record=record))
+                         progress=progress, on_epoch=on_epoch)
     frame, train_frame = score_test_clips(cfg, registry, model, splits, run, device)
     metrics = {"run_id": cfg.run_id, "config": cfg,
                **evaluate_sets(cfg, frame, train_frame, list(data.dataset.protocols), run),
-               **summary, "wall_time_s": time.perf_counter() - t_start}
+               **summary, "wall_time_s": time.perf_counter() - t_start
+               + run.earlier_wall_time(len(trained))}
     metrics = run.write_metrics(metrics)
     hook.asdbench_run_finished(run_dir=run.path, metrics=metrics)
     return metrics, run

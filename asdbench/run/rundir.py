@@ -167,6 +167,14 @@ class RunDir:
                                 f"{RERUN}")
         return info
 
+    def data_problems(self) -> list[tuple[str, str]]:
+        """``(clip or item, problem)`` of every data problem ``config.json`` recorded (clips
+        skipped, clips changed); empty when there were none or the file cannot be read."""
+        info = _read_json_object(self.config_path) if self.config_path.exists() else None
+        problems = ((info or {}).get("data") or {}).get("problems") or []
+        return [(str(p[0]), str(p[1])) for p in problems
+                if isinstance(p, list | tuple) and len(p) == 2]
+
     def read_run_info(self) -> dict[str, Any]:
         """``config.json`` checked for what rebuilding the run needs (run id, config, classes,
         audio format); anything else is an error naming the file and how to recover."""
@@ -229,6 +237,14 @@ class RunDir:
 
     def clear_log(self) -> None:
         self.log_path.unlink(missing_ok=True)
+
+    def earlier_wall_time(self, trained_now: int) -> float:
+        """Seconds the epochs of earlier parts of a resumed run took (``epoch_wall_s`` of every
+        logged epoch but the last ``trained_now``, those of this part); 0 for a run in one
+        part. A run's ``wall_time_s`` is this plus the time of its last part."""
+        log = self.read_log()
+        earlier = log[:max(len(log) - trained_now, 0)]
+        return float(sum(r.get("epoch_wall_s") or 0.0 for r in earlier))
 
     # --- model and scoring inputs ----------------------------------------------------------
 
