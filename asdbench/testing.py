@@ -149,6 +149,17 @@ def _check_gradients(model: ASDModel, where: str) -> None:
             assert param.grad.abs().sum() > 0, f"{where}: {name}: zero gradient"
 
 
+def _check_step(model: ASDModel, wave: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor,
+                y_b: torch.Tensor, lam: float, where: str) -> None:
+    """One training step's loss, logits and gradients."""
+    loss, logits = model.loss(wave, feats, labels, y_b, lam)
+    assert loss.ndim == 0 and torch.isfinite(loss), f"{where}: loss {loss}"
+    assert logits is None or logits.shape == (len(labels), NUM_CLASSES), \
+        f"{where}: logits {tuple(logits.shape)}"
+    loss.backward()
+    _check_gradients(model, where)
+
+
 def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
                         audio: AudioSpec = AUDIO) -> None:
     """Build ``combo`` with default options, train one step and infer on random clips;
@@ -165,12 +176,8 @@ def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
     shape = tuple(model.frontend(wave, feats).shape[1:])
     assert shape == tuple(model.frontend.out_shape), \
         f"{where}: frontend output {shape}, declared out_shape {tuple(model.frontend.out_shape)}"
-    loss, logits = model.loss(wave, feats, labels, y_b, lam)
-    assert loss.ndim == 0 and torch.isfinite(loss), f"{where}: loss {loss}"
-    assert logits is None or logits.shape == (len(labels), NUM_CLASSES), \
-        f"{where}: logits {tuple(logits.shape)}"
-    loss.backward()
-    _check_gradients(model, where)
+    if getattr(model.method, "trains", True) is not False:  # a non-learned method: infer only
+        _check_step(model, wave, feats, labels, y_b, lam, where)
     model.eval()
     embedding, eval_logits = model.infer(wave, feats, labels)
     assert embedding.shape[0] == len(labels) and torch.isfinite(embedding).all(), \

@@ -30,8 +30,9 @@ def test_registry_has_the_shipped_components():
     assert "mobilefacenet" in _REGISTRY.names("backbone")
     assert {"arcface", "arcmix", "noisy-arcmix", "os-scl"} <= set(_REGISTRY.names("method"))
     # every shipped frontend x backbone x method that fits together: the 5 OS-SCL methods on
-    # mobilefacenet and on frames, the 2 frame-level baselines (dcase2020-ae, idnn) on frames
-    assert len(COMBOS) == 4 * (5 * 2 + 2)
+    # mobilefacenet, frames and stats, the 2 frame-level baselines (dcase2020-ae, idnn) on
+    # frames, the non-learned gaussian method on the 3 backbones
+    assert len(COMBOS) == 4 * (5 * 3 + 2 + 3)
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=str)

@@ -194,9 +194,16 @@ def epoch_line(record: dict[str, Any], epochs: int, selected: bool) -> str:
             + ("  *" if selected else ""))
 
 
+def trains(model: ASDModel) -> bool:
+    """Whether the engine trains ``model``: not when its method says ``trains = False`` (a
+    non-learned reference) or when nothing in it is trainable."""
+    return (getattr(model.method, "trains", True) is not False
+            and any(p.requires_grad for p in model.parameters()))
+
+
 def untrained(model: ASDModel, run: RunDir) -> tuple[ASDModel, dict]:
-    """A model without trainable parameters (e.g. the stats/gaussian reference): nothing to
-    train or select; its buffers are saved as the model, the train log stays empty."""
+    """A model the engine does not train (``trains``; e.g. the stats/gaussian reference):
+    nothing to train or select; its state is saved as the model, the train log stays empty."""
     run.clear_log()
     run.save_model(model.state_dict())
     return model.eval(), {"best_epoch": -1, "best_val_loss": math.inf, "epochs": 0,
@@ -209,7 +216,7 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     """Train ``model`` in place, checkpointing every epoch; the selected weights go to
     ``model.safetensors``. Returns an eager model holding them, and a summary."""
     t = cfg.train
-    if not any(p.requires_grad for p in model.parameters()):
+    if not trains(model):
         return untrained(model, run)
     steps = steps_per_epoch(len(train_split), t)
     if steps == 0:  # else the loss of an empty epoch reads as a diverged run

@@ -7,9 +7,9 @@ reference is three parameter-free parts, so it runs through the same engine as a
 
 - backbone ``stats``: the mean and the standard deviation over time of every band of every
   input channel (``[B, C, F, T]`` -> ``[B, 2 C F]``), e.g. 256 numbers for a 128-band log-Mel;
-- method ``gaussian``: nothing to learn (the engine trains no model without trainable
-  parameters); its embedding is the backbone's output, its logits are zeros (use a density
-  scorer, not ``ce``);
+- method ``gaussian``: nothing to learn (``trains = False``; the engine trains no such model,
+  nor one without trainable parameters); its embedding is the backbone's output, its logits
+  are zeros (use a density scorer, not ``ce``);
 - scorer ``mahalanobis`` (already shipped): a Ledoit-Wolf Gaussian per ID, fitted on every
   training clip.
 
@@ -41,9 +41,12 @@ class StatsBackbone(nn.Module):
 
 
 class GaussianMethod(nn.Module):
-    """A method with nothing to train: embeddings pass through, logits are zeros."""
+    """A method with nothing to train (``trains = False``: the engine skips training, whatever
+    the backbone): embeddings pass through, logits are zeros. On ``stats`` it is the per-ID
+    Gaussian reference; on a learnable backbone, a Gaussian on its random initial features."""
 
     mixup_alpha = None
+    trains = False
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -57,7 +60,7 @@ class GaussianMethod(nn.Module):
 
     def loss(self, z: Tensor, y_a: Tensor, y_b: Tensor, lam: float) -> tuple[Tensor, Tensor]:
         raise AsdbenchError("method 'gaussian' has nothing to train (the engine skips "
-                            "training for a model without trainable parameters)")
+                            "training for a method with trains = False)")
 
 
 def stats_factory(options: dict[str, Any], in_shape: tuple[int, int, int]) -> StatsBackbone:
