@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 PLAIN_EVERY_S = 30.0  # seconds between two plain lines of one running task
 
@@ -112,7 +113,8 @@ class PlainProgress:
         return f"{done}/{task.total:.0f} ({100 * task.completed / task.total:.0f} %)"
 
     def _line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        # descriptions are written for rich bars ("[green]2 done[/]"): print their plain text
+        self.console.print(Text.from_markup(text).plain, markup=False, highlight=False)
 
 
 def is_interactive(console: Console) -> bool:

@@ -258,3 +258,17 @@ def test_data_problems_of_a_folder_without_a_readable_config_are_none(tmp_path):
     assert run.data_problems() == []
     run.config_path.write_text(json.dumps({"data": {"problems": [["a.wav", "silent: x"], 3]}}))
     assert run.data_problems() == [("a.wav", "silent: x")]
+
+
+def test_plain_progress_prints_the_plain_text_of_rich_markup():
+    import io
+
+    from rich.console import Console
+
+    from asdbench.progress import PlainProgress
+
+    out = io.StringIO()
+    with PlainProgress(Console(file=out, width=200)) as bar:
+        task = bar.add_task("quick: [green]2 done[/], [red]0 failed[/]", total=1)
+        bar.advance(task, 1)
+    assert "[green]" not in out.getvalue() and "quick: 2 done, 0 failed ..." in out.getvalue()
