@@ -52,6 +52,17 @@ NUM_CLASSES = 3
 LABELS = (0, 0, 1, 2)
 CLASS_NAMES = ("fan/00", "fan/02", "pump/00")  # the classes' names: two machine types
 SHIPPED = PROJECT_NAME  # the distribution of the components asdbench itself ships
+# The settings of a whole run small enough for a test (seconds on a CPU): the built-in
+# synthetic set, 2 types x 2 IDs of 1-s clips, 3 epochs. For plugins that act on runs
+# (trackers, protocols, scorers end to end): ``resolve({**TINY_RUN, ...}, registry)``.
+TINY_RUN: dict = {
+    "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
+    "data.train_per_id": 16, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
+    "data.clip_seconds": 1.0, "data.difficulty": 0.3,
+    "frontend": "logmel", "method": "os-scl", "train.epochs": 3, "train.batch_size": 16,
+    "train.lr": 1e-3, "train.device": "cpu", "train.ema_warmup": True,
+    "train.bn_recalibrate": 4,
+}
 
 
 class Combo(NamedTuple):

@@ -17,15 +17,9 @@ from asdbench.run.loop import TrainState, train_step
 from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.rundir import RunDir
 from asdbench.speed import COMPILE_AUTO_MIN_STEPS, speed_options
+from asdbench.testing import TINY_RUN
 
-TINY = {
-    "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
-    "data.train_per_id": 16, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
-    "data.clip_seconds": 1.0, "data.difficulty": 0.3,
-    "frontend": "logmel", "method": "os-scl", "train.epochs": 3, "train.batch_size": 16,
-    "train.lr": 1e-3, "train.device": "cpu", "train.ema_warmup": True,
-    "train.bn_recalibrate": 4,
-}
+TINY = TINY_RUN
 
 
 def tiny_cfg(**over):

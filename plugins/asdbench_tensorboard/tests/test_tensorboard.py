@@ -8,11 +8,12 @@ import sys
 
 import pytest
 from asdbench_tensorboard import plugin as tb
-from test_engine import tiny_cfg
 
 from asdbench import plugins
+from asdbench.config import resolve
 from asdbench.registry import AsdbenchError
 from asdbench.run.pipeline import train_and_evaluate
+from asdbench.testing import TINY_RUN
 
 pytest.importorskip("tensorboard", reason="tensorboard not installed (the dev extra has it)")
 from tensorboard.backend.event_processing.event_accumulator import (  # noqa: E402
@@ -65,7 +66,7 @@ def test_scalars_take_every_number_but_the_epoch():
 def test_a_run_writes_its_train_log_and_metrics_as_scalars(tmp_path, monkeypatch):
     logs = tmp_path / "tb"
     monkeypatch.setenv(tb.ENV, str(logs))
-    cfg = tiny_cfg(**{"train.epochs": 2})
+    cfg = resolve({**TINY_RUN, "train.epochs": 2}, plugins.get_registry())
     metrics, run = train_and_evaluate(cfg, tmp_path / "results", progress=False)
     assert tb._writers == {}  # closed at the end
     assert [p.name for p in logs.iterdir()] == [cfg.run_id]
