@@ -125,6 +125,9 @@ def asdbench_methods() -> list[Component]:
       which the scorer ``method`` reads at the clip's own class (and exports as is).
       Validation selects on the mean own-class score instead of cross-entropy; a scorer
       declaring ``needs_own_score`` refuses a method without ``own_score``.
+    - ``trains = False`` (or no trainable parameter in the model): the engine skips training
+      and evaluates the model as built (a non-learned reference such as ``gaussian``, which
+      takes its statistics from the scorer's fit on the training clips).
     - A factory raises :class:`asdbench.sdk.IncompatibleComponents` when its backbone or
       frontend cannot feed it (a frame-level method behind a pooling backbone): the user
       gets its message, the registry-driven checks skip the combination.
