@@ -21,14 +21,10 @@ from asdbench.progress import PlainProgress, make_progress
 from asdbench.run import checkpoint
 from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.rundir import RunDir
+from asdbench.testing import TINY_RUN
 
-TINY = {
-    "dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
-    "data.train_per_id": 8, "data.test_normal_per_id": 3, "data.test_anomaly_per_id": 3,
-    "data.clip_seconds": 1.0, "data.difficulty": 0.3, "frontend": "logmel",
-    "method": "os-scl", "train.epochs": 3, "train.batch_size": 16, "train.lr": 1e-3,
-    "train.device": "cpu",
-}
+TINY = {**TINY_RUN, "data.train_per_id": 8, "data.test_normal_per_id": 3,
+        "data.test_anomaly_per_id": 3, "train.epochs": 3}  # smaller than TINY_RUN
 
 
 def invoke(*args):

@@ -82,3 +82,34 @@ def print_metrics(metrics: dict[str, Any]) -> None:
 
 def pct(v) -> str:
     return "—" if v is None else f"{100 * v:.2f}"
+
+
+def table_options(f):
+    """What ``leaderboard`` and ``report`` select by: the runs (folder, matrix), the protocol,
+    the table kind and its columns, published rows."""
+    from asdbench.workspace import DEFAULT_HELP, default_results
+
+    opts = [
+        click.option("--results", type=click.Path(path_type=Path), default=default_results,
+                     show_default=DEFAULT_HELP,
+                     help="Results folder to read (its run folders' metrics)."),
+        click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
+                     "(default: the table's, else each dataset's official one)."),
+        click.option("--by", type=click.Choice(["type", "id"]), default="type",
+                     show_default=True, help="Columns per machine type or per machine ID."),
+        click.option("--table", "kind_name", metavar="NAME",
+                     help="Table kind (columns, rows, ranking, published rows): the core's "
+                     "types (per machine type AUC and pAUC) or one a plugin adds, e.g. the "
+                     "OS-SCL paper's table2/table3 (AUC, pAUC), table4 (mAUC), table6 (AUC). "
+                     "Default: the kind a plugin offers as default (OS-SCL: table2), else "
+                     "types."),
+        click.option("--reference", type=click.Choice(["none", "paper"]), default="none",
+                     show_default=True, help="paper: add the published numbers plugins "
+                     "provide for this table, labelled as such."),
+        click.option("--matrix", "matrix_file",
+                     type=click.Path(path_type=Path, dir_okay=False),
+                     help="Only the runs of this matrix config (its cells' run ids)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f

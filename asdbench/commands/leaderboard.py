@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from asdbench.commands.common import table_options
 from asdbench.leaderboard import FORMATS
 from asdbench.registry import AsdbenchError
-from asdbench.workspace import DEFAULT_HELP, default_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,28 +51,13 @@ def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
 
 
 @click.command("leaderboard")
-@click.option("--results", type=click.Path(path_type=Path), default=default_results,
-              show_default=DEFAULT_HELP, help="Results folder to read (its run folders' metrics).")
-@click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
-              "(default: the table's, else each dataset's official one).")
-@click.option("--by", type=click.Choice(["type", "id"]), default="type", show_default=True,
-              help="Columns per machine type or per machine ID.")
-@click.option("--table", "kind_name", metavar="NAME",
-              help="Table kind (columns, rows, ranking, published rows): the core's types "
-              "(per machine type AUC and pAUC) or one a plugin adds, e.g. the OS-SCL paper's "
-              "table2/table3 (AUC, pAUC), table4 (mAUC), table6 (AUC). Default: the kind a "
-              "plugin offers as default (OS-SCL: table2), else types.")
+@table_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
               help="rich: tables fitted to the terminal; plain: aligned text for pipes; "
               "csv keeps the numbers (fractions) and each row's track.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file (atomically).")
-@click.option("--reference", type=click.Choice(["none", "paper"]), default="none",
-              show_default=True, help="paper: add the published numbers plugins provide for "
-              "this table, labelled as such.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
               help="Also write PNG plots (bar chart, ROC curves, score distributions) here.")
-@click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Only the runs of this matrix config (its cells' run ids).")
 def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name: str | None,
                         fmt: str, out: Path | None, reference: str, plots_dir: Path | None,
                         matrix_file: Path | None = None) -> None:

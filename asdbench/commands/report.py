@@ -8,25 +8,12 @@ from pathlib import Path
 
 import click
 
+from asdbench.commands.common import table_options
 from asdbench.registry import AsdbenchError
-from asdbench.workspace import DEFAULT_HELP, default_results
 
 
 @click.command("report")
-@click.option("--results", type=click.Path(path_type=Path), default=default_results,
-              show_default=DEFAULT_HELP, help="Results folder to read (its run folders' metrics).")
-@click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "
-              "(default: the table's, else each dataset's official one).")
-@click.option("--by", type=click.Choice(["type", "id"]), default="type", show_default=True,
-              help="Columns per machine type or per machine ID.")
-@click.option("--table", "kind_name", metavar="NAME",
-              help="Table kind, as for `asdbench leaderboard --table` (default: the one a "
-              "plugin offers as default, else types).")
-@click.option("--reference", type=click.Choice(["none", "paper"]), default="none",
-              show_default=True, help="paper: add the published numbers plugins provide for "
-              "this table, labelled as such.")
-@click.option("--matrix", "matrix_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Only the runs of this matrix config (its cells' run ids).")
+@table_options
 @click.option("--out", type=click.Path(path_type=Path),
               help="The page: a .html file, or a folder to write report.html into "
               "[default: RESULTS/report.html].")
