@@ -160,3 +160,45 @@ def test_top_package_exports_the_sdk_names_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120).stdout.split()
     assert out == ["False", "True", "False"], out
+
+
+class _DuplicateOfShipped:
+    @hookimpl
+    def asdbench_scorers(self):
+        return [Component("knn", lambda options: None, {}, "a second knn")]
+
+
+class _ComponentHookRaises:
+    @hookimpl
+    def asdbench_methods(self):
+        from asdbench.errors import AsdbenchError
+
+        raise AsdbenchError("my plugin's own error")
+
+
+class _NotAComponent:
+    @hookimpl
+    def asdbench_frontends(self):
+        return ["not a component"]
+
+
+@pytest.mark.parametrize("name, plugin, needle", [
+    ("typo", _Misspelled(), "asdbench_scorer"),
+    ("dup", _DuplicateOfShipped(), "ASDBENCH_DISABLE_PLUGINS=dup"),
+    ("raises", _ComponentHookRaises(), "my plugin's own error"),
+    ("wrong", _NotAComponent(), "expected asdbench.registry.Component"),
+])
+def test_plugins_command_works_with_each_broken_plugin_installed(monkeypatch, name, plugin,
+                                                                 needle):
+    from click.testing import CliRunner
+
+    from asdbench.cli import cli
+
+    ps = plugin_loading.load_plugins([(name, plugin)])  # the shipped plugins + the broken one
+    monkeypatch.setattr(plugin_loading, "default_plugins", lambda: ps)
+    add_plugin_commands(cli)
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"plugin '{name}' failed to load and was skipped" in result.stderr
+    assert needle in result.stderr
+    assert "os-scl" in result.stdout  # the others still listed

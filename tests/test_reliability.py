@@ -481,3 +481,22 @@ def test_run_with_one_training_clip_says_too_few_not_diverged(tmp_path):
                     str(tmp_path / "results"), "--set", "data.clip_seconds=2", "--quiet")
     message = assert_one_line_error(result, "too few training clips", "asdbench data check")
     assert "diverged" not in message
+
+
+def test_a_full_disk_while_checkpointing_is_no_space_naming_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from asdbench.run import checkpoint
+
+    path = tmp_path / "state.pt"
+    path.write_bytes(b"the previous checkpoint")
+
+    def full_disk(obj, f):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 320 vs 0")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    with pytest.raises(OSError) as err:
+        checkpoint.save({"epoch": 1}, path)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert path.read_bytes() == b"the previous checkpoint"  # the old one is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]  # no temp file left

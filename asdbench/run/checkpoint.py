@@ -3,6 +3,8 @@ back with ``weights_only=True`` (tensors, numbers and strings only: no code is u
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -21,10 +23,22 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "ema_steps": int, "numpy_rng": str}
 
 
+_WRITE_FAILURES = ("write failed", "unexpected pos", "No space left")
+
+
 def save(state: dict[str, Any], path: Path) -> None:
-    """Write a training state (``TrainState.state_dict``) so a reader never sees half of it."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write a training state (``TrainState.state_dict``) so a reader never sees half of it.
+
+    torch's zip writer reports a full disk as a ``RuntimeError`` ("file write failed",
+    "unexpected pos ..."): that one becomes the ``OSError`` it is, which the command line
+    names in one line (no space left, which file); the previous checkpoint stays intact."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except RuntimeError as exc:
+        if not any(sign in str(exc) for sign in _WRITE_FAILURES):
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
 
 
 def unusable(path: Path, what: str) -> AsdbenchError:
