@@ -141,7 +141,7 @@ def test_train_settings_are_typed_and_cover_every_train_key(registry):
     assert train.weight_decay == 0.0 and type(train.weight_decay) is float
     # the flat config keeps the value as given: it is what the run id hashes
     assert type(cfg["train.lr"]) is int
-    assert (train.epochs, train.batch_size, train.bn_recalibrate) == (6, 32, 8)  # synthetic's
+    assert (train.epochs, train.batch_size, train.bn_recalibrate) == (8, 32, 8)  # synthetic's
     assert type(train.epochs) is int and train.ema_warmup is True
     assert (train.amp, train.compile, train.channels_last) == ("bf16", False, "auto")
     assert (train.select, train.device, train.val_fraction) == ("val_ce", "auto", 0.05)
