@@ -10,17 +10,13 @@ from rich.table import Table
 
 from asdbench.commands.common import build_config, config_options, console
 
-# DCASE 2020 Task 2 dev + additional training IDs, the paper's class count; the same value as
-# asdbench.modelinfo.PAPER_NUM_CLASSES, repeated here so that loading this command imports no torch.
-DEFAULT_NUM_CLASSES = 41
-
 
 @click.command("describe")
 @config_options
 @click.option("--num-classes", type=int,
               help="Classes of the ArcFace head (default: the dataset's when its settings "
-                   "tell it, synthetic: types x ids_per_type; else "
-                   f"{DEFAULT_NUM_CLASSES} = DCASE 2020 dev + eval IDs).")
+                   "tell it, synthetic: types x ids_per_type; else the paper's 41 = DCASE 2020 "
+                   "dev + additional training IDs).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(num_classes: int | None, as_json: bool, **kw) -> None:
     """Resolved config, shapes, inference parameters and forward FLOPs of a model.
@@ -63,10 +59,11 @@ def command(num_classes: int | None, as_json: bool, **kw) -> None:
     console.print(cfg_table)
 
 
-def dataset_classes(cfg: dict[str, Any]) -> int:
+def dataset_classes(cfg: dict[str, Any]) -> int | None:
     """The class count of a run of ``cfg`` when its data settings tell it without listing
-    any file (a generated dataset: types x IDs per type), else the paper's."""
+    any file (a generated dataset: types x IDs per type), else None (``describe_model``
+    then takes the paper's, ``asdbench.modelinfo.PAPER_NUM_CLASSES``)."""
     types, ids = cfg.get("data.types"), cfg.get("data.ids_per_type")
     if isinstance(types, str) and types.strip() and isinstance(ids, int):
         return len([t for t in types.split(",") if t.strip()]) * ids
-    return DEFAULT_NUM_CLASSES
+    return None
