@@ -268,3 +268,19 @@ def test_plain_progress_prints_the_plain_text_of_rich_markup():
         task = bar.add_task("quick: [green]2 done[/], [red]0 failed[/]", total=1)
         bar.advance(task, 1)
     assert "[green]" not in out.getvalue() and "quick: 2 done, 0 failed ..." in out.getvalue()
+
+
+def test_run_tables_say_dataset_set_protocol_scorer_and_recipe(capsys):
+    from asdbench.commands import common
+
+    part = {"types": {"fan": {"auc": 0.7, "pauc": 0.6}}, "average": {"auc": 0.7, "pauc": 0.6}}
+    metrics = {"run_id": "r", "official_protocol": "dcase2020", "official_set": "eval",
+               "config": {"dataset": "dcase2020", "scorer": "ce", "recipe": "authors"},
+               "protocols": {"dcase2020": part},
+               "sets": {"dev": {"n_labelled": 12, "protocols": {"dcase2020": part}},
+                        "eval": {"n_labelled": 10, "protocols": {"dcase2020": part}}}}
+    common.print_metrics(metrics)
+    out = " ".join(capsys.readouterr().out.split())  # titles wrap to the table's width
+    assert ("dcase2020 · scorer ce · recipe authors · set dev, 12 labelled clips · protocol "
+            "dcase2020 ┏") in out  # the dev set's table is not the official one
+    assert "set eval, 10 labelled clips · protocol dcase2020 (official)" in out

@@ -69,15 +69,24 @@ def ensure_writable(folder: Path) -> None:
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:
-    for name, m in metrics["protocols"].items():
-        official = " (official)" if name == metrics.get("official_protocol") else ""
-        table = Table(title=f"{metrics['run_id']} — protocol {name}{official}")
-        for col in ("machine type", "AUC %", "pAUC %", "mAUC %"):
-            table.add_column(col, justify="right" if col != "machine type" else "left")
-        rows = list(m["types"].items()) + [("average", m["average"])]
-        for t, v in rows:
-            table.add_row(t, *(pct(v.get(k)) for k in ("auc", "pauc", "mauc")))
-        console.print(table)
+    """One table per test set and protocol, each titled with what its numbers are: dataset,
+    set, labelled clips, protocol, scorer and recipe."""
+    cfg = metrics.get("config") or {}
+    what = (f"{cfg.get('dataset', '?')} · scorer {cfg.get('scorer', '?')} · recipe "
+            f"{cfg.get('recipe', 'common')}")
+    sets = metrics.get("sets") or {"test": {"protocols": metrics["protocols"]}}
+    for set_name, part in sets.items():
+        labelled = f", {part['n_labelled']} labelled clips" if "n_labelled" in part else ""
+        for name, m in part["protocols"].items():
+            official = (" (official)" if name == metrics.get("official_protocol")
+                        and set_name == metrics.get("official_set", set_name) else "")
+            table = Table(title=f"{metrics['run_id']}\n{what} · set {set_name}{labelled} · "
+                                f"protocol {name}{official}")
+            for col in ("machine type", "AUC %", "pAUC %", "mAUC %"):
+                table.add_column(col, justify="right" if col != "machine type" else "left")
+            for t, v in [*m["types"].items(), ("average", m["average"])]:
+                table.add_row(t, *(pct(v.get(k)) for k in ("auc", "pauc", "mauc")))
+            console.print(table)
 
 
 def pct(v) -> str:
