@@ -108,12 +108,6 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
     return frame.assign(set=clip_sets(splits.test.clips)), train
 
 
-def submission_dirs(run: RunDir, names: list[str], official: str) -> dict[str, Path]:
-    """``submission/`` for the official set, ``submission-<set>/`` for each other one."""
-    return {n: run.submission_dir if n == official
-            else run.submission_dir.with_name(f"{RunDir.SUBMISSION}-{n}") for n in names}
-
-
 def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
                   protocols: list[str], run: RunDir) -> dict[str, Any]:
     """Decisions, submission files and metrics of each test set apart; the part of
@@ -129,7 +123,7 @@ def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
     frame = frame.assign(decision=decide(frame, thresholds))
     names = set_names(frame)
     official = official_set(names)
-    folders = submission_dirs(run, names, official)
+    folders = {n: run.set_submission_dir(n, official) for n in names}
     write_set_submissions(frame, folders, layout=protocols[0])
     sets = metrics_by_set(frame, protocols, dataset=cfg.dataset)
     for name in names:

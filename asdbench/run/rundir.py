@@ -120,6 +120,12 @@ class RunDir:
     def submission_dir(self) -> Path:
         return self.path / self.SUBMISSION
 
+    def set_submission_dir(self, test_set: str, official: str) -> Path:
+        """``submission/`` for the official test set, ``submission-<set>/`` for another."""
+        if test_set == official:
+            return self.submission_dir
+        return self.path / f"{self.SUBMISSION}-{test_set}"
+
     @property
     def metrics_path(self) -> Path:
         return self.path / self.METRICS
