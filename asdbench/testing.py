@@ -31,7 +31,7 @@ are left out by :func:`model_combinations`. The methods are built with :data:`CL
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -229,3 +229,24 @@ def check_scorer(registry: Registry, name: str, dim: int = 8, per_class: int = 2
     where = f"scorer '{name}' ({registry.get('scorer', name).package or '?'})"
     assert scores.shape == (10,), f"{where}: {scores.shape} scores for 10 test clips"
     assert np.isfinite(scores).all(), f"{where}: non-finite scores"
+
+
+# --- for metric protocol authors: a score table and the direct computations to test against --
+
+
+def score_table(rows: list[tuple]) -> Any:
+    """A run's score table from ``(machine_type, machine_id, domain, label, score)`` rows, with
+    generated file names: what a protocol's ``compute`` receives."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["machine_type", "machine_id", "domain", "label", "score"])
+    df.insert(0, "file", [f"clip_{i:04d}.wav" for i in range(len(df))])
+    return df
+
+
+def pairwise_auc(labels: Any, scores: Any) -> float:
+    """AUC computed directly: the fraction of (anomalous, normal) pairs ranked right, ties
+    counting half (no library's ROC code involved)."""
+    y, s = np.asarray(labels), np.asarray(scores, dtype=float)
+    diff = s[y == 1][:, None] - s[y == 0][None, :]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())

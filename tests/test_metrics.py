@@ -31,21 +31,7 @@ from asdbench.metrics.core import score_groups, summary
 from asdbench.plugins import load_plugins
 from asdbench.registry import AsdbenchError, Component
 from asdbench.run.pipeline import train_and_evaluate
-
-
-def _table(rows: list[tuple]) -> pd.DataFrame:
-    """rows: (machine_type, machine_id, domain, label, score); file names generated."""
-    df = pd.DataFrame(rows, columns=["machine_type", "machine_id", "domain", "label", "score"])
-    df.insert(0, "file", [f"clip_{i:04d}.wav" for i in range(len(df))])
-    return df
-
-
-def _pairwise_auc(y, s) -> float:
-    """AUC as the fraction of (anomaly, normal) pairs ranked right, ties count half."""
-    y, s = np.asarray(y), np.asarray(s, dtype=float)
-    pos, neg = s[y == 1], s[y == 0]
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+from asdbench.testing import pairwise_auc, score_table
 
 
 def _pauc(y, s) -> float:
@@ -65,7 +51,7 @@ def scores2020() -> pd.DataFrame:
         for label in (0, 1):
             for v in rng.normal(sep * label, 1.0, 25):
                 rows.append(("ToyCar", mid, "", label, float(v)))
-    return _table(rows)
+    return score_table(rows)
 
 
 def test_core_registers_only_its_own_protocols():
@@ -83,7 +69,7 @@ def test_core_registers_only_its_own_protocols():
 
 
 def test_auc_matches_pair_counting():
-    df = _table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 0, 0.4), ("fan", "00", "", 1, 0.35),
+    df = score_table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 0, 0.4), ("fan", "00", "", 1, 0.35),
                  ("fan", "00", "", 1, 0.8), ("fan", "00", "", 0, 0.8)])
     m = compute_metrics(df, "dcase2020")
     # pairs (anomaly > normal): 0.35 beats 0.1 only; 0.8 beats 0.1, 0.4 and ties 0.8 -> 3.5 / 6
@@ -97,7 +83,7 @@ def test_dcase2020_means_over_ids(scores2020):
     per_type = {}
     for (mtype, mid), g in scores2020.groupby(["machine_type", "machine_id"]):
         y, s = g["label"].to_numpy(), g["score"].to_numpy()
-        auc, pauc = _pairwise_auc(y, s), _pauc(y, s)
+        auc, pauc = pairwise_auc(y, s), _pauc(y, s)
         assert m["ids"][f"{mtype}/{mid}"]["auc"] == pytest.approx(auc)
         assert m["ids"][f"{mtype}/{mid}"]["pauc"] == pytest.approx(pauc)
         per_type.setdefault(mtype, []).append((auc, pauc))
@@ -119,7 +105,7 @@ def test_pooled_pools_ids_and_differs_from_dcase2020(scores2020):
     official = compute_metrics(scores2020, "dcase2020")
     for mtype, g in scores2020.groupby("machine_type"):
         y, s = g["label"].to_numpy(), g["score"].to_numpy()
-        assert pooled["types"][mtype]["auc"] == pytest.approx(_pairwise_auc(y, s))
+        assert pooled["types"][mtype]["auc"] == pytest.approx(pairwise_auc(y, s))
         assert pooled["types"][mtype]["pauc"] == pytest.approx(_pauc(y, s))
         # mAUC is still the lowest per-ID AUC, identical under both protocols
         assert pooled["types"][mtype]["mauc"] == pytest.approx(official["types"][mtype]["mauc"])
@@ -131,7 +117,7 @@ def test_pooled_pools_ids_and_differs_from_dcase2020(scores2020):
 
 
 def test_unlabelled_and_one_class_groups_are_left_out():
-    df = _table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 1, 0.9),
+    df = score_table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 1, 0.9),
                  ("fan", "00", "", None, 5.0), ("fan", "00", "", float("nan"), -5.0),
                  ("fan", "02", "", 0, 0.3), ("fan", "02", "", 0, 0.2),
                  ("pump", "00", "", 1, 0.3)])

@@ -31,6 +31,7 @@ from asdbench.metrics import (
 from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError
 from asdbench.run.pipeline import train_and_evaluate
+from asdbench.testing import pairwise_auc, score_table
 
 REPO = Path(__file__).resolve().parents[3]
 SR = 16000
@@ -391,21 +392,6 @@ def test_official_2022_rules_by_hand_for_2022_to_2025(tmp_path):
 # --- the dcase2021 / dcase2022 metric protocols ------------------------------------------------
 
 
-def _table(rows: list[tuple]) -> pd.DataFrame:
-    """rows: (machine_type, machine_id, domain, label, score); file names generated."""
-    df = pd.DataFrame(rows, columns=["machine_type", "machine_id", "domain", "label", "score"])
-    df.insert(0, "file", [f"clip_{i:04d}.wav" for i in range(len(df))])
-    return df
-
-
-def _pairwise_auc(y, s) -> float:
-    """AUC as the fraction of (anomaly, normal) pairs ranked right, ties count half."""
-    y, s = np.asarray(y), np.asarray(s, dtype=float)
-    pos, neg = s[y == 1], s[y == 0]
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
-
-
 def _pauc(y, s) -> float:
     return float(roc_auc_score(y, s, max_fpr=0.1))
 
@@ -429,13 +415,13 @@ def test_dcase2021_per_domain_and_harmonic_mean():
                 for label in (0, 1):
                     for v in rng.normal(sep * label, 1.0, 20):
                         rows.append((mtype, sec, dom, label, float(v)))
-    df = _table(rows)
+    df = score_table(rows)
     m = compute_metrics(df, "dcase2021")
     values = []
     for (mtype, sec, dom), g in df.groupby(["machine_type", "machine_id", "domain"]):
         y, s = g["label"].to_numpy(), g["score"].to_numpy()
         e = m["ids"][f"{mtype}/{sec}/{dom}"]
-        assert e["auc"] == pytest.approx(_pairwise_auc(y, s))
+        assert e["auc"] == pytest.approx(pairwise_auc(y, s))
         assert e["pauc"] == pytest.approx(_pauc(y, s))
         values += [e["auc"], e["pauc"]]
     assert len(m["ids"]) == 8
@@ -459,7 +445,7 @@ def _scores2022() -> pd.DataFrame:
         rows.append(("fan", "01", "source", 0, v))
     rows += [("fan", "01", "target", 0, 0.3), ("fan", "01", "target", 0, 0.1),
              ("fan", "01", "source", 1, 0.35), ("fan", "01", "target", 1, 0.8)]
-    return _table(rows)
+    return score_table(rows)
 
 
 def test_dcase2022_source_target_auc_use_all_anomalies():
@@ -471,9 +457,9 @@ def test_dcase2022_source_target_auc_use_all_anomalies():
         e = m["ids"][f"fan/{sec}"]
         for dom in ("source", "target"):
             keep = (d == dom) | (y == 1)
-            assert e[f"auc_{dom}"] == pytest.approx(_pairwise_auc(y[keep], s[keep]))
+            assert e[f"auc_{dom}"] == pytest.approx(pairwise_auc(y[keep], s[keep]))
         assert e["pauc"] == pytest.approx(_pauc(y, s))
-        assert e["auc"] == pytest.approx(_pairwise_auc(y, s))
+        assert e["auc"] == pytest.approx(pairwise_auc(y, s))
         official += [e["auc_source"], e["auc_target"], e["pauc"]]
     e0 = m["ids"]["fan/00"]
     # by hand: source normals {0,.1,.2,.3} vs anomalies {.55,.25,.9}: .25 beats 3 of 4 -> 11/12
@@ -493,7 +479,7 @@ def test_dcase2022_source_target_auc_use_all_anomalies():
 
 
 def test_dcase2022_harmonic_mean_floor():
-    df = _table([("pump", "00", "source", 0, 0.0), ("pump", "00", "source", 1, 1.0),
+    df = score_table([("pump", "00", "source", 0, 0.0), ("pump", "00", "source", 1, 1.0),
                  ("pump", "00", "target", 0, 2.0), ("pump", "00", "target", 1, 1.5)])
     m = compute_metrics(df, "dcase2022")
     e = m["ids"]["pump/00"]
@@ -505,7 +491,7 @@ def test_dcase2022_harmonic_mean_floor():
 
 
 def test_domain_protocols_need_domains():
-    no_domain = _table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 1, 0.9)])
+    no_domain = score_table([("fan", "00", "", 0, 0.1), ("fan", "00", "", 1, 0.9)])
     for protocol in ("dcase2021", "dcase2022"):
         with pytest.raises(AsdbenchError, match="needs domain 'source' or 'target'"):
             compute_metrics(no_domain, protocol)
