@@ -277,7 +277,8 @@ def test_score_keeps_the_good_rows_and_reports_each_bad_file(tiny, tmp_path):
     assert result.exit_code == 0, result.stderr
     frame = pd.read_csv(io.StringIO(result.stdout), dtype={"machine_id": str},
                         keep_default_na=False)
-    assert list(frame.columns) == ["file", "machine_type", "machine_id", "score", "error"]
+    assert list(frame.columns) == ["file", "machine_type", "machine_id", "score", "decision",
+                                   "threshold", "threshold_rule", "error"]
     rows = {Path(f).name: r for f, r in zip(frame["file"], frame.to_dict("records"),
                                             strict=True)}
     assert len(rows) == 8 and "notes.txt" not in rows

@@ -8,7 +8,10 @@ import csv
 import io
 import json
 import shutil
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -66,6 +69,25 @@ def test_eval_with_another_scorer_writes_into_the_run_and_says_so(results):
     assert len(rows) == 2 * 2 * 6  # every labelled test clip of the run's dataset
     line = [x for x in got.stderr.splitlines() if x.startswith("scored by")]
     assert line == [f"scored by knn (k=1); results in {out}"]
+
+
+def test_eval_with_the_runs_scorer_gives_its_sets_and_decisions(results):
+    """Each test set apart and the decisions' precision/recall/F1, as the run wrote them."""
+    run = _run(results)
+    got = invoke("eval", "--run", run.path, "--device", "cpu", "--json", "--quiet")
+    assert got.exit_code == 0, (got.stderr, got.exception)
+    m, want = json.loads(got.stdout), json.loads(run.metrics_path.read_text())
+    assert m["official_set"] == want["official_set"] and list(m["sets"]) == list(want["sets"])
+    for name, part in want["sets"].items():
+        assert m["sets"][name]["n_labelled"] == part["n_labelled"] == 2 * 2 * 6
+        mine = m["sets"][name]["protocols"]["dcase2020"]["average"]
+        theirs = part["protocols"]["dcase2020"]["average"]
+        assert set(mine) == set(theirs) >= {"auc", "pauc", "precision", "recall", "f1"}
+        assert mine == pytest.approx(theirs, abs=1e-6)
+    assert m["protocols"] == m["sets"][m["official_set"]]["protocols"]
+    for key, fit in want["decision"]["thresholds"].items():
+        assert m["decision"]["thresholds"][key]["threshold"] == pytest.approx(
+            fit["threshold"], rel=1e-6)
 
 
 def test_scorer_options_get_a_folder_of_their_own(results):
@@ -139,3 +161,81 @@ def test_an_unreadable_rescoring_is_skipped_with_a_warning(results):
     assert set(df["scorer"]) == {"ce"} and set(df["rescored"]) == {""}
     assert df.attrs["warnings"] == [f"{bad / 'metrics.json'}: unreadable (TypeError: 'config' "
                                     "is not an object (list)); re-scoring skipped"]
+
+
+# --- asdbench score: decisions with the run's threshold or at a target false-alarm rate -----
+
+
+def _test_wavs(run: RunDir) -> list:
+    """The run's own fan test clips (in its dataset's folder)."""
+    root = Path(json.loads(run.config_path.read_text())["data_root"])
+    return sorted(root.glob("fan/test/*.wav"))
+
+
+def _train_ce_scores(run: RunDir) -> dict[str, np.ndarray]:
+    """The ce scores of the run's training clips per class, computed here from their logits:
+    ``log(sum(exp(z))) - z[own class]``."""
+    inputs = run.load_train_inputs()
+    classes = json.loads(run.config_path.read_text())["classes"]
+    z = inputs.logits.astype(np.float64)
+    ce = np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), inputs.class_index]
+    return {c: ce[inputs.class_index == i] for i, c in enumerate(classes)}
+
+
+def test_score_decides_as_the_runs_decision_files_with_its_thresholds(results):
+    run = _run(results)
+    wavs = _test_wavs(run)
+    got = invoke("score", "--run", run.path, *wavs, "--format", "json", "--device", "cpu")
+    assert got.exit_code == 0, (got.stderr, got.exception)
+    rows = json.loads(got.stdout)
+    assert len(rows) == len(wavs) == 2 * 6
+    assert list(rows[0]) == ["file", "machine_type", "machine_id", "score", "decision",
+                             "threshold", "threshold_rule", "error"]
+    metrics = json.loads(run.metrics_path.read_text())
+    fitted = metrics["decision"]["thresholds"]
+    folder = run.path / metrics["sets"][metrics["official_set"]]["submission"]
+    for row in rows:
+        key = f"{row['machine_type']}/{row['machine_id']}"
+        assert row["threshold"] == pytest.approx(fitted[key]["threshold"], rel=1e-6)
+        assert row["threshold_rule"] == "gamma q=0.9"
+        assert row["decision"] == int(row["score"] > row["threshold"])
+        decided = dict(csv.reader((folder / f"decision_result_fan_id_{row['machine_id']}.csv")
+                                  .read_text().splitlines()))
+        if abs(row["score"] - row["threshold"]) > 1e-3:  # scores agree to 1e-4
+            assert str(row["decision"]) == decided[Path(row["file"]).name]
+    assert {r["decision"] for r in rows} == {0, 1}  # the check above saw both decisions
+    table = invoke("score", "--run", run.path, wavs[0], "--device", "cpu")
+    assert table.exit_code == 0, (table.stderr, table.exception)
+    assert "threshold: gamma q=0.9 of the class's" in table.stdout
+    assert table.stderr.strip() == "scored 1 of 1 files"
+
+
+@pytest.mark.parametrize("far", [0.25, 0.5])
+def test_target_far_thresholds_at_the_training_scores_quantile(results, far):
+    run = _run(results)
+    wavs = _test_wavs(run)
+    got = invoke("score", "--run", run.path, *wavs, "--format", "csv", "--device", "cpu",
+                 "--target-far", far)
+    assert got.exit_code == 0, (got.stderr, got.exception)
+    frame = pd.read_csv(io.StringIO(got.stdout), dtype={"machine_id": str},
+                        keep_default_na=False)
+    train = _train_ce_scores(run)
+    for mid, part in frame.groupby("machine_id"):
+        own = train[f"fan/{mid}"]
+        want = np.quantile(own, 1 - far)
+        assert part["threshold"].to_numpy() == pytest.approx(want, rel=1e-5)
+        # the false-alarm rate on the training clips is at most F (8 clips: 2 or 4 above)
+        assert np.mean(own > want) <= far
+        assert part["decision"].tolist() == (part["score"] > want).astype(int).tolist()
+    assert set(frame["threshold_rule"]) == {
+        f"quantile q={1 - far:g} (target false-alarm rate {far:g})"}
+
+
+@pytest.mark.parametrize("far", ["0", "1", "-0.1", "1.5", "nan"])
+def test_target_far_outside_0_1_is_one_line_before_anything_loads(far, tmp_path):
+    got = invoke("score", "--run", tmp_path / "no-run", tmp_path, "--target-far", far)
+    assert got.exit_code == 1
+    err = got.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err == (f"Error: the target false-alarm rate (--target-far) must be in (0, 1), "
+                   f"e.g. 0.05; got {float(far)!r}")

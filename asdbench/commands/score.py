@@ -20,41 +20,65 @@ from asdbench.commands.common import console
 @click.option("--id", "machine_id", help="Machine ID of every file (else from 'id_XX' in its name).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
+@click.option("--target-far", type=float, metavar="F",
+              help="Alarm threshold at false-alarm rate F in (0, 1) on the run's normal "
+              "training clips: their (1 - F) quantile per machine class (default: the run's "
+              "decision rule, a gamma fit's 90th percentile, as its decision_result files).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--strict", is_flag=True,
               help="Exit with status 2 when any file could not be scored.")
-def command(run_dir, paths, machine_type, machine_id, fmt, device, strict) -> None:
-    """Score new audio files or folders with a trained run (higher = more anomalous).
+def command(run_dir, paths, machine_type, machine_id, fmt, target_far, device,
+            strict) -> None:
+    """Score new audio files or folders with a trained run (higher = more anomalous) and
+    decide: 1 (anomaly) when the score is above the threshold of the file's machine class.
 
     \b
-    Folders are searched for .wav and .flac files (any letter case). A file that cannot be
-    scored (unreadable, too short, silent, NaN samples, no machine class) gets an empty score
-    and its reason in the error column; the summary on stderr counts them.
+    The threshold is fitted per class on the scores of the run's training clips, by the
+    run's decision rule (gamma q=0.9: a gamma fit's 90th percentile, as the run's
+    decision_result files) or at a false-alarm rate (--target-far); the threshold and
+    threshold_rule columns say which. Folders are searched for .wav and .flac files (any
+    letter case). A file that cannot be scored (unreadable, too short, silent, NaN samples,
+    no machine class) gets an empty score and its reason in the error column; the summary
+    on stderr counts them.
     Examples:
       asdbench score --run results/runs/<run-id> recordings/fan/test/
       asdbench score --run results/runs/<run-id> clip.wav --type fan --id 00 --format csv
+      asdbench score --run results/runs/<run-id> recordings/ --target-far 0.05
     """
     from asdbench.run.service import score_files, score_summary
 
     frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
-                        device=device)
+                        device=device, target_far=target_far)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(frame.to_json(orient="records", indent=2))
     else:
-        table = Table(title=f"anomaly scores ({run_dir.name})")
-        for col in frame.columns:
-            table.add_column(col)
-        for row in frame.itertuples(index=False):
-            table.add_row(*(_cell(v) for v in row))
-        console.print(table)
+        print_table(frame, run_dir.name)
     click.echo(score_summary(frame), err=True)
     if strict and (frame["error"] != "").any():
         sys.exit(2)
 
 
+def print_table(frame, run_name: str) -> None:
+    """The scores as a table; the threshold rules (one per class, mostly one in all) in its
+    caption rather than a column repeating them."""
+    table = Table(title=f"anomaly scores ({run_name})")
+    shown = [c for c in frame.columns if c != "threshold_rule"]
+    for col in shown:
+        table.add_column(col)
+    for row in frame[shown].itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    rules = sorted({r for r in frame["threshold_rule"] if r})
+    if rules:
+        table.caption = "decision = score > threshold; threshold: " + "; ".join(
+            f"{r} of the class's training-clip scores" for r in rules)
+    console.print(table)
+
+
 def _cell(value) -> str:
+    if value is None or type(value).__name__ == "NAType":  # pandas' missing integer
+        return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.4f}"
     return str(value)

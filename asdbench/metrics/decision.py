@@ -15,6 +15,12 @@ matrix, each denominator floored at ``sys.float_info.epsilon``.
 
 Rules (``decision.rule``): ``gamma`` (the baselines'), ``quantile`` (the empirical
 ``decision.percentile`` quantile of the training scores, no distribution assumed).
+:func:`far_rule` is the quantile rule at a false-alarm rate a user chooses (``asdbench score
+--target-far``).
+
+The training scores a threshold is fitted on are each clip's score as if it were held out
+(:func:`training_scores`): a scorer whose reference holds every training clip (k-NN) would
+otherwise find each clip at distance 0 from itself, fit too low a threshold and flag too much.
 """
 
 from __future__ import annotations
@@ -56,6 +62,35 @@ class DecisionRule:
         defaults (which is what such a run is identified with)."""
         return cls(str(cfg.get("decision.rule", DEFAULT_RULE)),
                    float(cfg.get("decision.percentile", DEFAULT_PERCENTILE)))
+
+
+def far_rule(target_far: float) -> DecisionRule:
+    """The threshold rule of false-alarm rate ``target_far`` on normal training clips: the
+    empirical ``1 - target_far`` quantile of their scores."""
+    if not isinstance(target_far, int | float) or not 0 < target_far < 1:
+        raise AsdbenchError(f"the target false-alarm rate (--target-far) must be in (0, 1), "
+                            f"e.g. 0.05; got {target_far!r}")
+    return DecisionRule("quantile", 1.0 - float(target_far))
+
+
+def rule_label(how: str, rule: DecisionRule, target_far: float | None = None) -> str:
+    """What a threshold says it is: ``gamma q=0.9``, ``quantile q=0.9 (gamma fit impossible)``,
+    ``quantile q=0.95 (target false-alarm rate 0.05)``; ``how`` as :func:`fit_threshold`
+    returns it."""
+    name, _, note = how.partition(" ")
+    notes = [note] if note else []
+    if target_far is not None:
+        notes.append(f"(target false-alarm rate {target_far:g})")
+    return " ".join([name, f"q={rule.percentile:g}", *notes])
+
+
+def training_scores(scorer: Any, train: Any) -> np.ndarray:
+    """The scores of the training clips ``scorer`` was fitted on, for a threshold: the
+    scorer's ``score_train(train)`` (each clip scored as if held out, e.g. leave-one-out
+    k-NN) when it has one, else ``score(train)``."""
+    held_out = getattr(scorer, "score_train", None)
+    scores = held_out(train) if callable(held_out) else scorer.score(train)
+    return np.asarray(scores, dtype=np.float64)
 
 
 def gamma_threshold(scores: np.ndarray, percentile: float = DEFAULT_PERCENTILE) -> float:

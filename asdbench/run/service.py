@@ -17,12 +17,20 @@ from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.config import resolve
 from asdbench.data import TEST, Clip
-from asdbench.metrics import compute_all
+from asdbench.metrics.decision import (
+    DecisionRule,
+    decide,
+    far_rule,
+    fit_thresholds,
+    rule_label,
+    training_scores,
+)
+from asdbench.metrics.sets import metrics_by_set, official_set, primary_set, set_names
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
-from asdbench.run.evaluate import embed, embed_split, score_clips, scores_frame
+from asdbench.run.evaluate import clip_sets, embed, embed_split, fit_scorer, scores_frame
 from asdbench.run.rundir import RunDir
-from asdbench.run.tensors import Batch, feature_fn, to_split
+from asdbench.run.tensors import Batch, Split, feature_fn, to_split
 from asdbench.runs import LoadedRun, load_run, machine_class
 from asdbench.scoring import ScoringInputs
 from asdbench.sdk.datasets import AUDIO_SUFFIXES
@@ -69,23 +77,60 @@ def audio_files_in(paths: Iterable[str | Path]) -> list[Path]:
 
 def score_files(run_dir: str | Path, paths: Iterable[str | Path], *,
                 machine_type: str | None = None, machine_id: str | None = None,
-                device: str = "auto") -> pd.DataFrame:
-    """Anomaly score of each audio file under ``paths`` with the run's model and scorer.
+                device: str = "auto", target_far: float | None = None) -> pd.DataFrame:
+    """Anomaly score and decision of each audio file under ``paths`` with the run's model,
+    scorer and decision threshold.
 
-    One row per file; a file that cannot be scored (unreadable, too short, silent, NaN, no
-    machine class) has an empty score and says why in ``error`` (``""`` for scored files).
+    One row per file: ``score``, ``decision`` (1 = anomaly: the score is above its class's
+    ``threshold``) and ``threshold_rule`` (:func:`asdbench.metrics.decision.rule_label`). The
+    threshold is fitted per machine class on the scores of the run's training clips, as the
+    run's decision-result files: by the run's ``decision.*`` rule, or, with ``target_far``
+    F, at their ``1 - F`` quantile (a false-alarm rate F on normal training clips). A file
+    that cannot be scored (unreadable, too short, silent, NaN, no machine class) has an empty
+    score and decision and says why in ``error`` (``""`` for scored files).
     """
+    far = None if target_far is None else far_rule(target_far)  # checked before any loading
     run = load_run(run_dir, device)
+    rule = far or DecisionRule.from_config(run.config)
     files = audio_files_in(paths)
-    rows = []
-    for f in files:
-        mtype, mid = machine_class(f, run.classes, machine_type, machine_id)
-        known = f"{mtype}/{mid}" in run.classes
-        rows.append({"file": str(f), "machine_type": mtype or "", "machine_id": mid or "",
-                     "error": "" if known else
-                     f"{NO_CLASS}: got type={mtype}, id={mid}; pass --type and --id"})
+    frame = pd.DataFrame([_file_row(f, run.classes, machine_type, machine_id) for f in files])
+    scored, test = _embed_files(run, files, frame)
+    frame.insert(3, "score", np.nan)
+    frame.insert(4, "decision", pd.array([pd.NA] * len(frame), dtype="Int64"))
+    frame.insert(5, "threshold", np.nan)
+    frame.insert(6, "threshold_rule", "")
+    if scored:
+        scorer, train = fitted_scorer(run, run.config, get_registry(), test)
+        frame.loc[scored, "score"] = np.asarray(scorer.score(test), dtype=np.float64)
+        limits = run_thresholds(run, training_scores(scorer, train), train, rule,
+                                sorted(set(frame.loc[scored, "class"])))
+        got = frame.loc[scored]
+        frame.loc[scored, "threshold"] = [limits[k]["threshold"] for k in got["class"]]
+        frame.loc[scored, "threshold_rule"] = [rule_label(limits[k]["fit"], rule, target_far)
+                                               for k in got["class"]]
+        frame.loc[scored, "decision"] = (frame.loc[scored, "score"]
+                                         > frame.loc[scored, "threshold"]).astype(int)
+    return frame.drop(columns="class")
+
+
+def _file_row(path: Path, classes: list[str], machine_type: str | None,
+              machine_id: str | None) -> dict[str, str]:
+    """A file's row of :func:`score_files` before scoring: its class, or the error saying it
+    has none the run knows (``class``: ``type/id``, a working column)."""
+    mtype, mid = machine_class(path, classes, machine_type, machine_id)
+    key = f"{mtype}/{mid}"
+    return {"file": str(path), "machine_type": mtype or "", "machine_id": mid or "",
+            "error": "" if key in classes else
+            f"{NO_CLASS}: got type={mtype}, id={mid}; pass --type and --id", "class": key}
+
+
+def _embed_files(run: LoadedRun, files: list[Path],
+                 frame: pd.DataFrame) -> tuple[list[int], ScoringInputs | None]:
+    """Decode and embed the files of ``frame`` that have a class, a chunk at a time; a file
+    that cannot be decoded gets its reason in ``error``. Returns the rows embedded and what
+    the scorer receives for them (in that order)."""
     scored, embs, logits = [], [], []
-    todo = [i for i, r in enumerate(rows) if not r["error"]]
+    todo = [i for i in range(len(frame)) if not frame.at[i, "error"]]
     for start in range(0, len(todo), SCORE_BATCH):
         kept, waves = [], []
         for i in todo[start:start + SCORE_BATCH]:
@@ -93,27 +138,34 @@ def score_files(run_dir: str | Path, paths: Iterable[str | Path], *,
                 waves.append(read_clip(files[i], run.audio))
                 kept.append(i)
             except AudioError as exc:
-                rows[i]["error"] = exc.problem
+                frame.at[i, "error"] = exc.problem
         if not kept:
             continue
-        labels = torch.tensor([run.classes.index(f"{rows[i]['machine_type']}/"
-                                                 f"{rows[i]['machine_id']}") for i in kept])
+        labels = torch.tensor([run.classes.index(frame.at[i, "class"]) for i in kept])
         chunk = DecodedClips(np.stack(waves), run.model.frontend, labels.to(run.device))
         e, lg = embed(run.model, chunk, run.device, run.config["train.amp"],
                       batch_size=SCORE_BATCH)
         scored += kept
         embs.append(e)
         logits.append(lg)
-    frame = pd.DataFrame(rows)
-    frame.insert(3, "score", np.nan)
-    if scored:
-        classes = [run.classes.index(f"{rows[i]['machine_type']}/{rows[i]['machine_id']}")
-                   for i in scored]
-        test = ScoringInputs(embeddings=np.concatenate(embs), logits=np.concatenate(logits),
-                             class_index=np.array(classes),
-                             domain=np.array([""] * len(scored), dtype=object))
-        frame.loc[scored, "score"] = fitted_scores(run, run.config, get_registry(), test)
-    return frame
+    if not scored:
+        return [], None
+    classes = [run.classes.index(frame.at[i, "class"]) for i in scored]
+    return scored, ScoringInputs(embeddings=np.concatenate(embs), logits=np.concatenate(logits),
+                                 class_index=np.array(classes),
+                                 domain=np.array([""] * len(scored), dtype=object))
+
+
+def run_thresholds(run: LoadedRun, scores: np.ndarray, train: ScoringInputs,
+                   rule: DecisionRule, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The decision threshold of each class in ``keys`` (``type/id``), fitted by ``rule`` on
+    the ``scores`` of the run's training clips ``train`` of that class."""
+    names = np.asarray(run.classes, dtype=object)[train.class_index]
+    table = pd.DataFrame({"class": names, "score": scores})
+    table = table.loc[table["class"].isin(keys)]
+    parts = table["class"].str.split("/", n=1)
+    table = table.assign(machine_type=parts.str[0], machine_id=parts.str[1])
+    return fit_thresholds(table, rule)
 
 
 def score_summary(frame: pd.DataFrame) -> str:
@@ -128,15 +180,22 @@ def score_summary(frame: pd.DataFrame) -> str:
     return line
 
 
-def fitted_scores(run: LoadedRun, cfg: Any, registry: Any, test: ScoringInputs) -> np.ndarray:
-    """``test`` scored by the run's scorer fitted on the run's saved training inputs (whose
-    embeddings must be the model's)."""
+def fitted_scorer(run: LoadedRun, cfg: Any, registry: Any,
+                  test: ScoringInputs) -> tuple[Any, ScoringInputs]:
+    """The run's scorer fitted on the run's saved training inputs (whose embeddings must be
+    the model's, as ``test``'s are), and those inputs."""
     train = run.train_inputs()
     if train.embeddings.shape[1] != test.embeddings.shape[1]:
         raise run.folder.damaged(run.folder.train_inputs_path,
                                  f"embeddings of size {train.embeddings.shape[1]}, the model "
                                  f"gives {test.embeddings.shape[1]}")
-    return score_clips(cfg, registry, train, test)
+    return fit_scorer(cfg, registry, train), train
+
+
+def fitted_scores(run: LoadedRun, cfg: Any, registry: Any, test: ScoringInputs) -> np.ndarray:
+    """``test`` scored by the run's scorer fitted on the run's saved training inputs."""
+    scorer, _ = fitted_scorer(run, cfg, registry, test)
+    return np.asarray(scorer.score(test), dtype=np.float64)
 
 
 def check_writable(folder: Path) -> None:
@@ -163,16 +222,48 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     the run's scorer or another one, written to the run folder's ``eval/<scorer>[-<hash>]/``
     (:meth:`RunDir.rescore_dir`) where the leaderboard finds them as rows of the run.
 
-    The returned metrics hold ``eval_dir`` (where they were written) and ``evaluated`` (the
-    scorer, its options and the overrides)."""
+    As a run's own metrics: each test set apart (``sets``, the top-level ``protocols`` those
+    of the primary set), with decisions from thresholds fitted by the run's ``decision.*``
+    rule on the training clips' scores of the scorer used. The returned metrics hold
+    ``eval_dir`` (where they were written) and ``evaluated`` (the scorer, its options and the
+    overrides)."""
     registry = get_registry()
     run = load_run(run_dir, device, registry)
     check_writable(run.folder.path / RunDir.EVAL)
     cfg = eval_config(run, overrides, registry)
     dataset = registry.create("dataset", cfg.dataset, cfg.options("dataset"))
+    test = _test_split(run, dataset, cfg.dataset, progress)
+    inputs = embed_split(run.model, test, run.device, cfg.train.amp)
+    scorer, train = fitted_scorer(run, cfg, registry, inputs)
+    frame = scores_frame(test.clips, np.asarray(scorer.score(inputs), dtype=np.float64))
+    rule = DecisionRule.from_config(cfg)
+    thresholds = run_thresholds(run, training_scores(scorer, train), train, rule, run.classes)
+    decided = frame.assign(decision=decide(frame, thresholds), set=clip_sets(test.clips))
+    protocols = list(dataset.protocols)
+    sets = metrics_by_set(decided, protocols, dataset=cfg.dataset)
+    names = set_names(decided)
+    trained = run.folder.read_metrics() or {}
+    metrics = {"run_id": run.info["run_id"], "config": cfg, "official_protocol": protocols[0],
+               "official_set": official_set(names),
+               "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
+               "decision": {"rule": rule.rule, "percentile": rule.percentile,
+                            "fitted_on": "training clips' scores", "thresholds": thresholds},
+               "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
+               "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
+                             "overrides": overrides}}
+    out = run.folder.rescore_dir(cfg.scorer, overrides)
+    run.folder.write_scores(frame, out / RunDir.SCORES)
+    RunDir.write_json(out / RunDir.METRICS, metrics)
+    metrics["eval_dir"] = str(out)
+    return metrics
+
+
+def _test_split(run: LoadedRun, dataset: Any, name: str, progress: bool) -> Split:
+    """The labelled test clips of ``dataset``, decoded with their features; every one of a
+    class the run was trained on (else a one-line error)."""
     clips: list[Clip] = [c for c in dataset.clips() if c.split == TEST and c.label is not None]
     if not clips:
-        raise AsdbenchError(f"dataset '{cfg.dataset}' has no labelled test clips")
+        raise AsdbenchError(f"dataset '{name}' has no labelled test clips")
     waves = load_waveforms(clips, run.audio, progress=progress)
     fe = run.model.frontend
     feats = load_features(waves, feature_fn(fe, run.device), fe.feature_key, progress=progress)
@@ -182,17 +273,4 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     if not known.all():
         unknown = sorted({c.class_key for c, k in zip(test.clips, known, strict=True) if not k})
         raise AsdbenchError(f"test clips of classes the run was not trained on: {', '.join(unknown)}")
-    inputs = embed_split(run.model, test, run.device, cfg.train.amp)
-    frame = scores_frame(test.clips, fitted_scores(run, cfg, registry, inputs))
-    protocols = list(dataset.protocols)
-    trained = run.folder.read_metrics() or {}
-    metrics = {"run_id": run.info["run_id"], "config": cfg, "official_protocol": protocols[0],
-               "protocols": compute_all(frame, protocols, dataset=cfg.dataset),
-               "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
-               "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
-                             "overrides": overrides}}
-    out = run.folder.rescore_dir(cfg.scorer, overrides)
-    run.folder.write_scores(frame, out / RunDir.SCORES)
-    RunDir.write_json(out / RunDir.METRICS, metrics)
-    metrics["eval_dir"] = str(out)
-    return metrics
+    return test
