@@ -188,3 +188,37 @@ def test_bad_engine_settings_fail_before_any_work_with_one_line(setting, message
     with pytest.raises(AsdbenchError) as err:
         resolve(parse_sets([setting]), get_registry())
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def _set_metrics(auc: float, n: int) -> dict:
+    avg = {"auc": auc, "pauc": auc / 2, "f1": 0.5}
+    return {"n_clips": n, "n_labelled": n, "submission": f"submission-{n}",
+            "protocols": {"dcase2020": {"average": avg, "types": {"fan": avg}, "ids": {}}}}
+
+
+def test_run_json_prints_each_sets_metrics_and_names_the_set_of_the_top_numbers(
+        monkeypatch, tmp_path):
+    """A finished DCASE 2020 run with a dev and an eval set (its metrics.json made here)."""
+    import asdbench.run.pipeline as pipeline  # noqa: PLC0415
+    from asdbench.run.rundir import RunDir  # noqa: PLC0415
+
+    sets = {"dev": _set_metrics(0.8, 12), "eval": _set_metrics(0.6, 20)}
+    metrics = {"run_id": "r1", "official_protocol": "dcase2020", "official_set": "eval",
+               "protocols": sets["dev"]["protocols"], "sets": sets, "wall_time_s": 3.0}
+    run = RunDir(tmp_path / "r1")
+    monkeypatch.setattr(pipeline, "train_and_evaluate", lambda *a, **k: (metrics, run))
+    result = invoke("run", "--json", "--results", str(tmp_path), "--quiet")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    out = json.loads(result.stdout)
+    assert out["sets"] == sets  # every set's numbers, as metrics.json holds them
+    assert (out["set"], out["official_set"]) == ("dev", "eval")
+    assert out["dcase2020"] == {"auc": 0.8, "pauc": 0.4}  # the dev set's, as "set" says
+    assert out["protocols"] == sets["dev"]["protocols"]
+    # only an eval set: the top-level numbers are its own
+    metrics.update(sets={"eval": sets["eval"]}, protocols=sets["eval"]["protocols"])
+    out = json.loads(invoke("run", "--json", "--results", str(tmp_path), "--quiet").stdout)
+    assert (out["set"], out["dcase2020"]["auc"]) == ("eval", 0.6)
+    # a run from before sets were kept apart: no sets, and no set claimed
+    del metrics["sets"], metrics["official_set"]
+    out = json.loads(invoke("run", "--json", "--results", str(tmp_path), "--quiet").stdout)
+    assert out["set"] is None and "sets" not in out and out["dcase2020"]["auc"] == 0.6

@@ -88,14 +88,7 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
     metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet)
     run_dir = run.path
     if as_json:
-        out = {"run_dir": str(run_dir), "run_id": metrics["run_id"],
-               "official_protocol": metrics["official_protocol"],
-               "wall_time_s": metrics.get("wall_time_s")}
-        for name, m in metrics["protocols"].items():
-            out[name] = {k: m["average"].get(k) for k in ("auc", "pauc", "mauc", "official")
-                         if k in m["average"]}
-        out["protocols"] = metrics["protocols"]
-        click.echo(json.dumps(out, indent=2))
+        click.echo(json.dumps(json_summary(metrics, run_dir), indent=2))
     else:
         print_metrics(metrics)
         console.print(f"run folder: {run_dir}")
@@ -106,6 +99,28 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
         from asdbench.matrix.outcome import result_line
 
         click.echo(result_line(metrics["run_id"], run_dir))
+
+
+def json_summary(metrics: dict, run_dir: Path) -> dict:
+    """What ``run --json`` prints: each protocol's averages and ``protocols`` of the set named
+    ``set`` (the one ``metrics.json`` keeps at its top level: ``dev``, else the only set), the
+    ``official_set`` (whose submission the evaluators score) and ``sets``, every test set's
+    metrics as ``metrics.json`` holds them. A run written before sets were kept apart has no
+    ``sets``, and ``set`` null (its numbers are of whatever test clips it had)."""
+    from asdbench.metrics.sets import primary_set
+
+    sets = metrics.get("sets") or {}
+    out = {"run_dir": str(run_dir), "run_id": metrics["run_id"],
+           "official_protocol": metrics["official_protocol"],
+           "official_set": metrics.get("official_set"), "set": primary_set(list(sets)) if sets else None,
+           "wall_time_s": metrics.get("wall_time_s")}
+    for name, m in metrics["protocols"].items():
+        out[name] = {k: m["average"].get(k) for k in ("auc", "pauc", "mauc", "official")
+                     if k in m["average"]}
+    out["protocols"] = metrics["protocols"]
+    if sets:
+        out["sets"] = sets
+    return out
 
 
 def data_problems_line(problems: list[tuple[str, str]], cfg: RunConfig) -> str | None:
