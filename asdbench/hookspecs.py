@@ -125,6 +125,11 @@ def asdbench_methods() -> list[Component]:
       which the scorer ``method`` reads at the clip's own class (and exports as is).
       Validation selects on the mean own-class score instead of cross-entropy; a scorer
       declaring ``needs_own_score`` refuses a method without ``own_score``.
+    - ``fit_train(batches)``: after training (and selection) the engine passes the training
+      clips (without the validation ones) once, in eval mode and without gradients, as
+      ``(z, labels, domains)`` batches (backbone outputs, class indices, ``numpy`` array of
+      domain strings); the method keeps what it fits as buffers, saved with its model
+      (``dcase-ae``: the error covariances of the source and the target domain).
     - ``trains = False`` (or no trainable parameter in the model): the engine skips training
       and evaluates the model as built (a non-learned reference such as ``gaussian``, which
       takes its statistics from the scorer's fit on the training clips).

@@ -118,6 +118,30 @@ def embed_split(model: ASDModel, split: Split, device: torch.device, amp: Any,
                          class_index=split.labels.cpu().numpy(), domain=split.domains())
 
 
+@torch.no_grad()
+def fit_method(model: ASDModel, split: Split, device: torch.device, amp: Any,
+               batch_size: int = EMBED_BATCH) -> bool:
+    """Pass the training clips once to a method with ``fit_train`` (statistics it keeps with
+    its weights, e.g. error covariances per domain), as ``(z, labels, domains)`` batches in
+    eval mode; whether it has one (its model is then saved again)."""
+    fit_train = getattr(model.method, "fit_train", None)
+    if not callable(fit_train):
+        return False
+    model.eval()
+    domains = split.domains()
+
+    def batches():
+        start = 0
+        for wave, feats, y in iter_batches(split, batch_size, device):
+            with autocast(device, amp):
+                z = model(wave, feats)
+            yield z.float(), y, domains[start:start + len(y)]
+            start += len(y)
+
+    fit_train(batches())
+    return True
+
+
 def fit_scorer(cfg: Mapping[str, Any], registry: Registry,
                train_inputs: ScoringInputs) -> Any:
     """The scorer of ``cfg`` (a run config, or one read back from ``config.json``) fitted on

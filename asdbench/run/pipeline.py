@@ -28,6 +28,7 @@ from asdbench.run.evaluate import (
     check_scorer_fits,
     clip_sets,
     embed_split,
+    fit_method,
     fit_scorer,
     scores_frame,
 )
@@ -98,6 +99,8 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
     """Fit the scorer on every training clip's outputs and score the test clips and the
     training clips (for the decision thresholds); writes what the scorer was fitted on and
     ``scores.csv``. Returns the test scores (with each clip's ``set``) and the train scores."""
+    if fit_method(model, splits.train, device, cfg.train.amp):  # the method's fit_train
+        run.save_model(model.state_dict())
     train_inputs = embed_split(model, splits.full, device, cfg.train.amp)
     run.save_train_inputs(train_inputs)
     test_inputs = embed_split(model, splits.test, device, cfg.train.amp)

@@ -35,14 +35,20 @@ def dense_bn_relu(n_in: int, n_out: int, momentum: float) -> list[nn.Module]:
 
 
 def dcase2020_autoencoder(dim: int, units: int, depth: int, bottleneck: int,
-                          momentum: float = 0.01) -> nn.Sequential:
+                          momentum: float = 0.01, init: str = "keras") -> nn.Sequential:
     """The organisers' ``keras_model.get_model``: ``depth`` × Dense(units)+BN+ReLU,
-    Dense(bottleneck)+BN+ReLU, ``depth`` × Dense(units)+BN+ReLU, Dense(dim)."""
+    Dense(bottleneck)+BN+ReLU, ``depth`` × Dense(units)+BN+ReLU, Dense(dim); the 2023-2025
+    PyTorch ``AENet`` is the same stack. ``init``: "keras" (glorot-uniform, zero bias, the
+    2020-2022 Keras baselines) or "torch" (``nn.Linear``'s own, the 2023-2025 baseline)."""
     widths = [dim] + [units] * depth + [bottleneck] + [units] * depth
     layers: list[nn.Module] = []
     for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
         layers += dense_bn_relu(n_in, n_out, momentum)
     layers.append(keras_dense(units, dim))
+    if init == "torch":
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
     return nn.Sequential(*layers)
 
 
@@ -113,10 +119,14 @@ class DCASE2020AE(FrameErrorMethod):
                                      int(options["depth"]), int(options["bottleneck"]),
                                      float(options["bn_momentum"]))
 
-    def window_errors(self, net: nn.Module, win: Tensor) -> Tensor:
+    def residuals(self, net: nn.Module, win: Tensor) -> Tensor:
+        """``[N, W, d]`` windows -> their reconstruction errors ``net(x) - x``, same shape."""
         n, w, d = win.shape
         flat = win.reshape(n * w, d)
-        return (net(flat) - flat).pow(2).mean(1).reshape(n, w)
+        return (net(flat) - flat).reshape(n, w, d)
+
+    def window_errors(self, net: nn.Module, win: Tensor) -> Tensor:
+        return self.residuals(net, win).pow(2).mean(2)
 
 
 class IDNN(FrameErrorMethod):

@@ -28,3 +28,15 @@ IDNN_OPTIONS: dict[str, Option] = {
     "depth": Option(3, minimum=1, help="Linear+ReLU layers of the encoder (and the decoder)"),
     "models": _MODELS,
 }
+# The 2021-2025 baselines: the same network, Keras' (2021, 2022) or torch's (2023-2025)
+# initialisation, and the 2023-2025 code's two scores (``--score MSE|MAHALA``).
+DCASE_AE_OPTIONS: dict[str, Option] = {
+    **AE_OPTIONS,
+    "score": Option("mse", choices=("mse", "mahalanobis"),
+                    help="anomaly score: mean squared reconstruction error, or the selective "
+                         "Mahalanobis score (error covariances of the source and the target "
+                         "domain fitted after training; the smaller distance)"),
+    "init": Option("torch", choices=("keras", "torch"),
+                   help="weight initialisation: keras (glorot-uniform, the 2020-2022 Keras "
+                        "baselines) or torch (nn.Linear's, the 2023-2025 PyTorch baseline)"),
+}

@@ -19,7 +19,7 @@ OWN_SCORE_DEFAULTS = {"scorer": "method", "train.bn_recalibrate": 0}
 def asdbench_backbones() -> list[Component]:
     return [Component("frames", "asdbench_dcase_baselines.frames:frames_factory", {},
                       "no parameters: the spectrogram frames flattened, for frame-level "
-                      "methods (dcase2020-ae, idnn)")]
+                      "methods (dcase2020-ae, dcase-ae, idnn)")]
 
 
 @hookimpl
@@ -29,6 +29,12 @@ def asdbench_methods() -> list[Component]:
         Component("dcase2020-ae", f"{methods}:dcase2020_ae_factory", dict(options.AE_OPTIONS),
                   "DCASE 2020 baseline: dense autoencoder on 5 concatenated frames, one per "
                   "machine type; score = mean reconstruction error (backbone frames)",
+                  train_defaults=dict(OWN_SCORE_DEFAULTS)),
+        Component("dcase-ae", "asdbench_dcase_baselines.dcase_ae:dcase_ae_factory",
+                  dict(options.DCASE_AE_OPTIONS),
+                  "DCASE 2021-2025 baseline: the 2020 autoencoder, one per machine type, "
+                  "score mse or selective mahalanobis (method.score); recipes dcase2021-"
+                  "dcase2025 (backbone frames)",
                   train_defaults=dict(OWN_SCORE_DEFAULTS)),
         Component("idnn", f"{methods}:idnn_factory", dict(options.IDNN_OPTIONS),
                   "IDNN: centre frame of 5 interpolated from the other 4, one per machine "
@@ -44,4 +50,4 @@ def asdbench_methods() -> list[Component]:
 def asdbench_scorers() -> list[Component]:
     return [Component("method", "asdbench_dcase_baselines.scorer:make_own_score", {},
                       "the method's own anomaly score (e.g. reconstruction error) of the "
-                      "clip's class; for methods with own_score (dcase2020-ae, idnn)")]
+                      "clip's class; for methods with own_score (dcase2020-ae, dcase-ae, idnn)")]

@@ -27,9 +27,21 @@ BASELINE_TRAINING: dict[str, Any] = {
     "train.batch_size": 2,
 }
 AUTHORS = {**BASELINE_TRAINING, **BASELINE_LOGMEL}
+# 2021 and 2022 (y-kawagu/dcase2021_task2_baseline_ae, Kota-Dohi/dcase2022_task2_baseline_ae,
+# baseline.yaml and keras_model.py): the 2020 recipe unchanged (Keras Adam lr 1e-3, 100
+# epochs, batch 512 vectors, shuffle, validation_split 0.1), Keras initialisation.
+KERAS_EDITION = {**AUTHORS, "method.init": "keras"}
+# 2023-2025 (nttcslab/dcase2023_task2_baseline_ae, baseline.yaml, dcase2023t2_ae.py): torch
+# Adam lr 1e-3, 100 epochs, batch 256 vectors (a 6 s clip gives 184 windows; the engine's
+# smallest batch, 2 clips, gives 368), shuffle, validation_split 0.1, the model of the last
+# epoch, torch initialisation.
+TORCH_EDITION = {**AUTHORS, "method.init": "torch"}
+EDITIONS = (2021, 2022, 2023, 2024, 2025)
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "dcase2020-ae": {"authors": dict(AUTHORS)},
+    "dcase-ae": {f"dcase{year}": dict(KERAS_EDITION if year <= 2022 else TORCH_EDITION)
+                 for year in EDITIONS},
     # assumed: the IDNN paper's training settings were not available to check
     "idnn": {"authors": dict(AUTHORS)},
 }
@@ -47,6 +59,24 @@ NOT_EXPRESSIBLE: dict[str, list[str]] = {
     ],
 }
 NOT_EXPRESSIBLE["idnn"] = list(NOT_EXPRESSIBLE["dcase2020-ae"])
+NOT_EXPRESSIBLE["dcase-ae"] = [
+    "batches of 512 (2021, 2022) or 256 (2023-2025) feature vectors shuffled across all clips "
+    "of a type (here: the vectors of 2 clips)",
+    "one model per machine type trained on that type's development sections (dev mode) or "
+    "on its additional training sections (eval mode), two models per type in 2021 and 2022; "
+    "here one per type over every section the run trains on (use data.eval_root=none for "
+    "the development-mode model)",
+    "validation = the last 10 % of the vectors (Keras, 2021/2022) or a random 10 % of the "
+    "vectors (sklearn train_test_split, 2023-2025), not a random 10 % of the clips",
+    "log floor 20/power*log10(max(mel, 2.2e-16)) instead of 10*log10(max(mel, 1e-10))",
+    "Adam epsilon 1e-7 (Keras, 2021/2022) instead of torch's 1e-8",
+    "decision threshold: one gamma fit per machine type (the organisers' score_distr_<type>), "
+    "on per-clip training MSE (2021/2022) or on per-batch losses of the last epoch's training "
+    "and validation batches (2023-2025; Mahalanobis: per-batch scores of the covariance "
+    "pass); here the engine's gamma fit per section on per-clip training scores",
+    "Mahalanobis covariances: each batch's rows centred on that batch's mean (the shuffled "
+    "batches cannot be replayed; here on the domain's mean over all training clips)",
+]
 
 
 def recipes_of(method: str) -> dict[str, dict[str, Any]]:
