@@ -17,9 +17,11 @@ from asdbench.metrics.decision import (
     fit_threshold,
     fit_thresholds,
     precision_recall_f1,
+    training_scores,
 )
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
+from asdbench.scoring import ScoringInputs
 
 # --- thresholds ---------------------------------------------------------------------------
 
@@ -71,6 +73,30 @@ def test_thresholds_per_machine_and_decisions_above_them():
     with pytest.raises(AsdbenchError, match="no decision threshold for valve/00"):
         decide(pd.DataFrame({"machine_type": ["valve"], "machine_id": ["00"], "score": [1.0]}),
                th)
+
+
+def test_thresholds_are_fitted_on_the_training_clips_scored_held_out():
+    # one class, four clips at 0, 60, 90 and 180 degrees: cosine distances 0-60 0.5,
+    # 60-90 1 - cos(30 deg), 0-90 1, 90-180 1; each clip's nearest *other* clip
+    angles = np.radians([0.0, 60.0, 90.0, 180.0])
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    train = ScoringInputs(emb, np.zeros((4, 1), np.float32), np.zeros(4))
+    knn = get_registry().create("scorer", "knn", {"k": 1})
+    knn.fit(train)
+    loo = [0.5, 1 - np.sqrt(3) / 2, 1 - np.sqrt(3) / 2, 1.0]
+    np.testing.assert_allclose(training_scores(knn, train), loo, atol=1e-6)
+    rule = DecisionRule("quantile", 0.5)
+    assert fit_threshold(training_scores(knn, train), rule)[0] == pytest.approx(
+        np.quantile(loo, 0.5), abs=1e-6)
+    # scored in-sample every clip is at distance 0 from itself: a threshold of 0
+    assert fit_threshold(knn.score(train), rule)[0] == pytest.approx(0.0, abs=1e-6)
+
+    class Plain:  # a scorer without score_train: its score() of the training clips
+        def score(self, inputs):
+            return np.arange(len(inputs), dtype=np.float32)
+
+    got = training_scores(Plain(), train)
+    assert got.dtype == np.float64 and got.tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
 def test_precision_recall_f1_as_the_evaluators_and_sklearn():

@@ -2,6 +2,14 @@
 
 Embedding scorers work per class (one (type, ID) or (type, section) at a time), so memory
 stays at one class's train × test block even for ~40k train and ~7k test clips.
+
+``score_train(train)`` gives the clips ``fit`` was given the scores they would get held out,
+for the decision thresholds (:func:`asdbench.metrics.decision.training_scores`): a scorer
+whose reference keeps each training clip (``knn``, ``knn-domain``, the target clips of
+``kmeans-domain``) leaves the clip out of its own reference (leave-one-out), else it is at
+distance 0 from itself and the threshold fitted on those scores is far too low. Aggregate
+references (``cosine``'s mean, ``mahalanobis``' Gaussian, k-means centres) weigh a clip 1/n
+and are not refitted per clip: they score the training clips as any clip.
 """
 
 from __future__ import annotations
@@ -89,6 +97,31 @@ class _PerClassScorer:
                                 "embeddings")
         return [self._refs[c] for c in range(num_classes)]
 
+    def score_train(self, train: ScoringInputs) -> np.ndarray:
+        """The scores of the clips ``fit`` was given (``train``, in the same order), each as
+        if it were held out (:meth:`_held_out`); a clip with nothing left to compare with
+        (its class's only clip) keeps its plain score."""
+        if self._refs is None:
+            raise AsdbenchError(f"scorer '{self.name}': score_train() called before fit()")
+        out = np.empty(len(train), dtype=np.float64)
+        for c in train.classes():
+            rows = train.rows_of_class(c)
+            ref, emb = self._refs.get(int(c)), train.embeddings[rows]
+            if ref is None:
+                raise AsdbenchError(f"scorer '{self.name}': score_train() needs the inputs "
+                                    "fit() was given")
+            held = np.asarray(self._held_out(ref, emb, train.domain[rows]), dtype=np.float64)
+            lone = ~np.isfinite(held)
+            if lone.any():
+                held[lone] = self._distance(ref, emb[lone])
+            out[rows] = held
+        return out
+
+    def _held_out(self, ref: Any, emb: np.ndarray, domain: np.ndarray) -> np.ndarray:
+        """A class's training clips scored each without itself in ``ref`` (inf where nothing
+        is left); an aggregate reference scores them as it is."""
+        return self._distance(ref, emb)
+
     def _reference_sets(self, ref: Any) -> list[np.ndarray]:
         """The sets of rows a class's reference compares with (the nearest set wins)."""
         return [ref]
@@ -128,6 +161,9 @@ class KnnScorer(_PerClassScorer):
     def _distance(self, ref, emb):
         return knn_cosine_distance(emb, ref, k=self.k)
 
+    def _held_out(self, ref, emb, domain):
+        return knn_leaving_out(emb, ref, _own_rows(ref, emb, 0), self.k)
+
 
 class KnnDomainScorer(KnnScorer):
     """k-NN cosine distance to each domain's train embeddings of the class; the minimum wins.
@@ -144,6 +180,17 @@ class KnnDomainScorer(KnnScorer):
 
     def _distance(self, ref, emb):
         return np.min([knn_cosine_distance(emb, r, k=self.k) for r in ref], axis=0)
+
+    def _held_out(self, ref, emb, domain):
+        names = sorted(set(domain.tolist()))  # the order _reference gave ``ref``
+        out = np.full(len(emb), np.inf)
+        for d, r in zip(names, ref, strict=True):
+            mine = domain == d
+            out[mine] = np.minimum(out[mine], knn_leaving_out(emb[mine], r,
+                                                              _own_rows(r, emb[mine], 0), self.k))
+            if (~mine).any():
+                out[~mine] = np.minimum(out[~mine], knn_cosine_distance(emb[~mine], r, k=self.k))
+        return out
 
     def _reference_sets(self, ref):
         return list(ref)
@@ -207,6 +254,42 @@ class KMeansDomainScorer(_PerClassScorer):
 
     def _distance(self, ref, emb):
         return knn_cosine_distance(emb, ref, k=1)
+
+    def _held_out(self, ref, emb, domain):
+        """Target clips (the reference's last rows, in order) leave themselves out; source
+        clips are scored as is (the centres are not refitted)."""
+        is_target = domain == TARGET
+        out = self._distance(ref, emb)
+        if is_target.any():
+            first = len(ref) - int(is_target.sum())
+            out[is_target] = knn_leaving_out(emb[is_target], ref,
+                                             _own_rows(ref, emb[is_target], first), 1)
+        return out
+
+
+def _own_rows(ref: np.ndarray, emb: np.ndarray, first: int) -> np.ndarray:
+    """The rows ``first ..`` of ``ref`` that are ``emb``'s own clips, checked to be them."""
+    own = np.arange(first, first + len(emb))
+    if first + len(emb) > len(ref) or not np.allclose(ref[own], l2_normalize(emb), atol=1e-5):
+        raise AsdbenchError("score_train() needs the inputs fit() was given")
+    return own
+
+
+def knn_leaving_out(emb: np.ndarray, ref: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """Mean cosine distance of each row ``i`` of ``emb`` to its ``k`` nearest rows of ``ref``
+    other than ``ref[own[i]]`` (its own clip), ``k`` capped at the rows left; inf when none
+    is left. Computed as :func:`knn_cosine_distance` (float32 blocks of 1024 rows)."""
+    out = np.full(len(emb), np.inf)
+    k = max(1, min(int(k), len(ref) - 1))
+    if len(ref) < 2 or not len(emb):
+        return out
+    q, r = l2_normalize(emb), l2_normalize(ref)
+    for start in range(0, len(q), 1024):
+        rows = np.arange(start, min(start + 1024, len(q)))
+        dist = 1.0 - q[rows] @ r.T
+        dist[np.arange(len(rows)), own[rows]] = np.inf
+        out[rows] = np.partition(dist, k - 1, axis=1)[:, :k].mean(axis=1)
+    return out
 
 
 def make_ce(options: dict[str, Any]) -> CrossEntropyScorer:

@@ -161,6 +161,97 @@ def test_kmeans_domain_matches_direct_computation(registry):
     np.testing.assert_allclose(many.score(test), _brute_knn(train, test, 1), atol=1e-5)
 
 
+# --- score_train: training clips scored held out, for the decision thresholds -------------
+
+# Class 0: a (0 deg, norm 2), b (53.13 deg: cos(a, b) = 0.6), c (90 deg); cosine distances
+# a-b 0.4, b-c 0.2, a-c 1.0. Class 1: e and g point the same way (distance 0, a true
+# duplicate), h is 90 deg from both. Class 2: one clip, nothing to leave it out against.
+HAND = np.array([[2.0, 0.0], [0.6, 0.8], [0.0, 1.0],
+                 [1.0, 0.0], [3.0, 0.0], [0.0, -1.0],
+                 [-1.0, 0.0]], dtype=np.float32)
+HAND_CLASS = np.array([0, 0, 0, 1, 1, 1, 2])
+LOO = {1: [0.4, 0.2, 0.2, 0.0, 0.0, 1.0, 0.0],          # nearest other clip
+       2: [0.7, 0.3, 0.6, 0.5, 0.5, 1.0, 0.0],          # mean of the two others
+       5: [0.7, 0.3, 0.6, 0.5, 0.5, 1.0, 0.0]}          # k capped at the 2 others
+
+
+def _hand(domain=None) -> ScoringInputs:
+    return ScoringInputs(HAND, np.zeros((7, 3), np.float32), HAND_CLASS, domain)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_knn_scores_each_training_clip_without_itself(registry, k):
+    scorer = registry.create("scorer", "knn", {"k": k})
+    train = _hand()
+    scorer.fit(train)
+    np.testing.assert_allclose(scorer.score_train(train), LOO[k], atol=1e-6)
+    # what score() gives the same clips: their own distance 0 counted among the k
+    in_sample = {1: [0.0] * 7, 2: [0.2, 0.1, 0.1, 0.0, 0.0, 0.5, 0.0],
+                 5: [1.4 / 3, 0.6 / 3, 1.2 / 3, 1 / 3, 1 / 3, 2 / 3, 0.0]}[k]
+    np.testing.assert_allclose(scorer.score(train), in_sample, atol=1e-6)
+
+
+def test_knn_domain_and_kmeans_target_clips_leave_themselves_out(registry):
+    # knn-domain, k=1: class 0's a, b are source, c the only target clip
+    dom = np.array(["source", "source", "target", "", "", "", ""], dtype=object)
+    scorer = registry.create("scorer", "knn-domain", {"k": 1})
+    scorer.fit(_hand(dom))
+    got = scorer.score_train(_hand(dom))
+    # a: min(b 0.4, c 1.0); b: min(a 0.4, c 0.2); c: no other target, nearest source b 0.2
+    np.testing.assert_allclose(got[:3], [0.4, 0.2, 0.2], atol=1e-6)
+    np.testing.assert_allclose(got[3:], LOO[1][3:], atol=1e-6)  # one domain: plain knn
+    # kmeans-domain: two source clips and 16 clusters -> the centres are the clips; targets
+    # t1 (90 deg) and t2 (143.13 deg): t1-s2 0.2, t1-t2 0.4, t2-s2 1.0, t2-s1 1.8
+    emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-0.8, 0.6]], np.float32)
+    dom = np.array(["source", "source", "target", "target"], dtype=object)
+    train = ScoringInputs(emb, np.zeros((4, 1), np.float32), np.zeros(4), dom)
+    km = registry.create("scorer", "kmeans-domain", {"n_clusters": 16})
+    km.fit(train)
+    np.testing.assert_allclose(km.score_train(train), [0.0, 0.0, 0.2, 0.4], atol=1e-6)
+    np.testing.assert_allclose(km.score(train), [0.0] * 4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, options", [("knn", {"k": 1}), ("knn", {"k": 3}),
+                                           ("knn-domain", {"k": 2})])
+def test_score_train_is_the_score_of_a_scorer_fitted_without_the_clip(registry, name, options):
+    train = _inputs(40, domains=("source", "source", "target"))
+    scorer = registry.create("scorer", name, options)
+    scorer.fit(train)
+    got = scorer.score_train(train)
+    for i in range(len(train)):
+        rest = np.arange(len(train)) != i
+        alone = registry.create("scorer", name, options)
+        alone.fit(ScoringInputs(train.embeddings[rest], train.logits[rest],
+                                train.class_index[rest], train.domain[rest]))
+        one = ScoringInputs(train.embeddings[i:i + 1], train.logits[i:i + 1],
+                            train.class_index[i:i + 1], train.domain[i:i + 1])
+        assert got[i] == pytest.approx(alone.score(one)[0], abs=1e-6)
+
+
+def test_score_train_of_a_large_class_in_blocks_and_its_errors(registry):
+    rng = np.random.default_rng(9)
+    emb = rng.normal(size=(1100, 3)).astype(np.float32)  # more rows than one block (1024)
+    train = ScoringInputs(emb, np.zeros((1100, 1), np.float32), np.zeros(1100))
+    scorer = registry.create("scorer", "knn")
+    with pytest.raises(AsdbenchError, match="score_train.. called before fit"):
+        scorer.score_train(train)
+    scorer.fit(train)
+    u = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    dist = 1.0 - u.astype(np.float64) @ u.T.astype(np.float64)
+    np.fill_diagonal(dist, np.inf)
+    np.testing.assert_allclose(scorer.score_train(train), dist.min(axis=1), atol=1e-5)
+    other = ScoringInputs(emb[::-1].copy(), train.logits, train.class_index)
+    with pytest.raises(AsdbenchError, match="needs the inputs fit.. was given"):
+        scorer.score_train(other)
+    # aggregate references and ce: the training clips scored as any clip
+    for name in ("ce", "cosine", "mahalanobis"):
+        s = registry.create("scorer", name)
+        s.fit(_inputs(60))
+        plain = s.score(_inputs(60))
+        held = (s.score_train if hasattr(s, "score_train") else s.score)(_inputs(60))
+        np.testing.assert_array_equal(held, plain)
+
+
 def test_scorer_errors(registry):
     train, test = _inputs(30, classes=2), _inputs(30, classes=3)
     scorer = registry.create("scorer", "knn")
