@@ -27,6 +27,7 @@ from asdbench.modelinfo import describe_model
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.run.pipeline import train_and_evaluate
+from asdbench.run.service import evaluate_run
 from asdbench.sdk import AudioSpec, FrontendInfo
 from asdbench.testing import installed_registry
 
@@ -290,6 +291,10 @@ def test_tiny_run_writes_the_official_submission_files(tmp_path, year, score):
         assert fitted and bool(state[fitted[0]])
         cov = state[next(k for k in state if k.endswith("method.cov"))]
         assert cov.shape == (1, 2, 128, 128) and not torch.equal(cov[0, 0], cov[0, 1])
+        # the run folder rebuilds the model with its covariances and scores the same
+        again = evaluate_run(run.path, {}, device="cpu", progress=False)
+        assert again["protocols"]["dcase2022"]["average"]["official"] == pytest.approx(
+            metrics["protocols"]["dcase2022"]["average"]["official"])
     else:
         assert not fitted
     info = json.loads((run.path / "config.json").read_text())
