@@ -239,3 +239,33 @@ def test_target_far_outside_0_1_is_one_line_before_anything_loads(far, tmp_path)
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err == (f"Error: the target false-alarm rate (--target-far) must be in (0, 1), "
                    f"e.g. 0.05; got {float(far)!r}")
+
+
+def test_score_with_a_knn_run_thresholds_on_leave_one_out_training_scores(results):
+    """The run's config relabelled to scorer knn: each training clip's score for the gamma
+    fit is its distance to the nearest *other* training clip of its class."""
+    import scipy.stats
+
+    run = _run(results)
+    info = json.loads(run.config_path.read_text())
+    info["config"] = {k: v for k, v in info["config"].items() if not k.startswith("scorer")}
+    info["config"].update({"scorer": "knn", "scorer.k": 1})
+    run.config_path.write_text(json.dumps(info))
+    wavs = _test_wavs(run)
+    got = invoke("score", "--run", run.path, *wavs, "--format", "json", "--device", "cpu")
+    assert got.exit_code == 0, (got.stderr, got.exception)
+    rows = json.loads(got.stdout)
+    inputs = run.load_train_inputs()
+    for i, key in enumerate(info["classes"]):
+        if not key.startswith("fan/"):
+            continue
+        e = inputs.embeddings[inputs.class_index == i].astype(np.float64)
+        e /= np.linalg.norm(e, axis=1, keepdims=True)
+        dist = 1.0 - e @ e.T
+        np.fill_diagonal(dist, np.inf)
+        loo = dist.min(axis=1)
+        assert loo.min() > 1e-4  # in-sample every one of them would be 0
+        shape, loc, scale = scipy.stats.gamma.fit(loo)
+        want = scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale)
+        mine = [r["threshold"] for r in rows if f"fan/{r['machine_id']}" == key]
+        assert mine and mine == pytest.approx([want] * len(mine), rel=1e-3)
