@@ -85,7 +85,9 @@ def score_files(run_dir: str | Path, paths: Iterable[str | Path], *,
     ``threshold``) and ``threshold_rule`` (:func:`asdbench.metrics.decision.rule_label`). The
     threshold is fitted per machine class on the scores of the run's training clips, as the
     run's decision-result files: by the run's ``decision.*`` rule, or, with ``target_far``
-    F, at their ``1 - F`` quantile (a false-alarm rate F on normal training clips). A file
+    F, at their ``1 - F`` quantile (a false-alarm rate F on normal training clips; those
+    the model was trained on score lower than new normal clips, unless the scorer scores
+    them held out as k-NN does, so new clips alarm more often than F). A file
     that cannot be scored (unreadable, too short, silent, NaN, no machine class) has an empty
     score and decision and says why in ``error`` (``""`` for scored files).
     """
