@@ -21,6 +21,8 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "epoch": int, "best": (int, float), "best_epoch": int, "model": dict,
     "ema": dict, "optimizer": dict, "scheduler": dict, "torch_rng": torch.Tensor,
     "ema_steps": int, "numpy_rng": str}
+# Written only by a method with training stages: the stage its optimiser state belongs to.
+OPTIONAL_FIELDS: dict[str, type] = {"stage": int}
 
 
 _WRITE_FAILURES = ("write failed", "unexpected pos", "No space left")
@@ -62,6 +64,8 @@ def load(path: Path, run_id: str) -> dict[str, Any]:
         raise unusable(path, f"not a training state (a {type(state).__name__})")
     wrong = [k for k, t in FIELDS.items()
              if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
+    wrong += [k for k, t in OPTIONAL_FIELDS.items() if k in state
+              and (not isinstance(state[k], t) or isinstance(state[k], bool))]
     if wrong:
         raise unusable(path, f"not a training state of this version (bad {', '.join(wrong)})")
     if state["run_id"] != run_id:

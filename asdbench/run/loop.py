@@ -6,6 +6,9 @@ each epoch the EMA model is validated (optionally with recomputed BatchNorm stat
 best one by validation CE is saved, and the whole state is checkpointed atomically so an
 interrupted run resumes to the same result. When compiling, only the live model is compiled:
 the EMA copy stays eager, and it is the one that is validated, selected and evaluated.
+A method that declares training stages (:mod:`asdbench.run.stages`) trains them in order, each
+with its own optimiser, loss and parameters; the checkpoint records the stage, and only the
+final stage's epochs are selected from.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -28,21 +31,25 @@ from asdbench.ema import WeightEMA
 from asdbench.model import ASDModel
 from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
-from asdbench.run import checkpoint
+from asdbench.run import checkpoint, stages
 from asdbench.run.device import autocast
 from asdbench.run.evaluate import recalibrate_batchnorm, validation_loss
 from asdbench.run.rundir import RunDir
+from asdbench.run.stages import StageSpan
 from asdbench.run.tensors import Split
 from asdbench.speed import prepare_for_speed, speed_options
 
 
-def make_optimizer(model: nn.Module, train: TrainSettings) -> torch.optim.Optimizer:
-    """The paper's optimiser: AdamW (torch's default betas) at ``train.lr``; the fused
-    implementation (one kernel, same update) when the parameters are on CUDA."""
-    params = list(model.parameters())
+def make_optimizer(model: nn.Module, train: TrainSettings,
+                   params: list[nn.Parameter] | None = None,
+                   lr: float | None = None) -> torch.optim.Optimizer:
+    """The paper's optimiser: AdamW (torch's default betas) at ``train.lr`` over every
+    parameter (or ``params`` at ``lr``: a stage's); the fused implementation (one kernel, same
+    update) when the parameters are on CUDA."""
+    params = list(model.parameters()) if params is None else params
     fused = bool(params) and all(p.is_cuda for p in params)
-    return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay,
-                             fused=fused or None)
+    return torch.optim.AdamW(params, lr=train.lr if lr is None else lr,
+                             weight_decay=train.weight_decay, fused=fused or None)
 
 
 @dataclass
@@ -59,14 +66,24 @@ class TrainState:
     epoch: int = 0  # epochs finished
     best: float = math.inf  # validation CE of the selected model
     best_epoch: int = -1
+    # a method with stages: where each trains, the one the optimiser is for, the settings
+    # its optimiser is made from, the live tensors its weight decay shrinks, and which
+    # parameters were trainable before any stage froze some
+    plan: list[StageSpan] | None = None
+    stage: int = 0
+    train: TrainSettings | None = None
+    decay: list[torch.Tensor] = field(default_factory=list)
+    trainable: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def create(cls, model: ASDModel, cfg: RunConfig, device: torch.device,
                total_steps: int | None = None) -> TrainState:
         """Apply the configured speed-ups to ``model`` (in place), copy it for the EMA before
-        compiling, and make the optimiser, schedule and generators. Whether the model was
-        compiled is ``"compile" in model.asdbench_speed``."""
+        compiling, and make the optimiser, schedule and generators (those of the first stage
+        for a method with stages). Whether the model was compiled is
+        ``"compile" in model.asdbench_speed``."""
         t = cfg.train
+        plan = stages.plan_for(model.method, t.epochs)
         speed = speed_options(t, total_steps)
         prepare_for_speed(model, device, channels_last=speed["channels_last"])
         ema_model = copy.deepcopy(model)
@@ -77,21 +94,84 @@ class TrainState:
 
                 _dynamo.config.suppress_errors = True
             prepare_for_speed(model, device, channels_last=False, compile=True)
-        ema = WeightEMA(model, ema_model, t.ema_decay, t.live_weight_decay, t.ema_warmup)
+        # with stages the live decay is the stage's own (after_step): of what it trains only
+        ema = WeightEMA(model, ema_model, t.ema_decay, 0.0 if plan else t.live_weight_decay,
+                        t.ema_warmup)
         opt = make_optimizer(model, t)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt, T_max=t.epochs, eta_min=t.eta_min_factor * t.lr)
-        return cls(model, ema_model, ema, opt, sched, torch.Generator().manual_seed(cfg.seed),
-                   np.random.default_rng(cfg.seed))
+        state = cls(model, ema_model, ema, opt, sched, torch.Generator().manual_seed(cfg.seed),
+                    np.random.default_rng(cfg.seed), plan=plan, train=t)
+        if plan is not None:
+            state.trainable = {n: p.requires_grad for n, p in model.named_parameters()}
+            names = [n for n, _ in model.named_modules()] + list(state.trainable)
+            for span in plan:
+                stages.check_trains(span.stage, names, f"method {cfg.method}")
+            state.use_stage(stages.stage_at(plan, 0).index)
+        return state
+
+    def use_stage(self, index: int) -> None:
+        """Make the optimiser, schedule and live decay of stage ``index`` (fresh, as at its
+        start) and freeze the parameters it does not train."""
+        span, t = self.plan[index], self.train
+        trains = span.stage.trains
+        chosen = {n for n, ok in self.trainable.items() if ok and stages.under(n, trains)}
+        params = []
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(name in chosen)
+            if name in chosen:
+                params.append(p)
+        lr = t.lr * span.stage.lr_scale
+        self.opt = make_optimizer(self.model, t, params, lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.opt, T_max=span.epochs, eta_min=t.eta_min_factor * lr)
+        # as WeightEMA's live decay: every float32 entry (BN statistics too), here only those
+        # of the parts the stage trains, and none of the parameters it leaves alone
+        self.decay = [v for k, v in self.model.state_dict().items()
+                      if t.live_weight_decay and v.dtype == torch.float32
+                      and stages.under(k, trains) and (k in chosen or k not in self.trainable)]
+        self.stage = index
+
+    def span(self) -> StageSpan | None:
+        """The stage that trains the next epoch, its optimiser made (None: no stages)."""
+        if self.plan is None:
+            return None
+        span = stages.stage_at(self.plan, self.epoch)
+        if span.index != self.stage:
+            self.use_stage(span.index)
+        return span
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """The stage's live weight decay, after the optimiser and EMA steps (as WeightEMA)."""
+        if self.decay:
+            torch._foreach_mul_(self.decay, 1.0 - self.train.live_weight_decay)
+
+    def release(self) -> None:
+        """Give every parameter back the trainability it had before the stages."""
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(self.trainable.get(name, p.requires_grad))
 
     def state_dict(self, run_id: str) -> dict[str, Any]:
-        return {"run_id": run_id, "epoch": self.epoch - 1, "best": self.best,
-                "best_epoch": self.best_epoch, "model": self.model.state_dict(),
-                "ema": self.ema_model.state_dict(), "optimizer": self.opt.state_dict(),
-                "scheduler": self.sched.state_dict(), "torch_rng": self.gen.get_state(),
-                "ema_steps": self.ema.steps, "numpy_rng": json.dumps(self.rng.bit_generator.state)}
+        state = {"run_id": run_id, "epoch": self.epoch - 1, "best": self.best,
+                 "best_epoch": self.best_epoch, "model": self.model.state_dict(),
+                 "ema": self.ema_model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": self.sched.state_dict(), "torch_rng": self.gen.get_state(),
+                 "ema_steps": self.ema.steps,
+                 "numpy_rng": json.dumps(self.rng.bit_generator.state)}
+        if self.plan is not None:  # the stage the optimiser state belongs to
+            state["stage"] = self.stage
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        staged = self.plan is not None
+        if staged != ("stage" in state):
+            raise ValueError(f"a checkpoint {'without' if staged else 'with'} training stages, "
+                             f"for a method {'with' if staged else 'without'} them")
+        if staged:
+            if not 0 <= state["stage"] < len(self.plan):
+                raise ValueError(f"stage {state['stage']} of {len(self.plan)} stages")
+            self.use_stage(state["stage"])
         self.model.load_state_dict(state["model"])
         self.ema_model.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
@@ -116,12 +196,14 @@ def mix_batch(wave: torch.Tensor, feats: torch.Tensor, y: torch.Tensor, alpha: f
 
 def train_step(model: ASDModel, opt: torch.optim.Optimizer, ema: WeightEMA, wave: torch.Tensor,
                feats: torch.Tensor, y: torch.Tensor, y_b: torch.Tensor, lam: float,
-               device: torch.device, amp: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One optimisation step (forward, backward, AdamW, EMA); returns the detached loss and
-    logits (None for a method without class logits). No host synchronisation: nothing here
-    reads a value back from the device."""
+               device: torch.device, amp: Any, loss_fn: Callable[..., Any] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimisation step (forward, backward, AdamW, EMA) on ``model.loss`` (or
+    ``loss_fn``, called alike: a stage's); returns the detached loss and logits (None for a
+    method without class logits). No host synchronisation: nothing here reads a value back
+    from the device."""
     with autocast(device, amp):
-        loss, logits = model.loss(wave, feats, y, y_b, lam)
+        loss, logits = (loss_fn or model.loss)(wave, feats, y, y_b, lam)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -136,11 +218,21 @@ def steps_per_epoch(n: int, train: TrainSettings) -> int:
     return min(steps, train.max_steps_per_epoch) if train.max_steps_per_epoch else steps
 
 
+def stage_loss(model: ASDModel, span: StageSpan | None) -> Callable[..., Any] | None:
+    """The loss a stage trains on, called as ``model.loss`` (None: ``model.loss`` itself)."""
+    if span is None or span.stage.loss == "loss":
+        return None
+    fn = getattr(model.method, span.stage.loss)
+    return lambda wave, feats, y_a, y_b, lam: fn(model(wave, feats), y_a, y_b, lam)
+
+
 def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSettings,
-                device: torch.device, tick: Callable[[], None]) -> dict[str, float]:
-    """One pass over ``split`` in the epoch's random order; mean loss and accuracy (NaN for a
-    method without class logits), speed."""
+                device: torch.device, tick: Callable[[], None],
+                span: StageSpan | None = None) -> dict[str, float]:
+    """One pass over ``split`` in the epoch's random order (on the loss of stage ``span``);
+    mean loss and accuracy (NaN for a method without class logits), speed."""
     model, method, bs = state.model, state.model.method, train.batch_size
+    loss_fn = stage_loss(model, span)
     model.train()
     t0 = time.perf_counter()
     # indices live where the data does: slicing them per step copies nothing
@@ -156,7 +248,8 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
             wave, feats, y, y_b, lam = mix_batch(wave, feats, y, method.mixup_alpha,
                                                  state.rng, state.gen)
         loss, logits = train_step(model, state.opt, state.ema, wave, feats, y, y_b, lam,
-                                  device, train.amp)
+                                  device, train.amp, loss_fn)
+        state.after_step()
         loss_sum += loss.float()
         if logits is not None:
             acc_sum += (logits.argmax(1) == y).float().mean()
@@ -186,8 +279,10 @@ def validate(state: TrainState, train_split: Split, val_split: Split, train: Tra
 
 
 def epoch_line(record: dict[str, Any], epochs: int, selected: bool) -> str:
-    """The line printed after each epoch (``*``: the model selected so far)."""
-    return (f"epoch {record['epoch'] + 1:>3}/{epochs}  loss {record['train_loss']:.4f}  "
+    """The line printed after each epoch (``*``: the model selected so far), led by the
+    stage's name for a method with stages."""
+    stage = f"{record['stage']}  " if "stage" in record else ""
+    return (f"{stage}epoch {record['epoch'] + 1:>3}/{epochs}  loss {record['train_loss']:.4f}  "
             f"acc {record['train_acc']:.3f}  val {record['val_loss']:.4f}  "
             f"val acc {record['val_acc_no_margin']:.3f}  "
             f"{record['clips_per_s']:.1f} clips/s  {record.get('epoch_wall_s', 0.0):.1f} s"
@@ -210,11 +305,40 @@ def untrained(model: ASDModel, run: RunDir) -> tuple[ASDModel, dict]:
                           "speed": []}
 
 
+def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split: Split,
+              run: RunDir, device: torch.device, steps: int,
+              tick: Callable[[], None]) -> tuple[dict[str, Any], bool]:
+    """Train and validate the next epoch (in its stage), saving the model when it is the one
+    selected so far (only the final stage's epochs are candidates); its log record and
+    whether it was selected."""
+    epoch, t0 = state.epoch, time.perf_counter()
+    span = state.span()
+    stats = train_epoch(state, train_split, steps, t, device, tick, span)
+    evaluated, val_loss, val_acc, plain = validate(state, train_split, val_split, t, device)
+    record = {"epoch": epoch, **({} if span is None else {"stage": span.stage.name}),
+              "lr": stats["lr"], "train_loss": stats["train_loss"],
+              "train_acc": stats["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
+              "val_acc_no_margin": plain,
+              "clips_per_s": stats["clips_per_s"], "epoch_time_s": stats["epoch_time_s"]}
+    if not math.isfinite(record["train_loss"]):
+        raise AsdbenchError(f"training diverged at epoch {epoch}: loss is "
+                            f"{record['train_loss']} (lower train.lr?)")
+    selected = (span is None or span.final) and (
+        t.select == "last" or len(val_split) == 0 or val_loss < state.best)
+    if selected:
+        state.best = val_loss if len(val_split) else state.best
+        state.best_epoch = epoch
+        run.save_model(evaluated.state_dict())
+    record["epoch_wall_s"] = time.perf_counter() - t0  # + validation, model file
+    return record, selected
+
+
 def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, run: RunDir,
         device: torch.device, *, resume: bool, progress: bool,
         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[ASDModel, dict]:
-    """Train ``model`` in place, checkpointing every epoch; the selected weights go to
-    ``model.safetensors``. Returns an eager model holding them, and a summary."""
+    """Train ``model`` in place (stage after stage for a method with stages), checkpointing
+    every epoch; the selected weights go to ``model.safetensors``. Returns an eager model
+    holding them, and a summary."""
     t = cfg.train
     if not trains(model):
         return untrained(model, run)
@@ -232,24 +356,10 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     with bar:
         task = bar.add_task("training", total=(t.epochs - state.epoch) * steps)
         while state.epoch < t.epochs:
-            epoch, t0 = state.epoch, time.perf_counter()
-            tick = partial(bar.update, task, advance=1, description=f"epoch {epoch + 1}/{t.epochs}")
-            stats = train_epoch(state, train_split, steps, t, device, tick)
-            evaluated, val_loss, val_acc, plain = validate(state, train_split, val_split, t,
-                                                           device)
-            record = {"epoch": epoch, "lr": stats["lr"], "train_loss": stats["train_loss"],
-                      "train_acc": stats["train_acc"], "val_loss": val_loss, "val_acc": val_acc,
-                      "val_acc_no_margin": plain,
-                      "clips_per_s": stats["clips_per_s"], "epoch_time_s": stats["epoch_time_s"]}
-            if not math.isfinite(record["train_loss"]):
-                raise AsdbenchError(f"training diverged at epoch {epoch}: loss is "
-                                    f"{record['train_loss']} (lower train.lr?)")
-            selected = t.select == "last" or len(val_split) == 0 or val_loss < state.best
-            if selected:
-                state.best = val_loss if len(val_split) else state.best
-                state.best_epoch = epoch
-                run.save_model(evaluated.state_dict())
-            record["epoch_wall_s"] = time.perf_counter() - t0  # + validation, model file
+            tick = partial(bar.update, task, advance=1,
+                           description=f"epoch {state.epoch + 1}/{t.epochs}")
+            record, selected = run_epoch(state, t, train_split, val_split, run, device, steps,
+                                         tick)
             run.append_log(record)
             state.epoch += 1
             checkpoint.save(state.state_dict(cfg.run_id), run.state_path)
@@ -257,8 +367,13 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
                 bar.console.print(epoch_line(record, t.epochs, selected))
             if on_epoch is not None:
                 on_epoch(record)
+    if state.plan is not None:
+        state.release()
     # evaluation shapes differ from training ones: evaluate the eager copy, not the compiled one
     state.ema_model.load_state_dict(run.load_model(device))
     summary = {"best_epoch": state.best_epoch, "best_val_loss": state.best, "epochs": t.epochs,
                "speed": list(getattr(model, "asdbench_speed", []))}
+    if state.plan is not None:
+        summary["stages"] = [{"name": s.stage.name, "first_epoch": s.start, "epochs": s.epochs}
+                             for s in state.plan]
     return state.ema_model, summary

@@ -35,6 +35,7 @@ from asdbench.run.evaluate import (
 from asdbench.run.loop import fit
 from asdbench.run.provenance import provenance
 from asdbench.run.rundir import RunDir
+from asdbench.run.stages import plan_for
 from asdbench.run.tensors import DecodedData, Splits, decode_data, make_splits
 
 
@@ -61,6 +62,7 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     model = build_model(cfg, registry, data.audio, len(data.classes),
                         class_names=data.classes).to(device)
     check_scorer_fits(cfg, registry, model)
+    plan_for(model.method, cfg.train.epochs)  # a bad stage declaration fails before features
     splits = make_splits(data, model.frontend, cfg, device, progress)
     run.write_config(run_info(cfg, data, splits, device))
     hook.asdbench_run_started(config=cfg.to_flat(), run_dir=run.path)

@@ -10,7 +10,8 @@ generators); nothing else of asdbench is a supported import for plugins.
 - the data model: :class:`AudioSpec`, :class:`Clip`, :class:`DataReport`, ``TRAIN``/``TEST``,
   ``NORMAL``/``ANOMALY``;
 - what factories return: the protocols :class:`Dataset`, :class:`Frontend`,
-  :class:`Backbone`, :class:`Method`, :class:`Scorer`, and :class:`FrontendInfo` (what a
+  :class:`Backbone`, :class:`Method` (with :class:`Stage`, its training stages),
+  :class:`Scorer`, and :class:`FrontendInfo` (what a
   method learns of its input; trait :data:`LOG_MEL`), :class:`IncompatibleComponents` (a
   factory's refusal of what it is combined with), :func:`has_own_score`;
 - dataset building: :class:`ListedDataset`, :class:`GeneratedDataset`, :func:`write_wavs`,
@@ -45,6 +46,7 @@ from asdbench.options import (
     option_defaults,
 )
 from asdbench.registry import Component
+from asdbench.run.stages import Stage
 from asdbench.sdk.datasets import (
     PROTOCOLS,
     GeneratedDataset,
@@ -75,7 +77,7 @@ __all__ = [
     "int_option", "float_option", "bool_option", "choice_option", "option_defaults",
     "AsdbenchError",
     "AudioSpec", "Clip", "DataReport", "TRAIN", "TEST", "NORMAL", "ANOMALY",
-    "Dataset", "Frontend", "Backbone", "Method", "Scorer", "FrontendInfo", "LOG_MEL",
+    "Dataset", "Frontend", "Backbone", "Method", "Stage", "Scorer", "FrontendInfo", "LOG_MEL",
     "IncompatibleComponents", "has_own_score",
     "ListedDataset", "GeneratedDataset", "write_wavs", "parse_types", "audio_spec",
     "audio_files", "subfolders", "id_from_name", "join", "PROTOCOLS",

@@ -68,7 +68,13 @@ class Method(Protocol):
     """``asdbench_methods``: ``factory(options, num_classes, embedding_dim, frontend_info)
     -> Method`` (an ``nn.Module``); a factory with a ``class_names`` keyword parameter also
     receives the run's classes. ``mixup_alpha``: None or 0 trains on unmixed batches.
-    Optional ``own_score = True``: ``logits`` gives anomaly scores (see the hook)."""
+    Optional ``own_score = True``: ``logits`` gives anomaly scores (see the hook).
+    Optional ``stages``: a sequence of :class:`asdbench.sdk.Stage` (e.g. contrastive
+    pre-training, then classification fine-tuning), trained in order within ``train.epochs``,
+    each with its own epochs, loss function (a method attribute called like ``loss``),
+    trained parameters and learning-rate scale; selection applies to the final stage, and
+    ``loss`` stays the final stage's (contract checks, validation). None: one stage on ``loss``
+    with every parameter (see :mod:`asdbench.run.stages`)."""
 
     mixup_alpha: float | None
 
