@@ -225,11 +225,12 @@ def test_authors_recipe_holds_the_organisers_settings():
 
 # --- end to end on the synthetic set -----------------------------------------------------------
 
+# 70 s measured on 2 cores at load 12 (other trainings running; not measured idle); AUC 0.53
 TINY = {"dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
-        "data.train_per_id": 16, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
+        "data.train_per_id": 12, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
         "data.clip_seconds": 1.0, "data.difficulty": 0.3, "frontend": "logmel",
         "backbone": "mobilenetv2", "method": "softmax", "backbone.width": 0.5,
-        "train.epochs": 4, "train.batch_size": 16, "train.lr": 1e-3, "train.device": "cpu",
+        "train.epochs": 3, "train.batch_size": 16, "train.lr": 1e-3, "train.device": "cpu",
         "train.ema_warmup": True, "train.bn_recalibrate": 4}
 CLASSIFIER_MISSES = ("issue 14, open: on synthetic generator v2 the ID classifiers' CE score "
                      "stays near chance on a tiny run; strict, so the fix is noticed")
