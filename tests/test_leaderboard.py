@@ -38,13 +38,9 @@ def registry() -> Registry:
     return reg
 
 
-def write_run(results: Path, aucs: dict[str, float], reg: Registry | None = None,
-              scores: bool = False, **overrides) -> Path:
-    """A finished run folder; per-type AUC as given, pAUC = AUC - 0.1, two IDs per type."""
-    cfg = resolve(overrides, reg or registry())
-    rid = run_id(cfg)
-    run = results / "runs" / rid
-    run.mkdir(parents=True)
+def protocols_of(aucs: dict[str, float]) -> dict[str, dict]:
+    """A run's metrics per protocol: per-type AUC as given, pAUC = AUC - 0.1, two IDs per
+    type; ``pooled`` 0.01 above ``dcase2020``."""
     protocols = {}
     for proto, shift in (("dcase2020", 0.0), ("pooled", 0.01)):
         types = {t: {"auc": a + shift, "pauc": a + shift - 0.1, "mauc": a + shift - 0.05}
@@ -55,9 +51,29 @@ def write_run(results: Path, aucs: dict[str, float], reg: Registry | None = None
         average = {k: float(np.mean([v[k] for v in types.values()])) for k in ("auc", "pauc", "mauc")}
         protocols[proto] = {"protocol": proto, "average": {**average, "official": None},
                             "types": types, "ids": ids}
-    (run / "metrics.json").write_text(json.dumps({
-        "run_id": rid, "config": cfg, "official_protocol": "dcase2020", "protocols": protocols,
-        "best_epoch": 1, "epochs": 2, "wall_time_s": 3.5}))
+    return protocols
+
+
+def write_run(results: Path, aucs: dict[str, float], reg: Registry | None = None,
+              scores: bool = False, sets: dict[str, dict[str, float]] | None = None,
+              **overrides) -> Path:
+    """A finished run folder; per-type AUC as given, pAUC = AUC - 0.1, two IDs per type.
+    ``sets``: per test set its per-type AUCs, written as a run evaluating its sets apart
+    does (``sets``, the top-level ``protocols`` those of ``dev``); None: a run written before
+    sets were kept apart (top-level ``protocols`` only)."""
+    cfg = resolve(overrides, reg or registry())
+    rid = run_id(cfg)
+    run = results / "runs" / rid
+    run.mkdir(parents=True)
+    metrics = {"run_id": rid, "config": cfg, "official_protocol": "dcase2020",
+               "protocols": protocols_of(aucs), "best_epoch": 1, "epochs": 2,
+               "wall_time_s": 3.5}
+    if sets is not None:
+        metrics["sets"] = {name: {"n_clips": 24 * len(a), "n_labelled": 24 * len(a),
+                                  "protocols": protocols_of(a)} for name, a in sets.items()}
+        metrics["protocols"] = metrics["sets"].get("dev", {}).get("protocols", {})
+        metrics["official_set"] = "eval" if "eval" in sets else next(iter(sets))
+    (run / "metrics.json").write_text(json.dumps(metrics))
     if scores:
         rng = np.random.default_rng(cfg["seed"])
         rows = []
@@ -593,7 +609,8 @@ def test_runs_on_different_data_are_two_tracks_never_one_ranked_table(tmp_path):
     assert len(tracks) == 2 and len({t["track"] for t in tracks}) == 2
     assert all(t["track"].startswith("synthetic·") for t in tracks)
     assert [t["differing"] for t in tracks] == ["types=fan,pump", "types=fan"]
-    assert tracks[1]["title"] == f"track {tracks[1]['track']} (types=fan) · protocol dcase2020"
+    assert tracks[1]["title"] == (f"track {tracks[1]['track']} (types=fan) · set dev · protocol "
+                                  "dcase2020")
     assert tracks[1]["data"] == "data.types=fan" and tracks[0]["data"] == ""
     assert list(zip(tbl["track"], tbl["method"], tbl["rank"], strict=True)) == [
         (tracks[0]["track"], "os-scl", 1), (tracks[0]["track"], "arcface", 2),
@@ -814,3 +831,117 @@ def test_plots_of_several_tracks_are_named_and_titled_by_track(tmp_path):
     from asdbench.leaderboard.cells import by_track
 
     assert [plot_title(p) for p in by_track(tbl)] == [t["title"] for t in tbl.attrs["tracks"]]
+
+
+# --- test sets apart -------------------------------------------------------------------------
+
+@pytest.fixture
+def set_results(tmp_path):
+    """os-scl (seeds 0, 1) and arcface (seed 0) evaluated on dev and eval apart, where eval
+    reverses the order; arcface seed 1 written before sets were kept apart (no ``sets``)."""
+    res = tmp_path / "results"
+    for seed, dev, ev in ((0, 0.90, 0.60), (1, 0.94, 0.62)):
+        write_run(res, {"fan": dev}, seed=seed, method="os-scl", frontend="logmel",
+                  dataset="dcase2020", sets={"dev": {"fan": dev}, "eval": {"fan": ev}})
+    write_run(res, {"fan": 0.70}, seed=0, method="arcface", frontend="logmel",
+              dataset="dcase2020", sets={"dev": {"fan": 0.70}, "eval": {"fan": 0.80}})
+    write_run(res, {"fan": 0.74}, seed=1, method="arcface", frontend="logmel",
+              dataset="dcase2020")  # old: its top-level protocols are its dev set's
+    return res
+
+
+def test_dev_and_eval_runs_are_never_ranked_in_one_table(set_results):
+    df = collect(set_results, registry())
+    assert sorted(df.loc[df["official"], "set"]) == ["dev"] * 4 + ["eval"] * 3
+    tbl = table(df)
+    infos = tbl.attrs["tracks"]
+    assert [(t["set"], t["protocol"]) for t in infos] == [("dev", "dcase2020"),
+                                                           ("eval", "dcase2020")]
+    assert len({t["track"] for t in infos}) == 1  # one track (same data), two tables
+    for info in infos:
+        assert f"· set {info['set']} · protocol dcase2020" in info["title"]
+        rows = tbl[(tbl["track"] == info["track"]) & (tbl["set"] == info["set"])]
+        assert list(rows["rank"]) == [1, 2]
+    dev, ev = tbl[tbl["set"] == "dev"], tbl[tbl["set"] == "eval"]
+    assert list(dev["method"]) == ["os-scl", "arcface"]
+    assert list(ev["method"]) == ["arcface", "os-scl"]  # eval's own ranking, not dev's
+    assert dev["average.auc_mean"].tolist() == pytest.approx([0.92, 0.72])
+    assert list(dev["n"]) == [2, 2]  # the old arcface run joins its recipe's dev row
+    assert ev["average.auc_mean"].tolist() == pytest.approx([0.80, 0.61])
+    assert list(ev["n"]) == [1, 2]
+
+
+def test_an_old_run_without_sets_counts_as_the_development_set(tmp_path):
+    """A run written before sets were kept apart has only top-level ``protocols``: those of
+    the development set (``asdbench.metrics.sets.DEFAULT_SET``), unless its data settings
+    put evaluation clips into its one evaluation (DCASE 2020 with ``data.eval_root``)."""
+    from asdbench.leaderboard import collect as collect_module
+    from asdbench.metrics.sets import DEFAULT_SET, DEV
+
+    assert collect_module.DEFAULT_SET == DEFAULT_SET == DEV == "dev"
+    res = tmp_path / "r"
+    write_run(res, {"fan": 0.8}, seed=0, dataset="dcase2020")
+    write_run(res, {"fan": 0.6}, seed=1, dataset="dcase2020",
+              **{"data.eval_root": "/data/dcase2020-eval"})
+    df = collect(res, registry())
+    by_seed = dict(zip(df.loc[df["official"], "seed"], df.loc[df["official"], "set"],
+                       strict=True))
+    assert by_seed == {0: "dev", 1: "dev+eval"}
+    tbl = table(df)  # two tables (the folder given is a track of its own, too), one run each
+    assert sorted(t["set"] for t in tbl.attrs["tracks"]) == ["dev", "dev+eval"]
+    assert list(tbl["n"]) == [1, 1]
+
+
+def test_test_set_option_keeps_one_set_and_titles_say_it(set_results, monkeypatch):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
+    res = CliRunner().invoke(leaderboard_command, ["--results", str(set_results),
+                                                   "--test-set", "eval", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(io.StringIO(res.stdout))
+    assert set(frame["set"]) == {"eval"} and list(frame["method"]) == ["arcface", "os-scl"]
+    md = CliRunner().invoke(leaderboard_command, ["--results", str(set_results),
+                                                  "--format", "markdown"])
+    heads = [ln for ln in md.stdout.splitlines() if ln.startswith("### ")]
+    assert len(heads) == 2 and "· set dev ·" in heads[0] and "· set eval ·" in heads[1]
+    one = CliRunner().invoke(leaderboard_command, ["--results", str(set_results),
+                                                   "--set-name", "dev", "--format", "plain"])
+    assert one.exit_code == 0 and "set: dev" in one.stdout and "eval" not in one.stdout
+    bad = CliRunner().invoke(leaderboard_command, ["--results", str(set_results),
+                                                   "--test-set", "evaluation"])
+    assert isinstance(bad.exception, AsdbenchError)
+    assert str(bad.exception) == ("no finished run was evaluated on test set 'evaluation'; "
+                                  "sets: dev, eval")
+
+
+def test_published_rows_join_the_dev_table_only(set_results):
+    refs = reference_frame([{"source": "paper", "table": "types", "method": "os-scl",
+                             "frontend": "logmel", "dataset": "dcase2020",
+                             "protocol": "dcase2020", "metrics": {"average": {"auc": 0.9}}}])
+    tbl = table(collect(set_results, registry()), references=refs)
+    published = tbl[tbl["source"] != MEASURED]
+    assert list(published["set"]) == ["dev"]
+    assert len(tbl[tbl["set"] == "eval"]) == 2
+
+
+def test_plots_of_each_set_read_that_sets_clips_only(set_results, tmp_path):
+    from asdbench.leaderboard.plots import make_plots, run_scores
+
+    run = next(p for p in (set_results / "runs").iterdir() if p.name.startswith("os-scl")
+               and "_s0_" in p.name)
+    rows = [{"file": f"{s}_{k}.wav", "machine_type": "fan", "machine_id": "00", "domain": "",
+             "label": k % 2, "score": float(k % 2 if s == "dev" else 1 - k % 2), "set": s}
+            for s in ("dev", "eval") for k in range(10)]
+    pd.DataFrame(rows).to_csv(run / "scores.csv", index=False)
+    dev = run_scores(run, "dev")
+    assert len(dev) == 10 and set(dev["file"].str[:3]) == {"dev"}
+    assert len(run_scores(run)) == 20
+    pd.DataFrame(rows).drop(columns="set").to_csv(run / "scores.csv", index=False)
+    assert run_scores(run, "dev") is None  # two sets that the file does not tell apart
+    pd.DataFrame(rows).to_csv(run / "scores.csv", index=False)
+    df = collect(set_results, registry())
+    names = {p.name for p in make_plots(df, table(df), tmp_path / "plots")}
+    track = table(df).attrs["tracks"][0]["track"].replace("·", "_")
+    assert {f"leaderboard_{track}_dev_average.auc.png", f"roc_{track}_eval_fan.png",
+            f"scores_{run.name}_dev.png", f"scores_{run.name}_eval.png"} <= names

@@ -163,3 +163,42 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     assert struct.unpack(">II", head[16:24]) == (1280, height)
     if os.environ.get("ASDBENCH_KEEP_SCREENSHOT"):  # for looking at it by hand
         Path(os.environ["ASDBENCH_KEEP_SCREENSHOT"]).write_bytes(shot.read_bytes())
+
+
+def test_report_has_a_table_per_test_set_and_says_which(tmp_path, monkeypatch):
+    monkeypatch.setattr(asdbench.plugins, "get_registry", registry)
+    res = tmp_path / "results"
+    for seed in (0, 1):
+        write_run(res, {"fan": 0.9}, seed=seed, method="os-scl", frontend="logmel",
+                  dataset="dcase2020", sets={"dev": {"fan": 0.9}, "eval": {"fan": 0.6}})
+    path = _report(res, "--out", str(tmp_path / "r.html"), "--no-plots")
+    html = path.read_text(encoding="utf-8")
+    page = Page(html)
+    assert [("· set dev ·" in t["title"], "· set eval ·" in t["title"]) for t in page.tracks] == [
+        (True, False), (False, True)]
+    assert 'data-set="dev"' in html and 'data-set="eval"' in html
+    assert "set dev (development set) of dcase2020: 24 labelled clips" in page.tracks[0]["text"]
+    assert "set eval (evaluation set) of dcase2020" in page.tracks[1]["text"]
+    only = Page(_report(res, "--out", str(tmp_path / "e.html"), "--no-plots", "--test-set",
+                        "eval").read_text(encoding="utf-8"))
+    assert len(only.tracks) == 1 and "· set eval ·" in only.tracks[0]["title"]
+
+
+def test_report_embeds_the_sweep_plot_and_its_values(tmp_path, monkeypatch):
+    from test_sweep import SIM, by_hand, write_sweep
+    from test_sweep import registry as sweep_registry
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", sweep_registry)
+    res = tmp_path / "results"
+    write_sweep(res)
+    path = _report(res, "--out", str(tmp_path / "r.html"), "--sweep", SIM)
+    html = path.read_text(encoding="utf-8")
+    section = html.split('<section class="card sweep" id="sweep-1">', 1)[1].split("</section>")[0]
+    assert f"average AUC against <code>{SIM}</code>" in section
+    assert 'alt="leaderboard_sweep_data.id_similarity"' in section
+    mean, std = by_hand("arcface", (), 0.0)
+    assert f"{100 * mean:.2f}<span class=\"std\">± {100 * std:.2f}</span>" in section
+    assert '<a href="#sweep-1">' in html
+    bad = CliRunner().invoke(report_command, ["--results", str(res), "--sweep", SIM,
+                                              "--no-plots"])
+    assert str(bad.exception) == "--sweep draws a plot: it cannot go with --no-plots"

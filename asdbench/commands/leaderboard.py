@@ -39,6 +39,43 @@ def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
         click.echo(render(tbl, fmt), nl=False)
 
 
+def set_and_sweep_options(f):
+    """What ``leaderboard`` and ``report`` add to the shared table options: the test set and
+    the sweep plots."""
+    opts = [
+        click.option("--test-set", "--set-name", "test_set", metavar="SET",
+                     help="Only the tables of this test set: dev (development set), eval "
+                     "(evaluation set), or another a dataset names. Default: every set, each "
+                     "in its own tables (dev and eval are never ranked together)."),
+        click.option("--sweep", "sweeps", multiple=True, metavar="KEY",
+                     help="Also plot average AUC (mean ± std over seeds, --protocol, else the "
+                     "official one) per method against this setting, e.g. data.id_similarity "
+                     "(repeatable; a line per recipe, a plot per dataset, set and protocol). "
+                     "Default with --matrix: every data setting the matrix varies."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def sweep_points(df: pd.DataFrame, sweeps: tuple[str, ...], matrix_file: Path | None,
+                 protocol: str | None, test_set: str | None) -> dict[str, pd.DataFrame]:
+    """The points of every sweep asked for (``--sweep``; a bad key is an error), else of every
+    data setting the matrix varies (one that cannot be plotted is skipped with a note)."""
+    from asdbench.leaderboard.sweep import matrix_sweeps
+    from asdbench.leaderboard.sweep import sweep_points as points_of
+
+    if sweeps:
+        return {key: points_of(df, key, protocol, test_set) for key in sweeps}
+    out = {}
+    for key in matrix_sweeps(matrix_file) if matrix_file is not None else []:
+        try:
+            out[key] = points_of(df, key, protocol, test_set)
+        except AsdbenchError as exc:
+            click.echo(f"note: no sweep plot: {exc}", err=True)
+    return out
+
+
 def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
     """Say how many published rows the table does not show (they compare with nothing)."""
     from asdbench.leaderboard.collect import MEASURED
@@ -52,18 +89,27 @@ def _note_left_out(tbl: pd.DataFrame, refs: pd.DataFrame | None) -> None:
 
 @click.command("leaderboard")
 @table_options
+@set_and_sweep_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
               help="rich: tables fitted to the terminal; plain: aligned text for pipes; "
-              "csv keeps the numbers (fractions) and each row's track.")
+              "csv keeps the numbers (fractions) and each row's track and set.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file (atomically).")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path),
-              help="Also write PNG plots (bar chart, ROC curves, score distributions) here.")
+              help="Also write PNG plots (bar chart, ROC curves, score distributions; sweeps, "
+              "see --sweep) here.")
 def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name: str | None,
                         fmt: str, out: Path | None, reference: str, plots_dir: Path | None,
-                        matrix_file: Path | None = None) -> None:
+                        matrix_file: Path | None = None, test_set: str | None = None,
+                        sweeps: tuple[str, ...] = ()) -> None:
     """Rank finished runs: seeds grouped into mean ± std, one row per recipe, one table per
-    track (runs on the same data under the same protocol), with the 95 % jackknife interval of
-    the ranking metric and ties where the intervals overlap.
+    track and test set (runs on the same data, evaluated on the same set, dev or eval, under
+    the same protocol), with the 95 % jackknife interval of the ranking metric and ties where
+    the intervals overlap. Each table's title names its track, set and protocol.
+
+    A sweep plot (with --plots) shows average AUC per method against one setting the runs
+    differ in, such as data.id_similarity, whose values are otherwise separate tracks: asked
+    for with --sweep KEY, and drawn for every data setting a --matrix file varies. Its points
+    are also written as leaderboard_sweep_<KEY>.csv.
 
     \b
     Examples:
@@ -73,6 +119,9 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name:
       asdbench leaderboard --table table4 --format markdown --out table4.md
       asdbench leaderboard --by id --format csv --out ids.csv --plots plots
       asdbench leaderboard --matrix configs/synthetic-benchmark.toml
+      asdbench leaderboard --test-set eval      # the evaluation set's tables only
+      asdbench leaderboard --matrix configs/id-similarity.toml --plots plots \\
+          --sweep data.id_similarity           # + leaderboard_sweep_data.id_similarity.png
     """
     from asdbench import plugins
     from asdbench.leaderboard.collect import collect, matrix_run_ids, reference_frame
@@ -91,14 +140,23 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name:
     if df.empty and (refs is None or refs.empty):
         raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
                             "run `asdbench run` or `asdbench matrix` first")
-    tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs)
+    if sweeps and plots_dir is None:
+        raise AsdbenchError("--sweep draws a plot: give --plots DIR too")
+    tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs, test_set=test_set)
+    points = (sweep_points(df, sweeps, matrix_file, protocol, test_set)
+              if plots_dir is not None else {})  # a bad --sweep key fails before any output
     _note_left_out(tbl, refs)
     _write(tbl, fmt, out)
     if plots_dir is not None:
         from asdbench.leaderboard.plots import make_plots
+        from asdbench.leaderboard.sweep import plot_sweeps
 
         paths = make_plots(df, tbl, plots_dir)
-        click.echo(f"wrote {len(paths)} plot(s) to {plots_dir}", err=True)
+        for values in points.values():
+            paths += [p for p in plot_sweeps(values, plots_dir) if p.suffix == ".png"]
+        click.echo(f"wrote {len(paths)} plot(s) to {plots_dir}"
+                   + (f" ({len(points)} sweep(s), their points as CSV)" if points else ""),
+                   err=True)
 
 
 command = leaderboard_command

@@ -2,11 +2,12 @@
 
 - ``collect``: finished runs (and published results) as rows, each with its identity,
 - ``tables``: table kinds (``TableKind``, their registry) and the aggregation into a table,
-- ``tracks``: which runs compare (same data, same protocol) and their names,
+- ``tracks``: which runs compare (same data, same test set, same protocol) and their names,
 - ``ranking``, ``uncertainty``: one track's rows, 95 % jackknife intervals and ties,
 - ``render``: a table as markdown, LaTeX, CSV, HTML; ``terminal``: rich and plain text that
   fit the terminal,
-- ``plots``: PNG plots of a table and of its rows' runs,
+- ``plots``: PNG plots of a table and of its rows' runs; ``sweep``: a metric per method
+  against one swept setting (``--sweep``), as points and PNG,
 - ``report``: the whole leaderboard as one self-contained HTML page (style:
   ``report_style``); ``browser``: a page rendered by headless Chromium (test, screenshot).
 

@@ -1,6 +1,6 @@
 """A leaderboard table's cells as text: metrics in % as ``mean ± std``, ranks with ties, the
-95 % interval of the ranking metric, and the caption (table kind, protocol, track, the
-identity columns that are the same in every row). Shared by every text format."""
+95 % interval of the ranking metric, and the caption (table kind, protocol, track, test set,
+the identity columns that are the same in every row). Shared by every text format."""
 
 from __future__ import annotations
 
@@ -16,20 +16,21 @@ if TYPE_CHECKING:
 
 # Shown even when every row has the same value; the others then move to the caption.
 ALWAYS_SHOWN = ("method", "frontend")
-# Said by the table's title or caption, never a column.
-NOT_SHOWN = ("track",)
+# Said by the table's title or caption, never a column (one table: one track, one set).
+NOT_SHOWN = ("track", "set")
 CI_HEADER = "95 % CI"
 
 
 def by_track(tbl: pd.DataFrame) -> list[pd.DataFrame]:
-    """The table as one frame per track, in order, each with the table's ``attrs`` and its
-    track's (``track_info``; ``metrics`` and ``primary`` its own)."""
+    """The table as one frame per track, test set and protocol, in order, each with the
+    table's ``attrs`` and its own (``track_info``; ``metrics`` and ``primary`` its own)."""
     infos = tbl.attrs.get("tracks") or []
     if not infos or "track" not in tbl:
         return [tbl]
     out = []
     for info in infos:
-        part = tbl[(tbl["track"] == info["track"]) & (tbl["protocol"] == info["protocol"])]
+        part = tbl[(tbl["track"] == info["track"]) & (tbl["set"] == info["set"])
+                   & (tbl["protocol"] == info["protocol"])]
         part = part.reset_index(drop=True)
         part.attrs = {**tbl.attrs, "metrics": info["metrics"], "primary": info["primary"],
                       "tracks": [info], "track_info": info}
@@ -77,13 +78,14 @@ def header(col: str) -> str:
 
 
 def _track_caption(tbl: pd.DataFrame) -> list[str]:
-    """The track's name (its title says what sets it apart) and its non-default data
-    settings."""
+    """The track's name (its title says what sets it apart), its test set and its
+    non-default data settings."""
     info = tbl.attrs.get("track_info")
     if not info:
         return []
     data = ", ".join(item.removeprefix("data.") for item in info.get("data", "").split(", "))
-    return [f"track: {info['track']}"] + ([f"data: {data}"] if info.get("data") else [])
+    return ([f"track: {info['track']}", f"set: {info['set']}"]
+            + ([f"data: {data}"] if info.get("data") else []))
 
 
 def _ci_caption(tbl: pd.DataFrame, primary: str) -> str:

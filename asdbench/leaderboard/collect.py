@@ -15,6 +15,14 @@ repeats a trained row (same recipe, seed, track and protocol) is left out.
 Each run also belongs to a *track* (:func:`track_of`): the data it was trained and tested on.
 Its data settings (``data.*`` except folders) leave the row's ``settings`` for the ``data``
 column, since every row of a track shares them.
+
+A run gives rows per *test set* it was evaluated on (``set``: ``dev``, ``eval``, ...; its
+``metrics.json`` ``sets``), one per set and protocol, never one of two sets mixed. A run
+written before sets were kept apart (no ``sets``) has its top-level ``protocols`` only, which
+are its development-set metrics (:data:`asdbench.metrics.sets.DEFAULT_SET`, ``dev``): its rows
+are of set ``dev``, unless its data settings had evaluation clips in its test set
+(:func:`legacy_set`). Published rows are of the set their dict names, else ``dev`` (the papers'
+tables are development-set numbers).
 """
 
 from __future__ import annotations
@@ -31,10 +39,15 @@ from asdbench.registry import KINDS, AsdbenchError, Registry
 if TYPE_CHECKING:
     import pandas as pd
 
-IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "track", "scorer",
+IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "set", "track", "scorer",
             "protocol", "settings", "recipe"]
 DATA_PREFIX = "data."
 MEASURED = "measured"
+# The set of a run written before sets were kept apart, and of a published row that names none:
+# ``asdbench.metrics.sets.DEFAULT_SET`` (not imported: it loads the metrics, about 2 s).
+DEFAULT_SET = "dev"
+MIXED_SET = "dev+eval"  # an old run that evaluated both sets as one (see legacy_set)
+SET_ORDER = ("dev", "eval", MIXED_SET)  # then any other set, alphabetically
 COUNT_PREFIX = "n_"
 NAN = float("nan")
 
@@ -154,21 +167,52 @@ def _dict(value: Any, what: str) -> dict:
     return value
 
 
+def set_key(name: str) -> tuple[int, str]:
+    """Sort key of a test set: ``dev``, ``eval``, then the others alphabetically."""
+    return (SET_ORDER.index(name) if name in SET_ORDER else len(SET_ORDER), str(name))
+
+
+def legacy_set(cfg: dict[str, Any]) -> str:
+    """The test set of a run written before sets were kept apart (no ``sets``): the default set
+    (``dev``), unless its data settings put evaluation test clips into its one evaluation
+    (``data.eval_root`` given, or ``data.test`` = ``all``/``eval``): then ``dev+eval`` or
+    ``eval``, which is what its numbers are, ranked with neither set's."""
+    test = str(cfg.get("data.test") or "").strip().lower()
+    if test in (DEFAULT_SET, "eval"):
+        return test
+    if test == "all" or _track_value("data.eval_root", cfg.get("data.eval_root")) == "given":
+        return MIXED_SET
+    return DEFAULT_SET
+
+
+def _set_protocols(m: dict[str, Any], cfg: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(set, its metrics per protocol) of a run: each entry of ``sets``; for a run written
+    before sets were kept apart, its top-level ``protocols`` (:func:`legacy_set`)."""
+    sets = m.get("sets")
+    if sets is None:
+        return [(legacy_set(cfg), _dict(m["protocols"], "protocols"))]
+    return [(str(name), _dict(_dict(part, f"sets.{name}")["protocols"], f"sets.{name}.protocols"))
+            for name, part in sorted(_dict(sets, "sets").items(), key=lambda kv: set_key(kv[0]))]
+
+
 def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str, Any]]:
-    """One row per protocol of one run's ``metrics.json``; TypeError/KeyError if malformed."""
+    """One row per test set and protocol of one run's ``metrics.json``; TypeError/KeyError if
+    malformed."""
     m = _dict(metrics, "metrics.json")
-    cfg, protocols = _dict(m["config"], "config"), _dict(m["protocols"], "protocols")
+    cfg = _dict(m["config"], "config")
     if not isinstance(cfg.get("seed"), (int, type(None))) or isinstance(cfg.get("seed"), bool):
         raise TypeError(f"seed {cfg.get('seed')!r} is not an integer")
     base = defaults(cfg)
     settings, data, note = ("", "", f"defaults unknown: {base}") if isinstance(base, str) else (
         settings_of(cfg, base, data=False), settings_of(cfg, base, data=True), "")
     rows = []
-    for name, pm in protocols.items():
+    for test_set, name, pm in [(t, n, pm) for t, protocols in _set_protocols(m, cfg)
+                               for n, pm in protocols.items()]:
         row: dict[str, Any] = {
             "source": MEASURED, "method": cfg.get("method"), "frontend": cfg.get("frontend"),
-            "backbone": cfg.get("backbone"), "dataset": cfg.get("dataset"),
+            "backbone": cfg.get("backbone"), "dataset": cfg.get("dataset"), "set": test_set,
             "track": track_of(cfg), "data": data, "data_config": _canon(data_config(cfg)),
+            "config": _canon(cfg),
             "scorer": cfg.get("scorer"), "protocol": name, "settings": settings,
             "recipe": recipe_hash(cfg), "seed": cfg.get("seed"),
             "official": name == m.get("official_protocol"),
@@ -187,7 +231,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
 
 def collect(results_dir: str | Path,
             registry: Registry | Callable[[], Registry]) -> pd.DataFrame:
-    """One row per finished run and protocol, with identity columns and every metric.
+    """One row per finished run, test set and protocol, with identity columns, every metric
+    and ``config`` (the run's config as canonical JSON, for :mod:`asdbench.leaderboard.sweep`).
 
     ``registry`` (or a function giving it) resolves each run's default settings.
 
@@ -242,15 +287,16 @@ def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
 
 def _repeat_key(row: dict[str, Any]) -> tuple:
     """What makes two rows the same measurement: a re-scoring equal to a trained run's row."""
-    return row["recipe"], row["seed"], row["track"], row["protocol"]
+    return row["recipe"], row["seed"], row["track"], row["set"], row["protocol"]
 
 
 def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
     """Published results as leaderboard rows: the dicts of the ``asdbench_reference_results``
     hook (one list per plugin, as the hook returns them, or one flat list).
 
-    A row without ``backbone`` or ``scorer`` gets the core's default component; its track is
-    chosen by the table (:func:`asdbench.leaderboard.tracks.place_references`).
+    A row without ``backbone`` or ``scorer`` gets the core's default component, one without
+    ``set`` the development set (:data:`DEFAULT_SET`); its track is chosen by the table
+    (:func:`asdbench.leaderboard.tracks.place_references`).
     """
     import pandas as pd
 
@@ -266,7 +312,8 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
             "table": ref.get("table"), "note": ref.get("note", ""),
             "method": ref.get("method"), "frontend": ref.get("frontend"),
             "backbone": ref.get("backbone") or COMPONENT_DEFAULTS["backbone"],
-            "dataset": ref.get("dataset"), "track": None, "data": "", "data_config": "",
+            "dataset": ref.get("dataset"), "set": str(ref.get("set") or DEFAULT_SET),
+            "track": None, "data": "", "data_config": "", "config": "",
             "scorer": ref.get("scorer") or COMPONENT_DEFAULTS["scorer"],
             "protocol": ref.get("protocol"),
             "settings": ", ".join(f"{k}={short(v)}" for k, v in sorted(settings.items())),

@@ -7,10 +7,12 @@ Per track (each file name gets the track's name when a table has several):
 - ``roc_<type>.png``: ROC curve per machine type, one curve per leaderboard row;
 - ``scores_<row>.png``: anomaly-score distributions, normal vs anomaly, per machine type.
 
-Every plot is titled with its track and protocol; rows carry short labels
+Every plot is titled with its track, test set and protocol; rows carry short labels
 (:mod:`asdbench.leaderboard.labels`), the rest is in a caption under the plot. ROC and score
 plots read the per-clip scores of, for each row, its run with the lowest seed (a fixed,
-unbiased choice rather than the best seed).
+unbiased choice rather than the best seed), those of the table's test set only: a run
+evaluated on several sets whose ``scores.csv`` does not say each clip's set has none.
+When the tables are of several sets, file names get the set too.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def plot_title(tbl: pd.DataFrame, what: str = "") -> str:
     return "\n".join(textwrap.wrap(f"{what} · {track}" if what else track, 90))
 
 
-def _caption(ax, text: str) -> None:
+def add_caption(ax, text: str) -> None:
     """What the short labels leave out, under the axes' label (an offset in points, so any
     figure height leaves room for it)."""
     if text:
@@ -60,11 +62,11 @@ def _caption(ax, text: str) -> None:
                     textcoords="offset points", ha="left", va="top", fontsize=7, color="0.3")
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "row"
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     """Save atomically: a reader never sees half a PNG."""
     try:
         with atomic_path(path, suffix=".png") as tmp:
@@ -112,8 +114,8 @@ def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) ->
                   + " (gray: published)")
     ax.set_title(plot_title(tbl), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    _caption(ax, caption)
-    return _save(fig, Path(path))
+    add_caption(ax, caption)
+    return save_figure(fig, Path(path))
 
 
 def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame,
@@ -136,18 +138,28 @@ def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame,
     return out
 
 
-def _scores(run_dir: Path) -> pd.DataFrame | None:
-    frame = RunDir(run_dir).read_scores()
-    return None if frame is None else prepare_scores(frame, labelled=True)
+def run_scores(run_dir: Path, test_set: str | None = None) -> pd.DataFrame | None:
+    """The labelled per-clip scores of a run, of ``test_set`` only (None: every clip); None
+    when there are none, or when they cannot be told apart by set."""
+    run = RunDir(run_dir)
+    frame = run.read_scores()
+    if frame is None:
+        return None
+    if test_set is not None and "set" in frame.columns:
+        frame = frame[frame["set"].astype(str) == test_set]
+    elif test_set is not None and len((run.read_metrics() or {}).get("sets") or {}) > 1:
+        return None  # clips of several sets, not marked: no plot rather than a mixed one
+    return prepare_scores(frame, labelled=True)
 
 
 def roc_curves(runs: list[tuple[str, Path]], out_dir: str | Path, title: str = "",
-               caption: str = "", prefix: str = "") -> list[Path]:
-    """One PNG per machine type (``roc_<prefix><type>.png``) with the ROC curve of each run;
-    ``title``: the track and protocol, under the plot's own."""
+               caption: str = "", prefix: str = "", test_set: str | None = None) -> list[Path]:
+    """One PNG per machine type (``roc_<prefix><type>.png``) with the ROC curve of each run
+    on ``test_set`` (None: every clip); ``title``: the table's track, set and protocol, under
+    the plot's own."""
     curves: dict[str, list[tuple[str, dict]]] = {}
     for label, run_dir in runs:
-        scores = _scores(run_dir)
+        scores = run_scores(run_dir, test_set)
         if scores is None or scores.empty:
             continue
         for mtype, pts in roc_points(scores, "type").items():
@@ -164,14 +176,16 @@ def roc_curves(runs: list[tuple[str, Path]], out_dir: str | Path, title: str = "
         ax.set_title(f"ROC: {mtype} (all IDs pooled, lowest seed)" + (f"\n{title}" if title
                                                                       else ""), fontsize=8)
         ax.legend(fontsize=7, loc="lower right")
-        _caption(ax, caption)
-        paths.append(_save(fig, Path(out_dir) / f"roc_{prefix}{_slug(mtype)}.png"))
+        add_caption(ax, caption)
+        paths.append(save_figure(fig, Path(out_dir) / f"roc_{prefix}{slug(mtype)}.png"))
     return paths
 
 
-def score_distributions(run_dir: str | Path, path: str | Path, title: str = "") -> Path | None:
-    """Histograms of normal vs anomaly scores, one panel per machine type."""
-    scores = _scores(Path(run_dir))
+def score_distributions(run_dir: str | Path, path: str | Path, title: str = "",
+                        test_set: str | None = None) -> Path | None:
+    """Histograms of normal vs anomaly scores on ``test_set`` (None: every clip), one panel
+    per machine type."""
+    scores = run_scores(Path(run_dir), test_set)
     if scores is None or scores.empty:
         return None
     types = sorted(scores["machine_type"].unique(), key=str.lower)
@@ -194,29 +208,33 @@ def score_distributions(run_dir: str | Path, path: str | Path, title: str = "") 
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def make_plots(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: str | Path,
                limit: int = MAX_ROWS) -> list[Path]:
-    """Every plot for a leaderboard, per track; returns the files written."""
+    """Every plot for a leaderboard, per table (track, set, protocol); returns the files
+    written."""
     out_dir = Path(out_dir)
     paths: list[Path] = []
     parts = by_track(tbl)
+    several_sets = len({(p.attrs.get("track_info") or {}).get("set") for p in parts}) > 1
     for part in parts:
         info = part.attrs.get("track_info") or {}
-        prefix = f"{_slug(info['track'])}_" if len(parts) > 1 and info else ""
+        test_set = info.get("set")
+        own = f"_{slug(test_set)}" if several_sets and test_set else ""
+        prefix = f"{slug(info['track'])}{own}_" if len(parts) > 1 and info else ""
         title = plot_title(part)
         if len(part):
             metric = _primary(part)
             if f"{metric}_mean" in part.columns:
-                paths.append(bar_chart(part, out_dir / f"leaderboard_{prefix}{_slug(metric)}.png",
+                paths.append(bar_chart(part, out_dir / f"leaderboard_{prefix}{slug(metric)}.png",
                                        metric))
         runs = representative_runs(df, part, limit)
-        paths += roc_curves(runs, out_dir, title, short_labels(part)[1], prefix)
+        paths += roc_curves(runs, out_dir, title, short_labels(part)[1], prefix, test_set)
         for label, run_dir in runs:
-            p = score_distributions(run_dir, out_dir / f"scores_{_slug(run_dir.name)}.png",
-                                    f"{label} (its lowest seed)\n{title}")
+            p = score_distributions(run_dir, out_dir / f"scores_{slug(run_dir.name)}{own}.png",
+                                    f"{label} (its lowest seed)\n{title}", test_set)
             if p is not None:
                 paths.append(p)
     return paths

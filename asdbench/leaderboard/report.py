@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,30 +37,43 @@ def report_path(out: Path) -> Path:
     return out if out.suffix.lower() in (".html", ".htm") else out / REPORT_NAME
 
 
+SET_NAMES = {"dev": "development set", "eval": "evaluation set",
+             "dev+eval": "development and evaluation test clips as one evaluation, as runs "
+                         "made before the sets were kept apart have them"}
+
+
 def _track_runs(df: pd.DataFrame, info: dict[str, Any]) -> pd.DataFrame:
-    """The measured runs (one row per run) of a track under its protocol."""
+    """The measured runs (one row per run) of a table: its track, test set and protocol."""
     if df.empty:
         return df
-    return df[(df["track"] == info["track"]) & (df["protocol"] == info["protocol"])]
+    return df[(df["track"] == info["track"]) & (df["set"] == info["set"])
+              & (df["protocol"] == info["protocol"])]
 
 
-def set_description(runs: pd.DataFrame, protocol: str) -> str:
-    """What a track's numbers are computed on, read from one of its runs' ``metrics.json``:
-    the labelled test clips (normal, anomalous) and machine IDs, and the clips left out."""
+def _set_metrics(metrics: dict[str, Any], test_set: str, protocol: str) -> dict[str, Any]:
+    """One set's metrics under ``protocol`` (a run without ``sets``: its top-level ones, its
+    development set's)."""
+    sets = metrics.get("sets")
+    part = (sets.get(test_set) or {}) if isinstance(sets, dict) else metrics
+    return (part.get("protocols") or {}).get(protocol) or {}
+
+
+def set_description(runs: pd.DataFrame, protocol: str, test_set: str = "dev") -> str:
+    """What a table's numbers are computed on, read from one of its runs' ``metrics.json``:
+    the test set, its labelled test clips (normal, anomalous) and machine IDs, and the clips
+    left out."""
     from asdbench.run.rundir import RunDir
 
     if runs.empty:
-        return "as published (see the source)"
+        return f"set {test_set}, as published (see the source)"
     first = runs.sort_values("run_id").iloc[0]
-    cfg = json.loads(first["data_config"] or "{}")
-    split = ("development + evaluation test clips" if cfg.get("data.eval_root") == "given"
-             else "test clips")
     metrics = RunDir(Path(first["path"])).read_metrics() or {}
-    pm = (metrics.get("protocols") or {}).get(protocol) or {}
+    pm = _set_metrics(metrics, test_set, protocol)
     ids = pm.get("ids") or {}
     normal = sum(int(v.get("n_normal", 0)) for v in ids.values())
     anomaly = sum(int(v.get("n_anomaly", 0)) for v in ids.values())
-    text = f"the {split} of {first['dataset']}"
+    named = f" ({SET_NAMES[test_set]})" if test_set in SET_NAMES else ""
+    text = f"set {test_set}{named} of {first['dataset']}"
     if ids:
         text += (f": {normal + anomaly} labelled clips ({normal} normal, {anomaly} anomalous)"
                  f" of {len(ids)} machine IDs")
@@ -90,7 +104,7 @@ def _facts(part: pd.DataFrame, runs: pd.DataFrame, info: dict[str, Any]) -> str:
     official = "" if runs.empty else (" (the dataset's official protocol)"
                                       if bool(runs["official"].iloc[0]) else "")
     facts = [("protocol", f"<code>{escape(str(proto))}</code>{official}"),
-             ("set", escape(set_description(runs, proto))),
+             ("set", escape(set_description(runs, proto, info["set"]))),
              ("dataset", escape(str(part["dataset"].iloc[0]) if len(part) else "")),
              ("data settings", _data_settings(runs, info)),
              ("table", f"<code>{escape(str(part.attrs.get('kind', '')))}</code>, ranked by "
@@ -210,14 +224,17 @@ def _track_section(i: int, part: pd.DataFrame, df: pd.DataFrame, out_dir: Path,
     table, caption = table_html(part, df, out_dir)
     note = (f'<p class="note">{escape(info["note"])}</p>' if info.get("note") else "")
     figures = plots_html(df, part) if plots and len(part) else ""
-    return (f'<section class="card track" id="track-{i}" data-track="{escape(info["track"])}">'
+    return (f'<section class="card track" id="track-{i}" data-track="{escape(info["track"])}" '
+            f'data-set="{escape(info["set"])}">'
             f'<h2>{escape(info["title"])}</h2>{_facts(part, runs, info)}{table}'
             f'<p class="caption">{escape(caption)}</p>{note}{figures}</section>')
 
 
 LEGEND = """<section class="card legend"><h2>How to read the tables</h2><ul>
-<li>A <b>track</b> is one dataset with the same data settings (so the same test clips) under
-one metric protocol: only rows of one track are ranked against each other.</li>
+<li>A <b>track</b> is one dataset with the same data settings (so the same clips); a table
+holds one track, one <b>test set</b> (<code>dev</code>: the development set,
+<code>eval</code>: the evaluation set) and one metric protocol: only rows of one table are
+ranked against each other.</li>
 <li>Values are in %: mean ± standard deviation over seeds; <b>n</b> is the number of runs
 (seeds) in the row, <i>ref</i> a published number.</li>
 <li><b>95 % CI</b>: the interval of the ranking metric (highlighted) as the official DCASE
@@ -227,21 +244,69 @@ evaluators compute it: jackknife over machine IDs (sections), seeds averaged.</l
 scores).</li></ul></section>"""
 
 
-def _toc(parts: list[pd.DataFrame]) -> str:
+def _sweep_table(points: pd.DataFrame) -> str:
+    """One plot's points as a table: a row per line, a column per value, mean ± std in %."""
+    values = list(points.drop_duplicates("x").sort_values("x")["value"])
+    heads = "".join(f"<th>{escape(h)}</th>" for h in ["", *values])
+    rows = []
+    for label, line in points.groupby("label", sort=False):
+        by_value = {v: (m, s) for v, m, s in zip(line["value"], line["mean"], line["std"],
+                                                 strict=True)}
+        cells = [_cell("", _percent(*by_value[v]) if v in by_value else "—", "")
+                 for v in values]
+        rows.append(f'<tr><td class="id">{escape(str(label))}</td>{"".join(cells)}</tr>')
+    return (f'<div class="scroll"><table class="lb"><thead><tr>{heads}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _percent(mean: float, std: float) -> str:
+    if mean != mean:
+        return "—"
+    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std == std else "")
+
+
+def sweep_html(i: int, points: pd.DataFrame) -> str:
+    """One sweep (:func:`asdbench.leaderboard.sweep.sweep_points`): per dataset, set and
+    protocol its plot embedded and its points as a table."""
+    from asdbench.leaderboard.sweep import plot_groups, sweep_plot
+
+    key = str(points.attrs["key"])
+    body = ""
+    with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:
+        for stem, part in plot_groups(points):
+            first = part.iloc[0]
+            figure = _figure(sweep_plot(part, Path(tmp) / f"{stem}.png"), wide=True)
+            body += (f"<h3>{escape(str(first['dataset']))} · set {escape(str(first['set']))}"
+                     f" · protocol {escape(str(first['protocol']))}</h3>"
+                     f'<div class="plots">{figure}</div>{_sweep_table(part)}')
+    caption = (f"average AUC in %, mean ± std over seeds; a line per recipe: the runs equal "
+               f"but for {key} and the seed")
+    return (f'<section class="card sweep" id="sweep-{i}"><h2>Sweep: average AUC against '
+            f'<code>{escape(key)}</code></h2><p class="caption">{escape(caption)}</p>'
+            f"{body}</section>")
+
+
+def _toc(parts: list[pd.DataFrame], sweeps: list[str] = ()) -> str:
     items = "".join(
         f'<li><a href="#track-{i}">{escape(p.attrs["track_info"]["title"])}</a>'
         f'<span class="badge">{len(p)} row(s)</span></li>'
         for i, p in enumerate(parts, 1))
+    items += "".join(f'<li><a href="#sweep-{i}">sweep: average AUC against {escape(key)}</a>'
+                     "</li>" for i, key in enumerate(sweeps, 1))
     return f'<nav class="card toc"><h2>Tracks</h2><ol>{items}</ol></nav>'
 
 
 def report_html(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: Path, *, results: str = "",
-                plots: bool = True, warnings: list[str] | tuple[str, ...] = ()) -> str:
+                plots: bool = True, warnings: list[str] | tuple[str, ...] = (),
+                sweeps: Mapping[str, pd.DataFrame] | None = None) -> str:
     """The page for ``tbl`` (:func:`asdbench.leaderboard.tables.table` of ``df``'s runs),
-    its links relative to ``out_dir`` (where the page will be)."""
+    its links relative to ``out_dir`` (where the page will be); with ``plots``, the sweeps
+    (key -> :func:`asdbench.leaderboard.sweep.sweep_points`) after the tables."""
     parts = [p for p in by_track(tbl) if p.attrs.get("track_info")]
+    sweeps = dict(sweeps or {}) if plots else {}
     sections = "".join(_track_section(i, p, df, out_dir, plots)
                        for i, p in enumerate(parts, 1))
+    sections += "".join(sweep_html(i, points) for i, points in enumerate(sweeps.values(), 1))
     runs = 0 if df.empty else int(df["run_id"].nunique())
     sub = (f"{runs} finished run(s) from <code>{escape(results)}</code> in {len(parts)} "
            f"track(s) · table <code>{escape(str(tbl.attrs.get('kind', '')))}</code> · "
@@ -251,7 +316,7 @@ def report_html(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: Path, *, results: 
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{TITLE}</title><style>{CSS}</style></head><body><main>"
             f'<h1>{TITLE}</h1><p class="subtitle">{sub}</p>{warn}'
-            f"{_toc(parts)}{LEGEND}{sections}"
+            f"{_toc(parts, list(sweeps))}{LEGEND}{sections}"
             f"<footer>made by asdbench {escape(__version__)} (<code>asdbench report</code>)"
             "</footer></main></body></html>\n")
 

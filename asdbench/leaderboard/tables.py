@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from asdbench.leaderboard.collect import IDENTITY
+from asdbench.leaderboard.collect import IDENTITY, set_key
+from asdbench.leaderboard.tracks import (
+    differing_data,
+    place_references,
+    table_key,
+    title,
+    track_order,
+)
 from asdbench.registry import AsdbenchError
 
 if TYPE_CHECKING:
@@ -150,10 +157,18 @@ def metric_columns(df: pd.DataFrame, kind: TableKind = TYPES, by: str = "type") 
     return cols + official + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
 
 
-def _measured(df: pd.DataFrame, protocol: str | None, kind: TableKind) -> pd.DataFrame:
-    """The runs of a table: one protocol (None: each run's official one), ``kind.where``."""
+def _measured(df: pd.DataFrame, protocol: str | None, kind: TableKind,
+              test_set: str | None = None) -> pd.DataFrame:
+    """The runs of a table: one protocol (None: each run's official one), one test set (None:
+    every set, each its own table), ``kind.where``."""
     if df.empty:
         return df
+    if test_set is not None:
+        if test_set not in set(df["set"]):
+            have = ", ".join(sorted(set(df["set"]), key=set_key))
+            raise AsdbenchError(f"no finished run was evaluated on test set '{test_set}'; "
+                                f"sets: {have}")
+        df = df[df["set"] == test_set]
     if protocol is None:
         measured = df[df["official"]]
     else:
@@ -166,10 +181,12 @@ def _measured(df: pd.DataFrame, protocol: str | None, kind: TableKind) -> pd.Dat
     return measured
 
 
-def _references(refs: pd.DataFrame, protocol: str | None, kind: TableKind) -> pd.DataFrame:
-    """Published rows of this kind (or of none) and of the protocol asked for (None: all;
-    each lands in a track of its own protocol)."""
+def _references(refs: pd.DataFrame, protocol: str | None, kind: TableKind,
+                test_set: str | None = None) -> pd.DataFrame:
+    """Published rows of this kind (or of none), of the protocol and the set asked for (None:
+    all; each lands in a table of its own protocol and set)."""
     refs = refs[(refs["table"] == kind.name) | refs["table"].isna()]
+    refs = refs if test_set is None else refs[refs["set"] == test_set]
     return refs if protocol is None else refs[refs["protocol"] == protocol]
 
 
@@ -182,12 +199,14 @@ def _track(rows: pd.DataFrame, kind: TableKind, by: str) -> pd.DataFrame:
 
 
 def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
-          kind: TableKind = TYPES, references: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Group runs over seeds into one row per recipe, ranked within each track.
+          kind: TableKind = TYPES, references: pd.DataFrame | None = None,
+          test_set: str | None = None) -> pd.DataFrame:
+    """Group runs over seeds into one row per recipe, ranked within each track and test set.
 
     ``kind`` says the columns, rows and ranking. ``protocol=None`` takes the kind's protocol,
-    else each run's official one. Rows compare only within a track (same data, same protocol:
-    :mod:`asdbench.leaderboard.tracks`); the frame holds the tracks one after the other,
+    else each run's official one; ``test_set`` keeps one set's rows (None: every set). Rows
+    compare only within a track, set and protocol (same data, same test clips, same metrics:
+    :mod:`asdbench.leaderboard.tracks`); the frame holds these tables one after the other,
     ``rank`` restarting in each. Reference rows (from
     :func:`asdbench.leaderboard.collect.reference_frame`) of this table kind and protocol join
     the track of their dataset, labelled by their ``source``. Within a track rows are ranked by
@@ -196,20 +215,20 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
     ``n``, the primary metric's 95 % jackknife interval and the ranks it does not separate
     (:func:`asdbench.leaderboard.ranking.track_table`). ``attrs`` hold ``metrics`` (of every
     track), ``kind`` (its name), ``by``, ``protocol``, ``primary`` (of the first track) and
-    ``tracks``: per track its ``track``, ``protocol``, ``title``, ``differing`` (the data
+    ``tracks``: per table its ``track``, ``set``, ``protocol``, ``title``, ``differing`` (the data
     settings that set it apart from the dataset's other tracks), ``data``, ``note``,
     ``metrics`` and ``primary``.
     """
     import pandas as pd
 
-    from asdbench.leaderboard.tracks import differing_data, place_references, title, track_order
 
     protocol = protocol if protocol is not None else kind.protocol
-    measured = _measured(df, protocol, kind)
+    measured = _measured(df, protocol, kind, test_set)
     notes: dict[str, str] = {}
     frames = [measured]
     if references is not None and not references.empty:
-        refs, notes = place_references(_references(references, protocol, kind), measured)
+        refs, notes = place_references(_references(references, protocol, kind, test_set),
+                                       measured)
         frames.append(refs)
     frames = [f for f in frames if not f.empty]
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=IDENTITY)
@@ -217,16 +236,17 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
                dict(zip(measured["track"], measured["data_config"], strict=True)))
     differing = differing_data(configs)
     parts, infos = [], []
-    for track, proto in track_order(data):
-        part = _track(data[(data["track"] == track) & (data["protocol"] == proto)], kind, by)
+    for track, test, proto in track_order(data):
+        part = _track(data[(data["track"] == track) & (data["set"] == test)
+                           & (data["protocol"] == proto)], kind, by)
         own = measured[measured["track"] == track] if not measured.empty else measured
         parts.append(part)
-        infos.append({"track": track, "protocol": proto, "metrics": part.attrs["metrics"],
-                      "primary": part.attrs["primary"],
-                      "title": title(track, proto, differing.get(track, "")),
+        infos.append({"track": track, "set": test, "protocol": proto,
+                      "metrics": part.attrs["metrics"], "primary": part.attrs["primary"],
+                      "title": title(track, test, proto, differing.get(track, "")),
                       "differing": differing.get(track, ""),
                       "data": "" if own.empty else str(own["data"].iloc[0]),
-                      "note": notes.get(f"{track}|{proto}", "")})
+                      "note": notes.get(table_key(track, test, proto), "")})
     out = pd.concat(parts, ignore_index=True) if parts else _track(data, kind, by)
     metrics = list(dict.fromkeys(m for info in infos for m in info["metrics"]))
     out.attrs.update({"metrics": metrics, "kind": kind.name, "by": by, "protocol": protocol,

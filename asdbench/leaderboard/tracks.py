@@ -1,10 +1,11 @@
 """Tracks: the runs a leaderboard may rank together, those evaluated on the same data.
 
 A track is a dataset with every data setting that changes its clips (``data.*``; folders only
-by whether one is given) and a metric protocol: ``synthetic·3fa2c1`` under ``dcase2020``. A
-table ranks within one track; published rows join the track of their dataset and protocol
-whose data settings are the dataset's defaults (the published numbers are on the official
-data), else they form a track of their own, with a note saying why no run is beside them.
+by whether one is given): ``synthetic·3fa2c1``. A table ranks the rows of one track, one test
+set (``dev``, ``eval``: the development and the evaluation set are never ranked together) and
+one metric protocol. Published rows join the track of their dataset, set and protocol whose
+data settings are the dataset's defaults (the published numbers are on the official data),
+else they form a track of their own, with a note saying why no run is beside them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from asdbench.leaderboard.collect import MEASURED, short
+from asdbench.leaderboard.collect import MEASURED, set_key, short
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,12 +21,17 @@ if TYPE_CHECKING:
 PUBLISHED = "published"
 
 
-def _reference_note(refs_dataset: str, protocol: str, measured: pd.DataFrame) -> str:
-    """Why published rows of ``refs_dataset`` under ``protocol`` have no measured row beside
-    them."""
+def _reference_note(refs_dataset: str, test_set: str, protocol: str,
+                    measured: pd.DataFrame) -> str:
+    """Why published rows of ``refs_dataset``'s set ``test_set`` under ``protocol`` have no
+    measured row beside them."""
     same = measured[measured["dataset"] == refs_dataset] if not measured.empty else measured
     if same.empty:
         return f"no run of {refs_dataset} here: published numbers only"
+    if test_set not in set(same["set"]):
+        have = ", ".join(sorted(set(same["set"]), key=set_key))
+        return (f"the runs of {refs_dataset} here are evaluated on set {have}, these published "
+                f"numbers on set {test_set}")
     if protocol not in set(same["protocol"]):
         have = ", ".join(sorted(set(same["protocol"])))
         return (f"the runs of {refs_dataset} here are scored under {have}; --protocol "
@@ -35,9 +41,10 @@ def _reference_note(refs_dataset: str, protocol: str, measured: pd.DataFrame) ->
 
 def place_references(refs: pd.DataFrame, measured: pd.DataFrame
                      ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Published rows with their ``track`` set, and a note per reference-only track.
+    """Published rows with their ``track`` set, and a note per reference-only table (keyed
+    :func:`table_key`).
 
-    A row joins each measured track of its dataset and protocol without non-default data
+    A row joins each measured track of its dataset, set and protocol without non-default data
     settings; otherwise it goes to ``<dataset>·published``.
     """
     import pandas as pd
@@ -45,16 +52,17 @@ def place_references(refs: pd.DataFrame, measured: pd.DataFrame
     if refs.empty:
         return refs, {}
     rows, notes = [], {}
-    default = (measured[measured["data"] == ""][["dataset", "protocol", "track"]]
+    default = (measured[measured["data"] == ""][["dataset", "set", "protocol", "track"]]
                .drop_duplicates() if not measured.empty else pd.DataFrame())
     for _, ref in refs.iterrows():
         tracks = ([] if default.empty else default[(default["dataset"] == ref["dataset"])
+                                                   & (default["set"] == ref["set"])
                                                    & (default["protocol"] == ref["protocol"])]
                   ["track"].tolist())
         if not tracks:
             tracks = [f"{ref['dataset']}·{PUBLISHED}"]
-            note = _reference_note(ref["dataset"], ref["protocol"], measured)
-            notes[f"{tracks[0]}|{ref['protocol']}"] = note
+            note = _reference_note(ref["dataset"], ref["set"], ref["protocol"], measured)
+            notes[table_key(tracks[0], ref["set"], ref["protocol"])] = note
         rows += [ref.to_dict() | {"track": track} for track in tracks]
     return pd.DataFrame(rows, columns=refs.columns), notes
 
@@ -79,18 +87,31 @@ def differing_data(data_configs: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def track_order(data: pd.DataFrame) -> list[tuple[str, str]]:
-    """(track, protocol) pairs: measured ones by dataset, most runs first, then the
-    reference-only ones."""
+TABLE = ["track", "set", "protocol"]  # what one table holds: one track, set and protocol
+
+
+def table_key(track: str, test_set: str, protocol: str) -> str:
+    return f"{track}|{test_set}|{protocol}"
+
+
+def track_order(data: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(track, set, protocol) of each table: measured ones by dataset, most runs first (a
+    track's sets together, ``dev`` first), then the reference-only ones."""
     measured = data[data["source"] == MEASURED]
-    sizes = measured.groupby(["track", "protocol"], sort=False).size()
-    first = sorted(sizes.index, key=lambda k: (str(k[0]).split("·")[0], -int(sizes[k]), k))
-    rest = sorted({(t, p) for t, p in zip(data["track"], data["protocol"], strict=True)}
-                  - set(first), key=lambda k: (str(k[0]), str(k[1])))
+    sizes = measured.groupby(TABLE, sort=False).size()
+    largest: dict[str, int] = {}  # a track's largest table
+    for (track, _, _), n in sizes.items():
+        largest[track] = max(largest.get(track, 0), int(n))
+    first = sorted(sizes.index, key=lambda k: (str(k[0]).split("·")[0], -largest[k[0]],
+                                               str(k[0]), set_key(k[1]), -int(sizes[k]),
+                                               str(k[2])))
+    rest = sorted(set(zip(data["track"], data["set"], data["protocol"], strict=True))
+                  - set(first), key=lambda k: (str(k[0]), set_key(k[1]), str(k[2])))
     return list(first) + rest
 
 
-def title(track: str, protocol: str | None, differing: str) -> str:
-    """A track's table title: its name, the data settings that set it apart, its protocol."""
-    text = f"track {track}" + (f" ({differing})" if differing else "")
+def title(track: str, test_set: str, protocol: str | None, differing: str) -> str:
+    """A table's title: its track, the data settings that set it apart, its test set and
+    protocol."""
+    text = f"track {track}" + (f" ({differing})" if differing else "") + f" · set {test_set}"
     return text + (f" · protocol {protocol}" if protocol else "")
