@@ -1,0 +1,47 @@
+"""Glow-Aff, flow-based self-supervised density estimation for anomalous sound detection, as an
+ordinary asdbench plugin (entry point ``glow_aff``).
+
+Component: method ``glow-aff`` (on backbone ``frames``, scored by scorer ``method``; both from
+the DCASE-baselines plugin, used by name through the registry).
+
+Sources (read, not copied) and what each fact rests on:
+
+- Dohi, Endo, Purohit, Tanabe, Kawaguchi, "Flow-based self-supervised density estimation for
+  anomalous sound detection", ICASSP 2021, arXiv 2103.08801 (abstract and introduction read,
+  in the arXiv text): the sound of one machine ID is the *target* data, the sound of the other
+  machines of the same machine type the *outlier* data; the flow is trained to assign higher
+  likelihood to the target data and lower likelihood to the outlier data; Glow and MAF flows,
+  DCASE 2020 Task 2. Hence one flow per machine ID (``models = "class"``); the OS-SCL paper
+  (shared/paper, introduction) says the same: "it requires training a separate model for each
+  machine ID". "Glow_Aff" is the paper's Glow with affine coupling (OS-SCL Table II row:
+  85.20 / 73.90 average AUC / pAUC).
+- Kingma & Dhariwal, "Glow: Generative flow with invertible 1x1 convolutions", NeurIPS 2018,
+  and its official code (openai/glow, ``model.py``), for the flow itself: multi-scale
+  architecture of L levels (squeeze 2x2, K steps, split), step = actnorm (data-dependent
+  initialisation: zero mean, unit variance per channel on the first batch) -> invertible 1x1
+  convolution (random rotation at the start, log-det ``H·W·log|det W|``) -> affine coupling
+  (``NN(xa)`` gives shift and ``sigmoid(h + 2)`` scale of ``xb``; NN = conv 3x3, ReLU,
+  conv 1x1, ReLU, zero-initialised conv 3x3, hidden width 512); the split-off half scored
+  under a Gaussian whose mean and log-scale come from a zero-initialised conv of the other
+  half; top latent standard normal.
+
+NOT verified (the sections of Dohi et al. with the experimental setup, the loss equation and
+the training settings could not be read here; no authors' code was found): every value below
+is an assumption, an option or preset value the user can change.
+
+- input: segments of ``frames = 32`` consecutive log-Mel frames (128 mel bins: a 128x32
+  image for Glow, divisible by 2^L), ``hop = 32`` (non-overlapping); the log-Mel of the DCASE
+  2020 baseline (same lab) in the ``authors`` preset;
+- architecture: ``levels = 3``, ``steps = 8`` per level, ``hidden = 512`` (Glow's width);
+  the coupling networks use biases instead of Glow's actnorm inside NN, and their last conv
+  starts at N(0, 1e-3) instead of zero (``init_std``; 0 gives Glow's init: with exact zeros
+  the inner layers get no gradient on the first step, which the contract kit flags);
+- loss: per flow ``mean_t u_t + w · mean_{t,o} max(0, m - (u_o - u_t))`` with ``u`` a clip's
+  negative log-likelihood in nats per dimension, targets t and outliers o of the batch,
+  ``m = margin = 0.2``, ``w = outlier_weight = 1`` (a bounded margin-ranking form; ``w = 0``
+  is the paper's conventional Glow trained on the target ID only);
+- score: a clip's negative log-likelihood under its ID's flow, nats per dimension, averaged
+  over its segments;
+- recipe (``recipe = "authors"``): Adam (AdamW, no weight decay) at lr 1e-3 (Glow's), 100
+  epochs, batch 32 clips, constant rate, no EMA, last epoch kept (:mod:`asdbench_glow.recipes`).
+"""
