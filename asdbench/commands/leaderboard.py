@@ -48,10 +48,11 @@ def set_and_sweep_options(f):
                      "(evaluation set), or another a dataset names. Default: every set, each "
                      "in its own tables (dev and eval are never ranked together)."),
         click.option("--sweep", "sweeps", multiple=True, metavar="KEY",
-                     help="Also plot average AUC (mean ± std over seeds, --protocol, else the "
-                     "official one) per method against this setting, e.g. data.id_similarity "
-                     "(repeatable; a line per recipe, a plot per dataset, set and protocol). "
-                     "Default with --matrix: every data setting the matrix varies."),
+                     help="Also plot (where plots are made) average AUC, mean ± std over "
+                     "seeds under --protocol, else the official one, per method against this "
+                     "setting, e.g. data.id_similarity (repeatable; a line per recipe, a plot "
+                     "per dataset, set and protocol). Default with --matrix: every data "
+                     "setting the matrix varies."),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -252,7 +252,7 @@ def _sweep_table(points: pd.DataFrame) -> str:
     for label, line in points.groupby("label", sort=False):
         by_value = {v: (m, s) for v, m, s in zip(line["value"], line["mean"], line["std"],
                                                  strict=True)}
-        cells = [_cell("", _percent(*by_value[v]) if v in by_value else "—", "")
+        cells = [_cell("value", _percent(*by_value[v]) if v in by_value else "—", "")
                  for v in values]
         rows.append(f'<tr><td class="id">{escape(str(label))}</td>{"".join(cells)}</tr>')
     return (f'<div class="scroll"><table class="lb"><thead><tr>{heads}</tr></thead>'
