@@ -7,8 +7,9 @@ scale ``s`` and trained with (mixup-soft-label) cross-entropy. No margin anywher
 Facts and their sources (read, not copied; ``losses.py`` holds the maths):
 
 **AdaCos** (X. Zhang et al., "AdaCos: adaptively scaling cosine logits for effectively learning
-deep face representations", CVPR 2019; the formula as ASDKit implements it,
-TakuyaFujimura/dcase-asd-toolkit ``asdkit/losses/adacos.py``):
+deep face representations", CVPR 2019; only its abstract could be opened here: the update
+below is the one ASDKit implements, TakuyaFujimura/dcase-asd-toolkit
+``asdkit/losses/adacos.py``, and agrees with the paper's update as it is commonly cited):
 
 - logits ``s·cos θ_{i,k}``, one centre per class, Xavier/Glorot-uniform initialised;
 - initial (fixed) scale ``s = √2·log(C − 1)``;
