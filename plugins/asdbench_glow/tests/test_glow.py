@@ -4,6 +4,7 @@ tiny run on the synthetic set."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -189,7 +190,7 @@ def test_actnorm_initialises_on_the_first_training_batch_only():
     torch.testing.assert_close(act.bias.detach(), bias)
     fresh = ActNorm(2).eval()
     fresh(x)  # validation never initialises
-    assert not bool(fresh.initialized) and float(fresh.logs.abs().sum()) == 0
+    assert not bool(fresh.initialized) and float(fresh.logs.detach().abs().sum()) == 0
 
 
 # --- the self-supervised loss and the per-ID routing ------------------------------------------
@@ -309,25 +310,53 @@ def test_authors_recipe_and_own_score_defaults():
 
 # --- end to end on the synthetic set -----------------------------------------------------------
 
+# 32 mel bins and segments of 16 frames: a tiny run's flows learn in 8 epochs (with 128 x 32
+# segments they have not, 0.33-0.49 AUC); measured 0.76-0.85 AUC over 3 seeds and lr 1e-3/1e-2
 TINY = {"dataset": "synthetic", "data.types": "fan,pump", "data.ids_per_type": 2,
         "data.train_per_id": 16, "data.test_normal_per_id": 6, "data.test_anomaly_per_id": 6,
         "data.clip_seconds": 1.0, "data.difficulty": 0.3, "frontend": "logmel",
         "backbone": "frames", "method": "glow-aff", "recipe": "authors",
-        "method.levels": 2, "method.steps": 2, "method.hidden": 32, "train.epochs": 4,
+        "frontend.n_mels": 32, "method.frames": 16, "method.hop": 16, "method.levels": 2,
+        "method.steps": 2, "method.hidden": 32, "train.epochs": 8, "train.lr": 1e-2,
         "train.batch_size": 16, "train.device": "cpu"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The flows' convolutions are tiny: one thread runs them faster than two, and on a
+    loaded 2-core machine about 20x faster (no threads spinning against each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    cfg = resolve(TINY, get_registry())
-    return train_and_evaluate(cfg, tmp_path_factory.mktemp("results"), progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cfg = resolve(TINY, get_registry())
+        return train_and_evaluate(cfg, tmp_path_factory.mktemp("results"), progress=False)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow
 def test_tiny_run_reloads_to_the_same_scores(tiny_run):
     metrics, run = tiny_run
     assert metrics["best_epoch"] == TINY["train.epochs"] - 1  # select = last
+    log = [line for line in (run.path / "train_log.jsonl").read_text().splitlines() if line]
+    losses = [json.loads(line)["train_loss"] for line in log]
+    assert len(losses) == TINY["train.epochs"] and losses[-1] < losses[0]
     average = metrics["protocols"]["dcase2020"]["average"]
+    # the run folder rebuilds the per-ID flows from its classes (actnorm state included)
     again = evaluate_run(run.path, {}, device="cpu", progress=False)
     redone = again["protocols"]["dcase2020"]["average"]
     assert math.isclose(redone["auc"], average["auc"]), (redone, average)
+
+
+@pytest.mark.slow
+def test_tiny_run_beats_chance(tiny_run):
+    metrics, _ = tiny_run
+    assert metrics["protocols"]["dcase2020"]["average"]["auc"] > 0.65
