@@ -18,7 +18,8 @@ names, as ``asdbench plugins`` lists them) with the components asdbench ships, s
 is the plugin's own. A training step must give a finite scalar loss, logits ``[B, K]``, the
 frontend's declared ``out_shape``, and a finite, non-zero gradient for every trainable
 parameter (a parameter that never receives one is dead weight, counted in the model size);
-inference must give finite embeddings and logits. A method may return None for the logits
+inference must give finite embeddings and logits (a method with training stages: each
+stage's loss, reaching every parameter the stage trains). A method may return None for the logits
 of its loss (no class logits, e.g. an autoencoder); one with ``own_score = True`` must give
 finite per-class anomaly scores at inference. Combinations a factory refuses with
 :class:`asdbench.sdk.IncompatibleComponents` (a frame-level method behind a pooling backbone)
@@ -41,6 +42,7 @@ from asdbench.meta import PROJECT_NAME
 from asdbench.model import ASDModel, build_method, build_model
 from asdbench.options import as_option
 from asdbench.registry import Component, Registry
+from asdbench.run.stages import declared, under
 from asdbench.sdk.protocols import FrontendInfo, IncompatibleComponents, has_own_score
 
 if TYPE_CHECKING:
@@ -152,9 +154,9 @@ def _mixed(model: ASDModel, wave: torch.Tensor, feats: torch.Tensor, labels: tor
     return wave, feats, labels[perm], lam
 
 
-def _check_gradients(model: ASDModel, where: str) -> None:
+def _check_gradients(model: ASDModel, where: str, trains: tuple[str, ...] | None = None) -> None:
     for name, param in model.named_parameters():
-        if param.requires_grad:
+        if param.requires_grad and under(name, trains):
             assert param.grad is not None, f"{where}: {name} gets no gradient"
             assert torch.isfinite(param.grad).all(), f"{where}: {name}: non-finite gradient"
             assert param.grad.abs().sum() > 0, f"{where}: {name}: zero gradient"
@@ -162,13 +164,23 @@ def _check_gradients(model: ASDModel, where: str) -> None:
 
 def _check_step(model: ASDModel, wave: torch.Tensor, feats: torch.Tensor, labels: torch.Tensor,
                 y_b: torch.Tensor, lam: float, where: str) -> None:
-    """One training step's loss, logits and gradients."""
-    loss, logits = model.loss(wave, feats, labels, y_b, lam)
-    assert loss.ndim == 0 and torch.isfinite(loss), f"{where}: loss {loss}"
-    assert logits is None or logits.shape == (len(labels), NUM_CLASSES), \
-        f"{where}: logits {tuple(logits.shape)}"
-    loss.backward()
-    _check_gradients(model, where)
+    """One training step's loss, logits and gradients; for a method with training stages one
+    per stage, on the stage's loss and the parameters it trains."""
+    for stage in declared(model.method) or (None,):
+        model.zero_grad(set_to_none=True)
+        at, fn, trains = where, model.loss, None
+        if stage is not None:
+            method_loss = getattr(model.method, stage.loss)
+            at, trains = f"{where}, stage {stage.name}", stage.trains
+
+            def fn(w, f, *rest, method_loss=method_loss):
+                return method_loss(model(w, f), *rest)
+        loss, logits = fn(wave, feats, labels, y_b, lam)
+        assert loss.ndim == 0 and torch.isfinite(loss), f"{at}: loss {loss}"
+        assert logits is None or logits.shape == (len(labels), NUM_CLASSES), \
+            f"{at}: logits {tuple(logits.shape)}"
+        loss.backward()
+        _check_gradients(model, at, trains)
 
 
 def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
