@@ -58,6 +58,10 @@ MOUNT_SHIFT = 0.10
 MOUNT_GAIN_DB = 3.0
 LEAK_DB = -16.0
 STICK_DELAY = 0.4
+# Faults that load the motor slow the shaft by LOAD_SLOWDOWN * s (relative; 0 in generator
+# version 2, a calibration knob of bench/synthetic_probe.py).
+LOAD_SLOWDOWN = 0.0
+LOADING_FAULTS = ("bearing", "imbalance", "mount", "cavitation")
 
 
 def leak_band(m: Machine, sr: int) -> tuple[float, float]:
@@ -69,6 +73,8 @@ def leak_band(m: Machine, sr: int) -> tuple[float, float]:
 def apply_fault(m: Machine, fault: str | None, s: float, rng: np.random.Generator,
                 sr: int) -> Machine:
     """The machine with ``fault`` of severity ``s`` built into its parameters."""
+    if LOAD_SLOWDOWN and fault in LOADING_FAULTS:
+        m = replace(m, rot_hz=m.rot_hz * (1.0 - LOAD_SLOWDOWN * s))
     if fault == "bearing":
         res_f, res_db = m.res_f.copy(), m.res_db.copy()
         res_f[-1] *= 1.0 + BEARING_SHIFT * s

@@ -45,6 +45,8 @@ TYPES = ("fan", "pump", "gearbox", "valve", "conveyor")
 # faults are weaker: hard IDs, as in every DCASE type).
 LEVEL_DBFS = -26.0
 ID_STRENGTHS = (1.0, 0.45)
+# A fault's severity in one clip: uniform in this range, times the ID's strength.
+SEVERITY = (0.35, 1.0)
 # How different the IDs of a type are (the deviations below are multiplied by it): the
 # conveyor is the near-identical-ID type (ToyConveyor: same model, same belt, same room;
 # 0.12: a logistic regression on clip log-Mel statistics tells its IDs apart ~90 %, not 100 %).
@@ -59,6 +61,9 @@ ID_RESONANCE_DB = 3.0
 ID_TILT = 1.5
 ID_NOISE_DB = 2.0
 ID_MODULATION = 0.4
+# ... and overall level (dB) and flow-noise band edges (relative, log scale).
+ID_GAIN_DB = 2.0
+ID_BAND = 0.1
 # The factory room: background noise relative to the machine (dB, uniform per clip; MIMII
 # mixes factory noise at 6, 0 and -6 dB SNR) and the chance of an unrelated knock in a clip.
 # Calibrated so that the non-learned per-ID Gaussian on log-Mel statistics scores about the
@@ -73,6 +78,13 @@ CLIP_SPEED = 0.01
 CLIP_LEVEL_DB = 2.0
 CLIP_NOISE_DB = 2.5
 CLIP_TILT = 1.0
+# Per clip also: each harmonic's level (dB); the operating state, a speed factor drawn from
+# OPERATING_SPEEDS (one state: none); a smooth recording colouration (mic position, room), the
+# dB std of its 4 cosine terms over log frequency (0: none). The defaults are generator
+# version 2's sound; the others are calibration knobs (bench/synthetic_probe.py, issue 14).
+CLIP_HARMONIC_DB = 1.0
+OPERATING_SPEEDS = (1.0,)
+CLIP_EQ_DB = 0.0
 
 
 @dataclass
@@ -176,8 +188,8 @@ def make_machine(machine_type: str, id_index: int, num_ids: int, seed: int,
         res_f=res_f * (1.0 + ID_RESONANCE_SHIFT * d * z[1:1 + nres]),
         res_bw=res_bw * np.exp(0.3 * d * z[4:4 + nres]),
         res_db=res_db + ID_RESONANCE_DB * d * z[7:7 + nres],
-        noise_band=(b["noise_band"][0] * np.exp(0.1 * d * z[10]),
-                    b["noise_band"][1] * np.exp(0.1 * d * z[11])),
+        noise_band=(b["noise_band"][0] * np.exp(ID_BAND * d * z[10]),
+                    b["noise_band"][1] * np.exp(ID_BAND * d * z[11])),
         noise_tilt=b["noise_tilt"] + ID_TILT * d * z[12],
         noise_db=b["noise_db"] + ID_NOISE_DB * d * z[13],
         am_depth=b["am_depth"] * float(np.exp(ID_MODULATION * d * z[14])),
@@ -188,7 +200,7 @@ def make_machine(machine_type: str, id_index: int, num_ids: int, seed: int,
         event_freq=b["event_freq"] * (1.0 + 0.1 * d * z[18]),
         event_decay=b["event_decay"] * float(np.exp(0.3 * d * z[19])),
         event_db=b["event_db"] + 2.0 * d * z[20],
-        gain_db=2.0 * d * z[21],
+        gain_db=ID_GAIN_DB * d * z[21],
         strength=strength,
     )
 
@@ -201,7 +213,7 @@ def pick_fault(machine: Machine, label: int, index: int, rng: np.random.Generato
     if label != ANOMALY:
         return None, 0.0
     faults = FAULTS[machine.machine_type]
-    return faults[index % len(faults)], machine.strength * rng.uniform(0.35, 1.0) / difficulty
+    return faults[index % len(faults)], machine.strength * rng.uniform(*SEVERITY) / difficulty
 
 
 def structure_response(m: Machine, f: np.ndarray) -> np.ndarray:
@@ -216,7 +228,7 @@ def _tonal(m: Machine, rng: np.random.Generator, phase: np.ndarray, sr: int) -> 
     """The harmonic series, each order coloured by the structure; faults' modulations."""
     keep = m.orders * m.rot_hz * 1.1 < sr / 2
     orders = m.orders[keep]
-    amps = (10 ** ((m.amps_db[keep] + rng.standard_normal(len(orders))) / 20)
+    amps = (10 ** ((m.amps_db[keep] + CLIP_HARMONIC_DB * rng.standard_normal(len(orders))) / 20)
             * structure_response(m, orders * m.rot_hz))
     phases = rng.uniform(0, 2 * np.pi, len(orders))
     shaft = 1.0 + m.shaft_am * np.sin(phase + rng.uniform(0, 2 * np.pi))
@@ -264,6 +276,16 @@ def _room(rng: np.random.Generator, n: int, sr: int, duration: float) -> np.ndar
     return y / rms(y)
 
 
+def colour(x: np.ndarray, sr: int, coef_db: np.ndarray) -> np.ndarray:
+    """``x`` through a smooth gain curve: ``sum_k coef_db[k-1] cos(k pi u)`` dB, u = log
+    frequency from 50 Hz (0) to Nyquist (1)."""
+    spec = np.fft.rfft(x)
+    f = np.maximum(np.fft.rfftfreq(len(x), 1.0 / sr), 50.0)
+    u = np.log(f / 50.0) / np.log(sr / 2 / 50.0)
+    g = sum(c * np.cos(k * np.pi * u) for k, c in enumerate(coef_db, start=1))
+    return np.fft.irfft(spec * 10 ** (g / 20), len(x))
+
+
 def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
            fault: str | None = None, severity: float = 0.0) -> np.ndarray:
     """One clip of ``machine`` (float64 in [-1, 1]); with ``fault``, of that severity.
@@ -275,7 +297,8 @@ def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
     fault_rng = np.random.default_rng(rng.integers(2 ** 63))
     m = apply_fault(machine, fault, s, fault_rng, sr) if fault else machine
     # Operating point of this recording: speed and levels vary a little clip to clip.
-    speed = 1.0 + CLIP_SPEED * rng.standard_normal() + 0.002 * smooth_walk(rng, n, sr, 1.0)
+    state = 1.0 if len(OPERATING_SPEEDS) < 2 else OPERATING_SPEEDS[rng.integers(len(OPERATING_SPEEDS))]
+    speed = state * (1.0 + CLIP_SPEED * rng.standard_normal()) + 0.002 * smooth_walk(rng, n, sr, 1.0)
     phase = 2 * np.pi * np.cumsum(m.rot_hz * speed) / sr
     tonal = _tonal(m, rng, phase, sr)
     tonal = tonal / rms(tonal)
@@ -290,6 +313,8 @@ def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
         x = tonal + flow
     ref = rms(x)
     x = x + ref * fault_sound(m, fault, s, fault_rng, n, sr, float(np.mean(m.rot_hz * speed)))
+    if CLIP_EQ_DB > 0:
+        x = colour(x, sr, CLIP_EQ_DB * rng.standard_normal(4))
     x = x + ref * 10 ** (rng.uniform(*BACKGROUND_DB) / 20) * _room(rng, n, sr, n / sr)
     gain = 10 ** ((LEVEL_DBFS + m.gain_db + CLIP_LEVEL_DB * rng.standard_normal()) / 20)
     return limit_peak(x * (gain / ref))

@@ -1,0 +1,69 @@
+"""The generator's calibration knobs and bench/synthetic_probe.py's helpers (issue 14)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asdbench.data import AudioSpec
+from asdbench.sdk import faults, synth
+from bench.synthetic_probe import apply_variant, halfway
+
+
+@pytest.fixture
+def restore_constants():
+    saved = {name: getattr(synth, name) for name in ("CLIP_EQ_DB", "OPERATING_SPEEDS")}
+    slowdown = faults.LOAD_SLOWDOWN
+    yield
+    for name, value in saved.items():
+        setattr(synth, name, value)
+    faults.LOAD_SLOWDOWN = slowdown
+
+
+def test_colour_is_the_stated_gain_curve():
+    sr, n = 16000, 16000
+    x = np.random.default_rng(0).standard_normal(n)
+    assert np.allclose(synth.colour(x, sr, np.zeros(4)), x)
+    # one cosine term of 6 dB: +6 dB at u = 0 (<= 50 Hz), -6 dB at Nyquist (u = 1)
+    y = synth.colour(x, sr, np.array([6.0, 0.0, 0.0, 0.0]))
+    gain = np.abs(np.fft.rfft(y)) / np.abs(np.fft.rfft(x))
+    assert gain[10] == pytest.approx(10 ** (6 / 20), rel=1e-6)
+    assert gain[-1] == pytest.approx(10 ** (-6 / 20), rel=1e-6)
+
+
+def test_default_knobs_keep_the_version_2_sound(restore_constants):
+    audio = AudioSpec(sample_rate=16000, clip_seconds=0.25)
+    m = synth.make_machine("fan", 0, 3, 0)
+    before = synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8)
+    synth.CLIP_EQ_DB = 3.0
+    coloured = synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8)
+    synth.CLIP_EQ_DB = 0.0
+    assert np.array_equal(synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8), before)
+    assert not np.allclose(coloured, before)
+
+
+def test_load_slowdown_slows_the_shaft_of_loading_faults_only(restore_constants):
+    m = synth.make_machine("pump", 1, 3, 0)
+    rng = np.random.default_rng(0)
+    assert faults.apply_fault(m, "bearing", 1.0, rng, 16000).rot_hz == m.rot_hz
+    faults.LOAD_SLOWDOWN = 0.03
+    assert faults.apply_fault(m, "bearing", 0.5, rng, 16000).rot_hz == pytest.approx(
+        m.rot_hz * (1 - 0.015))
+    assert faults.apply_fault(m, "vane", 1.0, rng, 16000).rot_hz == m.rot_hz
+
+
+def test_apply_variant_sets_constants_and_rejects_unknown_names(restore_constants):
+    apply_variant({"OPERATING_SPEEDS": [0.9, 1.1], "f.LOAD_SLOWDOWN": 0.02})
+    assert synth.OPERATING_SPEEDS == (0.9, 1.1)
+    assert faults.LOAD_SLOWDOWN == 0.02
+    with pytest.raises(SystemExit, match="NO_SUCH_KNOB"):
+        apply_variant({"NO_SUCH_KNOB": 1})
+
+
+def test_halfway_moves_every_numeric_parameter_but_keeps_the_fault_strength():
+    a, b = synth.make_machine("fan", 0, 3, 0), synth.make_machine("fan", 2, 3, 0)
+    mid = halfway(a, b, 0.5)
+    assert mid.rot_hz == pytest.approx((a.rot_hz + b.rot_hz) / 2)
+    assert np.allclose(mid.res_f, (a.res_f + b.res_f) / 2)
+    assert mid.strength == a.strength and mid.machine_type == "fan"
+    assert halfway(a, b, 1.0).rot_hz == pytest.approx(b.rot_hz)
