@@ -160,6 +160,11 @@ def asdbench_scorers() -> list[Component]:
     buffers or submodules, use torch ops that ``torch.jit.trace`` and ``torch.onnx.export``
     handle, create no tensor on a fixed device in ``forward``, and accept any batch size.
     A scorer without ``to_torch`` cannot be exported (a one-line error naming it).
+
+    Optional, for decision thresholds: ``score_train(train: ScoringInputs) ->
+    numpy.ndarray[N]``, the training clips' scores as if each were held out (a k-NN scorer
+    leaves a clip out of its own reference). Thresholds are fitted on it when present, on
+    ``score(train)`` otherwise (``asdbench.metrics.decision.training_scores``).
     """
 
 
@@ -178,7 +183,9 @@ def asdbench_reference_results() -> list[dict]:
     Each dict: ``source`` (e.g. "OS-SCL paper, Table II"), ``table`` (e.g. "table2"),
     ``method``, ``frontend``, ``backbone``, ``dataset``, ``protocol``, ``metrics`` (a dict such
     as ``{"fan": {"auc": 0.9841, "pauc": 0.9450}, "average": {...}}``, fractions in [0, 1]) and
-    optionally ``settings`` (non-default options, e.g. ``{"method.fph_reduction": 32}``).
+    optionally ``settings`` (non-default options, e.g. ``{"method.fph_reduction": 32}``) and
+    ``set`` (the test set the numbers are from, ``dev`` when absent: they join only the
+    leaderboard tables of that set).
     """
 
 

@@ -13,7 +13,7 @@ import torch
 
 from asdbench import plugins
 from asdbench.config import RunConfig
-from asdbench.metrics.decision import DecisionRule, decide, fit_thresholds
+from asdbench.metrics.decision import DecisionRule, decide, fit_thresholds, training_scores
 from asdbench.metrics.sets import (
     metrics_by_set,
     official_set,
@@ -109,7 +109,8 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
     scorer = fit_scorer(cfg, registry, train_inputs)
     frame = scores_frame(splits.test.clips, np.asarray(scorer.score(test_inputs), np.float64))
     run.write_scores(frame)
-    train = scores_frame(splits.full.clips, np.asarray(scorer.score(train_inputs), np.float64))
+    # held-out scores where the scorer has them (a kNN clip is not its own neighbour)
+    train = scores_frame(splits.full.clips, training_scores(scorer, train_inputs))
     return frame.assign(set=clip_sets(splits.test.clips)), train
 
 
