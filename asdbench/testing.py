@@ -199,7 +199,10 @@ def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
     shape = tuple(model.frontend(wave, feats).shape[1:])
     assert shape == tuple(model.frontend.out_shape), \
         f"{where}: frontend output {shape}, declared out_shape {tuple(model.frontend.out_shape)}"
-    if getattr(model.method, "trains", True) is not False:  # a non-learned method: infer only
+    # a non-learned method, or one with nothing to train on a parameter-free frontend and
+    # backbone (the engine then evaluates the model as built): infer only
+    learns = any(p.requires_grad for p in model.parameters())
+    if getattr(model.method, "trains", True) is not False and learns:
         _check_step(model, wave, feats, labels, y_b, lam, where)
     model.eval()
     embedding, eval_logits = model.infer(wave, feats, labels)
