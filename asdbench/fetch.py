@@ -12,7 +12,8 @@ The archives are the dataset's own: a dataset factory may carry ``archives() -> 
 
 This module names no dataset. An archive goes to ``DIR/.archives/<name>.part`` while it
 downloads (resumed with an HTTP ``Range`` request when the ``.part`` is there), is checked
-(size, md5 when known; the zip's own CRCs on unpacking) and renamed to ``<name>``; it then
+(size, md5 when known; the zip's own CRCs on unpacking; a failed check moves it to
+``<name>.bad``, never deleting it) and renamed to ``<name>``; it then
 unpacks into ``DIR/<folder>`` and leaves ``DIR/.archives/<name>.unpacked``. A complete
 archive is never downloaded again, an unpacked one never unpacked again, and a file already
 unpacked at its full size is not rewritten.
@@ -39,6 +40,7 @@ ARCHIVES_DIR = ".archives"
 CHUNK = 1 << 20
 TIMEOUT_S = 60.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
 
 Log = Callable[[str], None]
 
@@ -67,6 +69,9 @@ class Archive:
             what = f"unknown key '{unknown[0]}'" if unknown else "needs 'url' and 'folder'"
             raise AsdbenchError(f"dataset '{dataset}': archive {dict(spec)!r}: {what}")
         archive = cls(**dict(spec))
+        if archive.md5 is not None and not _MD5.fullmatch(archive.md5):
+            raise AsdbenchError(f"dataset '{dataset}': archive {archive.url}: md5 "
+                                f"{archive.md5!r} is not 32 hex digits")
         folder = PurePosixPath(archive.folder)
         if folder.is_absolute() or ".." in folder.parts or not archive.name:
             raise AsdbenchError(f"dataset '{dataset}': archive {archive.url}: folder "
@@ -159,8 +164,8 @@ def _stream(archive: Archive, part: Path, log: Log) -> int | None:
 
 
 def _verify(archive: Archive, part: Path, announced: int | None) -> None:
-    """Size and md5 of a downloaded ``.part``; a mismatch removes it (a fresh download is
-    the only cure) and is a one-line error."""
+    """Size and md5 of a downloaded ``.part``; a mismatch moves it to ``<name>.bad`` (the
+    next run downloads afresh) and is a one-line error naming both digests."""
     size = part.stat().st_size
     expected = archive.size if archive.size is not None else announced
     problem = ""
@@ -170,10 +175,12 @@ def _verify(archive: Archive, part: Path, announced: int | None) -> None:
         digest = md5_of(part)
         if digest != archive.md5.lower():
             problem = f"md5 {digest}, expected {archive.md5.lower()}"
-    if problem:
-        part.unlink()
+    if problem:  # kept aside, not deleted, so the bad download can be inspected
+        bad = part.with_name(f"{archive.name}.bad")
+        os.replace(part, bad)
         raise AsdbenchError(f"{archive.name}: {problem} ({archive.url}); the download was "
-                            "removed: run the command again to download it afresh")
+                            f"kept aside as {bad}: run the command again to download it "
+                            "afresh, and delete the .bad file once done")
 
 
 def download(archive: Archive, folder: Path, log: Log = lambda _: None) -> Path:
