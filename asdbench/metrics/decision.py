@@ -16,7 +16,8 @@ matrix, each denominator floored at ``sys.float_info.epsilon``.
 Rules (``decision.rule``): ``gamma`` (the baselines'), ``quantile`` (the empirical
 ``decision.percentile`` quantile of the training scores, no distribution assumed).
 :func:`far_rule` is the quantile rule at a false-alarm rate a user chooses (``asdbench score
---target-far``).
+--target-far``) on the training clips; :func:`heldout_threshold` the threshold at that rate on
+held-out normal clips (``asdbench score --target-far F --normal-clips DIR``).
 
 The training scores a threshold is fitted on are each clip's score as if it were held out
 (:func:`training_scores`): a scorer whose reference holds every training clip (k-NN) would
@@ -73,15 +74,70 @@ def far_rule(target_far: float) -> DecisionRule:
     return DecisionRule("quantile", 1.0 - float(target_far))
 
 
-def rule_label(how: str, rule: DecisionRule, target_far: float | None = None) -> str:
+def rule_label(how: str, rule: DecisionRule, target_far: float | None = None,
+               n_clips: int | None = None, held_out: bool = False) -> str:
     """What a threshold says it is: ``gamma q=0.9``, ``quantile q=0.9 (gamma fit impossible)``,
-    ``quantile q=0.95 (target false-alarm rate 0.05)``; ``how`` as :func:`fit_threshold`
-    returns it."""
+    or at a target false-alarm rate on ``n_clips`` training clips, ``quantile q=0.95 of 8
+    training clips (target false-alarm rate 0.05; false-alarm rate on new clips will be
+    higher)``; ``held_out``: the scorer scored the training clips as if held out (k-NN leave
+    one out), so no such warning. ``how`` as :func:`fit_threshold` returns it."""
     name, _, note = how.partition(" ")
     notes = [note] if note else []
-    if target_far is not None:
-        notes.append(f"(target false-alarm rate {target_far:g})")
-    return " ".join([name, f"q={rule.percentile:g}", *notes])
+    if target_far is None:
+        return " ".join([name, f"q={rule.percentile:g}", *notes])
+    clips = "training clips" + (", each scored held out" if held_out else "")
+    caveat = "" if held_out else "; false-alarm rate on new clips will be higher"
+    return " ".join([name, f"q={rule.percentile:g}", *notes,
+                     f"of {n_clips} {clips} (target false-alarm rate {target_far:g}{caveat})"])
+
+
+def heldout_threshold(scores: np.ndarray, target_far: float) -> tuple[float, str]:
+    """``(threshold, rule text)`` at false-alarm rate ``target_far`` F on the scores of one
+    class's held-out normal clips.
+
+    The threshold is ``np.quantile(scores, 1 - F, method="inverted_cdf")``, the smallest score
+    with at most a fraction F of the clips above it (decisions are ``score > threshold``), so
+    the false-alarm rate on these clips is at most F. Numpy's default linear interpolation
+    does not promise that: between two clips' scores it can fall below the upper one (10
+    clips, F = 0.15: 2 of 10 above). With fewer than 1/F clips (n F < 1) no score but the
+    largest has at most n F clips above it: the threshold is the largest score, the rate on
+    these clips 0, and the rule text says F cannot be resolved with n clips.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.size == 0:
+        raise AsdbenchError("a threshold at a false-alarm rate needs at least one clip's score")
+    n, q = s.size, 1.0 - float(target_far)
+    threshold = float(np.quantile(s, q, method="inverted_cdf"))
+    what = f"{n} held-out normal clips"
+    if n * target_far < 1 - 1e-9:  # the tolerance: 1/F clips in float, e.g. 0.1 * 10
+        return threshold, (f"largest score of {what} (target false-alarm rate {target_far:g} "
+                           f"is below 1/{n}: cannot be resolved with {n} clips)")
+    return threshold, f"quantile q={q:g} of {what} (target false-alarm rate {target_far:g})"
+
+
+def heldout_thresholds(normal: pd.DataFrame, target_far: float,
+                       keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The threshold of each class in ``keys`` (``type/id``) at ``target_far`` on its
+    held-out normal clips ``normal`` (columns ``class, score``):
+    ``{"threshold", "rule", "n_clips"}``; a class without any is a one-line error."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        own = normal.loc[normal["class"] == key, "score"].to_numpy(dtype=np.float64)
+        if own.size == 0:
+            mtype, _, mid = key.partition("/")
+            raise AsdbenchError(
+                f"no held-out normal clip of class {key} among --normal-clips, which input "
+                f"files have: add normal recordings of {mtype} id {mid} (named 'id_{mid}', "
+                f"in a '{mtype}' folder) or score that class's files apart")
+        threshold, rule = heldout_threshold(own, target_far)
+        out[key] = {"threshold": threshold, "rule": rule, "n_clips": int(own.size)}
+    return out
+
+
+def false_alarm_rate(scores: np.ndarray, threshold: float) -> float:
+    """The fraction of normal clips' ``scores`` a ``threshold`` alarms on (score above it)."""
+    s = np.asarray(scores, dtype=np.float64)
+    return float(np.mean(s > threshold)) if s.size else float("nan")
 
 
 def training_scores(scorer: Any, train: Any) -> np.ndarray:

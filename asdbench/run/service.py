@@ -20,8 +20,10 @@ from asdbench.data import TEST, Clip
 from asdbench.metrics.decision import (
     DecisionRule,
     decide,
+    false_alarm_rate,
     far_rule,
     fit_thresholds,
+    heldout_thresholds,
     rule_label,
     training_scores,
 )
@@ -56,10 +58,12 @@ class DecodedClips:
         return wave, feats, self.labels[idx.to(self.labels.device)]
 
 
-def audio_files_in(paths: Iterable[str | Path]) -> list[Path]:
+def audio_files_in(paths: Iterable[str | Path], what: str = "") -> list[Path]:
     """The files named by ``paths``: files as given, folders searched recursively for every
-    audio format the datasets read (``.wav``, ``.flac``, any letter case)."""
+    audio format the datasets read (``.wav``, ``.flac``, any letter case). ``what`` (e.g.
+    ``--normal-clips``) starts an error's message."""
     paths = list(paths)
+    lead = f"{what}: " if what else ""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -68,51 +72,101 @@ def audio_files_in(paths: Iterable[str | Path]) -> list[Path]:
         elif p.exists():
             files.append(p)
         else:
-            raise AsdbenchError(f"{p}: no such file or folder")
+            raise AsdbenchError(f"{lead}{p}: no such file or folder")
     if not files:
         kinds = "/".join(AUDIO_SUFFIXES)
-        raise AsdbenchError(f"no audio files ({kinds}) in {', '.join(map(str, paths))}")
+        raise AsdbenchError(f"{lead}no audio files ({kinds}) in {', '.join(map(str, paths))}")
     return files
 
 
 def score_files(run_dir: str | Path, paths: Iterable[str | Path], *,
                 machine_type: str | None = None, machine_id: str | None = None,
-                device: str = "auto", target_far: float | None = None) -> pd.DataFrame:
+                device: str = "auto", target_far: float | None = None,
+                normal_clips: Iterable[str | Path] = ()) -> pd.DataFrame:
     """Anomaly score and decision of each audio file under ``paths`` with the run's model,
     scorer and decision threshold.
 
     One row per file: ``score``, ``decision`` (1 = anomaly: the score is above its class's
-    ``threshold``) and ``threshold_rule`` (:func:`asdbench.metrics.decision.rule_label`). The
-    threshold is fitted per machine class on the scores of the run's training clips, as the
-    run's decision-result files: by the run's ``decision.*`` rule, or, with ``target_far``
-    F, at their ``1 - F`` quantile (a false-alarm rate F on normal training clips; those
-    the model was trained on score lower than new normal clips, unless the scorer scores
-    them held out as k-NN does, so new clips alarm more often than F). A file
-    that cannot be scored (unreadable, too short, silent, NaN, no machine class) has an empty
-    score and decision and says why in ``error`` (``""`` for scored files).
+    ``threshold``) and ``threshold_rule`` (which rule, on which clips and how many). By
+    default the threshold is fitted per machine class on the scores of the run's training
+    clips, as the run's decision-result files, by the run's ``decision.*`` rule. With
+    ``target_far`` F it is set at a false-alarm rate F: on ``normal_clips`` (the user's
+    held-out normal recordings of each class, files or folders, scored as ``paths`` are) at
+    :func:`asdbench.metrics.decision.heldout_threshold`; without them at the ``1 - F``
+    quantile of the training clips' scores (those the model was trained on score lower than
+    new normal clips, unless the scorer scores them held out as k-NN does, so new clips
+    alarm more often than F). With ``normal_clips`` the column ``normal_far`` is the fraction
+    of the class's held-out clips above its threshold, and ``attrs["normal_clips"]`` the
+    :func:`score_summary` of those clips. A file that cannot be scored (unreadable, too
+    short, silent, NaN, no machine class) has an empty score and decision and says why in
+    ``error`` (``""`` for scored files); a held-out clip that cannot is left out.
     """
     far = None if target_far is None else far_rule(target_far)  # checked before any loading
     run = load_run(run_dir, device)
-    rule = far or DecisionRule.from_config(run.config)
     files = audio_files_in(paths)
-    frame = pd.DataFrame([_file_row(f, run.classes, machine_type, machine_id) for f in files])
-    scored, test = _embed_files(run, files, frame)
+    normal_files = list(normal_clips)
+    if normal_files:  # listed before any input file is decoded
+        normal_files = audio_files_in(normal_files, "--normal-clips")
+    frame, test = _embedded_frame(run, files, machine_type, machine_id)
+    normal, held = (_embedded_frame(run, normal_files, machine_type, machine_id)
+                    if normal_files else (None, None))
     frame.insert(3, "score", np.nan)
     frame.insert(4, "decision", pd.array([pd.NA] * len(frame), dtype="Int64"))
     frame.insert(5, "threshold", np.nan)
     frame.insert(6, "threshold_rule", "")
+    if normal is not None:
+        frame.insert(7, "normal_far", np.nan)
+        normal["score"] = np.nan
+    scored = list(frame.index[frame["error"] == ""])
     if scored:
         scorer, train = fitted_scorer(run, run.config, get_registry(), test)
         frame.loc[scored, "score"] = np.asarray(scorer.score(test), dtype=np.float64)
-        limits = run_thresholds(run, training_scores(scorer, train), train, rule,
-                                sorted(set(frame.loc[scored, "class"])))
+        keys = sorted(set(frame.loc[scored, "class"]))
+        if held is not None:
+            normal.loc[normal["error"] == "", "score"] = np.asarray(scorer.score(held),
+                                                                    dtype=np.float64)
+        limits = _thresholds(run, scorer, train, far, target_far, normal, keys)
         got = frame.loc[scored]
         frame.loc[scored, "threshold"] = [limits[k]["threshold"] for k in got["class"]]
-        frame.loc[scored, "threshold_rule"] = [rule_label(limits[k]["fit"], rule, target_far)
-                                               for k in got["class"]]
+        frame.loc[scored, "threshold_rule"] = [limits[k]["rule"] for k in got["class"]]
         frame.loc[scored, "decision"] = (frame.loc[scored, "score"]
                                          > frame.loc[scored, "threshold"]).astype(int)
+        if normal is not None:
+            frame.loc[scored, "normal_far"] = [limits[k].get("normal_far", np.nan)
+                                               for k in got["class"]]
+    if normal is not None:
+        frame.attrs["normal_clips"] = score_summary(normal)
     return frame.drop(columns="class")
+
+
+def _embedded_frame(run: LoadedRun, files: list[Path], machine_type: str | None,
+                    machine_id: str | None) -> tuple[pd.DataFrame, ScoringInputs | None]:
+    """The rows of ``files`` before scoring (:func:`_file_row`), and what the scorer receives
+    for those that have a class and decode (in order; their ``error`` is ``""``)."""
+    frame = pd.DataFrame([_file_row(f, run.classes, machine_type, machine_id) for f in files])
+    _, inputs = _embed_files(run, files, frame)
+    return frame, inputs
+
+
+def _thresholds(run: LoadedRun, scorer: Any, train: ScoringInputs, far: DecisionRule | None,
+                target_far: float | None, normal: pd.DataFrame | None,
+                keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Each class's ``{"threshold", "rule"}`` (see :func:`score_files`), and with held-out
+    normal clips ``normal`` (scored, columns ``class, score``) their ``normal_far``."""
+    if far is not None and normal is not None:
+        limits = heldout_thresholds(normal.loc[normal["error"] == ""], target_far, keys)
+    else:
+        rule = far or DecisionRule.from_config(run.config)
+        limits = run_thresholds(run, training_scores(scorer, train), train, rule, keys)
+        held_out = callable(getattr(scorer, "score_train", None))
+        for fit in limits.values():
+            fit["rule"] = rule_label(fit["fit"], rule, target_far, fit["n_train"], held_out)
+    if normal is not None:
+        ok = normal.loc[normal["error"] == ""]
+        for key, fit in limits.items():
+            own = ok.loc[ok["class"] == key, "score"].to_numpy(dtype=np.float64)
+            fit["normal_far"] = false_alarm_rate(own, fit["threshold"])
+    return limits
 
 
 def _file_row(path: Path, classes: list[str], machine_type: str | None,
