@@ -242,31 +242,61 @@ def test_target_far_outside_0_1_is_one_line_before_anything_loads(far, tmp_path)
                    f"e.g. 0.05; got {float(far)!r}")
 
 
+def _as_knn_run(run: RunDir) -> dict:
+    """The run's config relabelled to scorer knn (k=1); the new config.json's contents."""
+    info = json.loads(run.config_path.read_text())
+    info["config"] = {k: v for k, v in info["config"].items() if not k.startswith("scorer")}
+    info["config"].update({"scorer": "knn", "scorer.k": 1})
+    run.config_path.write_text(json.dumps(info))
+    return info
+
+
+def _leave_one_out(run: RunDir, i: int) -> np.ndarray:
+    """Each training clip of class ``i``: its cosine distance to the nearest *other* one."""
+    inputs = run.load_train_inputs()
+    e = inputs.embeddings[inputs.class_index == i].astype(np.float64)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    dist = 1.0 - e @ e.T
+    np.fill_diagonal(dist, np.inf)
+    return dist.min(axis=1)
+
+
 def test_score_with_a_knn_run_thresholds_on_leave_one_out_training_scores(results):
     """The run's config relabelled to scorer knn: each training clip's score for the gamma
     fit is its distance to the nearest *other* training clip of its class."""
     import scipy.stats
 
     run = _run(results)
-    info = json.loads(run.config_path.read_text())
-    info["config"] = {k: v for k, v in info["config"].items() if not k.startswith("scorer")}
-    info["config"].update({"scorer": "knn", "scorer.k": 1})
-    run.config_path.write_text(json.dumps(info))
+    info = _as_knn_run(run)
     wavs = _test_wavs(run)
     got = invoke("score", "--run", run.path, *wavs, "--format", "json", "--device", "cpu")
     assert got.exit_code == 0, (got.stderr, got.exception)
     rows = json.loads(got.stdout)
-    inputs = run.load_train_inputs()
     for i, key in enumerate(info["classes"]):
         if not key.startswith("fan/"):
             continue
-        e = inputs.embeddings[inputs.class_index == i].astype(np.float64)
-        e /= np.linalg.norm(e, axis=1, keepdims=True)
-        dist = 1.0 - e @ e.T
-        np.fill_diagonal(dist, np.inf)
-        loo = dist.min(axis=1)
+        loo = _leave_one_out(run, i)
         assert loo.min() > 1e-4  # in-sample every one of them would be 0
         shape, loc, scale = scipy.stats.gamma.fit(loo)
         want = scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale)
         mine = [r["threshold"] for r in rows if f"fan/{r['machine_id']}" == key]
         assert mine and mine == pytest.approx([want] * len(mine), rel=1e-3)
+
+
+def test_target_far_of_a_knn_run_says_its_training_clips_were_scored_held_out(results):
+    """Leave-one-out training scores are as a new clip's: no warning that new clips alarm
+    more often."""
+    run = _run(results)
+    info = _as_knn_run(run)
+    got = invoke("score", "--run", run.path, *_test_wavs(run), "--format", "json",
+                 "--device", "cpu", "--target-far", 0.25)
+    assert got.exit_code == 0, (got.stderr, got.exception)
+    rows = json.loads(got.stdout)
+    assert {r["threshold_rule"] for r in rows} == {
+        "quantile q=0.75 of 8 training clips, each scored held out (target false-alarm rate "
+        "0.25)"}
+    for i, key in enumerate(info["classes"]):
+        mine = [r["threshold"] for r in rows if f"fan/{r['machine_id']}" == key]
+        if key.startswith("fan/"):
+            want = np.quantile(_leave_one_out(run, i), 0.75)
+            assert mine and mine == pytest.approx([want] * len(mine), rel=1e-5)
