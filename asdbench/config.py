@@ -64,8 +64,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 
 # How decisions are taken from scores (asdbench.metrics.decision): by default as the official
-# baselines, a gamma fit to each machine's training scores, threshold at its 90th percentile.
-DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percentile": 0.9}
+# baselines, a gamma fit to each machine's training scores, threshold at its 90th percentile;
+# ``decision.per``: one threshold per "class" (type + ID/section) or per machine "type" (pooled
+# training scores of all its classes, as the 2021/2022 baselines).
+DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percentile": 0.9,
+                                     "decision.per": "class"}
 # Keys hashed into the run id only when they differ from these defaults: the run ids of
 # configs written before the keys existed stay what they were.
 # ``recipe``: the method's named preset (asdbench.recipes); "common" = the shared recipe above.
@@ -159,7 +162,7 @@ _ENGINE_INTS = (("seed", 0), ("train.epochs", 1), ("train.batch_size", 2),
 _ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf16", True, False),
                    "train.channels_last": ("auto", True, False),
                    "train.compile": ("auto", True, False), "train.ema_warmup": (True, False),
-                   "decision.rule": ("gamma", "quantile")}
+                   "decision.rule": ("gamma", "quantile"), "decision.per": ("class", "type")}
 
 
 def check_engine_settings(cfg: Mapping[str, Any]) -> None:

@@ -3,6 +3,8 @@ files, precision/recall/F1 as the evaluators compute them, and the ``decision.*`
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,10 +19,12 @@ from asdbench.metrics.decision import (
     fit_threshold,
     fit_thresholds,
     precision_recall_f1,
+    rule_label,
     training_scores,
 )
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
+from asdbench.run.service import run_thresholds
 from asdbench.scoring import ScoringInputs
 
 # --- thresholds ---------------------------------------------------------------------------
@@ -211,3 +215,112 @@ def test_decision_settings_are_recorded_and_hashed_only_when_changed():
         resolve({"decision.percentile": 90}, registry)
     with pytest.raises(AsdbenchError, match="unknown setting 'decision.rul'"):
         resolve({"decision.rul": "gamma"}, registry)
+
+
+# --- one threshold per machine type (decision.per = "type") -----------------------------------
+
+
+def _two_types_two_sections() -> pd.DataFrame:
+    """Training scores of fan and pump, sections 00 and 01 each, of different scales."""
+    rng = np.random.default_rng(3)
+    parts = [("fan", "00", rng.gamma(2.0, 1.0, 40)), ("fan", "01", 3 + rng.gamma(2.0, 1.0, 25)),
+             ("pump", "00", rng.gamma(4.0, 0.5, 30)), ("pump", "01", rng.gamma(1.5, 3.0, 35))]
+    return pd.DataFrame({"machine_type": [t for t, _, s in parts for _ in s],
+                         "machine_id": [i for _, i, s in parts for _ in s],
+                         "score": np.concatenate([s for _, _, s in parts])})
+
+
+def test_per_type_threshold_is_scipys_gamma_fit_of_the_pooled_scores():
+    train = _two_types_two_sections()
+    th = fit_thresholds(train, DecisionRule(per="type"))
+    assert sorted(th) == ["fan/00", "fan/01", "pump/00", "pump/01"]
+    for mtype in ("fan", "pump"):
+        pooled = train.loc[train.machine_type == mtype, "score"].to_numpy()
+        shape, loc, scale = scipy.stats.gamma.fit(pooled)
+        want = scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale)
+        for mid in ("00", "01"):
+            entry = th[f"{mtype}/{mid}"]
+            assert entry["threshold"] == pytest.approx(want, rel=1e-12)
+            assert entry["fit"] == "gamma" and entry["n_train"] == len(pooled) == {
+                "fan": 65, "pump": 65}[mtype]
+            assert entry["pooled"] == [f"{mtype}/00", f"{mtype}/01"]
+    # per class each section has its own fit, which differs from the pooled one
+    per_class = fit_thresholds(train, DecisionRule())
+    assert per_class == fit_thresholds(train, DecisionRule(per="class"))
+    for key, entry in per_class.items():
+        mtype, mid = key.split("/")
+        own = train.loc[(train.machine_type == mtype) & (train.machine_id == mid), "score"]
+        shape, loc, scale = scipy.stats.gamma.fit(own.to_numpy())
+        assert entry["threshold"] == pytest.approx(
+            scipy.stats.gamma.ppf(0.9, shape, loc=loc, scale=scale), rel=1e-12)
+        assert entry["n_train"] == len(own) and "pooled" not in entry
+        assert entry["threshold"] != pytest.approx(th[key]["threshold"], rel=1e-3)
+    # the pooled threshold decides every section of its type
+    t = th["fan/01"]["threshold"]
+    test = pd.DataFrame({"machine_type": ["fan"] * 4, "machine_id": ["00", "00", "01", "01"],
+                         "score": [t - 1e-9, t + 1e-9, t - 1e-9, t + 1e-9]})
+    assert decide(test, th).tolist() == [0, 1, 0, 1]
+
+
+def test_per_type_with_the_quantile_rule_pools_too():
+    train = _two_types_two_sections()
+    th = fit_thresholds(train, DecisionRule("quantile", 0.8, per="type"))
+    pooled = train.loc[train.machine_type == "pump", "score"].to_numpy()
+    assert th["pump/00"]["threshold"] == th["pump/01"]["threshold"] == pytest.approx(
+        np.quantile(pooled, 0.8))
+    assert th["pump/00"]["fit"] == "quantile"
+
+
+def test_decision_per_setting_is_recorded_hashed_only_when_changed_and_checked():
+    registry = get_registry()
+    base = resolve({}, registry)
+    assert base["decision.per"] == "class"
+    assert resolve({"decision.per": "class"}, registry).run_id == base.run_id
+    per_type = resolve({"decision.per": "type"}, registry)
+    assert per_type.run_id != base.run_id
+    assert DecisionRule.from_config(per_type) == DecisionRule("gamma", 0.9, "type")
+    old = {k: v for k, v in base.items() if k != "decision.per"}  # written before it existed
+    assert DecisionRule.from_config(old).per == "class"
+    rule = DecisionRule.from_config(per_type)
+    record = rule.record({"fan/00": {"threshold": 1.0}})
+    assert (record["rule"], record["percentile"], record["per"]) == ("gamma", 0.9, "type")
+    assert record["thresholds"] == {"fan/00": {"threshold": 1.0}}
+    assert rule_label("gamma", rule) == "gamma q=0.9 per machine type"
+    assert rule_label("gamma", DecisionRule()) == "gamma q=0.9"
+    for bad in ("section", 1):
+        with pytest.raises(AsdbenchError, match=r"^decision.per must be one of class, type; "
+                                                r"got .*$"):
+            resolve({"decision.per": bad}, registry)
+    with pytest.raises(AsdbenchError, match="^decision.per must be one of class, type; "
+                                            "got 'machine'$"):
+        DecisionRule(per="machine")
+
+
+def test_score_command_thresholds_pool_every_class_of_the_type_even_when_one_is_asked():
+    # asdbench score fits on the run's training clips of the classes its files have: with
+    # decision.per = "type" a fan/01 file's threshold is still fitted on fan/00 + fan/01
+    train = _two_types_two_sections()
+    classes = ["fan/00", "fan/01", "pump/00", "pump/01"]
+    keys = (train.machine_type + "/" + train.machine_id).tolist()
+    run = SimpleNamespace(classes=classes)
+    inputs = SimpleNamespace(class_index=np.array([classes.index(k) for k in keys]))
+    scores = train["score"].to_numpy()
+    got = run_thresholds(run, scores, inputs, DecisionRule(per="type"), ["fan/01"])
+    assert list(got) == ["fan/01"]
+    assert got["fan/01"] == fit_thresholds(train, DecisionRule(per="type"))["fan/01"]
+    own = run_thresholds(run, scores, inputs, DecisionRule(), ["fan/01"])
+    assert own["fan/01"] == fit_thresholds(train, DecisionRule())["fan/01"]
+    assert own["fan/01"]["n_train"] == 25 and got["fan/01"]["n_train"] == 65
+
+
+def test_the_2021_and_2022_baseline_recipes_fit_one_threshold_per_type():
+    registry = get_registry()
+
+    def per(recipe: str, **more: str) -> str:
+        cfg = resolve({"method": "dcase-ae", "backbone": "frames", "recipe": recipe, **more},
+                      registry)
+        return cfg["decision.per"]
+
+    assert per("dcase2021") == per("dcase2022") == "type"
+    assert per("dcase2023") == per("common") == "class"
+    assert per("dcase2021", **{"decision.per": "class"}) == "class"  # the user's setting wins

@@ -15,6 +15,13 @@ matrix, each denominator floored at ``sys.float_info.epsilon``.
 
 Rules (``decision.rule``): ``gamma`` (the baselines'), ``quantile`` (the empirical
 ``decision.percentile`` quantile of the training scores, no distribution assumed).
+Where (``decision.per``): ``class`` (the default) fits one threshold per machine type and
+ID/section on that class's training scores; ``type`` one per machine type on the pooled
+training scores of all its classes, applied to each of them, as the 2021 and 2022 baselines
+do (y-kawagu/dcase2021_task2_baseline_ae and Kota-Dohi/dcase2022_task2_baseline_ae,
+``00_train.py``: one ``scipy.stats.gamma.fit`` of the per-file MSE of every training file of
+the type, ``section_name="*"``, saved as ``score_distr_<type>.pkl``).
+
 :func:`far_rule` is the quantile rule at a false-alarm rate a user chooses (``asdbench score
 --target-far``) on the training clips; :func:`heldout_threshold` the threshold at that rate on
 held-out normal clips (``asdbench score --target-far F --normal-clips DIR``).
@@ -39,7 +46,8 @@ import scipy.stats
 from asdbench.registry import AsdbenchError
 
 RULES = ("gamma", "quantile")
-DEFAULT_RULE, DEFAULT_PERCENTILE = "gamma", 0.9
+PER = ("class", "type")  # one threshold per (type, ID/section), or per machine type
+DEFAULT_RULE, DEFAULT_PERCENTILE, DEFAULT_PER = "gamma", 0.9, "class"
 EPS = sys.float_info.epsilon
 
 
@@ -49,6 +57,7 @@ class DecisionRule:
 
     rule: str = DEFAULT_RULE
     percentile: float = DEFAULT_PERCENTILE
+    per: str = DEFAULT_PER
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -56,13 +65,22 @@ class DecisionRule:
                                 f"got {self.rule!r}")
         if not 0 < self.percentile < 1:
             raise AsdbenchError(f"decision.percentile must be in (0, 1); got {self.percentile!r}")
+        if self.per not in PER:
+            raise AsdbenchError(f"decision.per must be one of {', '.join(PER)}; got {self.per!r}")
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> DecisionRule:
         """The rule of a run config; a config written before ``decision.*`` existed gets the
         defaults (which is what such a run is identified with)."""
         return cls(str(cfg.get("decision.rule", DEFAULT_RULE)),
-                   float(cfg.get("decision.percentile", DEFAULT_PERCENTILE)))
+                   float(cfg.get("decision.percentile", DEFAULT_PERCENTILE)),
+                   str(cfg.get("decision.per", DEFAULT_PER)))
+
+    def record(self, thresholds: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``decision`` part of ``metrics.json``: this rule and the ``thresholds`` it
+        fitted (:func:`fit_thresholds`)."""
+        return {"rule": self.rule, "percentile": self.percentile, "per": self.per,
+                "fitted_on": "training clips' scores", "thresholds": dict(thresholds)}
 
 
 def far_rule(target_far: float) -> DecisionRule:
@@ -77,12 +95,14 @@ def far_rule(target_far: float) -> DecisionRule:
 def rule_label(how: str, rule: DecisionRule, target_far: float | None = None,
                n_clips: int | None = None, held_out: bool = False) -> str:
     """What a threshold says it is: ``gamma q=0.9``, ``quantile q=0.9 (gamma fit impossible)``,
-    or at a target false-alarm rate on ``n_clips`` training clips, ``quantile q=0.95 of 8
+    ``gamma q=0.9 per machine type`` (``decision.per = "type"``), or at a target false-alarm rate on ``n_clips`` training clips, ``quantile q=0.95 of 8
     training clips (target false-alarm rate 0.05; false-alarm rate on new clips will be
     higher)``; ``held_out``: the scorer scored the training clips as if held out (k-NN leave
     one out), so no such warning. ``how`` as :func:`fit_threshold` returns it."""
     name, _, note = how.partition(" ")
     notes = [note] if note else []
+    if rule.per == "type":
+        notes.append("per machine type")
     if target_far is None:
         return " ".join([name, f"q={rule.percentile:g}", *notes])
     clips = "training clips" + (", each scored held out" if held_out else "")
@@ -184,12 +204,24 @@ def machine_key(machine_type: Any, machine_id: Any) -> str:
 
 
 def fit_thresholds(train: pd.DataFrame, rule: DecisionRule) -> dict[str, dict[str, Any]]:
-    """One threshold per (type, ID/section) from a table of training-clip scores
+    """The threshold of each (type, ID/section) from a table of training-clip scores
     (columns ``machine_type, machine_id, score``), keyed ``type/id``:
-    ``{"threshold", "fit", "n_train"}``."""
+    ``{"threshold", "fit", "n_train"}`` (``n_train``: the clips the threshold was fitted on).
+
+    ``rule.per == "class"``: each class's own fit on its clips; ``"type"``: one fit on the
+    pooled clips of every class of the type, the same entry for each of them, plus
+    ``"pooled"`` (the classes it was fitted on)."""
     out: dict[str, dict[str, Any]] = {}
-    by = [train["machine_type"].astype(str), train["machine_id"].astype(str)]
-    for (mtype, mid), g in train.groupby(by, sort=True):
+    types, ids = train["machine_type"].astype(str), train["machine_id"].astype(str)
+    if rule.per == "type":
+        for mtype, g in train.groupby(types, sort=True):
+            threshold, how = fit_threshold(g["score"].to_numpy(), rule)
+            keys = [machine_key(mtype, mid) for mid in sorted(set(ids[g.index]))]
+            for key in keys:
+                out[key] = {"threshold": threshold, "fit": how, "n_train": int(len(g)),
+                            "pooled": list(keys)}
+        return out
+    for (mtype, mid), g in train.groupby([types, ids], sort=True):
         threshold, how = fit_threshold(g["score"].to_numpy(), rule)
         out[machine_key(mtype, mid)] = {"threshold": threshold, "fit": how,
                                         "n_train": int(len(g))}

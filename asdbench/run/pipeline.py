@@ -136,5 +136,4 @@ def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
         sets[name]["submission"] = folders[name].name
     return {"official_protocol": protocols[0], "official_set": official,
             "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
-            "decision": {"rule": rule.rule, "percentile": rule.percentile,
-                         "fitted_on": "training clips' scores", "thresholds": thresholds}}
+            "decision": rule.record(thresholds)}

@@ -215,13 +215,18 @@ def _embed_files(run: LoadedRun, files: list[Path],
 def run_thresholds(run: LoadedRun, scores: np.ndarray, train: ScoringInputs,
                    rule: DecisionRule, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The decision threshold of each class in ``keys`` (``type/id``), fitted by ``rule`` on
-    the ``scores`` of the run's training clips ``train`` of that class."""
+    the ``scores`` of the run's training clips ``train`` of that class (``decision.per =
+    "type"``: of every class of its type, as the run's own thresholds)."""
     names = np.asarray(run.classes, dtype=object)[train.class_index]
     table = pd.DataFrame({"class": names, "score": scores})
-    table = table.loc[table["class"].isin(keys)]
     parts = table["class"].str.split("/", n=1)
     table = table.assign(machine_type=parts.str[0], machine_id=parts.str[1])
-    return fit_thresholds(table, rule)
+    if rule.per == "type":
+        table = table.loc[table["machine_type"].isin({k.split("/", 1)[0] for k in keys})]
+    else:
+        table = table.loc[table["class"].isin(keys)]
+    fitted = fit_thresholds(table, rule)
+    return {k: v for k, v in fitted.items() if k in keys}
 
 
 def score_summary(frame: pd.DataFrame) -> str:
@@ -302,8 +307,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     metrics = {"run_id": run.info["run_id"], "config": cfg, "official_protocol": protocols[0],
                "official_set": official_set(names),
                "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
-               "decision": {"rule": rule.rule, "percentile": rule.percentile,
-                            "fitted_on": "training clips' scores", "thresholds": thresholds},
+               "decision": rule.record(thresholds),
                "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
                "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
                              "overrides": overrides}}

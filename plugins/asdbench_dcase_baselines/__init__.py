@@ -31,8 +31,9 @@ Sources of the facts (read, not copied):
   hop_length 512, power 2.0; fit: lr 0.001, epochs 100, batch_size 512, shuffle, validation_split
   0.1; max_fpr 0.1, decision_threshold 0.9; ``00_train.py``: one model per machine type over
   all its sections (``section_name="*"``), source and target training clips together, dev mode
-  on ``dev_data/<type>/train``, eval mode a second model on ``eval_data/<type>/train``; gamma fit
-  on each training file's MSE (``score_distr_<type>.pkl``); ``01_test.py``: score = mean squared
+  on ``dev_data/<type>/train``, eval mode a second model on ``eval_data/<type>/train``; one gamma
+  fit per type on each training file's MSE (``score_distr_<type>.pkl``; recipes ``dcase2021``
+  and ``dcase2022`` set ``decision.per = "type"``); ``01_test.py``: score = mean squared
   error over the clip's vectors, files per section and domain; ``common.py``: log floor
   ``20/power*log10(max(mel, eps))``. MSE only: no Mahalanobis score in 2021.
 - DCASE 2022 baseline, ``Kota-Dohi/dcase2022_task2_baseline_ae`` (the organisers', HEAD 8ab52e1;

@@ -29,8 +29,10 @@ BASELINE_TRAINING: dict[str, Any] = {
 AUTHORS = {**BASELINE_TRAINING, **BASELINE_LOGMEL}
 # 2021 and 2022 (y-kawagu/dcase2021_task2_baseline_ae, Kota-Dohi/dcase2022_task2_baseline_ae,
 # baseline.yaml and keras_model.py): the 2020 recipe unchanged (Keras Adam lr 1e-3, 100
-# epochs, batch 512 vectors, shuffle, validation_split 0.1), Keras initialisation.
-KERAS_EDITION = {**AUTHORS, "method.init": "keras"}
+# epochs, batch 512 vectors, shuffle, validation_split 0.1), Keras initialisation; the
+# decision threshold one gamma fit per machine type on the per-file MSE of all its sections'
+# training files (00_train.py: section_name="*", score_distr_<type>.pkl).
+KERAS_EDITION = {**AUTHORS, "method.init": "keras", "decision.per": "type"}
 # 2023-2025 (nttcslab/dcase2023_task2_baseline_ae, baseline.yaml, dcase2023t2_ae.py): torch
 # Adam lr 1e-3, 100 epochs, batch 256 vectors (a 6 s clip gives 184 windows; the engine's
 # smallest batch, 2 clips, gives 368), shuffle, validation_split 0.1, the model of the last
@@ -70,10 +72,11 @@ NOT_EXPRESSIBLE["dcase-ae"] = [
     "vectors (sklearn train_test_split, 2023-2025), not a random 10 % of the clips",
     "log floor 20/power*log10(max(mel, 2.2e-16)) instead of 10*log10(max(mel, 1e-10))",
     "Adam epsilon 1e-7 (Keras, 2021/2022) instead of torch's 1e-8",
-    "decision threshold: one gamma fit per machine type (the organisers' score_distr_<type>), "
-    "on per-clip training MSE (2021/2022) or on per-batch losses of the last epoch's training "
-    "and validation batches (2023-2025; Mahalanobis: per-batch scores of the covariance "
-    "pass); here the engine's gamma fit per section on per-clip training scores",
+    "decision threshold 2023-2025: one gamma fit per machine type on per-batch losses of the "
+    "last epoch's training and validation batches (Mahalanobis: per-batch scores of the "
+    "covariance pass); here the engine's gamma fit per section on per-clip training scores "
+    "(2021/2022 are expressed: decision.per = \"type\", per-clip training MSE, pooled over "
+    "every section the run trains on, as the model is)",
     "Mahalanobis covariances: each batch's rows centred on that batch's mean (the shuffled "
     "batches cannot be replayed; here on the domain's mean over all training clips)",
 ]
