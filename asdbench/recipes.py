@@ -4,8 +4,8 @@ Every method trains on the engine's shared recipe, ``common`` (``config.TRAIN_DE
 OS-SCL paper's AdamW, EMA, batch 64, selection on EMA validation CE), unless the run names
 another recipe of its method. A method lists its presets in its component's ``recipes``
 (``{name: {key: value}}``, e.g. ``{"authors": {"train.weight_decay": 0.0, ...}}``); a preset
-may set engine settings (``train.*``) and component options (``frontend.*``, ...), never the
-component names. What the user sets always wins over a preset, and a preset over the
+may set engine settings (``train.*``), decision settings (``decision.*``) and component
+options (``frontend.*``, ...), never the component names. What the user sets always wins over a preset, and a preset over the
 components' ``train_defaults``. The recipe's name is recorded with the run (``recipe`` in
 ``config.json``, hashed into the run id unless it is ``common``), its values as the settings
 they are.
@@ -44,7 +44,7 @@ def recipe_settings(registry: Registry, method: str, recipe: Any) -> dict[str, A
     bad = sorted(k for k in preset if k in KINDS or k in ("recipe", "seed"))
     if bad:
         raise AsdbenchError(f"recipe '{recipe}' of method '{method}' sets '{bad[0]}': a recipe "
-                            f"sets train.* and component options only")
+                            f"sets train.*, decision.* and component options only")
     return preset
 
 

@@ -1,7 +1,8 @@
 """Decisions (0 normal / 1 anomaly) from anomaly scores: thresholds and their metrics.
 
-The official DCASE baselines decide with a threshold per machine ID (2020) or section
-(2021+), fitted on the anomaly scores of that machine's *training* clips: a gamma
+The official DCASE baselines of 2021-2025 decide with a threshold fitted on the anomaly
+scores of the *training* clips (the 2020 baseline writes no decisions; the 2021 and 2022 ones
+fit one per machine type over all its sections, see ``decision.per`` below): a gamma
 distribution is fitted (``scipy.stats.gamma.fit`` with its default free shape, location and
 scale) and the threshold is its 90th percentile (``scipy.stats.gamma.ppf(q=0.9, ...)``); a
 clip whose score is above the threshold is an anomaly. Source: the organisers' baseline,
