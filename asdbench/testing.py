@@ -9,13 +9,16 @@ check raises ``AssertionError`` naming the combination and the packages providin
 
     REGISTRY = installed_registry()
 
-    @pytest.mark.parametrize("combo", model_combinations(REGISTRY, {"my-plugin"}), ids=str)
+    @pytest.mark.parametrize("combo", plugin_combinations(REGISTRY, "my_plugin"), ids=str)
     def test_my_components_train(combo):
         check_training_step(REGISTRY, combo)
 
-``model_combinations(registry, packages)`` pairs each component of ``packages`` (distribution
-names, as ``asdbench plugins`` lists them) with the components asdbench ships, so a failure
-is the plugin's own. A training step must give a finite scalar loss, logits ``[B, K]``, the
+``plugin_combinations(registry, plugin)`` pairs each component of one plugin (its entry-point
+name in the ``asdbench`` group) with whatever else is installed, or with ``partners`` plugins
+only; :func:`plugin_components` lists the plugin's components (for :func:`check_options`).
+``model_combinations(registry, packages)`` selects by distribution (``package``, as ``asdbench
+plugins`` lists it) and pairs each component of ``packages`` with the components asdbench
+ships, so a failure is the plugin's own. A training step must give a finite scalar loss, logits ``[B, K]``, the
 frontend's declared ``out_shape``, and a finite, non-zero gradient for every trainable
 parameter (a parameter that never receives one is dead weight, counted in the model size);
 inference must give finite embeddings and logits (a method with training stages: each
@@ -38,6 +41,7 @@ import numpy as np
 import torch
 
 from asdbench.data import AudioSpec
+from asdbench.errors import AsdbenchError
 from asdbench.meta import PROJECT_NAME
 from asdbench.model import ASDModel, build_method, build_model
 from asdbench.options import as_option
@@ -54,6 +58,7 @@ NUM_CLASSES = 3
 LABELS = (0, 0, 1, 2)
 CLASS_NAMES = ("fan/00", "fan/02", "pump/00")  # the classes' names: two machine types
 SHIPPED = PROJECT_NAME  # the distribution of the components asdbench itself ships
+MODEL_KINDS = ("frontend", "backbone", "method")  # the kinds a Combo holds, in its order
 # The settings of a whole run small enough for a test (seconds on a CPU): the built-in
 # synthetic set, 2 types x 2 IDs of 1-s clips, 3 epochs. For plugins that act on runs
 # (trackers, protocols, scorers end to end): ``resolve({**TINY_RUN, ...}, registry)``.
@@ -86,24 +91,63 @@ def installed_registry() -> Registry:
 
 
 def model_combinations(registry: Registry, packages: Iterable[str] | None = None) -> list[Combo]:
-    """Every combination that fits together (see :func:`fits_together`) when ``packages`` is
-    None; otherwise those with at least one component of ``packages`` and the others from
+    """Every combination that builds with default options (no factory refuses it with
+    :class:`IncompatibleComponents`) when ``packages`` is None; otherwise those with at least one component of ``packages`` and the others from
     ``packages`` or asdbench's own."""
-    kinds = ("frontend", "backbone", "method")
-    names = [registry.names(kind) for kind in kinds]
-    combos = [Combo(*c) for c in itertools.product(*names)]
+    combos = _all_combos(registry)
     if packages is None:
         return _fitting(registry, combos)
     mine = set(packages)
 
-    def package(kind: str, name: str) -> str:
-        return registry.get(kind, name).package
-
     def keep(combo: Combo) -> bool:
-        owners = [package(kind, name) for kind, name in zip(kinds, combo, strict=True)]
+        owners = _owners(registry, combo, "package")
         return any(o in mine for o in owners) and all(o in mine | {SHIPPED} for o in owners)
 
     return _fitting(registry, [c for c in combos if keep(c)])
+
+
+def plugin_components(registry: Registry, plugin: str) -> list[Component]:
+    """The components of ``plugin`` (its entry-point name in the ``asdbench`` group, e.g.
+    ``glow_aff``), by kind then name; an unknown name is a one-line AsdbenchError listing the
+    plugins."""
+    _check_plugins(registry, [plugin])
+    return [c for c in registry if c.plugin == plugin]
+
+
+def plugin_combinations(registry: Registry, plugin: str,
+                        partners: Iterable[str] | None = None) -> list[Combo]:
+    """The combinations that fit together and hold at least one component of ``plugin`` (an
+    entry-point name); the other components come from any installed plugin, or, given
+    ``partners`` (entry-point names), from ``plugin`` and ``partners`` only. Selecting by plugin,
+    not by package, tells apart the plugins of one distribution (asdbench ships several)."""
+    allowed = None if partners is None else {plugin, *partners}
+    _check_plugins(registry, [plugin, *(allowed or ())])
+
+    def keep(combo: Combo) -> bool:
+        owners = _owners(registry, combo, "plugin")
+        return plugin in owners and (allowed is None or allowed.issuperset(owners))
+
+    return _fitting(registry, [c for c in _all_combos(registry) if keep(c)])
+
+
+def _all_combos(registry: Registry) -> list[Combo]:
+    return [Combo(*c) for c in itertools.product(*(registry.names(k) for k in MODEL_KINDS))]
+
+
+def _owners(registry: Registry, combo: Combo, attribute: str) -> list[str]:
+    """The ``package`` or ``plugin`` of each component of ``combo``."""
+    return [getattr(registry.get(kind, name), attribute)
+            for kind, name in zip(MODEL_KINDS, combo, strict=True)]
+
+
+def _check_plugins(registry: Registry, plugins: Iterable[str]) -> None:
+    known = {c.plugin for c in registry if c.plugin}
+    for plugin in plugins:
+        if plugin not in known:
+            failed = registry.failures.get(plugin)
+            why = f" (it failed to load: {failed})" if failed else ""
+            raise AsdbenchError(f"no plugin '{plugin}' provides components{why}; plugins: "
+                                + (", ".join(sorted(known)) or "none"))
 
 
 def _fitting(registry: Registry, combos: list[Combo], audio: AudioSpec = AUDIO) -> list[Combo]:
@@ -137,8 +181,7 @@ def _build(registry: Registry, combo: Combo, audio: AudioSpec) -> ASDModel:
 
 
 def _label(registry: Registry, combo: Combo) -> str:
-    owners = sorted({registry.get(kind, name).package or "?" for kind, name in
-                     zip(("frontend", "backbone", "method"), combo, strict=True)})
+    owners = sorted({o or "?" for o in _owners(registry, combo, "package")})
     return f"{combo} (packages {', '.join(owners)})"
 
 

@@ -22,7 +22,7 @@ from asdbench.testing import (
     check_options,
     check_training_step,
     installed_registry,
-    model_combinations,
+    plugin_combinations,
 )
 
 REGISTRY = installed_registry()
@@ -136,7 +136,7 @@ def test_score_logits_carry_the_margin_on_the_own_class_unless_told_not_to():
 # --- contracts, sizes ----------------------------------------------------------------------
 
 
-MINE = [c for c in model_combinations(REGISTRY, {COMPONENT.package}) if c.method == "clp-scf"]
+MINE = plugin_combinations(REGISTRY, "clpscf")
 
 
 @pytest.mark.parametrize("combo", [c for c in MINE if c.backbone == "mobilefacenet"]

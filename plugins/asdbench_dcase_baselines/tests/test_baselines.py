@@ -24,18 +24,18 @@ from asdbench.run.service import evaluate_run
 from asdbench.scoring import ScoringInputs
 from asdbench.sdk import AudioSpec, FrontendInfo, IncompatibleComponents
 from asdbench.testing import (
-    SHIPPED,
     check_options,
     check_scorer,
     check_training_step,
     installed_registry,
-    model_combinations,
+    plugin_combinations,
+    plugin_components,
 )
 
 REGISTRY = installed_registry()
-PACKAGE = REGISTRY.get("method", "dcase2020-ae").package
+PLUGIN = "dcase_baselines"
 METHODS = ("dcase2020-ae", "idnn")
-MINE = [c for c in REGISTRY if c.plugin == REGISTRY.get("method", "idnn").plugin]
+MINE = plugin_components(REGISTRY, PLUGIN)
 
 
 def defaults(options: dict) -> dict:
@@ -45,20 +45,16 @@ def defaults(options: dict) -> dict:
 # --- contracts -------------------------------------------------------------------------------
 
 
-def _with_frames(combo) -> bool:
-    """Our methods, and the OS-SCL plugin's classifiers on our backbone."""
-    plugin = REGISTRY.get("method", combo.method).plugin
-    return combo.method in METHODS or (combo.backbone == "frames" and plugin == "osscl")
-
-
-@pytest.mark.parametrize("combo", [c for c in model_combinations(REGISTRY, {SHIPPED})
-                                   if _with_frames(c)], ids=str)
+# Our 2020 methods, and the OS-SCL plugin's classifiers on our backbone (dcase-ae: the core's
+# component matrix, tests/test_component_matrix.py)
+@pytest.mark.parametrize("combo", [c for c in plugin_combinations(REGISTRY, PLUGIN, {"osscl"})
+                                   if c.method != "dcase-ae"], ids=str)
 def test_contract_training_step(combo):
     check_training_step(REGISTRY, combo)
 
 
 def test_frame_methods_combine_only_with_the_frames_backbone():
-    combos = model_combinations(REGISTRY, {PACKAGE})
+    combos = plugin_combinations(REGISTRY, PLUGIN)
     assert {c.backbone for c in combos if c.method in METHODS} == {"frames"}
     # the classifiers run on the frames backbone too (a linear head on the flattened frames)
     assert {"arcface", "os-scl"} <= {c.method for c in combos if c.backbone == "frames"}

@@ -23,16 +23,16 @@ from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.service import evaluate_run
 from asdbench.sdk import AudioSpec, FrontendInfo, IncompatibleComponents
 from asdbench.testing import (
-    SHIPPED,
     check_options,
     check_training_step,
     installed_registry,
-    model_combinations,
+    plugin_combinations,
+    plugin_components,
 )
 
 REGISTRY = installed_registry()
-MINE = [c for c in REGISTRY if c.plugin == REGISTRY.get("method", "glow-aff").plugin]
-COMBOS = [c for c in model_combinations(REGISTRY, {SHIPPED}) if c.method == "glow-aff"]
+MINE = plugin_components(REGISTRY, "glow_aff")
+COMBOS = plugin_combinations(REGISTRY, "glow_aff")
 
 
 def defaults(**over) -> dict:
