@@ -91,7 +91,9 @@ def test_run_writes_every_file(finished):
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
     scores = pd.read_csv(run_dir / "scores.csv")
-    assert list(scores.columns) == ["file", "machine_type", "machine_id", "domain", "label", "score"]
+    assert list(scores.columns) == ["file", "machine_type", "machine_id", "domain", "label",
+                                    "score", "set"]
+    assert set(scores["set"]) == {"synthetic"}  # the synthetic dataset's one test set
     assert len(scores) == 2 * 2 * 12 and np.isfinite(scores["score"]).all()
     subs = sorted(p.name for p in (run_dir / "submission").iterdir())
     assert subs == [f"{kind}_{t}_id_{i}.csv" for kind in ("anomaly_score", "decision_result")

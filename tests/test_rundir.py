@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from asdbench.registry import AsdbenchError
@@ -139,3 +140,49 @@ def test_importing_rundir_imports_no_torch():
     code = "import sys, asdbench.run.rundir; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _scores(n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame({"file": [f"c{k}.wav" for k in range(n)], "machine_type": "fan",
+                         "machine_id": "00", "domain": "source",
+                         "label": [k % 2 for k in range(n)], "score": [0.5 * k for k in range(n)]})
+
+
+def test_scores_are_written_with_each_clips_set_last(tmp_path):
+    run = RunDir(tmp_path / "r1")
+    run.path.mkdir()
+    with pytest.raises(ValueError, match="'set' column"):
+        run.write_scores(_scores())
+    run.write_scores(_scores(), sets=["dev", "eval", "eval"])
+    header = run.scores_path.read_text().splitlines()[0]
+    assert header == "file,machine_type,machine_id,domain,label,score,set"
+    back = run.read_scores()
+    assert list(back["set"]) == ["dev", "eval", "eval"]
+    assert list(back["machine_id"]) == ["00"] * 3 and list(back["score"]) == [0.0, 0.5, 1.0]
+    # a frame's own set column, wherever it is, also ends up last; another path too
+    frame = _scores(2).assign(set=["synthetic", "synthetic"])[["set", "file", "score"]]
+    out = run.write_scores(frame, run.path / "eval" / "knn" / RunDir.SCORES)
+    assert out.read_text().splitlines() == ["file,score,set", "c0.wav,0.0,synthetic",
+                                            "c1.wav,0.5,synthetic"]
+    assert list(run.read_scores(out)["set"]) == ["synthetic"] * 2
+
+
+@pytest.mark.parametrize(("sets", "want"), [
+    (None, "dev"),  # no metrics.json: the default set of asdbench.metrics.sets
+    ({}, "dev"),  # metrics written before sets were kept apart
+    ({"synthetic": {}}, "synthetic"),  # one set: its name
+    ({"dev": {}, "eval": {}}, None),  # two sets, clips not marked: no column
+])
+def test_old_scores_without_a_set_column_still_load(tmp_path, sets, want):
+    run = RunDir(tmp_path / "r1")
+    run.path.mkdir()
+    run.scores_path.write_text(_scores().to_csv(index=False))  # the old format
+    if sets is not None:
+        run.write_metrics({"run_id": "r1", "protocols": {}, **({"sets": sets} if sets else {})})
+    back = run.read_scores()
+    assert len(back) == 3 and list(back["machine_id"]) == ["00"] * 3
+    if want is None:
+        assert "set" not in back.columns
+    else:
+        assert list(back["set"]) == [want] * 3
+    assert RunDir(tmp_path / "none").read_scores() is None

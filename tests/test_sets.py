@@ -8,6 +8,7 @@ metrics are the official evaluators' formulas applied to its files."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -173,6 +174,71 @@ def test_2020_metrics_are_the_official_evaluators_formula_on_the_files(run2020):
         assert got["types"]["fan"]["auc"] == pytest.approx(np.mean(aucs))
         assert got["types"]["fan"]["pauc"] == pytest.approx(np.mean(paucs))
         assert {"precision", "recall", "f1"} <= set(got["ids"][f"fan/{ids[0]}"])
+
+
+def test_2020_scores_csv_says_each_clips_set(run2020, tmp_path):
+    """``scores.csv`` has each clip's set (last column, the names of metrics.json's ``sets``),
+    and ``asdbench eval`` writes its own the same way."""
+    from asdbench.run.service import evaluate_run
+
+    m, run_dir, chosen = run2020
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"machine_id": str})
+    assert list(scores.columns)[-1] == "set"
+    counts = scores["set"].value_counts().to_dict()
+    assert counts == {"dev": 12, "eval": 12} == {k: v["n_clips"] for k, v in m["sets"].items()}
+    for set_name, ids in (("dev", DEV_IDS), ("eval", EVAL_IDS)):
+        assert sorted(set(scores.loc[scores["set"] == set_name, "machine_id"])) == ids
+    assert sorted(scores.loc[scores["set"] == "eval", "file"]) == sorted(chosen)
+    copy = tmp_path / "run"  # a copy: its eval/ folder would add rows to the plot test's
+    shutil.copytree(run_dir, copy)
+    got = evaluate_run(copy, {}, device="cpu", progress=False)
+    again = pd.read_csv(Path(got["eval_dir"]) / "scores.csv", dtype={"machine_id": str})
+    assert list(again.columns) == list(scores.columns)
+    assert again[["file", "set"]].equals(scores[["file", "set"]])
+    np.testing.assert_allclose(again["score"], scores["score"], rtol=1e-5, atol=1e-6)
+
+
+def test_2020_plots_draw_one_roc_per_set_from_that_sets_clips(run2020, tmp_path, monkeypatch):
+    from asdbench.leaderboard import plots
+    from asdbench.leaderboard.collect import collect
+    from asdbench.leaderboard.tables import table
+
+    m, run_dir, chosen = run2020
+    drawn: list[pd.DataFrame] = []
+    real = plots.roc_points
+
+    def spy(frame: pd.DataFrame, group: str = "type") -> dict:
+        drawn.append(frame.copy())
+        return real(frame, group)
+
+    monkeypatch.setattr(plots, "roc_points", spy)
+    df = collect(run_dir.parents[1], get_registry())
+    paths = plots.make_plots(df, table(df), tmp_path)
+    names = sorted(p.name for p in paths)
+    roc = [n for n in names if n.startswith("roc_")]
+    assert len(roc) == 2 and roc[0].endswith("_dev_fan.png") and roc[1].endswith("_eval_fan.png")
+    assert [n for n in names if n.startswith("scores_")] == [
+        f"scores_{run_dir.name}_dev.png", f"scores_{run_dir.name}_eval.png"]
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"machine_id": str})
+    by_ids = {tuple(sorted(set(f["machine_id"]))): f for f in drawn}
+    assert len(drawn) == 2 and set(by_ids) == {tuple(DEV_IDS), tuple(EVAL_IDS)}
+    for set_name, ids in (("dev", DEV_IDS), ("eval", EVAL_IDS)):
+        part = scores[scores["set"] == set_name]
+        assert sorted(by_ids[tuple(ids)]["file"]) == sorted(part["file"])  # that set's only
+
+
+def test_plots_read_every_clip_of_a_run_older_than_sets(tmp_path):
+    """A run written before sets were kept apart had one evaluation (its leaderboard set comes
+    from its config): its clips, without a ``set`` column, are all that set's."""
+    from asdbench.leaderboard.plots import run_scores
+
+    rows = pd.DataFrame({"file": [f"c{k}.wav" for k in range(6)], "machine_type": "fan",
+                         "machine_id": "01", "domain": "", "label": [0, 1] * 3,
+                         "score": np.arange(6.0)})
+    tmp_path.joinpath("scores.csv").write_text(rows.to_csv(index=False))
+    tmp_path.joinpath("metrics.json").write_text(json.dumps({"run_id": "r", "protocols": {}}))
+    got = run_scores(tmp_path, "eval")
+    assert list(got["file"]) == list(rows["file"]) and list(got["score"]) == list(range(6))
 
 
 # --- DCASE 2023 ---------------------------------------------------------------------------

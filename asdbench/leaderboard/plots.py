@@ -10,8 +10,9 @@ Per track (each file name gets the track's name when a table has several):
 Every plot is titled with its track, test set and protocol; rows carry short labels
 (:mod:`asdbench.leaderboard.labels`), the rest is in a caption under the plot. ROC and score
 plots read the per-clip scores of, for each row, its run with the lowest seed (a fixed,
-unbiased choice rather than the best seed), those of the table's test set only: a run
-evaluated on several sets whose ``scores.csv`` does not say each clip's set has none.
+unbiased choice rather than the best seed), those of the table's test set only (the ``set``
+column of ``scores.csv``): a run of several sets gets a ROC and score plot per set; one
+whose ``scores.csv`` predates that column (its clips not told apart) gets none.
 When the tables are of several sets, file names get the set too.
 """
 
@@ -140,15 +141,20 @@ def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame,
 
 def run_scores(run_dir: Path, test_set: str | None = None) -> pd.DataFrame | None:
     """The labelled per-clip scores of a run, of ``test_set`` only (None: every clip); None
-    when there are none, or when they cannot be told apart by set."""
+    when there are none, or when they cannot be told apart by set (a ``scores.csv`` older
+    than its ``set`` column, of a run with several sets: :meth:`RunDir.read_scores`).
+
+    A run written before sets were kept apart (no ``sets`` in its metrics) had one
+    evaluation, whose set the leaderboard names from its config (``dev``, ``eval`` or
+    ``dev+eval``): all its clips are that set's."""
     run = RunDir(run_dir)
     frame = run.read_scores()
     if frame is None:
         return None
-    if test_set is not None and "set" in frame.columns:
-        frame = frame[frame["set"].astype(str) == test_set]
-    elif test_set is not None and len((run.read_metrics() or {}).get("sets") or {}) > 1:
-        return None  # clips of several sets, not marked: no plot rather than a mixed one
+    if test_set is not None and "sets" in (run.read_metrics() or {}):
+        if "set" not in frame.columns:
+            return None  # clips of several sets, not marked: no plot rather than a mixed one
+        frame = frame[frame["set"] == test_set]
     return prepare_scores(frame, labelled=True)
 
 

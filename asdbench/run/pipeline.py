@@ -100,7 +100,7 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
                      run: RunDir, device: torch.device) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit the scorer on every training clip's outputs and score the test clips and the
     training clips (for the decision thresholds); writes what the scorer was fitted on and
-    ``scores.csv``. Returns the test scores (with each clip's ``set``) and the train scores."""
+    ``scores.csv`` (each clip's ``set`` in it). Returns the test scores and the train scores."""
     if fit_method(model, splits.train, device, cfg.train.amp):  # the method's fit_train
         run.save_model(model.state_dict())
     train_inputs = embed_split(model, splits.full, device, cfg.train.amp)
@@ -108,10 +108,11 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
     test_inputs = embed_split(model, splits.test, device, cfg.train.amp)
     scorer = fit_scorer(cfg, registry, train_inputs)
     frame = scores_frame(splits.test.clips, np.asarray(scorer.score(test_inputs), np.float64))
+    frame = frame.assign(set=clip_sets(splits.test.clips))
     run.write_scores(frame)
     # held-out scores where the scorer has them (a kNN clip is not its own neighbour)
     train = scores_frame(splits.full.clips, training_scores(scorer, train_inputs))
-    return frame.assign(set=clip_sets(splits.test.clips)), train
+    return frame, train
 
 
 def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,

@@ -7,7 +7,7 @@
 ``model.safetensors``           the selected (EMA) model weights
 ``train_embeddings.safetensors`` what the scorer is fitted on (embeddings, logits, labels,
                                 domains)
-``scores.csv``                  one row per test clip
+``scores.csv``                  one row per test clip, its test set in column ``set``
 ``submission/``                 the official protocol's submission files
 ``metrics.json``                written last: the run is finished when it holds the run's id
 ``eval/<name>/``                ``asdbench eval`` results (``scores.csv``, ``metrics.json``):
@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asdbench.atomic import atomic_path, atomic_write_text
 from asdbench.registry import AsdbenchError
+from asdbench.run.rundir_checks import inputs_problem, run_info_problem
 
 # How to recover from a damaged file of a finished run (its inputs are gone with it).
 RERUN = "delete the run folder and rerun `asdbench run` with the same settings"
@@ -185,7 +186,7 @@ class RunDir:
         """``config.json`` checked for what rebuilding the run needs (run id, config, classes,
         audio format); anything else is an error naming the file and how to recover."""
         info = self.read_config()
-        problem = _run_info_problem(info)
+        problem = run_info_problem(info)
         if problem:
             raise AsdbenchError(f"{self.config_path}: {problem} (corrupt or from an "
                                 f"incompatible version); {RERUN}")
@@ -309,7 +310,7 @@ class RunDir:
         except (KeyError, ValueError, TypeError) as exc:
             raise self.damaged(self.train_inputs_path,
                                f"not the scorer inputs of a run ({_first_line(exc)})") from None
-        problem = _inputs_problem(inputs)
+        problem = inputs_problem(inputs)
         if problem:
             raise self.damaged(self.train_inputs_path, problem)
         return inputs
@@ -333,44 +334,33 @@ class RunDir:
 
     # --- scores ----------------------------------------------------------------------------
 
-    def write_scores(self, frame: pd.DataFrame, path: Path | None = None) -> Path:
-        """The per-clip scores table (``scores.csv``, or ``path``)."""
+    def write_scores(self, frame: pd.DataFrame, path: Path | None = None, *,
+                     sets: Sequence[str] | None = None) -> Path:
+        """The per-clip scores table (``scores.csv``, or ``path``), each clip's test set in
+        its last column ``set`` (from ``sets``, else the frame's own): single-set runs too."""
+        frame = frame if sets is None else frame.assign(set=list(sets))
+        if "set" not in frame.columns:
+            raise ValueError("a scores table needs each clip's test set (a 'set' column)")
+        frame = frame[[c for c in frame.columns if c != "set"] + ["set"]]
         return atomic_write_text(path or self.scores_path, frame.to_csv(index=False))
 
-    def read_scores(self) -> pd.DataFrame | None:
-        """``scores.csv`` (machine IDs and domains as strings), or None when absent."""
+    def read_scores(self, path: Path | None = None) -> pd.DataFrame | None:
+        """``scores.csv`` (or ``path``; IDs, domains, sets as strings), or None when absent.
+        A table older than its ``set`` column gets one: the one set the ``metrics.json``
+        beside it names, or the default set when it names none; none when it names several
+        (their clips cannot be told apart)."""
         import pandas as pd  # noqa: PLC0415
 
-        if not self.scores_path.exists():
+        from asdbench.metrics.sets import DEFAULT_SET  # noqa: PLC0415 - pandas-heavy
+
+        path = path or self.scores_path
+        if not path.exists():
             return None
-        return pd.read_csv(self.scores_path, dtype={"machine_id": str, "domain": str})
-
-
-def _run_info_problem(info: dict[str, Any]) -> str | None:
-    """What ``config.json`` lacks to rebuild the run, or None."""
-    audio, classes = info.get("audio"), info.get("classes")
-    if not isinstance(info.get("run_id"), str):
-        return "no run_id"
-    if not isinstance(info.get("config"), dict):
-        return "no config object"
-    if (not isinstance(classes, list) or not classes
-            or not all(isinstance(c, str) and c.count("/") == 1 for c in classes)):
-        return "'classes' is not a list of 'type/id' names"
-    if not isinstance(audio, dict) or not all(
-            isinstance(audio.get(k), int | float) and not isinstance(audio.get(k), bool)
-            and audio[k] > 0 for k in ("sample_rate", "clip_seconds")):
-        return "'audio' lacks a positive sample_rate and clip_seconds"
-    return None
-
-
-def _inputs_problem(inputs: ScoringInputs) -> str | None:
-    """Why saved scorer inputs cannot be those of a run, or None (``ScoringInputs`` itself
-    checks that the arrays have one row per clip)."""
-    if not len(inputs.class_index):
-        return "it holds no training clips"
-    if inputs.class_index.min() < 0 or inputs.class_index.max() >= inputs.logits.shape[1]:
-        return "its class indices do not match its logits"
-    return None
+        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str})
+        sets = list((_read_json_object(path.parent / self.METRICS) or {}).get("sets") or {})
+        if "set" in frame.columns or len(sets) > 1:
+            return frame
+        return frame.assign(set=sets[0] if sets else DEFAULT_SET)
 
 
 def _first_line(exc: BaseException) -> str:

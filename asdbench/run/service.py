@@ -312,7 +312,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
                "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
                              "overrides": overrides}}
     out = run.folder.rescore_dir(cfg.scorer, overrides)
-    run.folder.write_scores(frame, out / RunDir.SCORES)
+    run.folder.write_scores(decided.drop(columns="decision"), out / RunDir.SCORES)
     RunDir.write_json(out / RunDir.METRICS, metrics)
     metrics["eval_dir"] = str(out)
     return metrics
