@@ -5,11 +5,12 @@ registry whose plugins share one distribution, as asdbench's own do."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
-import torch
 
 from asdbench.errors import AsdbenchError
-from asdbench.registry import Component, Registry
+from asdbench.registry import Registry
 from asdbench.testing import (
     Combo,
     installed_registry,
@@ -53,35 +54,18 @@ def test_plugin_components_are_the_plugins_own():
     assert plugin_combinations(REGISTRY, "datasets") == []
 
 
-class _Head(torch.nn.Module):
-    """A minimal classifier method: a linear head on the embedding."""
-
-    mixup_alpha = None
-
-    def __init__(self, options, num_classes, embedding_dim, frontend_info):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.randn(num_classes, embedding_dim))
-
-    def loss(self, z, y_a, y_b, lam):
-        logits = z @ self.weight.T
-        return torch.nn.functional.cross_entropy(logits, y_a), logits
-
-    def embed(self, z):
-        return z
-
-    def logits(self, e, labels):
-        return e @ self.weight.T
-
-
 def _hand_made() -> Registry:
     """The installed log-Mel frontend and MobileFaceNet and frames backbones (plugins osscl and
-    dcase_baselines), and two third-party plugins of one distribution, one method each."""
+    dcase_baselines), and two third-party plugins of one distribution, one method each (the
+    installed ArcFace under another name)."""
     registry = Registry()
     registry.add("frontend", REGISTRY.get("frontend", "logmel"))
     registry.add("backbone", REGISTRY.get("backbone", "mobilefacenet"))
     registry.add("backbone", REGISTRY.get("backbone", "frames"))
     for name, plugin in (("head-a", "plugin_a"), ("head-b", "plugin_b")):
-        registry.add("method", Component(name, _Head, package="thirdparty", plugin=plugin))
+        registry.add("method", dataclasses.replace(REGISTRY.get("method", "arcface"), name=name,
+                                                   package="thirdparty", plugin=plugin,
+                                                   aliases=(), deprecated_aliases=()))
     return registry
 
 
