@@ -180,7 +180,8 @@ def test_authors_recipe_holds_their_settings():
 TINY = {**TINY_RUN, "method": "clp-scf", "train.epochs": 4, "method.pretrain_epochs": 2}
 # Measured on synthetic generator version 2 (issue 14), this tiny run's AUC (dcase2020
 # average) by seed: 0.694 (seed 0), 0.660 (seed 1), 0.556 (seed 2): above chance on seed 0,
-# the one tested, not on every seed.
+# the one tested, not on every seed. The bound below leaves 9 points for floating-point
+# differences between CPUs (up to 4 points were measured on the README's run).
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     cfg = resolve(TINY, REGISTRY)
@@ -202,4 +203,4 @@ def test_tiny_run_pretrains_then_finetunes_and_reloads_to_the_same_scores(tiny_r
 @pytest.mark.slow
 def test_tiny_run_beats_chance_on_seed_0(tiny_run):
     metrics, _ = tiny_run
-    assert metrics["protocols"]["dcase2020"]["average"]["auc"] > 0.65
+    assert metrics["protocols"]["dcase2020"]["average"]["auc"] > 0.6
