@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from asdbench.metrics.compute import compute_all
+from asdbench.metrics.decision import DecisionRule, decide
 from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.submission import write_submission
 
@@ -64,6 +65,21 @@ def metrics_by_set(frame: pd.DataFrame, protocols: Sequence[str], *, dataset: st
                      "protocols": compute_all(part, protocols, dataset=dataset,
                                               registry=registry)}
     return out
+
+
+def decided_metrics(frame: pd.DataFrame, thresholds: dict[str, dict[str, Any]],
+                    rule: DecisionRule, protocols: Sequence[str],
+                    dataset: str = "") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``frame`` (with each clip's ``set``) with its ``decision`` column, and the part of
+    ``metrics.json`` it makes: ``sets`` (each set's metrics), ``protocols`` (top level: the
+    primary set's, as every reader written before sets existed expects), ``official_set``,
+    ``official_protocol`` and ``decision`` (the rule and its thresholds)."""
+    frame = frame.assign(decision=decide(frame, thresholds))
+    names = set_names(frame)
+    sets = metrics_by_set(frame, protocols, dataset=dataset)
+    return frame, {"official_protocol": protocols[0], "official_set": official_set(names),
+                   "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
+                   "decision": rule.record(thresholds)}
 
 
 def write_set_submissions(frame: pd.DataFrame, folders: dict[str, Path], layout: str,

@@ -13,14 +13,8 @@ import torch
 
 from asdbench import plugins
 from asdbench.config import RunConfig
-from asdbench.metrics.decision import DecisionRule, decide, fit_thresholds, training_scores
-from asdbench.metrics.sets import (
-    metrics_by_set,
-    official_set,
-    primary_set,
-    set_names,
-    write_set_submissions,
-)
+from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
+from asdbench.metrics.sets import decided_metrics, write_set_submissions
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import select_device
@@ -126,15 +120,10 @@ def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
     ``submission/``.
     """
     rule = DecisionRule.from_config(cfg)
-    thresholds = fit_thresholds(train, rule)
-    frame = frame.assign(decision=decide(frame, thresholds))
-    names = set_names(frame)
-    official = official_set(names)
-    folders = {n: run.set_submission_dir(n, official) for n in names}
+    frame, metrics = decided_metrics(frame, fit_thresholds(train, rule), rule, protocols,
+                                     cfg.dataset)
+    folders = {n: run.set_submission_dir(n, metrics["official_set"]) for n in metrics["sets"]}
     write_set_submissions(frame, folders, layout=protocols[0])
-    sets = metrics_by_set(frame, protocols, dataset=cfg.dataset)
-    for name in names:
-        sets[name]["submission"] = folders[name].name
-    return {"official_protocol": protocols[0], "official_set": official,
-            "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
-            "decision": rule.record(thresholds)}
+    for name, folder in folders.items():
+        metrics["sets"][name]["submission"] = folder.name
+    return metrics

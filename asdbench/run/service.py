@@ -19,7 +19,6 @@ from asdbench.config import resolve
 from asdbench.data import TEST, Clip
 from asdbench.metrics.decision import (
     DecisionRule,
-    decide,
     false_alarm_rate,
     far_rule,
     fit_thresholds,
@@ -27,7 +26,7 @@ from asdbench.metrics.decision import (
     rule_label,
     training_scores,
 )
-from asdbench.metrics.sets import metrics_by_set, official_set, primary_set, set_names
+from asdbench.metrics.sets import decided_metrics
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.run.evaluate import clip_sets, embed, embed_split, fit_scorer, scores_frame
@@ -299,15 +298,10 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     frame = scores_frame(test.clips, np.asarray(scorer.score(inputs), dtype=np.float64))
     rule = DecisionRule.from_config(cfg)
     thresholds = run_thresholds(run, training_scores(scorer, train), train, rule, run.classes)
-    decided = frame.assign(decision=decide(frame, thresholds), set=clip_sets(test.clips))
-    protocols = list(dataset.protocols)
-    sets = metrics_by_set(decided, protocols, dataset=cfg.dataset)
-    names = set_names(decided)
+    decided, by_set = decided_metrics(frame.assign(set=clip_sets(test.clips)), thresholds,
+                                      rule, list(dataset.protocols), cfg.dataset)
     trained = run.folder.read_metrics() or {}
-    metrics = {"run_id": run.info["run_id"], "config": cfg, "official_protocol": protocols[0],
-               "official_set": official_set(names),
-               "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
-               "decision": rule.record(thresholds),
+    metrics = {"run_id": run.info["run_id"], "config": cfg, **by_set,
                "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
                "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
                              "overrides": overrides}}
