@@ -12,7 +12,6 @@ from asdbench import hookimpl
 from asdbench.config import resolve
 from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError
-from asdbench.run import checkpoint
 from asdbench.run.loop import TrainState, train_step
 from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.rundir import RunDir
@@ -140,23 +139,13 @@ def test_same_seed_same_metrics_and_finished_run_is_reused(finished, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, monkeypatch):
+def test_resume_after_interruption_reaches_the_same_metrics(finished, tmp_path, monkeypatch,
+                                                            killed_after_saves):
     _, run_dir = finished
-    saves = []
-    real_save = checkpoint.save
-
-    def interrupt_after_two_epochs(obj, path):
-        real_save(obj, path)
-        saves.append(obj["epoch"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", interrupt_after_two_epochs)
     recorder = recording_hooks(monkeypatch)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_saves(2) as saved:
         train_and_evaluate(tiny_cfg(), tmp_path, progress=False)
-    monkeypatch.setattr(checkpoint, "save", real_save)
-    assert saves == [0, 1]
+    assert [s["epoch"] for s in saved] == [0, 1]
     partial = RunDir.for_run(tmp_path, tiny_cfg().run_id)
     assert not partial.metrics_path.exists() and partial.has_unfinished_state()
     with pytest.raises(AsdbenchError, match="--resume"):

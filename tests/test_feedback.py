@@ -18,7 +18,6 @@ from asdbench.commands.run import SYNTHETIC_BATCH, SYNTHETIC_EPOCHS, data_proble
 from asdbench.config import DEFAULT_EPOCHS, resolve
 from asdbench.plugins import get_registry
 from asdbench.progress import PlainProgress, make_progress
-from asdbench.run import checkpoint
 from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.rundir import RunDir
 from asdbench.testing import TINY_RUN
@@ -169,20 +168,10 @@ def test_no_data_line_without_problems():
                     "each one: asdbench data check --dataset synthetic")
 
 
-def test_resumed_run_wall_time_counts_every_part(tmp_path, monkeypatch):
+def test_resumed_run_wall_time_counts_every_part(tmp_path, killed_after_saves):
     cfg = resolve(TINY, get_registry())
-    real_save, saves = checkpoint.save, []
-
-    def interrupt_after_two_epochs(obj, path):
-        real_save(obj, path)
-        saves.append(obj["epoch"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(checkpoint, "save", interrupt_after_two_epochs)
-    with pytest.raises(KeyboardInterrupt):
+    with killed_after_saves(2):
         train_and_evaluate(cfg, tmp_path, progress=False)
-    monkeypatch.setattr(checkpoint, "save", real_save)
     run = RunDir.for_run(tmp_path, cfg.run_id)
     # the first part's two epochs, as a slow machine would have logged them
     log = run.read_log()
