@@ -58,14 +58,16 @@ def load_variant(path: str | None) -> dict[str, Any]:
 
 
 def halfway(a: Any, b: Any, t: float) -> Any:
-    """The machine ``a`` moved a fraction ``t`` towards ``b`` in every numeric parameter."""
+    """The machine ``a`` moved a fraction ``t`` towards ``b`` in every real-valued parameter
+    (arrays and band edges included; counts, names and the fault strength kept)."""
     out = {}
     for field in fields(a):
         x, y = getattr(a, field.name), getattr(b, field.name)
-        numeric = isinstance(x, float | np.ndarray) and field.name != "strength"
-        out[field.name] = (1 - t) * np.asarray(x) + t * np.asarray(y) if numeric else x
-        if isinstance(x, float) and numeric:
-            out[field.name] = float(out[field.name])
+        if field.name == "strength" or not isinstance(x, float | tuple | np.ndarray):
+            continue
+        mid = (1 - t) * np.asarray(x, float) + t * np.asarray(y, float)
+        out[field.name] = float(mid) if isinstance(x, float) else (
+            tuple(map(float, mid)) if isinstance(x, tuple) else mid)
     return replace(a, **out)
 
 
@@ -159,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     if ns.json:
         print(json.dumps(table))
         return 0
+    print(f"AUC (%) of each condition against {ns.clips} fresh normal clips per machine ID, "
+          f"mean over the type's IDs; model and scorer of {ns.run}; conditions rendered by "
+          f"the generator{' with ' + ns.variant if ns.variant else ''}")
     for mtype, conds in table.items():
         print(mtype + ": " + ", ".join(f"{c} {v:.0f}" for c, v in conds.items()))
     return 0

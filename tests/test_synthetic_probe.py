@@ -31,10 +31,19 @@ def test_colour_is_the_stated_gain_curve():
     assert gain[-1] == pytest.approx(10 ** (-6 / 20), rel=1e-6)
 
 
+# Samples 0, 1000, 2000, 3999 and the RMS of this clip rendered by generator version 2 before
+# the knobs existed (commit 19736b1), to 1e-9: the defaults must keep that sound.
+VERSION_2_SAMPLES = [0.15128068302094502, 0.05322845624732826, -0.04379758072301212,
+                     0.032826851752868196]
+VERSION_2_RMS = 0.14448841894623377
+
+
 def test_default_knobs_keep_the_version_2_sound(restore_constants):
     audio = AudioSpec(sample_rate=16000, clip_seconds=0.25)
     m = synth.make_machine("fan", 0, 3, 0)
     before = synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8)
+    assert before[[0, 1000, 2000, 3999]] == pytest.approx(VERSION_2_SAMPLES, abs=1e-9)
+    assert np.sqrt(np.mean(before ** 2)) == pytest.approx(VERSION_2_RMS, abs=1e-9)
     synth.CLIP_EQ_DB = 3.0
     coloured = synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8)
     synth.CLIP_EQ_DB = 0.0
@@ -65,5 +74,8 @@ def test_halfway_moves_every_numeric_parameter_but_keeps_the_fault_strength():
     mid = halfway(a, b, 0.5)
     assert mid.rot_hz == pytest.approx((a.rot_hz + b.rot_hz) / 2)
     assert np.allclose(mid.res_f, (a.res_f + b.res_f) / 2)
+    assert mid.noise_band == pytest.approx(tuple((x + y) / 2 for x, y in
+                                                 zip(a.noise_band, b.noise_band, strict=True)))
     assert mid.strength == a.strength and mid.machine_type == "fan"
+    assert mid.pass_order == a.pass_order and isinstance(mid.noise_band, tuple)
     assert halfway(a, b, 1.0).rot_hz == pytest.approx(b.rot_hz)
