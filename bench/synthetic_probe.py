@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from asdbench.errors import AsdbenchError
+
 SEVERITIES = (0.5, 1.0, 2.0)
 
 
@@ -89,6 +91,9 @@ def probe(run_dir: Path, clips: int) -> dict[str, dict[str, float]]:
 
     run = load_run(run_dir, "cpu")
     cfg = run.config
+    if "data.ids_per_type" not in cfg:
+        raise AsdbenchError(f"{run_dir}: a run of dataset '{cfg['dataset']}', not of the "
+                            f"synthetic generator: nothing to probe")
     num_ids, seed = int(cfg["data.ids_per_type"]), int(cfg["data.seed"])
 
     def scores(waves: list[np.ndarray], label: int) -> np.ndarray:
@@ -157,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     apply_variant(load_variant(ns.variant))
     if ns.command == "train":
         return train(ns.data, ns.results, [a for a in ns.args if a != "--"])
-    table = probe(Path(ns.run), ns.clips)
+    try:
+        table = probe(Path(ns.run), ns.clips)
+    except AsdbenchError as exc:  # not a finished run, not a synthetic one: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if ns.json:
         print(json.dumps(table))
         return 0
