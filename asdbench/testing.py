@@ -46,6 +46,7 @@ from asdbench.meta import PROJECT_NAME
 from asdbench.model import ASDModel, build_method, build_model
 from asdbench.options import as_option
 from asdbench.registry import Component, Registry
+from asdbench.run.loop import trains
 from asdbench.run.stages import declared, under
 from asdbench.sdk.protocols import FrontendInfo, IncompatibleComponents, has_own_score
 
@@ -242,10 +243,9 @@ def check_training_step(registry: Registry, combo: Combo | tuple[str, str, str],
     shape = tuple(model.frontend(wave, feats).shape[1:])
     assert shape == tuple(model.frontend.out_shape), \
         f"{where}: frontend output {shape}, declared out_shape {tuple(model.frontend.out_shape)}"
-    # a non-learned method, or one with nothing to train on a parameter-free frontend and
-    # backbone (the engine then evaluates the model as built): infer only
-    learns = any(p.requires_grad for p in model.parameters())
-    if getattr(model.method, "trains", True) is not False and learns:
+    # what the engine does not train (a non-learned method, nothing trainable) is checked by
+    # inference only, as the engine evaluates it as built
+    if trains(model):
         _check_step(model, wave, feats, labels, y_b, lam, where)
     model.eval()
     embedding, eval_logits = model.infer(wave, feats, labels)
