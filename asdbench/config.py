@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from asdbench.errors import AsdbenchError
 from asdbench.options import float_option, int_option
 from asdbench.recipes import COMMON, apply_recipe, recipe_settings
-from asdbench.registry import CONFIG_PREFIX, KINDS, Registry, _suggest
+from asdbench.registry import CONFIG_PREFIX, KINDS, Registry, suggest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -150,7 +150,7 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
     for key in cfg:
         if key not in ENGINE_KEYS and not key.startswith(_COMPONENT_PREFIXES):
             known = list(ENGINE_KEYS) + [k for k in cfg if k.startswith(_COMPONENT_PREFIXES)]
-            raise AsdbenchError(f"unknown setting '{key}'{_suggest(key, known)}")
+            raise AsdbenchError(f"unknown setting '{key}'{suggest(key, known)}")
     if cfg["train.epochs"] is None:
         cfg["train.epochs"] = DEFAULT_EPOCHS
     return RunConfig(cfg)  # checks the engine settings
@@ -368,6 +368,6 @@ class RunConfig(dict):
                 raise AsdbenchError(f"'{key}' is checked by its component: resolve() a new "
                                     f"config to change it")
             if key not in ENGINE_KEYS:
-                raise AsdbenchError(f"unknown setting '{key}'{_suggest(key, sorted(ENGINE_KEYS))}")
+                raise AsdbenchError(f"unknown setting '{key}'{suggest(key, sorted(ENGINE_KEYS))}")
         return RunConfig({**self, **new})
 

@@ -95,7 +95,7 @@ class Component:
         if unknown:
             raise AsdbenchError(
                 f"unknown setting '{prefix}.{unknown[0]}' for {self.kind} '{self.name}'"
-                f"{_suggest(unknown[0], self.options)}; it accepts: "
+                f"{suggest(unknown[0], self.options)}; it accepts: "
                 + (", ".join(f"{prefix}.{k}" for k in self.options) or "nothing")
             )
         for key, value in options.items():
@@ -130,7 +130,8 @@ def _import_factory(target: str, component: Component) -> Callable[..., Any]:
     return factory
 
 
-def _suggest(name: str, choices) -> str:
+def suggest(name: str, choices) -> str:
+    """`` (did you mean 'a', 'b'?)`` for the close matches of ``name``, else ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
@@ -191,7 +192,7 @@ class Registry:
                 warnings.warn(f"{kind} '{name}' is deprecated; it is now called '{target}'",
                               DeprecatedNameWarning, stacklevel=2)
             return items[target]
-        message = f"unknown {kind} '{name}'{_suggest(name, items)}"
+        message = f"unknown {kind} '{name}'{suggest(name, items)}"
         message += f"; available: {', '.join(sorted(items)) or 'none'}"
         if self.failures:
             broken = "; ".join(f"{k} ({v})" for k, v in self.failures.items())

@@ -135,7 +135,7 @@ def test_a_bad_sweep_key_is_a_one_line_error_naming_it(results, tmp_path):
     assert isinstance(out.exception, AsdbenchError)
     message = str(out.exception)
     assert "\n" not in message and message.startswith("--sweep data.id_similarty: ")
-    assert f"did you mean {SIM}" in message and "differ between the runs: " + SIM in message
+    assert f"did you mean '{SIM}'" in message and "differ between the runs: " + SIM in message
     assert out.stdout == "" and not plots.exists()  # fails before any output
     same = CliRunner().invoke(leaderboard_command, ["--results", str(results), "--sweep",
                                                     "data.difficulty", "--plots", str(plots)])

@@ -16,7 +16,6 @@ and every point of the key as ``leaderboard_sweep_<key>.csv`` (fractions).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from pathlib import Path
@@ -31,7 +30,7 @@ from asdbench.leaderboard.collect import (
     short,
 )
 from asdbench.leaderboard.labels import parse_settings, short_labels
-from asdbench.registry import AsdbenchError
+from asdbench.registry import AsdbenchError, suggest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,8 +64,7 @@ def _runs(df: pd.DataFrame, protocol: str | None, test_set: str | None) -> pd.Da
 def _unknown_key(key: str, configs: list[dict[str, Any]]) -> AsdbenchError:
     """The error for a key no run has, with close names and the settings that do vary."""
     names = sorted({k for c in configs for k in c})
-    close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    hint = suggest(key, names)
     varying = [k for k in names if k != "seed"
                and len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1]
     data = [k for k in varying if k.startswith(DATA_PREFIX)]

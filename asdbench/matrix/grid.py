@@ -12,7 +12,7 @@ from typing import Any
 
 from asdbench.config import flatten, load_toml, resolve
 from asdbench.matrix.gpus import parse_memory
-from asdbench.registry import AsdbenchError, Registry, _suggest
+from asdbench.registry import AsdbenchError, Registry, suggest
 
 MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
                "cells_per_gpu", "gpu_memory_per_cell")
@@ -109,7 +109,7 @@ def _parts(config: dict[str, Any], source: str
     unknown = sorted(set(config) - set(MATRIX_KEYS))
     if unknown:
         raise _fail(source, f"unknown top-level key '{unknown[0]}'"
-                    f"{_suggest(unknown[0], MATRIX_KEYS)}; expected {', '.join(MATRIX_KEYS)}")
+                    f"{suggest(unknown[0], MATRIX_KEYS)}; expected {', '.join(MATRIX_KEYS)}")
     _check_name(config, source)
     packing(config, source)
     for key in ("axes", "settings"):
@@ -127,7 +127,7 @@ def _parts(config: dict[str, Any], source: str
         for key in entry:
             if key not in names:
                 raise _fail(source, f"exclude entry {i} names '{key}', which is neither an axis "
-                            f"nor an include key{_suggest(key, names)}")
+                            f"nor an include key{suggest(key, names)}")
     return axes, flatten(config.get("settings", {})), excludes, includes
 
 

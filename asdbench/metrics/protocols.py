@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asdbench.registry import AsdbenchError, _suggest
+from asdbench.registry import AsdbenchError, suggest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,7 +76,7 @@ class ProtocolRegistry:
         if name in self._items:
             return self._items[name]
         owner = f"dataset '{dataset}' lists " if dataset else ""
-        message = (f"{owner}unknown metric protocol '{name}'{_suggest(name, self._items)}; "
+        message = (f"{owner}unknown metric protocol '{name}'{suggest(name, self._items)}; "
                    f"protocols: {', '.join(self.names()) or 'none'}")
         if self.failures:
             message += "; plugins that failed to load: " + "; ".join(
