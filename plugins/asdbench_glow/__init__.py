@@ -14,7 +14,13 @@ Sources (read, not copied) and what each fact rests on:
   DCASE 2020 Task 2. Hence one flow per machine ID (``models = "class"``); the OS-SCL paper
   (shared/paper, introduction) says the same: "it requires training a separate model for each
   machine ID". "Glow_Aff" is the paper's Glow with affine coupling (OS-SCL Table II row:
-  85.20 / 73.90 average AUC / pAUC).
+  85.20 / 73.90 average AUC / pAUC; not checked against Dohi et al.'s own table, which could
+  not be read). Also read in the arXiv text (v1 abstract and introduction, through a stored
+  copy of its LaTeX source, SPIQA ``2103.08801v1.txt``, and arxiv-vanity): the method is
+  called self-supervised because discriminating the target ID from the outlier IDs is an
+  auxiliary task that improves detection on the target ID; reported gain on DCASE 2020 Task 2
+  over "the previous method": +4.6 % average AUC with MAF, +5.8 % with Glow (the per-type
+  AUCs were not readable).
 - Kingma & Dhariwal, "Glow: Generative flow with invertible 1x1 convolutions", NeurIPS 2018,
   and its official code (openai/glow, ``model.py``), for the flow itself: multi-scale
   architecture of L levels (squeeze 2x2, K steps, split), step = actnorm (data-dependent
@@ -27,7 +33,14 @@ Sources (read, not copied) and what each fact rests on:
 
 NOT verified (the sections of Dohi et al. with the experimental setup, the loss equation and
 the training settings could not be read here; no authors' code was found): every value below
-is an assumption, an option or preset value the user can change.
+is an assumption, an option or preset value the user can change. Searched (this session):
+stored web pages for the paper's text (only abstract and introduction are stored: arXiv
+2103.08801 via SPIQA, arxiv-vanity, deepai, tomesphere), the GitHub code, issue and docs
+indexes for "Glow-Aff", "Glow_Aff", "GlowAff", "Flow-based self-supervised density
+estimation", "higher likelihood to the target data", Glow/MAF + DCASE 2020 Task 2 (no
+implementation of the method found), and the repositories of the authors' accounts in the
+index (``Kota-Dohi/*``: DCASE 2022 baselines, LaSTR, DIFFNATOR, TACO; ``y-kawagu/*``: DCASE
+2020/2021 baselines and evaluators; by their names none is this paper's code).
 
 - input: segments of ``frames = 32`` consecutive log-Mel frames (128 mel bins: a 128x32
   image for Glow, divisible by 2^L), ``hop = 32`` (non-overlapping); the log-Mel of the DCASE
