@@ -40,6 +40,21 @@ Sources of the facts (read, not copied):
   loss, input size, augmentation, score and recipe are not taken from it; the OS-SCL paper
   and REFERENCE.md state only "machine-ID classification on log-Mel with MobileNetV2, score
   from the classifier". No parameter count of Giri's model was available to check.
+  Secondary, read: Dohi et al. (ICASSP 2021, arXiv 2103.08801 v1 introduction, which cites
+  Giri et al. as its reference [8]) describe the approach as an auxiliary task of
+  "a classifier that predicts a machine ID assigned to each machine", a sound whose machine
+  ID is misclassified being regarded as anomalous, which "improves the detection performance
+  on average" but "shows significantly low scores on some machines"; the OS-SCL paper
+  (introduction) likewise reports "significant variability in detection performance across
+  different IDs of the same machine type". Both fit this plugin's softmax ID classifier and
+  its ``ce`` score; neither gives Giri's input, width or recipe. Searched (this session):
+  stored web pages (the DCASE 2020 workshop paper and the Giri_AMZ technical report are not
+  stored; only other DCASE 2020 reports and the challenge description paper's abstract),
+  the GitHub code, issue and docs indexes ("Giri", "Self-supervised classification for
+  detecting anomalous sounds", "group masked autoencoder": only citations and a note on
+  Group MADE), and the organisers' 2021 MobileNetV2 baseline README (``y-kawagu/dcase2021_
+  task2_baseline_mobile_net_v2`` at e2bb4f7: it cites no Giri paper, so it is not evidence of
+  Giri's settings).
 
 Choices of this plugin where the sources leave it open: the input map ``[C, F, T]`` keeps
 frequency as height and frames as width (the organisers' Keras input is frames x mels; a
