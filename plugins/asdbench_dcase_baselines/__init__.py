@@ -19,11 +19,23 @@ Sources of the facts (read, not copied):
   per machine type (``model_<type>.hdf5``), saved after the last epoch; ``01_test.py``: score
   of a clip = mean over its vectors of the mean squared error of the vector.
 - IDNN: Suefusa et al., "Anomalous sound detection based on interpolation deep neural
-  network", ICASSP 2020 (arXiv 2005.09234): frames with the centre one removed in, the centre
-  frame out, score = interpolation error. Layer widths 64-32-16 / 32-64 with ReLU as in two
-  independent public re-implementations; the paper's own table of settings was not available
-  to check, so they are options, and its training recipe is assumed to be the DCASE 2020
-  baseline's.
+  network", ICASSP 2020 (arXiv 2005.09234; its v1 abstract and introduction read, through a
+  stored copy of the LaTeX source, SPIQA ``2005.09234v1.txt``): "multiple frames of a
+  spectrogram whose center frame is removed as an input", "an interpolation of the removed
+  frame as an output", anomalies detected by "an interpolation error that is the difference
+  between the predicted frame and the true frame"; evaluated on "real-life industrial
+  machine sounds" (27 % AUC gain over the autoencoder, largest on non-stationary machines).
+  Everything else is NOT verified: the paper's setup section (mels, frames, widths, recipe)
+  is not in the sources searched (stored web pages: only abstracts and introductions; code,
+  issue and docs indexes: "Suefusa", "interpolation deep neural network", "IDNN"; no
+  authors' code found). Secondary only: public re-implementations in the code index (their
+  repositories not named by the index, and none states the paper's table) use encoder
+  Linear+ReLU widths 64-32-16 and decoder 32-64 then the frame, as here; one of them on 64
+  mel bins x 4 context frames (256 inputs, 64 outputs), another on the mel count of its
+  config. So the 5 frames, the widths and the 128 mels of the ``authors`` preset (the DCASE
+  2020 baseline's log-Mel, 46,416 parameters: 512-64-32-16-32-64-128) are assumptions, the
+  mel count the least supported one (with 64 mels the same widths give 25,872); the training
+  recipe is assumed to be the DCASE 2020 baseline's.
 - DCASE 2021 baseline, ``y-kawagu/dcase2021_task2_baseline_ae`` (the organisers', Hitachi;
   HEAD 7d7f5cc; ``nttcslab/dcase2021_task2_baseline_ae`` could not be fetched here):
   ``keras_model.py`` the 2020 network unchanged (Dense 128 x4 / 8 / 128 x4 / 640, BN, ReLU,

@@ -44,7 +44,8 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "dcase2020-ae": {"authors": dict(AUTHORS)},
     "dcase-ae": {f"dcase{year}": dict(KERAS_EDITION if year <= 2022 else TORCH_EDITION)
                  for year in EDITIONS},
-    # assumed: the IDNN paper's training settings were not available to check
+    # assumed: the IDNN paper's training settings (and its mel count) were not available to
+    # check; only its abstract and introduction were (package docstring)
     "idnn": {"authors": dict(AUTHORS)},
 }
 
