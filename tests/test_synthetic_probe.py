@@ -12,7 +12,8 @@ from bench.synthetic_probe import apply_variant, halfway
 
 @pytest.fixture
 def restore_constants():
-    saved = {name: getattr(synth, name) for name in ("CLIP_EQ_DB", "OPERATING_SPEEDS")}
+    saved = {name: getattr(synth, name)
+             for name in ("CLIP_EQ_DB", "OPERATING_SPEEDS", "SPEED_WALK", "FAULT_DUTY")}
     slowdown = faults.LOAD_SLOWDOWN
     yield
     for name, value in saved.items():
@@ -49,6 +50,45 @@ def test_default_knobs_keep_the_version_2_sound(restore_constants):
     synth.CLIP_EQ_DB = 0.0
     assert np.array_equal(synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8), before)
     assert not np.allclose(coloured, before)
+
+
+def test_an_intermittent_fault_is_the_healthy_clip_outside_its_bursts(restore_constants):
+    audio = AudioSpec(sample_rate=16000, clip_seconds=1.0)
+    m = synth.make_machine("fan", 1, 3, 0)
+    synth.FAULT_DUTY = 0.3
+    faulty = synth.render(m, np.random.default_rng(5), audio, "imbalance", 1.0)
+    # the same stream without the fault (render draws the gate's stream first)
+    rng = np.random.default_rng(5)
+    rng.integers(2 ** 63)
+    healthy = synth._render(m, rng, audio)
+    changed = np.abs(faulty - healthy) > 1e-12
+    assert 0.25 < changed.mean() < 0.4  # 30 % of the clip, plus the 5-ms ramps
+    gate = synth.fault_gate(np.random.default_rng(0), 16000, 16000, 0.3)
+    assert gate.min() == 0.0 and gate.max() == pytest.approx(1.0)
+    assert 0.29 < np.mean(gate > 0.5) < 0.36
+    synth.FAULT_DUTY = 1.0  # throughout: the fault changes every sample
+    assert np.all(synth.render(m, np.random.default_rng(5), audio, "imbalance", 1.0)
+                  != synth.render(m, np.random.default_rng(5), audio))
+
+
+def test_speed_walk_sweeps_the_harmonics_within_a_clip(restore_constants):
+    audio = AudioSpec(sample_rate=16000, clip_seconds=2.0)
+    m = synth.make_machine("fan", 0, 3, 0)
+
+    def pass_peak_hz(x: np.ndarray) -> np.ndarray:
+        """Frequency of the strongest component near the 7th order, per 0.5-s quarter."""
+        out = []
+        for q in x.reshape(4, -1):
+            f = np.fft.rfftfreq(len(q), 1 / 16000)
+            mag = np.abs(np.fft.rfft(q * np.hanning(len(q))))
+            band = (f > 0.8 * 7 * m.rot_hz) & (f < 1.2 * 7 * m.rot_hz)
+            out.append(f[band][np.argmax(mag[band])])
+        return np.array(out)
+
+    steady = pass_peak_hz(synth.render(m, np.random.default_rng(3), audio))
+    synth.SPEED_WALK = 0.05
+    swept = pass_peak_hz(synth.render(m, np.random.default_rng(3), audio))
+    assert np.ptp(steady) <= 4.0 and np.ptp(swept) > 3 * max(np.ptp(steady), 2.0)
 
 
 def test_load_slowdown_slows_the_shaft_of_loading_faults_only(restore_constants):

@@ -13,6 +13,7 @@ renders a clip of it in a factory room, and a fault changes the ID's own signatu
 
 from __future__ import annotations
 
+import copy
 import zlib
 from dataclasses import dataclass
 
@@ -85,6 +86,11 @@ CLIP_TILT = 1.0
 CLIP_HARMONIC_DB = 1.0
 OPERATING_SPEEDS = (1.0,)
 CLIP_EQ_DB = 0.0
+# Speed wander within a clip (std, relative; slowly varying load: harmonics sweep) and the
+# share of a faulty clip the fault is present in (1: throughout; below 1 an intermittent fault
+# in bursts of 0.1-0.3 s: rubbing, a rattling loose part). Calibration knobs like the above.
+SPEED_WALK = 0.002
+FAULT_DUTY = 1.0
 
 
 @dataclass
@@ -288,7 +294,33 @@ def colour(x: np.ndarray, sr: int, coef_db: np.ndarray) -> np.ndarray:
 
 def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
            fault: str | None = None, severity: float = 0.0) -> np.ndarray:
-    """One clip of ``machine`` (float64 in [-1, 1]); with ``fault``, of that severity.
+    """One clip of ``machine`` (float64 in [-1, 1]); with ``fault``, of that severity, present
+    in a ``FAULT_DUTY`` share of the clip (in bursts) when that is below 1."""
+    if not fault or FAULT_DUTY >= 1.0 or machine.event_period > 0:
+        return _render(machine, rng, audio, fault, severity)
+    gate_rng = np.random.default_rng(rng.integers(2 ** 63))
+    twin = copy.deepcopy(rng)  # the same clip without the fault: equal streams, equal sound
+    healthy = _render(machine, twin, audio, None, 0.0)
+    faulty = _render(machine, rng, audio, fault, severity)
+    return healthy + fault_gate(gate_rng, audio.num_samples, audio.sample_rate,
+                                FAULT_DUTY) * (faulty - healthy)
+
+
+def fault_gate(rng: np.random.Generator, n: int, sr: int, duty: float) -> np.ndarray:
+    """0/1 envelope (5 ms ramps) that is 1 in bursts of 0.1-0.3 s covering ``duty`` of n."""
+    gate = np.zeros(n)
+    target = duty * n
+    while gate.sum() < target:
+        length = max(1, min(int(rng.uniform(0.1, 0.3) * sr), int(target - gate.sum()) + 1))
+        start = int(rng.uniform(0, max(1, n - length)))
+        gate[start:start + length] = 1.0
+    ramp = int(0.005 * sr) + 1
+    return np.convolve(gate, np.ones(ramp) / ramp, mode="same")
+
+
+def _render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
+            fault: str | None = None, severity: float = 0.0) -> np.ndarray:
+    """One clip rendered throughout as ``render`` describes.
 
     The fault's own random draws come from a stream split off first, so a clip rendered with
     and without a fault from equal generators differs only by the fault."""
@@ -298,7 +330,7 @@ def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
     m = apply_fault(machine, fault, s, fault_rng, sr) if fault else machine
     # Operating point of this recording: speed and levels vary a little clip to clip.
     state = 1.0 if len(OPERATING_SPEEDS) < 2 else OPERATING_SPEEDS[rng.integers(len(OPERATING_SPEEDS))]
-    speed = state * (1.0 + CLIP_SPEED * rng.standard_normal()) + 0.002 * smooth_walk(rng, n, sr, 1.0)
+    speed = state * (1.0 + CLIP_SPEED * rng.standard_normal()) + SPEED_WALK * smooth_walk(rng, n, sr, 1.0)
     phase = 2 * np.pi * np.cumsum(m.rot_hz * speed) / sr
     tonal = _tonal(m, rng, phase, sr)
     tonal = tonal / rms(tonal)
