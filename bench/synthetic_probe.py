@@ -134,12 +134,17 @@ def probe(run_dir: Path, clips: int) -> dict[str, dict[str, float]]:
 
 def train(data: str, results: str, args: list[str]) -> int:
     """``asdbench run ARGS`` on the variant's clips (generated under ``data``)."""
+    import click
+
     from asdbench.cli import add_plugin_commands, cli
 
     add_plugin_commands(cli)
     argv = ["run", "--results", results, "--set", f"data.root={data}", *args]
     try:
         cli.main(argv, prog_name="asdbench", standalone_mode=False)
+    except click.ClickException as exc:  # an unknown or bad option: one line, not a traceback
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return 2
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
