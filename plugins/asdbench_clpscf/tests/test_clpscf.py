@@ -18,7 +18,7 @@ from asdbench.run.pipeline import train_and_evaluate
 from asdbench.run.service import evaluate_run
 from asdbench.sdk import AsdbenchError, FrontendInfo, Stage, option_defaults
 from asdbench.testing import (
-    TINY_RUN,
+    EASY_RUN,
     check_options,
     check_training_step,
     installed_registry,
@@ -177,30 +177,31 @@ def test_authors_recipe_holds_their_settings():
 
 # --- end to end on the synthetic set ---------------------------------------------------------
 
-TINY = {**TINY_RUN, "method": "clp-scf", "train.epochs": 4, "method.pretrain_epochs": 2}
-# Measured on synthetic generator version 2 (issue 14), this tiny run's AUC (dcase2020
-# average) by seed: 0.694 (seed 0), 0.660 (seed 1), 0.556 (seed 2): above chance on seed 0,
-# the one tested, not on every seed. The bound below leaves 9 points for floating-point
-# differences between CPUs (up to 4 points were measured on the README's run).
+TINY = {**EASY_RUN, "method": "clp-scf", "method.pretrain_epochs": 3}  # 3 + 5 of 8 epochs
+# Measured on EASY_RUN (generator version 2, 2-core CPU), average AUC: 0.725 (seed 0), 0.727
+# (seed 1). On the old tiny setting (16 clips per ID) it was 0.694 / 0.660 / 0.556 by seed.
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    cfg = resolve(TINY, REGISTRY)
-    return train_and_evaluate(cfg, tmp_path_factory.mktemp("results"), progress=False)
+    root = tmp_path_factory.mktemp("clpscf")
+    cfg = resolve({**TINY, "data.root": str(root)}, REGISTRY)
+    return train_and_evaluate(cfg, root / "results", progress=False)
 
 
 @pytest.mark.slow
 def test_tiny_run_pretrains_then_finetunes_and_reloads_to_the_same_scores(tiny_run):
     metrics, run = tiny_run
     log = run.read_log()
-    assert [r["stage"] for r in log] == ["pretrain", "pretrain", "finetune", "finetune"]
-    assert [math.isnan(r["train_acc"]) for r in log] == [True, True, False, False]
-    assert metrics["best_epoch"] in (2, 3)  # selected from fine-tuning only
+    assert [r["stage"] for r in log] == ["pretrain"] * 3 + ["finetune"] * 5
+    assert [math.isnan(r["train_acc"]) for r in log] == [True] * 3 + [False] * 5
+    assert 3 <= metrics["best_epoch"] <= 7  # selected from fine-tuning only
     average = metrics["protocols"]["dcase2020"]["average"]
     again = evaluate_run(run.path, {}, device="cpu", progress=False)
     assert again["protocols"]["dcase2020"]["average"]["auc"] == pytest.approx(average["auc"])
 
 
 @pytest.mark.slow
-def test_tiny_run_beats_chance_on_seed_0(tiny_run):
+def test_tiny_run_beats_chance_clearly(tiny_run):
     metrics, _ = tiny_run
-    assert metrics["protocols"]["dcase2020"]["average"]["auc"] > 0.6
+    assert metrics["protocols"]["dcase2020"]["average"]["auc"] > 0.65

@@ -15,6 +15,7 @@ from asdbench.config import resolve
 from asdbench.data import ANOMALY, NORMAL, AudioSpec
 from asdbench.plugins import get_registry
 from asdbench.sdk import faults, synth
+from asdbench.testing import EASY_RUN
 
 SR = 16000
 LONG = AudioSpec(SR, 4.0)  # fine frequency resolution (0.25 Hz) for order levels
@@ -263,25 +264,20 @@ def test_the_valve_is_strongly_non_stationary_and_the_fan_is_not():
 # --- a tiny run detects faults ---------------------------------------------------------------
 
 
-CLASSIFIER_MISSES = ("issue 14, open: with this generator and a few hundred steps the ID "
-                     "classifiers' CE score stays near chance (results/leaderboard-synthetic-"
-                     "benchmark.md); strict, so the fix is noticed")
+# Measured on EASY_RUN (generator version 2, 2-core CPU), average AUC: arcface 0.770 (seed 0)
+# / 0.786 (seed 1); the reference far above. With 16 training clips per ID the classifier stayed
+# near chance whatever the epochs: the number of distinct clips is what it needs.
 
 
 @pytest.mark.parametrize("components", [
     pytest.param({"method": "gaussian", "backbone": "stats", "scorer": "mahalanobis"},
                  id="reference"),
-    pytest.param({"method": "arcface"}, id="arcface",
-                 marks=pytest.mark.xfail(reason=CLASSIFIER_MISSES, strict=True)),
+    pytest.param({"method": "arcface"}, id="arcface"),
 ])
 def test_a_tiny_default_like_run_beats_chance_clearly(tmp_path, components):
     from asdbench.run.pipeline import train_and_evaluate
 
-    cfg = resolve({**components, "frontend": "logmel", "data.root": str(tmp_path),
-                   "data.types": "fan,pump", "data.ids_per_type": 2, "data.train_per_id": 16,
-                   "data.test_normal_per_id": 8, "data.test_anomaly_per_id": 8,
-                   "data.clip_seconds": 0.5, "data.difficulty": 0.5, "train.epochs": 4,
-                   "train.batch_size": 16, "train.device": "cpu"}, get_registry())
+    cfg = resolve({**EASY_RUN, **components, "data.root": str(tmp_path)}, get_registry())
     metrics, run = train_and_evaluate(cfg, tmp_path / "results", progress=False)
     assert metrics["protocols"]["dcase2020"]["average"]["auc"] >= 0.70
     path = run.path / "train_log.jsonl"
@@ -289,4 +285,6 @@ def test_a_tiny_default_like_run_beats_chance_clearly(tmp_path, components):
     if components["method"] == "gaussian":  # nothing trained: no epochs, nothing logged
         assert metrics["epochs"] == 0 and log == []
     else:
-        assert len(log) == 4 and all(0 <= r["val_acc_no_margin"] <= 1 for r in log)
+        assert len(log) == cfg["train.epochs"]
+        assert all(0 <= r["val_acc_no_margin"] <= 1 for r in log)
+        assert log[-1]["val_acc_no_margin"] >= 0.9  # held-out clips, told apart by ID
