@@ -122,7 +122,9 @@ def test_metrics_have_both_protocols_and_beat_chance(finished):
     # the official average is a mean over IDs, so it is never below the worst ID
     official = m["protocols"]["dcase2020"]["average"]
     assert official["mauc"] <= official["auc"] + 1e-9
-    assert m["protocols"]["dcase2020"]["average"]["auc"] > 0.65
+    # (whether a trained model beats chance is asked on EASY_RUN, where it can be told from
+    # chance: plugins/asdbench_datasets/tests/test_synthetic.py; TINY_RUN's 16 clips per ID
+    # are too few, issue 14)
 
 
 @pytest.mark.slow

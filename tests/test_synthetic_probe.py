@@ -12,13 +12,12 @@ from bench.synthetic_probe import apply_variant, halfway
 
 @pytest.fixture
 def restore_constants():
-    saved = {name: getattr(synth, name)
-             for name in ("CLIP_EQ_DB", "OPERATING_SPEEDS", "SPEED_WALK", "FAULT_DUTY")}
-    slowdown = faults.LOAD_SLOWDOWN
+    """Every generator constant as it was before the test (tests here set them)."""
+    saved = [(module, name, getattr(module, name)) for module in (synth, faults)
+             for name in dir(module) if name.isupper()]
     yield
-    for name, value in saved.items():
-        setattr(synth, name, value)
-    faults.LOAD_SLOWDOWN = slowdown
+    for module, name, value in saved:
+        setattr(module, name, value)
 
 
 def test_colour_is_the_stated_gain_curve():
@@ -33,18 +32,23 @@ def test_colour_is_the_stated_gain_curve():
 
 
 # Samples 0, 1000, 2000, 3999 and the RMS of this clip rendered by generator version 2 before
-# the knobs existed (commit 19736b1), to 1e-9: the defaults must keep that sound.
+# the knobs existed (commit 19736b1), to 1e-9: version 2's values of the knobs (synth.VERSION_2,
+# applied as a calibration variant) must keep that sound.
 VERSION_2_SAMPLES = [0.15128068302094502, 0.05322845624732826, -0.04379758072301212,
                      0.032826851752868196]
 VERSION_2_RMS = 0.14448841894623377
 
 
-def test_default_knobs_keep_the_version_2_sound(restore_constants):
+def test_version_2_knobs_keep_the_version_2_sound(restore_constants):
     audio = AudioSpec(sample_rate=16000, clip_seconds=0.25)
+    version_3 = synth.render(synth.make_machine("fan", 0, 3, 0), np.random.default_rng(5),
+                             audio, "bearing", 0.8)
+    apply_variant(synth.VERSION_2)
     m = synth.make_machine("fan", 0, 3, 0)
     before = synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8)
     assert before[[0, 1000, 2000, 3999]] == pytest.approx(VERSION_2_SAMPLES, abs=1e-9)
     assert np.sqrt(np.mean(before ** 2)) == pytest.approx(VERSION_2_RMS, abs=1e-9)
+    assert not np.allclose(version_3, before)  # version 3 sounds different
     synth.CLIP_EQ_DB = 3.0
     coloured = synth.render(m, np.random.default_rng(5), audio, "bearing", 0.8)
     synth.CLIP_EQ_DB = 0.0
@@ -94,8 +98,9 @@ def test_speed_walk_sweeps_the_harmonics_within_a_clip(restore_constants):
 def test_load_slowdown_slows_the_shaft_of_loading_faults_only(restore_constants):
     m = synth.make_machine("pump", 1, 3, 0)
     rng = np.random.default_rng(0)
+    faults.LOAD_SLOWDOWN = 0.0  # version 2
     assert faults.apply_fault(m, "bearing", 1.0, rng, 16000).rot_hz == m.rot_hz
-    faults.LOAD_SLOWDOWN = 0.03
+    faults.LOAD_SLOWDOWN = 0.03  # version 3
     assert faults.apply_fault(m, "bearing", 0.5, rng, 16000).rot_hz == pytest.approx(
         m.rot_hz * (1 - 0.015))
     assert faults.apply_fault(m, "vane", 1.0, rng, 16000).rot_hz == m.rot_hz

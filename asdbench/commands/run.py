@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # The synthetic dataset's training defaults, as its plugin sets them (tests/test_feedback.py
 # checks these against the resolved config), named in --help.
-SYNTHETIC_EPOCHS, SYNTHETIC_BATCH = 8, 32
+SYNTHETIC_EPOCHS, SYNTHETIC_BATCH = 6, 32
 
 
 def enable_huge_pages() -> None:

@@ -47,20 +47,20 @@ FAULTS: dict[str, tuple[str, ...]] = {
     "conveyor": ("bearing", "imbalance", "belt", "mount"),
 }
 PASS_FAULTS = ("blade", "vane", "tooth", "belt")
-BEARING_SHIFT = 0.12
+BEARING_SHIFT = 0.2
 BEARING_GAIN_DB = 6.0
 BEARING_IMPULSE_DB = -16.0
 IMBALANCE_DB = 15.0
 IMBALANCE_AM = 0.3
-PASS_DB = 6.0
+PASS_DB = 10.0
 PASS_AM = 0.5
-MOUNT_SHIFT = 0.10
+MOUNT_SHIFT = 0.15
 MOUNT_GAIN_DB = 3.0
 LEAK_DB = -16.0
 STICK_DELAY = 0.4
 # Faults that load the motor slow the shaft by LOAD_SLOWDOWN * s (relative; 0 in generator
-# version 2, a calibration knob of bench/synthetic_probe.py).
-LOAD_SLOWDOWN = 0.0
+# version 2). Version 3's amounts; version 2's are in asdbench.sdk.synth.VERSION_2.
+LOAD_SLOWDOWN = 0.03
 LOADING_FAULTS = ("bearing", "imbalance", "mount", "cavitation")
 
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 from asdbench.sdk import Component, hookimpl
 from asdbench_datasets import options
 
-# The synthetic set (5 types x 3 IDs x 32 train clips of 1 s) is sized so that the default
-# run (TFSTgram + MobileFaceNet, OS-SCL) takes under 3 minutes on 2 idle CPU cores (measured:
-# results/leaderboard-synthetic-benchmark.md). The DCASE recipe is the paper's 300 epochs.
-SYNTHETIC_EPOCHS = 8
+# The synthetic set (5 types x 3 IDs x 96 train clips of 1 s) and this short-run recipe are
+# sized so that the default run (TFSTgram + MobileFaceNet, OS-SCL) takes under 3 minutes on 2
+# idle CPU cores. The classifiers need distinct clips more than epochs (issue 14, results/
+# synthetic-calibration.md): 96 clips per ID seen 6 times, not 32 seen 8 times; lr 3e-3 lifts
+# the default run's held-out ID accuracy from 58 % to 87 % in that budget. The DCASE recipe
+# is the paper's 300 epochs.
+SYNTHETIC_EPOCHS = 6
 # A few hundred steps instead of the paper's ~190,000: a larger learning rate, smaller batches,
 # an EMA that warms up and BN statistics recomputed before validation (none of them in the
 # paper; all recorded in the run's config and overridable with --set).
 SYNTHETIC_TRAIN_DEFAULTS = {
     "train.epochs": SYNTHETIC_EPOCHS,
     "train.batch_size": 32,
-    "train.lr": 1e-3,
+    "train.lr": 3e-3,
     "train.ema_warmup": True,
     "train.bn_recalibrate": 8,
 }

@@ -12,15 +12,21 @@ the machine's own signature. The generator is built that way (:mod:`asdbench.sdk
   ``id_similarity`` scales every deviation by ``1 - id_similarity`` (1: identical IDs).
 - **types**: ``fan`` (7 blades), ``pump`` (5 vanes), ``gearbox`` (27-tooth mesh with
   sidebands), ``valve`` (strongly non-stationary: flow bursts and clicks of a cycling solenoid
-  valve) and ``conveyor`` (the ToyConveyor case: IDs a quarter as different as the others').
+  valve) and ``conveyor`` (the ToyConveyor case: IDs a third as different as the others').
 - **faults** (:mod:`asdbench.sdk.faults`, amounts documented there): bearing wear (a resonance
   raised and moved up, impulses at the bearing frequency), imbalance (1x order and
   sidebands), a damaged blade/vane/tooth/belt lug (pass-harmonic profile, once-per-revolution
   modulation), loosened mounts (resonances move down), cavitation and leaks (broadband sound
-  in a band the ID lacks), a sticking valve (timing, bounces, decay). Severity varies per clip
-  (uniform 0.35-1) and per ID (1 down to 0.45: hard IDs) and is divided by ``difficulty``.
-- **the room**: factory background 4-18 dB below the machine, changing per clip (colour,
-  another machine's hum), and unrelated knocks in normal and anomalous clips alike.
+  in a band the ID lacks), a sticking valve (timing, bounces, decay); faults that load the
+  motor slow it. Severity varies per clip (uniform 0.5-1) and per ID (1 down to 0.6: hard IDs)
+  and is divided by ``difficulty``.
+- **each recording**: an operating state (light, nominal or heavy load: speed x 0.94 / 1 /
+  1.06), a colouration of its own (microphone position, room) and factory background 0-15 dB
+  below the machine (colour, another machine's hum), with unrelated knocks in normal and
+  anomalous clips alike: normal variation every ID shares.
+
+Version 3 (session 5, issue 14; version 2's values: ``asdbench.sdk.synth.VERSION_2``); what
+was measured on each: ``results/synthetic-calibration.md``.
 
 Clips are written once as 16-bit WAVs in the DCASE 2020 development layout under
 ``<root>/synthetic/<parameter hash>/`` (``root`` defaults to the cache folder) and listed with
@@ -62,9 +68,11 @@ from asdbench.sdk.synth import (
     to_pcm16,
 )
 from asdbench_datasets.dcase2020 import list_dev
+from asdbench_datasets.options import SYNTHETIC_GENERATOR_VERSION
 
-# Bump whenever the generated sound changes: the folder name (parameter hash) changes with it.
-GENERATOR_VERSION = 2
+# Bump (in asdbench_datasets.options) whenever the generated sound changes: the folder name
+# (parameter hash) and every run id (the option data.generator_version) change with it.
+GENERATOR_VERSION = SYNTHETIC_GENERATOR_VERSION
 
 
 # --- the data set ------------------------------------------------------------------------

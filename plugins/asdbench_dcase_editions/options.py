@@ -43,6 +43,9 @@ def edition_options(edition: Edition) -> dict[str, Any]:
     }
 
 
+# Bumped whenever the generated sound changes (3: the synthetic generator's version 3 machines
+# and faults); an option with one accepted value, so that run ids change with it.
+SHIFT_VERSION = 3
 SHIFT_OPTIONS: dict[str, Any] = {
     "root": Option("", help="folder the clips are generated under (default: the cache folder)"),
     "types": Option("fan,pump", help="comma-separated machine types of the synthetic "
@@ -57,6 +60,9 @@ SHIFT_OPTIONS: dict[str, Any] = {
     "sample_rate": Option(16000, help="sample rate in Hz"),
     "clip_seconds": Option(2.0, help="clip length in seconds"),
     "seed": Option(0, help="seed of the generator (same seed, same files)"),
+    "shift_version": Option(SHIFT_VERSION, choices=(SHIFT_VERSION,),
+                            help="the generator's version, recorded in the run id (only the "
+                                 "installed version can be generated)"),
     "difficulty": Option(1.0, help="fault strengths are divided by it"),
     "target_speed": Option(1.06, help="speed of the target-domain machine relative to the "
                                       "source one (1.06: 6 % faster)"),

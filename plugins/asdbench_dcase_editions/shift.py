@@ -57,9 +57,7 @@ from asdbench.sdk.synth import (
 )
 from asdbench_dcase_editions.dataset import attribute_classes, bool_option, list_labelled
 from asdbench_dcase_editions.names import SOURCE, TARGET
-
-# Bump whenever the generated sound changes (the folder name changes with it).
-SHIFT_VERSION = 2  # 2: the synthetic generator's version 2 machines and faults
+from asdbench_dcase_editions.options import SHIFT_VERSION
 
 
 def domain_machine(machine: Machine, domain: str, target_speed: float) -> Machine:

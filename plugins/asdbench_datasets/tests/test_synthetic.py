@@ -51,9 +51,13 @@ def band_db(x: np.ndarray, lo: float, hi: float) -> float:
 
 @pytest.fixture
 def steady(monkeypatch):
-    """Clips at the nominal speed (no per-clip load change), so that an order's level is read
-    in a narrow band; what a fault changes does not depend on it."""
+    """Clips at the nominal speed (no per-clip load change, one operating state, no slowing
+    under load) and without the recording's colouration, so that an order's level is read in
+    a narrow band; what a fault changes in the ID's signature does not depend on them."""
     monkeypatch.setattr(synth, "CLIP_SPEED", 0.0)
+    monkeypatch.setattr(synth, "CLIP_EQ_DB", 0.0)
+    monkeypatch.setattr(synth, "OPERATING_SPEEDS", (1.0,))
+    monkeypatch.setattr(faults, "LOAD_SLOWDOWN", 0.0)
 
 
 def log_mel_stats(clips: list[np.ndarray]) -> np.ndarray:
@@ -83,7 +87,7 @@ def test_generation_is_bit_identical_per_seed_and_records_its_options(tmp_path):
     assert other.folder != a.folder
     assert (other.ensure() / files[0]).read_bytes() != (a.folder / files[0]).read_bytes()
     meta = json.loads((a.folder / "COMPLETE").read_text())
-    assert meta["generator_version"] == synthetic.GENERATOR_VERSION == 2
+    assert meta["generator_version"] == synthetic.GENERATOR_VERSION == 3
     assert (meta["id_similarity"], meta["difficulty"]) == (0.3, 2.0)
     cfg = resolve({"data.id_similarity": 0.3}, reg)
     assert (cfg["data.id_similarity"], cfg["data.difficulty"]) == (0.3, 1.0)
@@ -109,7 +113,9 @@ def test_ids_are_machines_of_one_model_differing_in_several_properties():
     assert np.array_equal(same.res_f, machine("fan", 1, 1.0).res_f)
 
 
-def test_near_identical_type_ids_differ_least_and_similarity_closes_the_gap():
+def test_near_identical_type_ids_differ_least_and_similarity_closes_the_gap(steady):
+    """How alike the machines are, measured on their sound in one operating state and without
+    the recordings' colouration (normal variation every ID shares, which would hide it)."""
     audio = AudioSpec(SR, 1.0)
 
     def id_distance(machine_type: str, similarity: float = 0.0) -> float:
@@ -123,19 +129,24 @@ def test_near_identical_type_ids_differ_least_and_similarity_closes_the_gap():
                               for i in range(3) for j in range(i + 1, 3)]))
 
     distances = {t: id_distance(t) for t in synth.TYPES}
-    others = [d for t, d in distances.items() if t != "conveyor"]
-    assert distances["conveyor"] < 0.6 * min(others), distances
+    steady_types = [distances[t] for t in ("fan", "pump", "gearbox")]
+    assert distances["conveyor"] < 0.6 * min(steady_types), distances
+    # the valve's clip statistics vary with the clicks a clip holds: its IDs' statistics are
+    # almost as close (generator version 3: 0.33 against the conveyor's 0.31, the others 0.6-1)
+    assert distances["conveyor"] < distances["valve"], distances
     assert id_distance("fan", 0.9) < 0.5 * distances["fan"]
 
 
 def test_fault_severity_varies_per_clip_and_per_id():
     strengths = sorted(machine("pump", i).strength for i in range(3))
-    assert strengths == pytest.approx([0.45, np.sqrt(0.45), 1.0])
+    weakest = synth.ID_STRENGTHS[1]
+    assert strengths == pytest.approx([weakest, np.sqrt(weakest), 1.0])
     rng = np.random.default_rng(0)
     picks = [synth.pick_fault(machine("pump", 0), ANOMALY, k, rng, 1.0) for k in range(40)]
     assert [f for f, _ in picks[:4]] == list(faults.FAULTS["pump"])
     sev = np.array([s for _, s in picks]) / machine("pump", 0).strength
-    assert 0.35 <= sev.min() < 0.5 and 0.9 < sev.max() <= 1.0
+    low, high = synth.SEVERITY
+    assert low <= sev.min() < low + 0.1 and high - 0.1 < sev.max() <= high
     assert synth.pick_fault(machine("pump", 0), NORMAL, 0, rng, 1.0) == (None, 0.0)
     # difficulty divides the severity
     a = synth.pick_fault(machine(), ANOMALY, 1, np.random.default_rng(3), 1.0)[1]
@@ -155,7 +166,8 @@ def test_imbalance_raises_the_1x_order_by_its_documented_level_and_adds_sideband
     # 1x modulation of depth 0.3: sidebands at 7x +- 1x, 20 log10(0.3 / 2) = -16.5 dB
     side = peak_db(faulty, 8 * m.rot_hz, 0.01) - peak_db(faulty, blade, 0.01)
     assert side == pytest.approx(20 * np.log10(faults.IMBALANCE_AM / 2), abs=3.0)
-    assert peak_db(normal, 8 * m.rot_hz, 0.01) - peak_db(normal, blade, 0.01) < side - 4
+    # (the normal clip's reading at 8x is the flow noise's floor, about 4 dB lower)
+    assert peak_db(normal, 8 * m.rot_hz, 0.01) - peak_db(normal, blade, 0.01) < side - 3
 
 
 def test_bearing_wear_moves_the_resonance_up_and_adds_impulses_at_the_bearing_frequency(steady):
@@ -190,18 +202,23 @@ def _hilbert(x: np.ndarray, spec: np.ndarray) -> np.ndarray:
 def test_damaged_blade_changes_the_pass_harmonic_profile_and_modulates_once_per_rev(steady):
     m = machine("fan", 0)
     normal, faulty = pair(m, "blade", 1.0)
-    shaft = m.rot_hz * 3  # a non-pass order as the level reference
-    change = [(peak_db(faulty, 7 * k * m.rot_hz, 0.005) - peak_db(faulty, shaft, 0.005))
-              - (peak_db(normal, 7 * k * m.rot_hz, 0.005) - peak_db(normal, shaft, 0.005))
-              for k in (1, 2, 3, 4)]
-    assert max(np.abs(change)) <= faults.PASS_DB + 2.0  # + the noise floor under a peak
-    assert np.mean(np.abs(change)) > 2.0, change
+    # the fault's draws: render splits the fault's stream off first (see pair's seed, 5)
+    fault_rng = np.random.default_rng(np.random.default_rng(5).integers(2 ** 63))
+    drawn = faults.apply_fault(m, "blade", 1.0, fault_rng, SR).amps_db - m.amps_db
+    orders = [7 * k for k in (1, 2, 3, 4)]
+    drawn = np.array([drawn[list(m.orders).index(o)] for o in orders])
+    assert np.all(np.abs(drawn) <= faults.PASS_DB) and np.mean(np.abs(drawn)) > 0.4 * faults.PASS_DB
+    # measured in the clips: each pass harmonic moved by its drawn change, relative to the
+    # others (the tonal part is normalised to unit RMS, which moves every order alike)
+    change = np.array([peak_db(faulty, o * m.rot_hz, 0.005) - peak_db(normal, o * m.rot_hz, 0.005)
+                       for o in orders])
+    assert change - change.mean() == pytest.approx(drawn - drawn.mean(), abs=2.0)
     # once-per-revolution modulation of the pass harmonics: sidebands at 7x +- 1x
     side = peak_db(faulty, 6 * m.rot_hz, 0.01) - peak_db(faulty, 7 * m.rot_hz, 0.01)
     assert side > peak_db(normal, 6 * m.rot_hz, 0.01) - peak_db(normal, 7 * m.rot_hz, 0.01) + 4
 
 
-def test_loosened_mounts_move_every_resonance_down():
+def test_loosened_mounts_move_every_resonance_down(steady):
     m = machine("gearbox", 1)
     loose = faults.apply_fault(m, "mount", 1.0, np.random.default_rng(0), SR)
     assert loose.res_f == pytest.approx(m.res_f * (1 - faults.MOUNT_SHIFT))
@@ -216,13 +233,14 @@ def test_loosened_mounts_move_every_resonance_down():
     fan = machine("fan", 1)
     normal, faulty = pair(fan, "mount", 1.0)
     for fc in fan.res_f:
-        below = band_db(faulty, fc * 0.86, fc * 0.94) - band_db(normal, fc * 0.86, fc * 0.94)
+        lo, hi = fc * (1 - faults.MOUNT_SHIFT) * 0.96, fc * (1 - faults.MOUNT_SHIFT) * 1.04
+        below = band_db(faulty, lo, hi) - band_db(normal, lo, hi)
         above = band_db(faulty, fc, fc * 1.06) - band_db(normal, fc, fc * 1.06)
         assert below > above + 3
 
 
 @pytest.mark.parametrize(("machine_type", "fault"), [("pump", "cavitation"), ("valve", "leak")])
-def test_leaks_and_cavitation_add_sound_in_a_band_the_id_lacks(machine_type, fault):
+def test_leaks_and_cavitation_add_sound_in_a_band_the_id_lacks(machine_type, fault, steady):
     m = machine(machine_type, 2)
     lo, hi = faults.leak_band(m, SR)
     assert lo > m.noise_band[1] * 1.2
