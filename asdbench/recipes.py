@@ -6,9 +6,9 @@ another recipe of its method. A method lists its presets in its component's ``re
 (``{name: {key: value}}``, e.g. ``{"authors": {"train.weight_decay": 0.0, ...}}``); a preset
 may set engine settings (``train.*``), decision settings (``decision.*``) and component
 options (``frontend.*``, ...), never the component names. What the user sets always wins
-over a preset, and a preset over the components' ``train_defaults``. The recipe's name is recorded with the run (``recipe`` in
-``config.json``, hashed into the run id unless it is ``common``), its values as the settings
-they are.
+over a preset, and a preset over the components' ``train_defaults``. The recipe's name is
+recorded with the run (``recipe`` in ``config.json``, hashed into the run id unless it is
+``common``), its values as the settings they are.
 """
 
 from __future__ import annotations

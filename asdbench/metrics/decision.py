@@ -99,7 +99,8 @@ def rule_label(how: str, rule: DecisionRule, target_far: float | None = None,
     ``gamma q=0.9 per machine type`` (``decision.per = "type"``), or at a target false-alarm
     rate on ``n_clips`` training clips, ``quantile q=0.95 of 8 training clips (target
     false-alarm rate 0.05; false-alarm rate on new clips will be higher)``; ``held_out``: the
-    scorer scored the training clips as if held out (k-NN leave one out), so no such warning. ``how`` as :func:`fit_threshold` returns it."""
+    scorer scored the training clips as if held out (k-NN leave one out), so no such warning.
+    ``how`` as :func:`fit_threshold` returns it."""
     name, _, note = how.partition(" ")
     notes = [note] if note else []
     if rule.per == "type":

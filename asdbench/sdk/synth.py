@@ -309,7 +309,9 @@ def colour(x: np.ndarray, sr: int, coef_db: np.ndarray) -> np.ndarray:
 def render(machine: Machine, rng: np.random.Generator, audio: AudioSpec,
            fault: str | None = None, severity: float = 0.0) -> np.ndarray:
     """One clip of ``machine`` (float64 in [-1, 1]); with ``fault``, of that severity, present
-    in a ``FAULT_DUTY`` share of the clip (in bursts) when that is below 1."""
+    in a ``FAULT_DUTY`` share of the clip (in bursts) when that is below 1. A valve's fault is
+    always present throughout: its sticking redraws the cycle's timing, so the clip with and
+    without the fault do not share their random streams and cannot be gated together."""
     if not fault or FAULT_DUTY >= 1.0 or machine.event_period > 0:
         return _render(machine, rng, audio, fault, severity)
     gate_rng = np.random.default_rng(rng.integers(2 ** 63))
