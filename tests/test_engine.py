@@ -14,6 +14,7 @@ from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError
 from asdbench.run.loop import TrainState, train_step
 from asdbench.run.pipeline import train_and_evaluate
+from asdbench.run.provenance import provenance
 from asdbench.run.rundir import RunDir
 from asdbench.speed import COMPILE_AUTO_MIN_STEPS, speed_options
 from asdbench.testing import TINY_RUN
@@ -79,6 +80,21 @@ def test_returns_the_metrics_it_wrote_and_calls_the_lifecycle_hooks(recorded):
     assert calls[4][2] is metrics
 
 
+def test_provenance_records_the_thread_count_a_run_summed_with():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = provenance(torch.device("cpu"))
+        torch.set_num_threads(2)
+        two = provenance(torch.device("cpu"))
+    finally:
+        torch.set_num_threads(before)
+    assert (one["threads"], two["threads"]) == (1, 2)
+    assert one["cpu"] == two["cpu"] and one["device"] == "cpu"
+
+
 def test_run_writes_every_file(finished):
     _, run_dir = finished
     for name in ["config.json", "train_log.jsonl", "metrics.json", "scores.csv",
@@ -86,6 +102,7 @@ def test_run_writes_every_file(finished):
         assert (run_dir / name).is_file(), name
     info = json.loads((run_dir / "config.json").read_text())
     assert info["config"]["method"] == "os-scl" and info["provenance"]["torch"]
+    assert isinstance(info["provenance"]["cpu"], str) and info["provenance"]["threads"] >= 1
     assert info["classes"] == ["fan/00", "fan/01", "pump/00", "pump/01"]
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
