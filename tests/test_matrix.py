@@ -209,7 +209,7 @@ def test_a_plain_name_with_dots_and_dashes_is_accepted():
 @pytest.mark.parametrize("name, n_cells", [
     ("quick", 4), ("paper-table2", 55), ("paper-table3", 12), ("paper-table4", 15),
     ("paper-table6", 21), ("dcase-baselines", 27),
-    ("synthetic-benchmark", 36), ("id-similarity", 9)])
+    ("synthetic-benchmark", 45), ("id-similarity", 12)])
 def test_shipped_configs_expand_and_resolve(name, n_cells):
     config = load_matrix(CONFIGS / f"{name}.toml")
     assert config["name"] == name
