@@ -12,7 +12,8 @@ from asdbench_datasets import options
 
 # The synthetic set (5 types x 3 IDs x 96 train clips of 1 s) and this short-run recipe are
 # sized for a default run (TFSTgram + MobileFaceNet, OS-SCL) of about 3 minutes on 2 idle CPU
-# cores (measured: 188 s, 67.0 % average AUC, 86.5 % held-out ID accuracy;
+# cores (measured from fresh clones on two 2-core machines: 143.5 s, 63.9 % average AUC
+# (official 2020 protocol), 85.4 % held-out ID accuracy; 188 s, 67.0 %, 86.5 %;
 # results/leaderboard-synthetic-benchmark.md). The classifiers need distinct clips more than
 # epochs (issue 14, results/synthetic-calibration.md): 96 clips per ID seen 6 times, not 32
 # seen 8 times. lr 3e-3 rather than 1e-3: on a harder-fault variant 4 epochs at 1e-3 left the

@@ -283,8 +283,9 @@ def test_the_valve_is_strongly_non_stationary_and_the_fan_is_not():
 
 
 # Measured on EASY_RUN, average AUC of arcface: 0.897 (seed 0) on generator version 3; 0.770
-# (seed 0) / 0.786 (seed 1) on version 2; the reference far above. With 16 training clips per ID the classifier stayed
-# near chance whatever the epochs: the number of distinct clips is what it needs.
+# (seed 0) / 0.786 (seed 1) on version 2; the reference far above. With 16 training clips
+# per ID the classifier stayed near chance whatever the epochs: the number of distinct clips
+# is what it needs.
 
 
 @pytest.mark.parametrize("components", [
