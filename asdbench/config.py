@@ -72,7 +72,9 @@ DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percent
 # Keys hashed into the run id only when they differ from these defaults: the run ids of
 # configs written before the keys existed stay what they were.
 # ``recipe``: the method's named preset (asdbench.recipes); "common" = the shared recipe above.
-HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS, "recipe": COMMON}
+# ``scorer.normalize``: the per-class score normalisation the shipped scorers accept.
+HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS, "recipe": COMMON,
+                                         "scorer.normalize": "none"}
 
 DEFAULT_EPOCHS = 20
 ENGINE_KEYS = {"seed", "recipe", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS, *DECISION_DEFAULTS}
