@@ -8,6 +8,7 @@
 - ``provenance``: versions, machine and git commit recorded with a run,
 - ``rundir``: ``RunDir``, every path and file of a run folder,
 - ``pipeline``: ``train_and_evaluate``, the job behind ``asdbench run``,
+- ``load``: a finished run read back (``LoadedRun``),
 - ``service``: using a trained run (``asdbench score``, ``asdbench eval``).
 
 This package module imports nothing, so ``from asdbench.run.rundir import RunDir`` stays light

@@ -30,9 +30,9 @@ from asdbench.metrics.sets import decided_metrics
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.run.evaluate import clip_sets, embed, embed_split, fit_scorer, scores_frame
+from asdbench.run.load import LoadedRun, load_run, machine_class
 from asdbench.run.rundir import RunDir
 from asdbench.run.tensors import Batch, Split, feature_fn, to_split
-from asdbench.runs import LoadedRun, load_run, machine_class
 from asdbench.scoring import ScoringInputs
 from asdbench.sdk.datasets import AUDIO_SUFFIXES
 
