@@ -13,7 +13,9 @@ import torch
 
 from asdbench import plugins
 from asdbench.config import RunConfig
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
+from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.sets import decided_metrics, write_set_submissions
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
@@ -43,13 +45,14 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     ``resume=True`` (continue from its last epoch) or the folder deleted.
     """
     registry = registry or plugins.get_registry()
+    loaded = registry.plugins or plugins.default_plugins()  # a caller's own set reaches its hooks
     run = RunDir.for_run(results, cfg.run_id)
     if run.is_finished(cfg.run_id):
         return run.read_metrics(), run
     if run.state_path.exists() and not resume:
         raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to continue it "
                             "(or delete the folder to start again)")
-    t_start, hook = time.perf_counter(), plugins.default_plugins().hook
+    t_start = time.perf_counter()
     device = select_device(cfg.train.device)
     torch.manual_seed(cfg.seed)
     data = decode_data(cfg, registry, progress)
@@ -59,22 +62,23 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     plan_for(model.method, cfg.train.epochs)  # a bad stage declaration fails before features
     splits = make_splits(data, model.frontend, cfg, device, progress)
     run.write_config(run_info(cfg, data, splits, device))
-    hook.asdbench_run_started(config=cfg.to_flat(), run_dir=run.path)
+    loaded.notify("asdbench_run_started", config=cfg.to_flat(), run_dir=run.path)
     trained: list[dict[str, Any]] = []  # this part's epochs (a resumed run had earlier ones)
 
     def on_epoch(record: dict[str, Any]) -> None:
         trained.append(record)
-        hook.asdbench_epoch_end(run_dir=run.path, record=record)
+        loaded.notify("asdbench_epoch_end", run_dir=run.path, record=record)
 
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
                          progress=progress, on_epoch=on_epoch)
     frame, train_frame = score_test_clips(cfg, registry, model, splits, run, device)
     metrics = {"run_id": cfg.run_id, "config": cfg,
-               **evaluate_sets(cfg, frame, train_frame, list(data.dataset.protocols), run),
+               **evaluate_sets(cfg, frame, train_frame, list(data.dataset.protocols), run,
+                               protocol_registry(loaded)),
                **summary, "wall_time_s": time.perf_counter() - t_start
                + run.earlier_wall_time(len(trained))}
     metrics = run.write_metrics(metrics)
-    hook.asdbench_run_finished(run_dir=run.path, metrics=metrics)
+    loaded.notify("asdbench_run_finished", run_dir=run.path, metrics=metrics)
     return metrics, run
 
 
@@ -110,7 +114,8 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
 
 
 def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
-                  protocols: list[str], run: RunDir) -> dict[str, Any]:
+                  protocols: list[str], run: RunDir,
+                  registry: ProtocolRegistry | None = None) -> dict[str, Any]:
     """Decisions, submission files and metrics of each test set apart; the part of
     ``metrics.json`` they make.
 
@@ -121,9 +126,9 @@ def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
     """
     rule = DecisionRule.from_config(cfg)
     frame, metrics = decided_metrics(frame, fit_thresholds(train, rule), rule, protocols,
-                                     cfg.dataset)
+                                     cfg.dataset, registry)
     folders = {n: run.set_submission_dir(n, metrics["official_set"]) for n in metrics["sets"]}
-    write_set_submissions(frame, folders, layout=protocols[0])
+    write_set_submissions(frame, folders, layout=protocols[0], registry=registry)
     for name, folder in folders.items():
         metrics["sets"][name]["submission"] = folder.name
     return metrics
