@@ -8,6 +8,9 @@ from pathlib import Path
 
 TRAIN, TEST = "train", "test"
 NORMAL, ANOMALY = 0, 1
+# Test sets, a clip's attribute ``set``: never evaluated together.
+DEV, EVAL = "dev", "eval"
+DEFAULT_SET = DEV  # the set of a clip whose dataset names none
 
 
 @dataclass(frozen=True)

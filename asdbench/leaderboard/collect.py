@@ -19,7 +19,7 @@ column, since every row of a track shares them.
 A run gives rows per *test set* it was evaluated on (``set``: ``dev``, ``eval``, ...; its
 ``metrics.json`` ``sets``), one per set and protocol, never one of two sets mixed. A run
 written before sets were kept apart (no ``sets``) has its top-level ``protocols`` only, which
-are its development-set metrics (:data:`asdbench.metrics.sets.DEFAULT_SET`, ``dev``): its rows
+are its development-set metrics (:data:`asdbench.data.DEFAULT_SET`, ``dev``): its rows
 are of set ``dev``, unless its data settings had evaluation clips in its test set
 (:func:`legacy_set`). Published rows are of the set their dict names, else ``dev`` (the papers'
 tables are development-set numbers).
@@ -34,20 +34,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS
+from asdbench.data import DEFAULT_SET, DEV, EVAL
 from asdbench.registry import KINDS, AsdbenchError, Registry
 
 if TYPE_CHECKING:
     import pandas as pd
 
-IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "set", "track", "scorer",
-            "protocol", "settings", "recipe"]
 DATA_PREFIX = "data."
 MEASURED = "measured"
-# The set of a run written before sets were kept apart, and of a published row that names none:
-# ``asdbench.metrics.sets.DEFAULT_SET`` (not imported: it loads the metrics, about 2 s).
-DEFAULT_SET = "dev"
+# The set of a run written before sets were kept apart, and of a published row that names none,
+# is DEFAULT_SET (asdbench.data).
 MIXED_SET = "dev+eval"  # an old run that evaluated both sets as one (see legacy_set)
-SET_ORDER = ("dev", "eval", MIXED_SET)  # then any other set, alphabetically
+SET_ORDER = (DEV, EVAL, MIXED_SET)  # then any other set, alphabetically
 COUNT_PREFIX = "n_"
 NAN = float("nan")
 
@@ -178,7 +176,7 @@ def legacy_set(cfg: dict[str, Any]) -> str:
     (``data.eval_root`` given, or ``data.test`` = ``all``/``eval``): then ``dev+eval`` or
     ``eval``, which is what its numbers are, ranked with neither set's."""
     test = str(cfg.get("data.test") or "").strip().lower()
-    if test in (DEFAULT_SET, "eval"):
+    if test in (DEFAULT_SET, EVAL):
         return test
     if test == "all" or _track_value("data.eval_root", cfg.get("data.eval_root")) == "given":
         return MIXED_SET

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import MEASURED
+from asdbench.sdk.tables import IDENTITY
 
 if TYPE_CHECKING:
     import pandas as pd

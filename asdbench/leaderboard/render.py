@@ -21,10 +21,10 @@ from html import escape as html_escape
 from typing import TYPE_CHECKING
 
 from asdbench.leaderboard import FORMATS
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import MEASURED
 from asdbench.leaderboard.ranking import CI_SUFFIX
-from asdbench.leaderboard.tables import OFFICIAL
 from asdbench.registry import AsdbenchError
+from asdbench.sdk.tables import IDENTITY, OFFICIAL
 
 if TYPE_CHECKING:
     import pandas as pd

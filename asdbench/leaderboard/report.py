@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asdbench.atomic import atomic_write_text
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import MEASURED
 from asdbench.leaderboard.render import CI_HEADER, by_track, formatted, header
 from asdbench.meta import __version__
+from asdbench.sdk.tables import IDENTITY
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asdbench.atomic import atomic_path, atomic_write_text
+from asdbench.data import DEFAULT_SET
 from asdbench.registry import AsdbenchError
 from asdbench.run.rundir_checks import inputs_problem, run_info_problem
 
@@ -350,8 +351,6 @@ class RunDir:
         beside it names, or the default set when it names none; none when it names several
         (their clips cannot be told apart)."""
         import pandas as pd  # noqa: PLC0415
-
-        from asdbench.metrics.sets import DEFAULT_SET  # noqa: PLC0415 - pandas-heavy
 
         path = path or self.scores_path
         if not path.exists():

@@ -17,6 +17,7 @@ from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.config import resolve
 from asdbench.data import TEST, Clip
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import (
     DecisionRule,
     false_alarm_rate,
@@ -299,7 +300,8 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     rule = DecisionRule.from_config(cfg)
     thresholds = run_thresholds(run, training_scores(scorer, train), train, rule, run.classes)
     decided, by_set = decided_metrics(frame.assign(set=clip_sets(test.clips)), thresholds,
-                                      rule, list(dataset.protocols), cfg.dataset)
+                                      rule, list(dataset.protocols), cfg.dataset,
+                                      protocol_registry(registry.plugins))
     trained = run.folder.read_metrics() or {}
     metrics = {"run_id": run.info["run_id"], "config": cfg, **by_set,
                "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
