@@ -31,14 +31,15 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS
+import pandas as pd
+
+from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS, resolve
 from asdbench.data import DEFAULT_SET, DEV, EVAL
+from asdbench.matrix.grid import load_matrix, plan
 from asdbench.registry import KINDS, AsdbenchError, Registry
-
-if TYPE_CHECKING:
-    import pandas as pd
+from asdbench.run.rundir import RunDir
 
 DATA_PREFIX = "data."
 MEASURED = "measured"
@@ -110,8 +111,6 @@ class _Defaults:
         self.cache: dict[tuple, dict[str, Any] | str] = {}
 
     def __call__(self, cfg: dict[str, Any]) -> dict[str, Any] | str:
-        from asdbench.config import resolve
-
         names = tuple(cfg.get(k) for k in KINDS)
         if names not in self.cache:
             try:
@@ -239,10 +238,6 @@ def collect(results_dir: str | Path,
     whose ``metrics.json`` cannot be read or has the wrong shape is skipped and listed (one
     line each) in ``df.attrs["warnings"]``.
     """
-    import pandas as pd
-
-    from asdbench.run.rundir import RunDir
-
     defaults = _Defaults(registry)
     rows: list[dict[str, Any]] = []
     rescored: list[dict[str, Any]] = []
@@ -296,8 +291,6 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
     ``set`` the development set (:data:`DEFAULT_SET`); its track is chosen by the table
     (:func:`asdbench.leaderboard.tracks.place_references`).
     """
-    import pandas as pd
-
     flat: list[dict] = []
     for item in references or []:
         flat.extend(item if isinstance(item, list) else [item])
@@ -325,7 +318,5 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
 
 def matrix_run_ids(matrix_file: Path, registry: Registry) -> set[str]:
     """Run ids of the cells of a matrix config (``asdbench matrix`` file)."""
-    from asdbench.matrix.grid import load_matrix, plan
-
     cells = plan(load_matrix(matrix_file), registry)
     return {c.run_id for c in cells if c.run_id}

@@ -18,18 +18,17 @@ import io
 import math
 from collections.abc import Callable
 from html import escape as html_escape
-from typing import TYPE_CHECKING
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from asdbench.leaderboard import FORMATS
 from asdbench.leaderboard.collect import MEASURED
 from asdbench.leaderboard.ranking import CI_SUFFIX
 from asdbench.registry import AsdbenchError
 from asdbench.sdk.tables import IDENTITY, OFFICIAL
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from rich.console import Console
-    from rich.table import Table
 
 # Shown even when every row has the same value; the others then move to the caption.
 ALWAYS_SHOWN = ("method", "frontend")
@@ -152,8 +151,6 @@ def _interval(mean: float, half: float) -> str:
 
 def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
     """The table as strings (metrics in %, ``mean ± std``) and its caption."""
-    import pandas as pd
-
     shown, constant = display_columns(tbl)
     out = pd.DataFrame({"rank": _rank_text(tbl)})
     for col in shown:
@@ -197,9 +194,6 @@ def _fits(frame: pd.DataFrame, width: int) -> bool:
 
 
 def _table(frame: pd.DataFrame, caption: str, title: str, sources: list[str]) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
     t = Table(title=escape(title), caption=escape(caption))
     for col in frame.columns:
         ident = col in IDENTITY
@@ -234,8 +228,6 @@ def rich_tables(tbl: pd.DataFrame, console: Console) -> list[Table]:
 
 def rich_text(tbl: pd.DataFrame, width: int = 200) -> str:
     """The rich tables as text at ``width`` columns (no colour)."""
-    from rich.console import Console
-
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None)
     for i, table in enumerate(rich_tables(tbl, console)):

@@ -9,9 +9,12 @@ pandas is imported where a table is built, so that a plugin can import ``TableKi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
+
+import pandas as pd
 
 from asdbench.leaderboard.collect import set_key
+from asdbench.leaderboard.ranking import track_table
 from asdbench.leaderboard.tracks import (
     differing_data,
     place_references,
@@ -21,9 +24,6 @@ from asdbench.leaderboard.tracks import (
 )
 from asdbench.registry import AsdbenchError
 from asdbench.sdk.tables import IDENTITY, OFFICIAL, TableKind
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 BY = ("type", "id")
 TYPES = TableKind("types", "per machine type AUC and pAUC, averages last")
@@ -134,8 +134,6 @@ def _references(refs: pd.DataFrame, protocol: str | None, kind: TableKind,
 
 def _track(rows: pd.DataFrame, kind: TableKind, by: str) -> pd.DataFrame:
     """One track's rows ranked as ``kind`` says (:func:`asdbench.leaderboard.ranking.track_table`)."""
-    from asdbench.leaderboard.ranking import track_table
-
     metrics = metric_columns(rows, kind, by) if len(rows) else []
     return track_table(rows, metrics, kind.primary_metric(metrics), kind.rank_by[-1])
 
@@ -161,8 +159,6 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
     settings that set it apart from the dataset's other tracks), ``data``, ``note``,
     ``metrics`` and ``primary``.
     """
-    import pandas as pd
-
 
     protocol = protocol if protocol is not None else kind.protocol
     measured = _measured(df, protocol, kind, test_set)

@@ -11,12 +11,10 @@ else they form a track of their own, with a note saying why no run is beside the
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from asdbench.leaderboard.collect import MEASURED, set_key, short
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 PUBLISHED = "published"
 
@@ -47,8 +45,6 @@ def place_references(refs: pd.DataFrame, measured: pd.DataFrame
     A row joins each measured track of its dataset, set and protocol without non-default data
     settings; otherwise it goes to ``<dataset>·published``.
     """
-    import pandas as pd
-
     if refs.empty:
         return refs, {}
     rows, notes = [], {}
