@@ -25,9 +25,12 @@ __all__ = ["KINDS", "CONFIG_PREFIX", "AsdbenchError", "Component", "Registry",
 
 
 @contextlib.contextmanager
-def plugin_stdout() -> Iterator[None]:
-    """Send what plugin code prints to stdout to stderr while the block runs, so that no
-    plugin's print reaches machine-readable output (``--json``, CSV)."""
+def plugin_stdout(enabled: bool = True) -> Iterator[None]:
+    """Send what plugin code prints to stdout to stderr while the block runs (when
+    ``enabled``), so that no plugin's print reaches machine-readable output (``--json``)."""
+    if not enabled:
+        yield
+        return
     with contextlib.redirect_stdout(sys.stderr):
         yield
 

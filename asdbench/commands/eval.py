@@ -36,6 +36,7 @@ def command(run_dir, dataset, data_root, sets, scorer, device, as_json, quiet) -
       asdbench eval --run results/runs/<run-id> --set data.eval_root=~/data/dcase2020-eval
     """
     from asdbench.config import parse_sets
+    from asdbench.registry import plugin_stdout
     from asdbench.run.service import evaluate_run
 
     overrides = parse_sets(sets)
@@ -45,7 +46,8 @@ def command(run_dir, dataset, data_root, sets, scorer, device, as_json, quiet) -
         overrides["data.root"] = str(data_root)
     if scorer:
         overrides["scorer"] = scorer
-    metrics = evaluate_run(run_dir, overrides, device=device, progress=not quiet)
+    with plugin_stdout(as_json):  # stdout: the JSON alone
+        metrics = evaluate_run(run_dir, overrides, device=device, progress=not quiet)
     click.echo(scorer_line(metrics), err=True)  # one line, never wrapped
     if as_json:
         click.echo(json.dumps(metrics, indent=2, default=str))

@@ -83,9 +83,11 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
         raise AsdbenchError(f"the settings resolve to run id {cfg.run_id}, "
                             f"not the expected {expect_run_id}")
     ensure_writable(results)  # before anything is decoded
+    from asdbench.registry import plugin_stdout
     from asdbench.run.pipeline import train_and_evaluate
 
-    metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet)
+    with plugin_stdout(as_json or expect_run_id is not None):  # stdout: the JSON alone
+        metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet)
     run_dir = run.path
     if as_json:
         click.echo(json.dumps(json_summary(metrics, run_dir), indent=2))

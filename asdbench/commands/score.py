@@ -55,10 +55,12 @@ def command(run_dir, paths, machine_type, machine_id, fmt, target_far, normal_cl
       asdbench score --run results/runs/<run-id> recordings/ --target-far 0.05 \\
                      --normal-clips normal-recordings/
     """
+    from asdbench.registry import plugin_stdout
     from asdbench.run.service import score_files, score_summary
 
-    frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
-                        device=device, target_far=target_far, normal_clips=normal_clips)
+    with plugin_stdout(fmt != "table"):  # stdout: the CSV or JSON alone
+        frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
+                            device=device, target_far=target_far, normal_clips=normal_clips)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
