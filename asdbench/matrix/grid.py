@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asdbench.config import flatten, load_toml, resolve
+from asdbench.config import absolute_locations, flatten, load_toml, resolve
 from asdbench.matrix.gpus import parse_memory
 from asdbench.registry import AsdbenchError, Registry, suggest
 
@@ -180,11 +180,14 @@ class Cell:
 
 
 def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
-    """Expand and resolve every cell; an unresolvable cell carries its error instead."""
+    """Expand and resolve every cell; an unresolvable cell carries its error instead.
+
+    Dataset folders are made absolute here (against the driver's working directory), so a
+    cell resolves to the same run id wherever its process starts (a Ray worker)."""
     cells: list[Cell] = []
     first: dict[str, int] = {}
     for i, overrides in enumerate(expand(config, source=matrix_name(config))):
-        cell = Cell(i, overrides)
+        cell = Cell(i, absolute_locations(overrides))
         try:
             cell.run_id = resolve(overrides, registry).run_id
         except AsdbenchError as exc:

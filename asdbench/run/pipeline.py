@@ -40,12 +40,22 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     its folder, ``RESULTS/runs/<run-id>/``.
 
     A finished run is returned as is. An unfinished one (a checkpoint, no metrics) needs
-    ``resume=True`` (continue from its last epoch) or the folder deleted.
+    ``resume=True`` (continue from its last epoch) or the folder deleted. The run's folder
+    is locked while it trains (:meth:`RunDir.training_lock`).
     """
     registry = registry or plugins.get_registry()
     run = RunDir.for_run(results, cfg.run_id)
     if run.is_finished(cfg.run_id):
         return run.read_metrics(), run
+    with run.training_lock():
+        if run.is_finished(cfg.run_id):  # finished by the process that held the lock
+            return run.read_metrics(), run
+        return _train(cfg, run, resume, progress, registry)
+
+
+def _train(cfg: RunConfig, run: RunDir, resume: bool, progress: bool,
+           registry: Registry) -> tuple[dict[str, Any], RunDir]:
+    """Train and evaluate one run into its locked folder (see :func:`train_and_evaluate`)."""
     if run.state_path.exists() and not resume:
         raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to continue it "
                             "(or delete the folder to start again)")
