@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
 from asdbench.leaderboard.uncertainty import interval, shared_ranks
 
 if TYPE_CHECKING:
@@ -40,10 +40,13 @@ def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataF
         half, units = (np.nan, 0) if is_ref or primary not in metrics else interval(group,
                                                                                     primary)
         row[f"{primary}{CI_SUFFIX}"], row["ci_n"] = half, units
+        if LIFT in metrics:  # the lift's interval: the same jackknife on per-ID lifts
+            row[f"{LIFT}{CI_SUFFIX}"] = np.nan if is_ref else interval(group, LIFT)[0]
         rows.append(row)
+    lift = [f"{LIFT}{CI_SUFFIX}"] if LIFT in metrics and primary != LIFT else []
     return pd.DataFrame(rows, columns=[*IDENTITY, "n", "seeds",
                                        *(f"{c}_{s}" for c in metrics for s in ("mean", "std")),
-                                       f"{primary}{CI_SUFFIX}", "ci_n"])
+                                       f"{primary}{CI_SUFFIX}", "ci_n", *lift])
 
 
 def track_table(data: pd.DataFrame, metrics: list[str], primary: str,
