@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -158,10 +158,13 @@ def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataF
         half, units = (np.nan, 0) if is_ref or primary not in metrics else interval(group,
                                                                                     primary)
         row[f"{primary}{CI_SUFFIX}"], row["ci_n"] = half, units
+        if LIFT in metrics:  # the lift's interval: the same jackknife on per-ID lifts
+            row[f"{LIFT}{CI_SUFFIX}"] = np.nan if is_ref else interval(group, LIFT)[0]
         rows.append(row)
+    lift = [f"{LIFT}{CI_SUFFIX}"] if LIFT in metrics and primary != LIFT else []
     return pd.DataFrame(rows, columns=[*IDENTITY, "n", "seeds",
                                        *(f"{c}_{s}" for c in metrics for s in ("mean", "std")),
-                                       f"{primary}{CI_SUFFIX}", "ci_n"])
+                                       f"{primary}{CI_SUFFIX}", "ci_n", *lift])
 
 
 def track_table(data: pd.DataFrame, metrics: list[str], primary: str,

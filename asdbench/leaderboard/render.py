@@ -21,7 +21,7 @@ from html import escape as html_escape
 from typing import TYPE_CHECKING
 
 from asdbench.leaderboard import FORMATS
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
 from asdbench.leaderboard.ranking import CI_SUFFIX
 from asdbench.leaderboard.tables import OFFICIAL
 from asdbench.registry import AsdbenchError
@@ -36,6 +36,7 @@ ALWAYS_SHOWN = ("method", "frontend")
 # Said by the table's title or caption, never a column (one table: one track, one set).
 NOT_SHOWN = ("track", "set")
 CI_HEADER = "95 % CI"
+LIFT_CI_HEADER = "lift 95 % CI"  # half-width: the lift's jackknife over IDs, seeds averaged
 
 
 def by_track(tbl: pd.DataFrame) -> list[pd.DataFrame]:
@@ -90,6 +91,8 @@ def header(col: str) -> str:
     """A metric column's heading: ``fan AUC``, ``average pAUC``, ``official``."""
     if col == OFFICIAL:
         return "official"
+    if col == LIFT:
+        return "lift vs ref."
     group, metric = col.rsplit(".", 1)
     return f"{group} {metric.upper().replace('MAUC', 'mAUC').replace('PAUC', 'pAUC')}"
 
@@ -168,6 +171,8 @@ def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
         if col == primary and ci in tbl and tbl[ci].notna().any():
             out[CI_HEADER] = [_interval(m, h) for m, h in
                               zip(tbl[f"{col}_mean"], tbl[ci], strict=True)]
+        elif col == LIFT and ci in tbl and tbl[ci].notna().any():
+            out[LIFT_CI_HEADER] = ["—" if h != h else f"± {100 * h:.2f}" for h in tbl[ci]]
     return out, _caption(tbl, constant)
 
 
