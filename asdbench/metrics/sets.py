@@ -68,15 +68,16 @@ def metrics_by_set(frame: pd.DataFrame, protocols: Sequence[str], *, dataset: st
 
 
 def decided_metrics(frame: pd.DataFrame, thresholds: dict[str, dict[str, Any]],
-                    rule: DecisionRule, protocols: Sequence[str],
-                    dataset: str = "") -> tuple[pd.DataFrame, dict[str, Any]]:
+                    rule: DecisionRule, protocols: Sequence[str], dataset: str = "",
+                    registry: ProtocolRegistry | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``frame`` (with each clip's ``set``) with its ``decision`` column, and the part of
     ``metrics.json`` it makes: ``sets`` (each set's metrics), ``protocols`` (top level: the
     primary set's, as every reader written before sets existed expects), ``official_set``,
     ``official_protocol`` and ``decision`` (the rule and its thresholds)."""
     frame = frame.assign(decision=decide(frame, thresholds))
     names = set_names(frame)
-    sets = metrics_by_set(frame, protocols, dataset=dataset)
+    sets = metrics_by_set(frame, protocols, dataset=dataset, registry=registry)
     return frame, {"official_protocol": protocols[0], "official_set": official_set(names),
                    "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
                    "decision": rule.record(thresholds)}
