@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -154,3 +155,141 @@ def write_toml(folder: Path, settings: dict) -> Path:
     path = folder / "run.toml"
     path.write_text(to_toml(settings))
     return path
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+MEMCAP = """
+import resource, sys
+import numpy as np, soundfile as sf, torch, torchaudio.functional  # loaded before the cap
+from asdbench.audio import read_clip
+from asdbench.data import AudioSpec
+vm = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize"))
+cap = vm + (1 << 30)  # 1 GiB more than the interpreter holds once torch is loaded
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+for rate in (44101, 16001, 8001):
+    path = f"{sys.argv[1]}/r{rate}.wav"
+    sf.write(path, 0.1 * np.sin(np.arange(rate) * 0.05).astype(np.float32), rate)
+    notes = []
+    x = read_clip(path, AudioSpec(16000, 1.0), notes=notes)
+    assert x.shape == (16000,) and np.isfinite(x).all() and notes, (rate, notes)
+    print(rate, "ok")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_any_sample_rate_resamples_in_bounded_memory(tmp_path):
+    """A 1-s clip at 44,101 Hz (a ratio of coprime rates) under a 1 GiB memory cap."""
+    out = subprocess.run([sys.executable, "-c", MEMCAP, str(tmp_path)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["44101", "ok", "16001", "ok", "8001", "ok"]
+
+
+def test_audio_settings_and_file_rates_are_bounded_in_one_line(tmp_path):
+    import soundfile as sf
+
+    from asdbench.audio import AudioError, read_clip
+    from asdbench.data import AudioSpec
+    from asdbench.errors import AsdbenchError
+
+    for rate, seconds, needle in ((10**9, 1.0, "data.sample_rate"), (16000, 1e9,
+                                  "data.clip_seconds"), (16000.5, 1.0, "data.sample_rate"),
+                                  (16000, float("inf"), "data.clip_seconds")):
+        with pytest.raises(AsdbenchError, match=needle):
+            AudioSpec(rate, seconds)
+    path = tmp_path / "slow.wav"
+    sf.write(path, np.full(50, 0.1, np.float32), 50)  # 50 Hz: below any audio rate read
+    with pytest.raises(AudioError, match="unsupported sample rate: 50 Hz"):
+        read_clip(path, AudioSpec(16000, 1.0))
+    out = invoke("data", "check", "--dataset", "synthetic", "--set", "data.clip_seconds=1e9")
+    one_line_error(out, "data.clip_seconds")
+
+
+def test_clipping_is_noted_and_the_same_for_training_and_scoring(tmp_path):
+    """A float WAV beyond full scale: ``read_clip`` (what ``score`` reads) clips it to what
+    the int16 cache (what ``run`` trains on) holds, and says so."""
+    import soundfile as sf
+
+    from asdbench.audio import FULL_SCALE, read_clip
+    from asdbench.cache import load_waveforms
+    from asdbench.data import AudioSpec, Clip
+
+    path = tmp_path / "loud_id_00.wav"
+    x = np.random.default_rng(0).normal(0, 2, 16000).astype(np.float32)
+    sf.write(path, x, 16000, subtype="FLOAT")
+    notes = []
+    scored = read_clip(path, AudioSpec(16000, 1.0), notes=notes)
+    assert scored.max() <= FULL_SCALE and scored.min() >= -1
+    assert [n.split(":")[0] for n in notes] == ["clipped"]
+    waves = load_waveforms([Clip(path, "fan", "00", "test")], AudioSpec(16000, 1.0),
+                           cache_dir=tmp_path / "cache", progress=False)
+    trained = np.asarray(waves.waves[0], np.float32) / 32768
+    assert np.abs(trained - scored).max() <= 0.5 / 32768 + 1e-9
+    assert waves.report.problems[0][1].startswith("clipped")
+
+
+def odd_name_folder(root: Path) -> Path:
+    """A ``folder`` dataset whose training clips include a name that is not UTF-8."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test/normal", "test/anomaly"):
+        (root / "fan" / split).mkdir(parents=True)
+        for i in range(3):
+            sf.write(root / "fan" / split / f"c{i}_id_00.wav",
+                     rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    odd = os.fsencode(root / "fan" / "train") + b"/odd\xff,name_id_00.wav"
+    sf.write(odd, rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    return Path(os.fsdecode(odd))
+
+
+def test_a_file_name_that_is_not_utf8_is_read_hashed_printed_and_written(tmp_path):
+    import pandas as pd
+
+    from asdbench.cache import waves_key
+    from asdbench.data import AudioSpec, Clip
+    from asdbench.metrics.submission import _lines
+
+    odd = odd_name_folder(tmp_path / "data")
+    out = invoke("data", "check", "--dataset", "folder", "--data-root", tmp_path / "data",
+                 "--set", "data.clip_seconds=1")
+    assert out.exit_code == 0 and "Traceback" not in out.output, out.output
+    assert waves_key([Clip(odd, "fan", "00", "train")], AudioSpec(16000, 1.0))
+    run = RunDir(tmp_path / "run")
+    frame = pd.DataFrame({"file": [odd.name, "a.wav"], "score": [1.0, 2.0], "set": "dev"})
+    run.write_scores(frame)
+    assert run.read_scores()["file"].tolist() == [odd.name, "a.wav"]
+    assert os.fsencode(odd.name) in run.scores_path.read_bytes()  # the bytes it had
+    assert _lines(pd.Series([odd.name]), [1.0]).startswith('"odd')  # its comma quoted
+
+
+def test_score_gives_rows_for_good_files_when_others_fail(tiny, tmp_path):
+    """Good files, a 44,101 Hz file, a non-UTF-8 name and a broken file scored together."""
+    import soundfile as sf
+
+    classes = json.loads((tiny / "config.json").read_text())["classes"]
+    mtype, mid = classes[0].split("/")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    sf.write(folder / "good.wav", rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    sf.write(folder / "r44101.wav", rng.normal(0, 0.1, 44101).astype(np.float32), 44101)
+    sf.write(os.fsencode(folder) + b"/odd\xff.wav",
+             rng.normal(0, 0.1, 16000).astype(np.float32), 16000)
+    (folder / "broken.wav").write_bytes(b"RIFF....not a wav")
+    out = invoke("score", "--run", tiny, folder, "--type", mtype, "--id", mid,
+                 "--format", "csv")
+    assert out.exit_code == 0 and "Traceback" not in out.output, out.output
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(out.stdout)).fillna({"error": ""})
+    table["name"] = table["file"].str.rsplit("/", n=1).str[-1]
+    rows = table.set_index("name")
+    assert sorted(rows.index) == ["broken.wav", "good.wav", "odd\\xff.wav", "r44101.wav"]
+    assert rows.at["broken.wav", "error"].startswith("unreadable")
+    good = rows.drop(index="broken.wav")
+    assert (good["error"] == "").all() and good["score"].notna().all()
+    assert "scored 3 of 4 files" in out.stderr

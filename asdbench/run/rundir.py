@@ -415,7 +415,8 @@ class RunDir:
         path = path or self.scores_path
         if not path.exists():
             return None
-        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str})
+        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str},
+                            encoding_errors="surrogateescape")
         sets = list((_read_json_object(path.parent / self.METRICS) or {}).get("sets") or {})
         if "set" in frame.columns or len(sets) > 1:
             return frame
