@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -293,3 +294,47 @@ def test_score_gives_rows_for_good_files_when_others_fail(tiny, tmp_path):
     good = rows.drop(index="broken.wav")
     assert (good["error"] == "").all() and good["score"].notna().all()
     assert "scored 3 of 4 files" in out.stderr
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def test_every_file_of_a_run_gets_the_umasks_mode(tiny):
+    """Trained under umask 0022: every file 0644 (safetensors' own writer included), so a
+    teammate reading a shared results folder can score, evaluate and export the run."""
+    modes = {str(p.relative_to(tiny)): stat.S_IMODE(p.stat().st_mode)
+             for p in tiny.rglob("*") if p.is_file()}
+    assert modes[RunDir.MODEL] == modes[RunDir.TRAIN_INPUTS] == 0o644
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_a_torn_log_line_and_leftover_temp_files_do_not_stop_a_resume(tiny, tmp_path):
+    """Killed mid-write: half a log line and a temporary file; ``--resume`` finishes the run
+    with the logged epochs intact and the leftovers gone."""
+    run = copy_run(tiny, tmp_path)
+    metrics = json.loads(run.metrics_path.read_text())
+    run.metrics_path.unlink()
+    logged = run.log_path.read_text()
+    with run.log_path.open("a") as fh:
+        fh.write('{"epoch": 2, "train_loss": 0.1')  # torn by a kill
+    leftover = run.path / ".model.safetensors.asdtmp-abc123.tmp"
+    leftover.write_bytes(b"half a model")
+    assert len(run.read_log()) == len(logged.splitlines())  # the torn line is left out
+    out = invoke("run", "--config", write_toml(tmp_path, TINY), "--results",
+                 tmp_path / "results", "--resume", "--quiet", "--json")
+    assert out.exit_code == 0, (out.output, out.exception)
+    assert json.loads(run.metrics_path.read_text())["protocols"] == metrics["protocols"]
+    assert run.log_path.read_text() == logged
+    assert not leftover.exists()
+
+
+def test_equal_training_states_are_byte_identical(tmp_path):
+    import torch
+
+    from asdbench.run import checkpoint
+
+    state = {"run_id": "r", "w": torch.arange(6.0)}
+    checkpoint.save(state, tmp_path / "a" / "state.pt")
+    checkpoint.save(state, tmp_path / "b" / "state.pt")
+    assert ((tmp_path / "a" / "state.pt").read_bytes()
+            == (tmp_path / "b" / "state.pt").read_bytes())
