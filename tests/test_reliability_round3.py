@@ -15,6 +15,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -338,3 +339,118 @@ def test_equal_training_states_are_byte_identical(tmp_path):
     checkpoint.save(state, tmp_path / "b" / "state.pt")
     assert ((tmp_path / "a" / "state.pt").read_bytes()
             == (tmp_path / "b" / "state.pt").read_bytes())
+
+
+# --- matrix and leaderboard ----------------------------------------------------------------
+
+
+def test_a_claim_whose_pid_lives_again_is_stale_by_its_heartbeat(tmp_path):
+    """A PID reused by an unrelated process (here: this one) does not keep an old claim."""
+    claims = Claims(tmp_path, stale_after=60)
+    claims.dir.mkdir(parents=True)
+    claims.path("cell").write_text(json.dumps({"pid": os.getpid(), "host": claims.host,
+                                               "owner": "matrix gone"}))
+    old = time.time() - 120
+    os.utime(claims.path("cell"), (old, old))
+    assert claims.acquire("cell") is not None
+    assert claims.holder("cell")["owner"] == ""  # taken over by this process
+    fresh = Claims(tmp_path, stale_after=60)
+    assert fresh.acquire("cell") is None  # a fresh claim of a live process still holds
+
+
+def test_unwritable_values_fail_their_cell_and_includes_only_run_no_default_cell(tmp_path):
+    import datetime
+
+    from test_matrix import FAKE_ENGINE, fake_registry, quiet_run
+
+    from asdbench.matrix.grid import expand
+
+    assert expand({"include": [{"seed": 1}, {"seed": 2}]}) == [{"seed": 1}, {"seed": 2}]
+    assert expand({"settings": {"seed": 3}}) == [{"seed": 3}]  # one cell of the settings
+    script = tmp_path / "engine.py"
+    script.write_text(FAKE_ENGINE)
+    when = datetime.date(2026, 12, 8)  # TOML has dates; a cell file cannot hold one here
+    config = {"name": "t", "axes": {"data.types": ["fan", when]}}
+    result = quiet_run(config, tmp_path / "results", [sys.executable, str(script)])
+    assert len(result.done) == 1 and len(result.failed) == 1
+    assert "cannot write setting value" in next(iter(result.failed.values()))
+    assert len(plan(config, fake_registry())) == 2
+
+
+def test_a_grid_too_large_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "big.toml"
+    axes = "\n".join(f'"method.o{i}" = [{", ".join(map(str, range(10)))}]' for i in range(8))
+    path.write_text(f"[axes]\n{axes}\n")
+    one_line_error(invoke("matrix", path, "--dry-run"), "big.toml", "100000000 cells",
+                   "more than 10000")
+
+
+def test_cells_start_so_the_working_directory_cannot_shadow_the_package(tmp_path):
+    """A clone (or any folder named asdbench) where the matrix starts is not imported."""
+    from asdbench.matrix.executors import RUN_COMMAND
+
+    shadow = tmp_path / "asdbench"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit('the shadowing copy was imported')")
+    (shadow / "__main__.py").write_text("raise SystemExit('the shadowing copy was imported')")
+    out = subprocess.run([*RUN_COMMAND, "--help"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and "Train one combination" in out.stdout, out.stderr
+
+
+def test_ray_cells_get_the_drivers_asdbench_environment(tmp_path, monkeypatch):
+    from asdbench.matrix import executors
+
+    monkeypatch.setenv("ASDBENCH_RESULTS", "/somewhere/results")
+    env = {**executors.driver_env(), "ASDBENCH_CLAIM_TOKEN": "t"}
+    monkeypatch.delenv("ASDBENCH_RESULTS")  # a worker started without it
+    code = "import os; print(os.environ['ASDBENCH_RESULTS'], os.environ['ASDBENCH_CLAIM_TOKEN'])"
+    rc, tail = executors._ray_run_cell([sys.executable, "-c", code], str(tmp_path / "log"), env)
+    assert rc == 0 and tail.strip() == "/somewhere/results t"
+
+
+def test_sigterm_stops_a_matrix_and_its_running_cell(tmp_path):
+    """SIGTERM is Ctrl-C: the cell's process ends with the matrix, its claim is released."""
+    import signal
+
+    path = tmp_path / "m.toml"
+    path.write_text("[settings]\n" + "\n".join(
+        f'"{k}" = {json.dumps(v)}' for k, v in {**TINY, "train.epochs": 50}.items()))
+    results = tmp_path / "results"
+    matrix = subprocess.Popen([sys.executable, "-m", "asdbench", "matrix", str(path),
+                               "--results", str(results)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child, deadline = None, time.time() + 240
+    while child is None and time.time() < deadline and matrix.poll() is None:
+        for claim in results.glob("claims/*.claim"):
+            child = json.loads(claim.read_text() or "{}").get("child")
+        time.sleep(0.2)
+    assert child, matrix.communicate(timeout=60)
+    matrix.send_signal(signal.SIGTERM)
+    _, err = matrix.communicate(timeout=120)
+    assert matrix.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # reaped by the matrix: not orphaned
+    assert not list(results.glob("claims/*.claim"))
+
+
+def test_the_leaderboard_keeps_one_row_per_run_and_warns_on_impossible_metrics(tiny,
+                                                                               tmp_path):
+    from asdbench.leaderboard.collect import collect
+
+    run = copy_run(tiny, tmp_path)
+    shutil.copytree(run.path, run.path.with_name(run.name + "-copy"))
+    frame = collect(tmp_path / "results", get_registry)
+    assert set(frame["run_id"]) == {run.name} and set(frame["path"]) == {str(run.path)}
+    assert any("-copy" in w and "not named by its run id" in w
+               for w in frame.attrs["warnings"])
+    metrics = json.loads(run.metrics_path.read_text())
+    metrics["protocols"]["dcase2020"]["average"]["auc"] = float("inf")
+    for part in metrics["sets"].values():
+        part["protocols"]["dcase2020"]["average"]["auc"] = 1.5
+    run.metrics_path.write_text(json.dumps(metrics))
+    frame = collect(tmp_path / "results", get_registry)
+    warned = [w for w in frame.attrs["warnings"] if "outside [0, 1]" in w]
+    assert len(warned) == 1 and "average.auc=1.5" in warned[0]
+    assert frame.loc[frame["protocol"] == "dcase2020", "average.auc"].isna().all()

@@ -17,6 +17,9 @@ from asdbench.registry import AsdbenchError, Registry, suggest
 MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
                "cells_per_gpu", "gpu_memory_per_cell")
 DEFAULT_NAME = "matrix"
+# The most cells one matrix file may expand to (before exclusions): a larger grid is
+# almost surely a mistake, and would exhaust memory before the first cell runs.
+MAX_CELLS = 10_000
 
 
 def load_matrix(path: str | Path) -> dict[str, Any]:
@@ -71,7 +74,8 @@ def _as_choices(value: Any) -> list[Any]:
 def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any]]:
     """Expand a matrix config into the run overrides of each cell, in a stable order.
 
-    1. the cartesian product of ``axes`` (first axis varies slowest);
+    1. the cartesian product of ``axes`` (first axis varies slowest); none when there are no
+       axes but includes (a matrix of includes only), one cell of the settings when neither;
     2. cells matching any ``exclude`` entry are dropped (an entry matches when every key it
        names has one of its values);
     3. each ``include`` entry adds cells: its own values (lists expanded) combined with every
@@ -81,7 +85,14 @@ def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any
     """
     axes, settings, excludes, includes = _parts(config, source)
     keys = list(axes)
-    cells = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    size = (math.prod(map(len, axes.values())) if axes or not includes else 0) + sum(
+        math.prod(len(v) for v in entry.values())
+        * math.prod(len(axes[k]) for k in keys if k not in entry) for entry in includes)
+    if size > MAX_CELLS:
+        raise _fail(source, f"the grid has {size} cells, more than {MAX_CELLS}: split it "
+                    "into several matrix files, or use fewer values per axis")
+    base = itertools.product(*axes.values()) if axes or not includes else ()
+    cells = [dict(zip(keys, combo, strict=True)) for combo in base]
     cells = [c for c in cells if not any(_matches(c, e) for e in excludes)]
     for entry in includes:
         free = [k for k in keys if k not in entry]
@@ -189,7 +200,8 @@ def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
     for i, overrides in enumerate(expand(config, source=matrix_name(config))):
         cell = Cell(i, absolute_locations(overrides))
         try:
-            cell.run_id = resolve(overrides, registry).run_id
+            cell.run_id = resolve(cell.overrides, registry).run_id
+            to_toml(cell.overrides)  # what the cell's process receives: fails this cell only
         except AsdbenchError as exc:
             cell.error = str(exc)
         if cell.run_id in first:
