@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -96,6 +97,29 @@ _COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # trained, e.g. dev-only vs dev + eval); the leaderboard compares folders by name, so the same
 # recipe run on two machines still merges into one row.
 NON_IDENTITY_KEYS = {"train.device", "train.channels_last", "train.compile"}
+# Folder values that are words, not paths (a dataset's "auto": the folder beside the dev set).
+_LOCATION_WORDS = ("", "auto", "none")
+
+
+def is_location(key: str) -> bool:
+    """Whether a setting is a dataset folder: ``data.root`` or ``data.<name>_root``."""
+    last = key.rsplit(".", 1)[-1]
+    return key.startswith("data.") and (last == "root" or last.endswith("_root"))
+
+
+def absolute_locations(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``flat`` with every dataset folder (:func:`is_location`) made absolute and normalised
+    (``~`` expanded, against this process's working directory), so that a run id never
+    depends on where a command was started.
+
+    Runs made before this hashed folders as typed: their ids and folders are kept, and their
+    ``config.json`` shows the folder as typed; the same settings now give a new run id."""
+    out = dict(flat)
+    for key, value in flat.items():
+        if (is_location(key) and isinstance(value, str)
+                and value.strip().lower() not in _LOCATION_WORDS):
+            out[key] = os.path.normpath(os.path.abspath(os.path.expanduser(value.strip())))
+    return out
 
 
 def parse_value(text: str) -> Any:
@@ -171,7 +195,7 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
             raise AsdbenchError(f"unknown setting '{key}'{suggest(key, known)}")
     if cfg["train.epochs"] is None:
         cfg["train.epochs"] = DEFAULT_EPOCHS
-    return RunConfig(cfg)  # checks the engine settings
+    return RunConfig(absolute_locations(cfg))  # checks the engine settings
 
 
 # (key, minimum) of the integer engine settings; a batch of 1 would break BatchNorm

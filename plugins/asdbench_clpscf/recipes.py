@@ -1,5 +1,5 @@
 """CLP-SCF's training recipe as the ``recipe = "authors"`` preset (:mod:`asdbench.recipes`);
-source: the authors' ``config.yaml``, ``run.py`` and ``trainer.py`` (package docstring). What
+source: the authors' ``config.yaml``, ``run.py`` and ``trainer.py`` (NOTES.md). What
 the engine's settings cannot express is in :data:`NOT_EXPRESSIBLE`."""
 
 from __future__ import annotations

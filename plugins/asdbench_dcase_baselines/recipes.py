@@ -1,6 +1,6 @@
 """The baselines' training recipes as ``recipe = "authors"`` presets (:mod:`asdbench.recipes`).
 
-Source: the organisers' ``baseline.yaml`` and ``00_train.py`` (see the package docstring).
+Source: the organisers' ``baseline.yaml`` and ``00_train.py`` (see NOTES.md).
 What the engine's settings cannot express is in :data:`NOT_EXPRESSIBLE`.
 """
 
@@ -45,7 +45,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "dcase-ae": {f"dcase{year}": dict(KERAS_EDITION if year <= 2022 else TORCH_EDITION)
                  for year in EDITIONS},
     # assumed: the IDNN paper's training settings (and its mel count) were not available to
-    # check; only its abstract and introduction were (package docstring)
+    # check; only its abstract and introduction were (NOTES.md)
     "idnn": {"authors": dict(AUTHORS)},
 }
 

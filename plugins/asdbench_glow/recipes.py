@@ -1,7 +1,7 @@
 """The ``recipe = "authors"`` preset of ``glow-aff`` (:mod:`asdbench.recipes`).
 
 Dohi et al.'s training settings could not be read (only the abstract and introduction of arXiv
-2103.08801 are in the sources searched; see the package docstring): the preset is
+2103.08801 are in the sources searched; see NOTES.md): the preset is
 the Glow paper's optimiser (Adam, lr 1e-3) on the DCASE 2020 organisers' log-Mel and recipe
 shape from the same lab (Hitachi: 100 epochs, constant rate, no EMA, last epoch kept), each
 value an assumption until checked against the paper. :data:`NOT_EXPRESSIBLE` lists what the

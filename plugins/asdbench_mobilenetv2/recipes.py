@@ -1,6 +1,6 @@
 """The ``softmax`` method's preset ``recipe = "authors"`` (:mod:`asdbench.recipes`): the
 DCASE 2021 Task 2 organisers' MobileNetV2 baseline (``y-kawagu/dcase2021_task2_baseline_mobile_
-net_v2``: ``baseline.yaml``, ``keras_model.py``, ``00_train.py``; see the package docstring).
+net_v2``: ``baseline.yaml``, ``keras_model.py``, ``00_train.py``; see NOTES.md).
 
 Giri et al.'s own training settings could not be read (their paper is not in the sources this
 plugin was written from), so the preset is the organisers' code, the one public recipe of a
