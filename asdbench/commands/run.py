@@ -201,16 +201,16 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 def json_summary(metrics: dict, run_dir: Path, summary: dict | None = None) -> dict:
     """What ``run --json`` prints: each protocol's averages and ``protocols`` of the set named
-    ``set`` (the one ``metrics.json`` keeps at its top level: ``dev``, else the only set), the
+    ``set`` (the one ``metrics.json`` keeps at its top level: the official set), the
     ``official_set`` (whose submission the evaluators score) and ``sets``, every test set's
     metrics as ``metrics.json`` holds them. A run written before sets were kept apart has no
     ``sets``, and ``set`` null (its numbers are of whatever test clips it had)."""
-    from asdbench.metrics.sets import primary_set
+    from asdbench.metrics.sets import top_level_set
 
     sets = metrics.get("sets") or {}
     out = {"run_dir": str(run_dir), "run_id": metrics["run_id"],
            "official_protocol": metrics["official_protocol"],
-           "official_set": metrics.get("official_set"), "set": primary_set(list(sets)) if sets else None,
+           "official_set": metrics.get("official_set"), "set": top_level_set(metrics),
            "wall_time_s": metrics.get("wall_time_s")}
     for name, m in metrics["protocols"].items():
         out[name] = {k: m["average"].get(k) for k in ("auc", "pauc", "mauc", "official")

@@ -376,7 +376,7 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     # evaluation shapes differ from training ones: evaluate the eager copy, not the compiled one
     state.ema_model.load_state_dict(run.load_model(device))
     summary = {"best_epoch": state.best_epoch, "best_val_loss": state.best, "epochs": t.epochs,
-               "precision": precision(device, t.amp),
+               "numeric_precision": precision(device, t.amp),
                "speed": list(getattr(model, "asdbench_speed", []))}
     if state.plan is not None:
         summary["stages"] = [{"name": s.stage.name, "first_epoch": s.start, "epochs": s.epochs}

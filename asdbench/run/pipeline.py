@@ -206,8 +206,8 @@ def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
     """Decisions, submission files and metrics of each test set apart; the part of
     ``metrics.json`` they make.
 
-    ``protocols`` (top level) holds the ``dev`` set's metrics (else the only set's), as every
-    reader written before sets existed expects; ``sets`` holds each set's; ``official_set``
+    ``protocols`` (top level) holds the official set's metrics, named by ``set``; ``sets``
+    holds each set's (``sets.dev`` the development set's); ``official_set``
     names the set the evaluators score (``eval`` when present), whose submission is in
     ``submission/``.
     """

@@ -22,10 +22,9 @@ TRAINING: dict[str, Any] = {
     "train.epochs": 100, "train.lr": 1e-3, "train.batch_size": 32,
     "train.weight_decay": 0.0,  # AdamW without decay: Adam, as Glow
     "train.eta_min_factor": 1.0,  # a cosine from lr to lr: constant
-    "train.ema_decay": 1e-6,  # EMA off in effect (the engine needs a decay > 0)
-    "train.ema_warmup": False, "train.live_weight_decay": 0.0, "train.bn_recalibrate": 0,
-    "train.val_fraction": 0.1, "train.select": "last",
-    "train.amp": False,  # the flows run in float32 anyway; the frontend too
+    "train.ema": False, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    "train.bn_recalibrate": 0, "train.val_fraction": 0.1, "train.select": "last",
+    "train.amp": "fp32",  # the flows run in float32 anyway; the frontend too
 }
 AUTHORS: dict[str, Any] = {**TRAINING, **ORGANISERS_LOGMEL}
 
