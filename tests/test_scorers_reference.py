@@ -142,7 +142,7 @@ def test_reference_scores_equal_a_direct_ledoit_wolf_on_clip_statistics(trained)
 
     from asdbench.audio import read_clip
     from asdbench.data import TEST
-    from asdbench.runs import load_run
+    from asdbench.run.load import load_run
 
     folder = trained["run"].path / "eval" / "reference"
     ref = load_run(folder, "cpu")
