@@ -79,7 +79,7 @@ def scorer_module(scorer: Any, name: str, head: nn.Module, num_classes: int) -> 
 
 
 def scoring_model(run, registry: Registry | None = None) -> ScoringModel:
-    """The :class:`ScoringModel` of a loaded run (``asdbench.runs.LoadedRun``), in eval mode:
+    """The :class:`ScoringModel` of a loaded run (``asdbench.run.load.LoadedRun``), in eval mode:
     its scorer (looked up in ``registry``, default the process-wide one) is fitted on the
     run's saved train inputs and exported through its ``to_torch``."""
     cfg = run.config
@@ -223,7 +223,7 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
     (default: the process-wide one) provides the run's components and scorer. Returns the
     model path.
     """
-    from asdbench.runs import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
+    from asdbench.run.load import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
 
     if fmt not in FORMATS:
         raise AsdbenchError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")

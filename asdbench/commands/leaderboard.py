@@ -30,7 +30,7 @@ def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
     elif fmt == "rich":
         from rich.console import Console
 
-        from asdbench.leaderboard.terminal import rich_tables
+        from asdbench.leaderboard.render import rich_tables
 
         console = Console()
         for i, table in enumerate(rich_tables(tbl, console)):

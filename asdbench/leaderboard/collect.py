@@ -46,6 +46,9 @@ MEASURED = "measured"
 # The set of a run written before sets were kept apart, and of a published row that names none:
 # ``asdbench.metrics.sets.DEFAULT_SET`` (not imported: it loads the metrics, about 2 s).
 DEFAULT_SET = "dev"
+# A run's average AUC minus the non-learned reference's on the same clips (per ID too:
+# ``<type>/<id>.lift``), written by ``asdbench run`` (asdbench.run.reference).
+LIFT = "average.lift"
 MIXED_SET = "dev+eval"  # an old run that evaluated both sets as one (see legacy_set)
 SET_ORDER = ("dev", "eval", MIXED_SET)  # then any other set, alphabetically
 COUNT_PREFIX = "n_"

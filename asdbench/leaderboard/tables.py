@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from asdbench.leaderboard.collect import IDENTITY, set_key
+from asdbench.leaderboard.collect import IDENTITY, LIFT, set_key
 from asdbench.leaderboard.tracks import (
     differing_data,
     place_references,
@@ -154,7 +154,9 @@ def metric_columns(df: pd.DataFrame, kind: TableKind = TYPES, by: str = "type") 
     cols = [f"{g}.{m}" for g in sorted(groups, key=lambda g: _group_sort_key(g, kind.type_order))
             for m in wanted if m in groups[g]]
     official = [OFFICIAL] if OFFICIAL in df.columns and df[OFFICIAL].notna().any() else []
-    return cols + official + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
+    lift = [LIFT] if LIFT in df.columns and df[LIFT].notna().any() else []
+    return (cols + official + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
+            + lift)
 
 
 def _measured(df: pd.DataFrame, protocol: str | None, kind: TableKind,
