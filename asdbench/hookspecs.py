@@ -34,8 +34,8 @@ def asdbench_datasets() -> list[Component]:
 
 @hookspec
 def asdbench_frontends() -> list[Component]:
-    """Register input-feature frontends: ``factory(options, audio) -> sdk.Frontend`` (seam:
-    ``traits``)."""
+    """Register input-feature frontends: ``factory(options, audio) -> sdk.Frontend`` (seams:
+    ``traits``, ``lr_scale`` on a parameter)."""
 
 
 @hookspec

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "asdbench"
-MAX_FUNCTION_LINES = 60
+MAX_FUNCTION_LINES = 70  # one screen, docstring included
 PLUGIN_PACKAGES = sorted(p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("asdbench_"))
 # A circle that leaves with its modules: the synthetic machine-sound model moves to its plugin
 # (issue 24). Remove the entry when the modules are gone; the test says so.
@@ -28,6 +28,7 @@ NOT_SEAMS = {
     "error_string": "soundfile's LibsndfileError",
     "reason": "urllib's URLError",
     "item": "a numpy scalar, written to JSON",
+    "omit_default": "asdbench.options.Option's field (an option may be a plain default)",
     "shape": "a numpy scalar, written to JSON",
 }
 # What a plugin may import of asdbench (the SDK, the hook marker, the test kit)

@@ -34,12 +34,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from asdbench.leaderboard.collect import MEASURED
+from asdbench.cost import COLUMNS as COST_COLUMNS
+from asdbench.cost import pareto_front
+from asdbench.leaderboard.collect import LIFT, MEASURED
 from asdbench.metrics.core import harmonic_mean
 from asdbench.sdk.tables import IDENTITY
 
 CONFIDENCE = 0.95
 CI_SUFFIX = "_ci"
+FRONT_COST = "gflops_10s"  # the cost the table's Pareto mark (``front``) is taken against
+COST_MACHINE = "cpu_ms_machine"
 # A unit: (machine type, {metric: values}); a section scored per domain has several values.
 Unit = tuple[str, dict[str, list[float]]]
 
@@ -138,6 +142,7 @@ def shared_ranks(means: Sequence[float], half: Sequence[float]) -> list[float]:
 def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataFrame:
     """One row per identity: ``n`` runs, their seeds, ``<metric>_mean`` and ``_std``, and the
     primary metric's interval half-width (``<primary>_ci``, over ``ci_n`` IDs)."""
+    cost = [c for c in COST_COLUMNS if c in data]
     rows = []
     for key, group in data.groupby(IDENTITY, dropna=False, sort=False):
         row: dict[str, Any] = dict(zip(IDENTITY, key, strict=True))
@@ -152,10 +157,17 @@ def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataF
         half, units = (np.nan, 0) if is_ref or primary not in metrics else interval(group,
                                                                                     primary)
         row[f"{primary}{CI_SUFFIX}"], row["ci_n"] = half, units
+        if LIFT in metrics:  # the lift's interval: the same jackknife on per-ID lifts
+            row[f"{LIFT}{CI_SUFFIX}"] = np.nan if is_ref else interval(group, LIFT)[0]
+        for col in cost:  # one architecture per identity: its seeds' cost is one value
+            known = group[col].dropna()
+            known = known[known != ""]
+            row[col] = known.iloc[0] if len(known) else (np.nan if col != COST_MACHINE else "")
         rows.append(row)
+    lift = [f"{LIFT}{CI_SUFFIX}"] if LIFT in metrics and primary != LIFT else []
     return pd.DataFrame(rows, columns=[*IDENTITY, "n", "seeds",
                                        *(f"{c}_{s}" for c in metrics for s in ("mean", "std")),
-                                       f"{primary}{CI_SUFFIX}", "ci_n"])
+                                       f"{primary}{CI_SUFFIX}", "ci_n", *lift, *cost])
 
 
 def track_table(data: pd.DataFrame, metrics: list[str], primary: str,
@@ -178,5 +190,7 @@ def track_table(data: pd.DataFrame, metrics: list[str], primary: str,
         out["tie"] = [r == r and counts.get(r, 0) > 1 for r in ranks]
     else:
         out["rank_ci"], out["tie"] = float("nan"), False
+    if f"{primary}_mean" in out.columns and FRONT_COST in out.columns and len(out):
+        out["front"] = pareto_front(out[f"{primary}_mean"], out[FRONT_COST])
     out.attrs.update({"metrics": metrics, "primary": primary})
     return out

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from asdbench.leaderboard.collect import set_key
+from asdbench.leaderboard.collect import LIFT, set_key
 from asdbench.leaderboard.ranking import track_table
 from asdbench.leaderboard.tracks import (
     differing_data,
@@ -96,7 +96,9 @@ def metric_columns(df: pd.DataFrame, kind: TableKind = TYPES, by: str = "type") 
     cols = [f"{g}.{m}" for g in sorted(groups, key=lambda g: _group_sort_key(g, kind.type_order))
             for m in wanted if m in groups[g]]
     official = [OFFICIAL] if OFFICIAL in df.columns and df[OFFICIAL].notna().any() else []
-    return cols + official + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
+    lift = [LIFT] if LIFT in df.columns and df[LIFT].notna().any() else []
+    return (cols + official + [f"average.{m}" for m in average if f"average.{m}" in df.columns]
+            + lift)
 
 
 def _measured(df: pd.DataFrame, protocol: str | None, kind: TableKind,

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape as esc
 
 from asdbench.atomic import atomic_write_text
-from asdbench.matrix.claims import Claims, Heartbeat
+from asdbench.matrix.claims import CLAIM_ENV, Claims, Heartbeat
 from asdbench.matrix.executors import Executor, Exit, Job, Launch, LocalExecutor, cell_args
 from asdbench.matrix.gpus import format_memory
 from asdbench.matrix.grid import Cell, matrix_name, plan, to_toml
@@ -141,7 +141,8 @@ class MatrixRun:
         cell_file = self.folder.cell_file(rid)
         atomic_write_text(cell_file, to_toml(cell.overrides))
         args = cell_args(cell_file.resolve(), self.results_dir.resolve(), rid)
-        job = self.executor.submit(Launch(cell, args, self.folder.log_path(rid)))
+        job = self.executor.submit(Launch(cell, args, self.folder.log_path(rid),
+                                          {CLAIM_ENV: self.claims.token(rid)}))
         pid = self.executor.pid(job)
         if pid:
             self.claims.set_child(rid, pid)

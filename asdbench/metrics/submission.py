@@ -4,6 +4,8 @@ the 2021-2025 evaluators read them (``decision_result_`` + the anomaly-score fil
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +51,12 @@ def decision_name(machine_type: str, machine_id: str, domain: str = "",
 
 
 def _lines(files: pd.Series, values: list) -> str:
-    return "".join(f"{f},{v!r}\n" for f, v in zip(files.astype(str), values, strict=True))
+    """``file,value`` rows by the CSV writer: a name holding a comma, a quote or a newline is
+    quoted, so the evaluators' CSV reader gets it back whole."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows((f, repr(v)) for f, v in zip(files.astype(str), values, strict=True))
+    return out.getvalue()
 
 
 def resolve_layout(layout: str, df: pd.DataFrame, registry: ProtocolRegistry | None) -> str:

@@ -246,10 +246,18 @@ class HasRecipes(Protocol):
     recipes: dict[str, dict[str, Any]]
 
 
+@runtime_checkable
+class ScaledParameter(Protocol):
+    """A parameter of a frontend, backbone or method that trains at ``train.lr`` times its
+    ``lr_scale`` (a pretrained encoder's, say)."""
+
+    lr_scale: float
+
+
 # Seam name -> the protocol that declares it.
 SEAMS: dict[str, type] = {
     "own_score": OwnScore, "fit_train": FitsTrain, "trains": Trains, "stages": Staged,
     "eval_margin": EvalMargin, "traits": HasTraits, "to_torch": Exportable,
     "score_train": ScoresTrain, "needs_own_score": NeedsOwnScore, "archives": HasArchives,
-    "class_names": TakesClassNames, "recipes": HasRecipes,
+    "class_names": TakesClassNames, "recipes": HasRecipes, "lr_scale": ScaledParameter,
 }
