@@ -18,4 +18,8 @@ plugin; only ``plots`` imports matplotlib (and pandas) at module level.
 
 from __future__ import annotations
 
+from asdbench.workspace import private_matplotlib_dir
+
+private_matplotlib_dir()  # before plots or sweep import matplotlib: nothing under $HOME
+
 FORMATS = ("rich", "plain", "markdown", "csv", "latex", "html")
