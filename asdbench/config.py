@@ -48,6 +48,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train.lr": 1e-4,
     "train.weight_decay": 0.01,  # torch AdamW default, as in the authors' code
     "train.eta_min_factor": 0.1,
+    # the cosine's T_max in epochs (0: the run's, or a stage's, epochs) and the first epoch
+    # after which it steps (0: from the first; STgram-MFN's authors: 20), counted in the stage
+    "train.sched_t_max": 0,
+    "train.sched_start_epoch": 0,
+    "train.ema": True,  # False: no weight averaging; the live model is validated, selected, saved
     "train.ema_decay": 0.9999,
     "train.ema_warmup": False,  # not in the paper: ramp the EMA decay up for short runs
     "train.bn_recalibrate": 0,  # not in the paper: >0 recomputes BN stats on N batches (short runs)
@@ -55,7 +60,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train.val_fraction": 0.05,
     "train.select": "val_ce",  # "val_ce": lowest validation CE of the EMA model; "last"
     "train.device": "auto",
-    "train.amp": "auto",  # bf16 autocast on CUDA, off on CPU
+    # precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" (True), "fp32" (False),
+    # "fp16": fp16 autocast of the training steps only, without a gradient scaler (the
+    # Noisy-ArcMix authors'; validation and scoring in fp32)
+    "train.amp": "auto",
     "train.max_steps_per_epoch": 0,  # 0 = full epochs; >0 caps steps (quick checks)
     # execution only (same model, same maths): NHWC layout for the 2-D backbone ("auto": on
     # when the model has 2-D convolutions) and torch.compile of frontend + backbone ("auto":
@@ -73,7 +81,14 @@ DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percent
 # Keys hashed into the run id only when they differ from these defaults: the run ids of
 # configs written before the keys existed stay what they were.
 # ``recipe``: the method's named preset (asdbench.recipes); "common" = the shared recipe above.
-HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS, "recipe": COMMON}
+# ``train.*`` keys added later, and the precision (``train.amp``, hashed as its precision name
+# so True and "bf16" are one run): runs made before keep their ids. Runs made with an explicit
+# train.amp before it was hashed get a new id (rerun them, or rename their folders).
+# ``scorer.normalize``: the per-class score normalisation the shipped scorers accept.
+HASHED_UNLESS_DEFAULT: dict[str, Any] = {
+    **DECISION_DEFAULTS, "recipe": COMMON, "train.amp": "auto", "train.ema": True,
+    "train.sched_t_max": 0, "train.sched_start_epoch": 0, "scorer.normalize": "none"}
+PRECISIONS = {True: "bf16", False: "fp32", "bf16": "bf16", "fp16": "fp16", "fp32": "fp32"}
 
 DEFAULT_EPOCHS = 20
 ENGINE_KEYS = {"seed", "recipe", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS, *DECISION_DEFAULTS}
@@ -82,7 +97,7 @@ _COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # Data folders stay part of a run's identity (which folders are given changes what is
 # trained, e.g. dev-only vs dev + eval); the leaderboard compares folders by name, so the same
 # recipe run on two machines still merges into one row.
-NON_IDENTITY_KEYS = {"train.device", "train.amp", "train.channels_last", "train.compile"}
+NON_IDENTITY_KEYS = {"train.device", "train.channels_last", "train.compile"}
 # Folder values that are words, not paths (a dataset's "auto": the folder beside the dev set).
 _LOCATION_WORDS = ("", "auto", "none")
 
@@ -170,7 +185,11 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
         prefix = CONFIG_PREFIX[kind] + "."
         given = {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
         for key, value in component.resolve_options(given).items():
-            cfg[prefix + key] = value
+            option = component.options[key]
+            if getattr(option, "omit_default", False) and _same(value, option.default):
+                cfg.pop(prefix + key, None)  # an option added later: old run ids stay
+            else:
+                cfg[prefix + key] = value
     for key in cfg:
         if key not in ENGINE_KEYS and not key.startswith(_COMPONENT_PREFIXES):
             known = list(ENGINE_KEYS) + [k for k in cfg if k.startswith(_COMPONENT_PREFIXES)]
@@ -183,8 +202,10 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
 MAX_SEED = 2**32 - 1
 # (key, minimum) of the integer engine settings; a batch of 1 would break BatchNorm
 _ENGINE_INTS = (("seed", 0), ("train.epochs", 1), ("train.batch_size", 2),
-                ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0))
-_ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf16", True, False),
+                ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0),
+                ("train.sched_t_max", 0), ("train.sched_start_epoch", 0))
+_ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf16", "fp16", "fp32", True, False),
+                   "train.ema": (True, False),
                    "train.channels_last": ("auto", True, False),
                    "train.compile": ("auto", True, False), "train.ema_warmup": (True, False),
                    "decision.rule": ("gamma", "quantile"), "decision.per": ("class", "type")}
@@ -238,6 +259,8 @@ def run_id(cfg: Mapping[str, Any]) -> str:
 def _config_hash(cfg: Mapping[str, Any]) -> str:
     identity = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS
                 and not (k in HASHED_UNLESS_DEFAULT and _same(v, HASHED_UNLESS_DEFAULT[k]))}
+    if "train.amp" in identity:  # one precision, one id, however it is spelled
+        identity["train.amp"] = PRECISIONS.get(identity["train.amp"], identity["train.amp"])
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -268,6 +291,9 @@ class TrainSettings:
     lr: float
     weight_decay: float
     eta_min_factor: float
+    sched_t_max: int
+    sched_start_epoch: int
+    ema: bool
     ema_decay: float
     ema_warmup: bool
     bn_recalibrate: int
@@ -275,7 +301,7 @@ class TrainSettings:
     val_fraction: float
     select: str  # "val_ce" | "last"
     device: str
-    amp: str | bool  # "auto" | "bf16" | True | False
+    amp: str | bool  # "auto" | "bf16" | "fp16" | "fp32" | True | False
     max_steps_per_epoch: int
     channels_last: str | bool  # "auto" | True | False
     compile: str | bool  # "auto" | True | False

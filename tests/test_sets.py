@@ -128,7 +128,8 @@ def test_2020_trains_on_every_id_and_reports_dev_and_eval_apart(run2020):
         dev_ids = sorted(m["sets"]["dev"]["protocols"][name]["ids"])
         ev_ids = sorted(m["sets"]["eval"]["protocols"][name]["ids"])
         assert dev_ids == ["fan/00", "fan/02"] and ev_ids == ["fan/01", "fan/03"]
-    assert m["protocols"] == m["sets"]["dev"]["protocols"]  # top level: the dev set's
+    # top level: the official (eval) set's, labelled; dev under sets.dev
+    assert m["set"] == "eval" and m["protocols"] == m["sets"]["eval"]["protocols"]
     assert m["sets"]["eval"]["submission"] == "submission"
     assert m["sets"]["dev"]["submission"] == "submission-dev"
     assert sorted(m["decision"]["thresholds"]) == [f"fan/{i}" for i in sorted(DEV_IDS + EVAL_IDS)]

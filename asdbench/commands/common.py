@@ -66,6 +66,7 @@ def build_config(*, config_file=None, sets=(), data_root=None, **named):
     from asdbench.plugins import get_registry
 
     overrides: dict[str, Any] = flatten(load_toml(config_file)) if config_file else {}
+    overrides.pop("scorers", None)  # not a setting: what `run` evaluates (asdbench.run.evaluations)
     overrides.update({k: v for k, v in named.items() if v is not None})
     if data_root is not None:
         overrides["data.root"] = str(data_root)
@@ -88,16 +89,16 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     """One table per test set and protocol, each titled with what its numbers are: dataset,
     set, labelled clips, protocol, scorer and recipe."""
     cfg = metrics.get("config") or {}
-    what = (f"{cfg.get('dataset', '?')} · scorer {cfg.get('scorer', '?')} · recipe "
-            f"{cfg.get('recipe', 'common')}")
+    # identifiers as a plain line (never wrapped mid-word); each table's title is short
+    click.echo(f"{metrics['run_id']}: {cfg.get('dataset', '?')}, scorer "
+               f"{cfg.get('scorer', '?')}, recipe {cfg.get('recipe', 'common')}")
     sets = metrics.get("sets") or {"test": {"protocols": metrics["protocols"]}}
     for set_name, part in sets.items():
         labelled = f", {part['n_labelled']} labelled clips" if "n_labelled" in part else ""
         for name, m in part["protocols"].items():
             official = (" (official)" if name == metrics.get("official_protocol")
                         and set_name == metrics.get("official_set", set_name) else "")
-            table = Table(title=f"{metrics['run_id']}\n{what} · set {set_name}{labelled} · "
-                                f"protocol {name}{official}")
+            table = Table(title=f"set {set_name}{labelled}\nprotocol {name}{official}")
             for col in ("machine type", "AUC %", "pAUC %", "mAUC %"):
                 table.add_column(col, justify="right" if col != "machine type" else "left")
             for t, v in [*m["types"].items(), ("average", m["average"])]:

@@ -3,17 +3,16 @@
 - ``collect``: finished runs (and published results) as rows, each with its identity,
 - ``tables``: table kinds (``TableKind``, their registry) and the aggregation into a table,
 - ``tracks``: which runs compare (same data, same test set, same protocol) and their names,
-- ``ranking``, ``uncertainty``: one track's rows, 95 % jackknife intervals and ties,
-- ``render``: a table as markdown, LaTeX, CSV, HTML; ``terminal``: rich and plain text that
-  fit the terminal,
-- ``plots``: PNG plots of a table and of its rows' runs; ``sweep``: a metric per method
-  against one swept setting (``--sweep``), as points and PNG,
-- ``report``: the whole leaderboard as one self-contained HTML page (style:
-  ``report_style``); ``browser``: a page rendered by headless Chromium (test, screenshot).
+- ``ranking``: one track's rows, 95 % jackknife intervals and ties,
+- ``render``: a table's cells as markdown, LaTeX, CSV, HTML, and rich or plain text that fit
+  the terminal,
+- ``plots``: short row labels and PNG plots of a table and of its rows' runs; ``sweep``: a
+  metric per method against one swept setting (``--sweep``), as points and PNG,
+- ``report``: the whole leaderboard as one self-contained HTML page (style: ``report.css``).
 
 Nothing here imports click (the command is ``asdbench.commands.leaderboard``). pandas is
 imported inside the functions that build frames, so ``TableKind`` is a light import for a
-plugin; only ``plots`` imports matplotlib (and pandas) at module level.
+plugin; only ``plots`` and ``sweep`` import matplotlib (and pandas) at module level.
 """
 
 from __future__ import annotations

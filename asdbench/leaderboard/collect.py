@@ -47,6 +47,9 @@ MEASURED = "measured"
 # The set of a run written before sets were kept apart, and of a published row that names none:
 # ``asdbench.metrics.sets.DEFAULT_SET`` (not imported: it loads the metrics, about 2 s).
 DEFAULT_SET = "dev"
+# A run's average AUC minus the non-learned reference's on the same clips (per ID too:
+# ``<type>/<id>.lift``), written by ``asdbench run`` (asdbench.run.reference).
+LIFT = "average.lift"
 MIXED_SET = "dev+eval"  # an old run that evaluated both sets as one (see legacy_set)
 SET_ORDER = ("dev", "eval", MIXED_SET)  # then any other set, alphabetically
 COUNT_PREFIX = "n_"
@@ -229,8 +232,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     return rows
 
 
-def collect(results_dir: str | Path,
-            registry: Registry | Callable[[], Registry]) -> pd.DataFrame:
+def collect(results_dir: str | Path, registry: Registry | Callable[[], Registry], *,
+            cost: bool = True) -> pd.DataFrame:
     """One row per finished run, test set and protocol, with identity columns, every metric
     and ``config`` (the run's config as canonical JSON, for :mod:`asdbench.leaderboard.sweep`).
 
@@ -241,7 +244,8 @@ def collect(results_dir: str | Path,
     whose ``metrics.json`` cannot be read or has the wrong shape, whose folder is not named
     by its run id (a copy: not a second seed) or repeats a run id already read is skipped;
     a metric outside [0, 1] or not finite is shown as missing. Each is listed (one line
-    each) in ``df.attrs["warnings"]``.
+    each) in ``df.attrs["warnings"]``. With ``cost`` the rows get the cost columns of
+    :func:`asdbench.cost.add_cost_columns` (latencies from ``RESULTS/bench``, this CPU's only).
     """
     import pandas as pd
 
@@ -276,8 +280,25 @@ def collect(results_dir: str | Path,
             seen.add(_repeat_key(row))
             rows.append(row)
     df = pd.DataFrame(rows)
+    if cost and not df.empty:
+        df = _with_cost(df, defaults, Path(results_dir))
     df.attrs["warnings"] = warnings
     return df
+
+
+def _with_cost(df: pd.DataFrame, defaults: _Defaults, results_dir: Path) -> pd.DataFrame:
+    """``df`` with the cost columns (:mod:`asdbench.cost`)."""
+    from asdbench.cost import add_cost_columns, read_latency_records
+    from asdbench.run.provenance import cpu_model
+
+    try:
+        if not isinstance(defaults.registry, Registry):
+            defaults.registry = defaults.registry()
+        registry = defaults.registry
+    except AsdbenchError:
+        registry = None
+    return add_cost_columns(df, registry, read_latency_records([results_dir / "bench"]),
+                            cpu_model())
 
 
 def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],

@@ -8,8 +8,7 @@ is one value's mean ± std over those runs' seeds of ``average.auc`` under the p
 for (None: each run's official protocol, as the tables take it). Runs of different datasets,
 test sets or protocols never share a plot: one plot per dataset, set and protocol.
 
-``sweep_points`` only needs pandas (a bad key fails before anything is drawn); ``plot_sweeps``
-imports matplotlib (:mod:`asdbench.leaderboard.plots`) and writes each plot as
+A bad key fails before anything is drawn. ``plot_sweeps`` writes each plot as
 ``leaderboard_sweep_<key>[_<dataset>_<set>_<protocol>].png`` (the suffix when there are several)
 and every point of the key as ``leaderboard_sweep_<key>.csv`` (fractions).
 """
@@ -21,6 +20,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import matplotlib.pyplot as plt
+
+from asdbench.atomic import atomic_write_text
 from asdbench.leaderboard.collect import (
     DATA_PREFIX,
     MEASURED,
@@ -29,7 +31,7 @@ from asdbench.leaderboard.collect import (
     set_key,
     short,
 )
-from asdbench.leaderboard.labels import parse_settings, short_labels
+from asdbench.leaderboard.plots import add_caption, parse_settings, save_figure, short_labels, slug
 from asdbench.registry import AsdbenchError, suggest
 
 if TYPE_CHECKING:
@@ -155,8 +157,6 @@ def sweep_points(df: pd.DataFrame, key: str, protocol: str | None = None,
 
 def plot_groups(points: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(file stem, its points) per plot: one per dataset, set and protocol."""
-    from asdbench.leaderboard.plots import slug
-
     groups = list(points.groupby(GROUP, sort=False))
     stem = FILE_PREFIX + slug(points.attrs["key"])
     return [(stem + ("" if len(groups) == 1 else "_" + "_".join(slug(str(g)) for g in group)),
@@ -171,10 +171,6 @@ def _pretty(metric: str) -> str:
 def sweep_plot(points: pd.DataFrame, path: str | Path) -> Path:
     """One plot's lines (:func:`sweep_points` rows of one dataset, set and protocol) as a PNG:
     mean ± std over seeds against the swept value, chance (50 %) dashed."""
-    import matplotlib.pyplot as plt
-
-    from asdbench.leaderboard.plots import add_caption, save_figure
-
     key, metric = points.attrs["key"], points.attrs["metric"]
     first = points.iloc[0]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -199,9 +195,6 @@ def sweep_plot(points: pd.DataFrame, path: str | Path) -> Path:
 
 def plot_sweeps(points: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Every plot of one key's sweep and the CSV of its points; returns the files written."""
-    from asdbench.atomic import atomic_write_text
-    from asdbench.leaderboard.plots import slug
-
     out_dir = Path(out_dir)
     paths = [sweep_plot(part, out_dir / f"{stem}.png") for stem, part in plot_groups(points)]
     key = points.attrs["key"]

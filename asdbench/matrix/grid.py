@@ -17,6 +17,7 @@ from asdbench.registry import AsdbenchError, Registry, suggest
 MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
                "cells_per_gpu", "gpu_memory_per_cell")
 DEFAULT_NAME = "matrix"
+SCORERS = "scorers"  # scorers evaluated on each cell's model, not a run setting
 # The most cells one matrix file may expand to (before exclusions): a larger grid is
 # almost surely a mistake, and would exhaust memory before the first cell runs.
 MAX_CELLS = 10_000
@@ -81,7 +82,10 @@ def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any
     3. each ``include`` entry adds cells: its own values (lists expanded) combined with every
        value of each axis it does not name;
     4. shared ``settings`` are added under every cell (a cell's own values win) and identical
-       cells are kept once.
+       cells are kept once;
+    5. ``scorers`` (an axis, a setting or an include key: a scorer spec or a list of them,
+       ``asdbench run --scorers``) is not a run setting: cells that differ only in it are one
+       cell, trained once, which evaluates every scorer named (its ``scorers`` list).
     """
     axes, settings, excludes, includes = _parts(config, source)
     keys = list(axes)
@@ -100,15 +104,26 @@ def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any
         for combo in itertools.product(*(entry[k] for k in own), *(axes[k] for k in free)):
             cells.append(dict(zip(own + free, combo, strict=True)))
 
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
     for cell in cells:
         overrides = {**settings, **cell}
+        scorers = _scorer_list(overrides.pop(SCORERS, None), source)
         key = json.dumps(overrides, sort_keys=True, default=str)
-        if key not in seen:
-            seen.add(key)
-            out.append(overrides)
-    return out
+        kept = out.setdefault(key, overrides)
+        if scorers:  # one training, every scorer of the cells that differ only in these
+            kept[SCORERS] = list(dict.fromkeys([*kept.get(SCORERS, []), *scorers]))
+    return list(out.values())
+
+
+def _scorer_list(value: Any, source: str) -> list[str]:
+    """The scorer specs of a cell's ``scorers`` value: one spec or a list of them."""
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise _fail(source, f"scorers must be scorer specs (e.g. \"own\", \"mahalanobis\", "
+                    f"\"knn:k=2\"), not {value!r}")
+    return values
 
 
 Entries = list[dict[str, list[Any]]]
@@ -200,7 +215,12 @@ def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
     for i, overrides in enumerate(expand(config, source=matrix_name(config))):
         cell = Cell(i, absolute_locations(overrides))
         try:
-            cell.run_id = resolve(cell.overrides, registry).run_id
+            cfg = resolve({k: v for k, v in cell.overrides.items() if k != SCORERS}, registry)
+            cell.run_id = cfg.run_id
+            if SCORERS in cell.overrides:
+                from asdbench.run.evaluations import parse_scorers
+
+                cell.overrides[SCORERS] = parse_scorers(cell.overrides[SCORERS])
             to_toml(cell.overrides)  # what the cell's process receives: fails this cell only
         except AsdbenchError as exc:
             cell.error = str(exc)
