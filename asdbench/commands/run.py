@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from asdbench.commands.common import (
+    RESULTS_FOLDER,
     build_config,
     config_options,
     ensure_writable,
@@ -54,7 +55,7 @@ def enable_huge_pages() -> None:
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--device", help=f"{TRAIN_DEFAULTS['train.device']} (default), cpu, cuda or "
               "cuda:K.")
-@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+@click.option("--results", type=RESULTS_FOLDER, default=default_results,
               show_default=DEFAULT_HELP, help="Results folder; the run goes to RESULTS/runs/<run-id>/.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
 @click.option("--json", "as_json", is_flag=True,

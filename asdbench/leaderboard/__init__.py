@@ -17,4 +17,8 @@ comes from :mod:`asdbench.sdk.tables`.
 
 from __future__ import annotations
 
+from asdbench.workspace import private_matplotlib_dir
+
+private_matplotlib_dir()  # before plots or sweep import matplotlib: nothing under $HOME
+
 FORMATS = ("rich", "plain", "markdown", "csv", "latex", "html")
