@@ -171,7 +171,8 @@ def run_info(cfg: RunConfig, data: DecodedData, splits: Splits,
     """What ``config.json`` records: the config, classes, audio format, data and provenance."""
     audio = data.audio
     return {"run_id": cfg.run_id, "config": cfg, "classes": data.classes,
-            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds},
+            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds,
+                      **({} if audio.channel is None else {"channel": audio.channel})},
             "data_root": data.data_root(), "protocols": list(data.dataset.protocols),
             "provenance": provenance(device),
             "data": {"train": len(splits.train), "val": len(splits.val),
