@@ -60,7 +60,9 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` as UTF-8 atomically; a file name read from disk that is not UTF-8
+    (held as surrogates) is written back as the bytes it was."""
+    return atomic_write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def unwritable_reason(folder: str | Path) -> str | None:

@@ -80,7 +80,8 @@ def asdbench_frontends() -> list[Component]:
     - optionally ``traits: frozenset[str]``: what it stacks (e.g. ``{asdbench.sdk.LOG_MEL}``),
       passed to methods for per-input defaults.
 
-    Learnable parts (e.g. Tgram) live in the module and train with the backbone.
+    Learnable parts (e.g. Tgram) live in the module and train with the backbone. A parameter
+    carrying ``lr_scale`` (a float) trains at ``train.lr`` times it (a pretrained encoder's).
     """
 
 

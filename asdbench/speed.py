@@ -10,7 +10,7 @@ below is here because ``bench/`` measured a gain with it (``results/BENCHMARKS.m
   of TFgram/Tgram have fast algorithms that cuDNN's heuristics do not pick.
 - **torch.compile** (opt-in): fuses BatchNorm/PReLU/elementwise chains; pays off on long runs
   only, since every new input shape or train/eval switch costs a compilation (its time:
-  ``results/notes-from-code.md``).
+  ``results/notes.md``).
 - **frozen TorchScript** for inference (:func:`optimize_for_inference`): BatchNorm folded into
   the convolutions, oneDNN layouts, no autograd bookkeeping.
 """

@@ -74,7 +74,7 @@ TINY_RUN: dict = {
 # The easy setting on which a trained detector must beat chance clearly: strong faults
 # (difficulty 0.2), 3 IDs per type and 48 training clips per ID, 16 + 16 test clips per ID
 # (the chance AUC's spread over the 6 IDs is then about 0.04: sqrt(33 / (12 * 16 * 16)) per
-# ID, over sqrt(6)), 8 epochs. Why 48 clips, and its run time: results/notes-from-code.md.
+# ID, over sqrt(6)), 8 epochs. Why 48 clips, and its run time: results/notes.md.
 # ``resolve({**EASY_RUN, "method": ..., "data.root": ...}, registry)``.
 EASY_RUN: dict = {
     **TINY_RUN, "data.ids_per_type": 3, "data.train_per_id": 48,

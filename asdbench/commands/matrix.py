@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -79,9 +80,18 @@ def command(config_file: Path, executor: str, address: str | None, results: Path
     per_gpu, memory = _packing(config, config_file, cells_per_gpu, gpu_memory_per_cell)
     ex = make_executor(executor, max_parallel=max_parallel, address=address,
                        cells_per_gpu=per_gpu, gpu_memory_per_cell=memory)
-    result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
-                        console=console)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill stops cells as Ctrl-C does
+    try:
+        result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
+                            console=console)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _report(result, results, console)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM as Ctrl-C: the running cells are stopped and their claims released."""
+    raise KeyboardInterrupt
 
 
 def _packing(config: dict, config_file: Path, cells_per_gpu: int | None,

@@ -230,9 +230,7 @@ def data_problems_line(problems: list[tuple[str, str]], cfg: RunConfig) -> str |
     ``asdbench data check`` command that lists each one; None when there were none."""
     from collections import Counter
 
-    from asdbench.audio import CUT, MULTICHANNEL, PADDED, RESAMPLED  # clips kept, changed
-
-    kept_notes = (CUT, MULTICHANNEL, PADDED, RESAMPLED)
+    from asdbench.audio import KEPT as kept_notes  # clips kept, changed
     skipped: Counter = Counter()
     changed: Counter = Counter()
     for item, message in problems:

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS
+from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS, is_location
 from asdbench.registry import KINDS, AsdbenchError, Registry
 
 if TYPE_CHECKING:
@@ -61,8 +62,7 @@ def _canon(value: Any) -> str:
 
 def _is_location(key: str) -> bool:
     """Dataset folders (``data.root``, ``data.eval_root``): where data is, not what it is."""
-    last = key.rsplit(".", 1)[-1]
-    return last == "root" or last.endswith("_root")
+    return is_location(key)
 
 
 def _portable(key: str, value: Any) -> Any:
@@ -248,8 +248,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     return rows
 
 
-def collect(results_dir: str | Path,
-            registry: Registry | Callable[[], Registry]) -> pd.DataFrame:
+def collect(results_dir: str | Path, registry: Registry | Callable[[], Registry], *,
+            cost: bool = True) -> pd.DataFrame:
     """One row per finished run, test set and protocol, with identity columns, every metric
     and ``config`` (the run's config as canonical JSON, for :mod:`asdbench.leaderboard.sweep`).
 
@@ -257,8 +257,11 @@ def collect(results_dir: str | Path,
 
     Metric columns are ``<type>.<metric>``, ``average.<metric>`` and ``<type>/<id>.<metric>``
     (fractions). A run folder without ``metrics.json`` is not finished and not a row; a run
-    whose ``metrics.json`` cannot be read or has the wrong shape is skipped and listed (one
-    line each) in ``df.attrs["warnings"]``.
+    whose ``metrics.json`` cannot be read or has the wrong shape, whose folder is not named
+    by its run id (a copy: not a second seed) or repeats a run id already read is skipped;
+    a metric outside [0, 1] or not finite is shown as missing. Each is listed (one line
+    each) in ``df.attrs["warnings"]``. With ``cost`` the rows get the cost columns of
+    :func:`asdbench.cost.add_cost_columns` (latencies from ``RESULTS/bench``, this CPU's only).
     """
     import pandas as pd
 
@@ -268,12 +271,20 @@ def collect(results_dir: str | Path,
     rows: list[dict[str, Any]] = []
     rescored: list[dict[str, Any]] = []
     warnings: list[str] = []
+    run_ids: set[str] = set()
     for run in RunDir.all_in(results_dir):
         if not run.metrics_path.exists():
             continue
         got = _rows_of(run, defaults, warnings, "run skipped")
         if got is None:
             continue  # an unreadable run: its re-scorings are not rows either
+        rid = got[0]["run_id"] if got else run.name
+        if rid != run.name or rid in run_ids:
+            why = (f"its folder is not named by its run id {rid} (a copied or renamed run)"
+                   if rid != run.name else f"run id {rid} read already")
+            warnings.append(f"{run.path}: {why}; run skipped")
+            continue
+        run_ids.add(rid)
         rows += got
         for folder in run.evaluations():
             rescored += [row | {"rescored": folder.name}
@@ -285,8 +296,25 @@ def collect(results_dir: str | Path,
             seen.add(_repeat_key(row))
             rows.append(row)
     df = pd.DataFrame(rows)
+    if cost and not df.empty:
+        df = _with_cost(df, defaults, Path(results_dir))
     df.attrs["warnings"] = warnings
     return df
+
+
+def _with_cost(df: pd.DataFrame, defaults: _Defaults, results_dir: Path) -> pd.DataFrame:
+    """``df`` with the cost columns (:mod:`asdbench.cost`)."""
+    from asdbench.cost import add_cost_columns, read_latency_records
+    from asdbench.run.provenance import cpu_model
+
+    try:
+        if not isinstance(defaults.registry, Registry):
+            defaults.registry = defaults.registry()
+        registry = defaults.registry
+    except AsdbenchError:
+        registry = None
+    return add_cost_columns(df, registry, read_latency_records([results_dir / "bench"]),
+                            cpu_model())
 
 
 def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
@@ -297,11 +325,30 @@ def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
     try:
         if metrics is None:
             raise ValueError("not a readable JSON object")
-        return _run_rows(metrics, folder.path, defaults)
+        rows = _run_rows(metrics, folder.path, defaults)
     except (ValueError, KeyError, TypeError) as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
         warnings.append(f"{folder.metrics_path}: unreadable ({reason}); {skipped}")
         return None
+    bad = _out_of_range(rows)
+    if bad:
+        warnings.append(f"{folder.metrics_path}: {len(bad)} metric(s) outside [0, 1] or not "
+                        f"finite ({', '.join(bad[:3])}{', ...' * (len(bad) > 3)}); shown as "
+                        "missing")
+    return rows
+
+
+def _out_of_range(rows: list[dict[str, Any]]) -> list[str]:
+    """Set every metric of ``rows`` outside [0, 1] or not finite (NaN: none) to NaN; returns
+    them as ``protocol:column=value``, each once."""
+    bad: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if ("." in key and isinstance(value, float) and not math.isnan(value)
+                    and not 0 <= value <= 1):
+                bad.append(f"{row['protocol']}:{key}={value:g}")
+                row[key] = NAN
+    return list(dict.fromkeys(bad))
 
 
 def _repeat_key(row: dict[str, Any]) -> tuple:

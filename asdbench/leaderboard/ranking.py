@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from asdbench.cost import COLUMNS as COST_COLUMNS
+from asdbench.cost import pareto_front
 from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
 
 if TYPE_CHECKING:
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
 CONFIDENCE = 0.95
 CI_SUFFIX = "_ci"
+FRONT_COST = "gflops_10s"  # the cost the table's Pareto mark (``front``) is taken against
+COST_MACHINE = "cpu_ms_machine"
 # A unit: (machine type, {metric: values}); a section scored per domain has several values.
 Unit = tuple[str, dict[str, list[float]]]
 
@@ -144,6 +148,7 @@ def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataF
     primary metric's interval half-width (``<primary>_ci``, over ``ci_n`` IDs)."""
     import pandas as pd
 
+    cost = [c for c in COST_COLUMNS if c in data]
     rows = []
     for key, group in data.groupby(IDENTITY, dropna=False, sort=False):
         row: dict[str, Any] = dict(zip(IDENTITY, key, strict=True))
@@ -160,11 +165,15 @@ def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataF
         row[f"{primary}{CI_SUFFIX}"], row["ci_n"] = half, units
         if LIFT in metrics:  # the lift's interval: the same jackknife on per-ID lifts
             row[f"{LIFT}{CI_SUFFIX}"] = np.nan if is_ref else interval(group, LIFT)[0]
+        for col in cost:  # one architecture per identity: its seeds' cost is one value
+            known = group[col].dropna()
+            known = known[known != ""]
+            row[col] = known.iloc[0] if len(known) else (np.nan if col != COST_MACHINE else "")
         rows.append(row)
     lift = [f"{LIFT}{CI_SUFFIX}"] if LIFT in metrics and primary != LIFT else []
     return pd.DataFrame(rows, columns=[*IDENTITY, "n", "seeds",
                                        *(f"{c}_{s}" for c in metrics for s in ("mean", "std")),
-                                       f"{primary}{CI_SUFFIX}", "ci_n", *lift])
+                                       f"{primary}{CI_SUFFIX}", "ci_n", *lift, *cost])
 
 
 def track_table(data: pd.DataFrame, metrics: list[str], primary: str,
@@ -187,5 +196,7 @@ def track_table(data: pd.DataFrame, metrics: list[str], primary: str,
         out["tie"] = [r == r and counts.get(r, 0) > 1 for r in ranks]
     else:
         out["rank_ci"], out["tie"] = float("nan"), False
+    if f"{primary}_mean" in out.columns and FRONT_COST in out.columns and len(out):
+        out["front"] = pareto_front(out[f"{primary}_mean"], out[FRONT_COST])
     out.attrs.update({"metrics": metrics, "primary": primary})
     return out

@@ -18,7 +18,7 @@ import io
 import math
 from collections.abc import Callable
 from html import escape as html_escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asdbench.leaderboard import FORMATS
 from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
@@ -37,6 +37,7 @@ ALWAYS_SHOWN = ("method", "frontend")
 NOT_SHOWN = ("track", "set")
 CI_HEADER = "95 % CI"
 LIFT_CI_HEADER = "lift 95 % CI"  # half-width: the lift's jackknife over IDs, seeds averaged
+FRONT_HEADER, FRONT_MARK = "front", "◆"
 
 
 def by_track(tbl: pd.DataFrame) -> list[pd.DataFrame]:
@@ -173,10 +174,47 @@ def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
                               zip(tbl[f"{col}_mean"], tbl[ci], strict=True)]
         elif col == LIFT and ci in tbl and tbl[ci].notna().any():
             out[LIFT_CI_HEADER] = ["—" if h != h else f"± {100 * h:.2f}" for h in tbl[ci]]
-    return out, _caption(tbl, constant)
+    cost = _cost_cells(tbl)
+    for col, values in cost.items():
+        out[col] = values
+    return out, _caption(tbl, constant) + (_cost_caption(tbl) if cost else "")
 
 
-KEPT = ("rank", "n", CI_HEADER, "official")  # never left out to fit
+def _num(value: Any, fmt: str) -> str:
+    return "—" if value is None or value != value else format(value, fmt)
+
+
+def _cost_cells(tbl: pd.DataFrame) -> dict[str, list[str]]:
+    """The cost columns that some row has (:mod:`asdbench.cost`), formatted, and the Pareto
+    mark (``front``)."""
+    cells: dict[str, list[str]] = {}
+    if "params" in tbl and tbl["params"].notna().any():
+        cells["params M"] = [_num(v / 1e6 if v == v else v, ".2f") for v in tbl["params"]]
+    for col, head, fmt in (("gflops_10s", "GFLOP/10 s", ".3g"), ("cpu_ms", "CPU ms", ".1f"),
+                           ("cpu_ms_int8", "int8 ms", ".1f"),
+                           ("train_peak_mb", "train MB", ".0f")):
+        if col in tbl and tbl[col].notna().any():
+            cells[head] = [_num(v, fmt) for v in tbl[col]]
+    if cells and "front" in tbl and tbl["front"].any():
+        cells[FRONT_HEADER] = [FRONT_MARK if f is True else "" for f in tbl["front"]]
+    return cells
+
+
+def _cost_caption(tbl: pd.DataFrame) -> str:
+    """What the cost columns are, and on which CPU a latency was measured."""
+    text = (" · cost: inference parameters (M) and GFLOP per 10-s clip as `asdbench describe` "
+            "counts them")
+    machines = sorted({m for m in tbl.get("cpu_ms_machine", []) if isinstance(m, str) and m})
+    if machines:
+        text += (f"; CPU ms per 10-s clip (exported ONNX, batch 1, 2 threads, median) on "
+                 f"{' / '.join(machines)}")
+    if "front" in tbl and tbl["front"].any():
+        text += (f" · {FRONT_MARK}: on the Pareto front of {header(tbl.attrs['primary'])} "
+                 "against GFLOP")
+    return text
+
+
+KEPT = ("rank", "n", CI_HEADER, "official", FRONT_HEADER)  # never left out to fit
 IDENT_MIN = 10  # an identity column folds down to this width at least
 
 

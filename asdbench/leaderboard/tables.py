@@ -90,37 +90,30 @@ CORE_KINDS = (TYPES,)
 class Plugins(Protocol):
     """What :func:`table_kinds` reads of the loaded plugins (``asdbench.plugins.PluginSet``)."""
 
-    hook: Any
-    packages: dict[str, tuple[str, str]]
-    failures: dict[str, str]
+    def package(self, plugin: str) -> str: ...
+
+    def collect(self, hook: str, kind: type, warn: bool = False,
+                **kwargs: Any) -> list[tuple[str, Any]]: ...
+
+
+def owned_table_kinds(plugins: Plugins) -> dict[str, tuple[str, TableKind]]:
+    """``name -> (plugin, kind)`` of the core's kinds (plugin "") and every plugin's
+    (``asdbench_tables``). A plugin whose hook fails is recorded and skipped; a name provided
+    twice is an error naming both packages."""
+    kinds = {kind.name: ("", kind) for kind in CORE_KINDS}
+    for plugin, kind in plugins.collect("asdbench_tables", TableKind):
+        if kind.name in kinds:
+            first = kinds[kind.name][0]
+            raise AsdbenchError(f"table '{kind.name}' is provided by both "
+                                f"{plugins.package(first) if first else 'asdbench'} and "
+                                f"{plugins.package(plugin)}")
+        kinds[kind.name] = (plugin, kind)
+    return kinds
 
 
 def table_kinds(plugins: Plugins) -> dict[str, TableKind]:
-    """The core's table kinds and every plugin's (``asdbench_tables``), by name.
-
-    A plugin whose hook raises or returns anything but ``TableKind`` objects is recorded in
-    ``plugins.failures`` and its kinds are skipped; a name provided twice is an error naming
-    both packages.
-    """
-    kinds = {kind.name: kind for kind in CORE_KINDS}
-    owner = dict.fromkeys(kinds, "asdbench")
-    for impl in plugins.hook.asdbench_tables.get_hookimpls():
-        package = plugins.packages.get(impl.plugin_name, (impl.plugin_name, ""))[0]
-        try:
-            provided = list(impl.function() or [])
-            wrong = [type(k).__name__ for k in provided if not isinstance(k, TableKind)]
-            if wrong:
-                raise TypeError(f"returned {wrong[0]}, expected TableKind")
-        except Exception as exc:  # one broken plugin must not take the leaderboard down
-            plugins.failures[impl.plugin_name] = (f"package {package}: asdbench_tables: "
-                                                  f"{type(exc).__name__}: {exc}")
-            continue
-        for kind in provided:
-            if kind.name in kinds:
-                raise AsdbenchError(f"table '{kind.name}' is provided by both "
-                                    f"{owner[kind.name]} and {package}")
-            kinds[kind.name], owner[kind.name] = kind, package
-    return kinds
+    """The core's table kinds and every plugin's, by name (:func:`owned_table_kinds`)."""
+    return {name: kind for name, (_, kind) in owned_table_kinds(plugins).items()}
 
 
 def default_kind(kinds: Mapping[str, TableKind]) -> TableKind:

@@ -11,8 +11,9 @@
   decisions, precision/recall/F1;
 - :mod:`~asdbench.metrics.submission`: the official anomaly-score and decision-result files.
 
-The names below are imported on first use, so that importing the light submodules (the core
-plugin, :mod:`~asdbench.metrics.protocols`) does not import pandas and sklearn.
+The maths takes its protocols as an argument; :func:`default_protocols` gives those of the
+process-wide plugin set to a caller that passes none. The names below are imported on first
+use, so that importing the light submodules does not import pandas and sklearn.
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ __all__ = [
     "fit_thresholds", "harmonic_mean", "prepare_scores", "protocol_registry", "roc_points",
     "submission_name", "write_submission",
 ]
+
+
+def default_protocols() -> ProtocolRegistry:
+    """The protocols of the process-wide plugin set, for a caller that passes none."""
+    from asdbench.metrics.compute import protocol_registry
+    from asdbench.plugins import default_plugins  # the plugin set stays out of the maths
+
+    return protocol_registry(default_plugins())
 
 
 def __getattr__(name: str) -> Any:

@@ -68,8 +68,9 @@ def metrics_by_set(frame: pd.DataFrame, protocols: Sequence[str], *, dataset: st
 
 
 def decided_metrics(frame: pd.DataFrame, thresholds: dict[str, dict[str, Any]],
-                    rule: DecisionRule, protocols: Sequence[str],
-                    dataset: str = "") -> tuple[pd.DataFrame, dict[str, Any]]:
+                    rule: DecisionRule, protocols: Sequence[str], dataset: str = "",
+                    registry: ProtocolRegistry | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``frame`` (with each clip's ``set``) with its ``decision`` column, and the part of
     ``metrics.json`` it makes: ``sets`` (each set's metrics), ``protocols`` (top level: the
     official set's, ``eval`` where there is one, named by ``set``; ``dev`` stays under
@@ -78,7 +79,7 @@ def decided_metrics(frame: pd.DataFrame, thresholds: dict[str, dict[str, Any]],
     ``set``: :func:`top_level_set` tells them apart."""
     frame = frame.assign(decision=decide(frame, thresholds))
     names = set_names(frame)
-    sets = metrics_by_set(frame, protocols, dataset=dataset)
+    sets = metrics_by_set(frame, protocols, dataset=dataset, registry=registry)
     official = official_set(names)
     return frame, {"official_protocol": protocols[0], "official_set": official,
                    "set": official, "protocols": sets[official]["protocols"], "sets": sets,

@@ -46,11 +46,17 @@ def make_optimizer(model: nn.Module, train: TrainSettings,
                    lr: float | None = None) -> torch.optim.Optimizer:
     """The paper's optimiser: AdamW (torch's default betas) at ``train.lr`` over every
     parameter (or ``params`` at ``lr``: a stage's); the fused implementation (one kernel, same
-    update) when the parameters are on CUDA."""
+    update) when the parameters are on CUDA. A parameter carrying ``lr_scale`` (a pretrained
+    encoder's, say) trains in its own group at ``lr`` times it; the first group is unscaled."""
     params = list(model.parameters()) if params is None else params
     fused = bool(params) and all(p.is_cuda for p in params)
-    return torch.optim.AdamW(params, lr=train.lr if lr is None else lr,
-                             weight_decay=train.weight_decay, fused=fused or None)
+    lr = train.lr if lr is None else lr
+    scales: dict[float, list[nn.Parameter]] = {1.0: []}
+    for p in params:
+        scales.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
+    groups = [{"params": ps, "lr": lr * s} for s, ps in scales.items() if ps or s == 1.0]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=train.weight_decay,
+                             fused=fused or None)
 
 
 @dataclass

@@ -15,7 +15,9 @@ import torch
 
 from asdbench import plugins
 from asdbench.config import RunConfig
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
+from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.sets import decided_metrics, write_set_submissions
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
@@ -79,7 +81,8 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
     """Train ``cfg`` into ``run`` and evaluate it (the run's scorer, then each of ``extras``,
     with the lift over ``reference``: its metrics and run id); returns the run's metrics.
     ``announce``: call the lifecycle hooks."""
-    t_start, hook = time.perf_counter(), plugins.default_plugins().hook
+    t_start = time.perf_counter()
+    loaded = registry.plugins or plugins.default_plugins()  # a caller's own set reaches its hooks
     device = select_device(cfg.train.device)
     torch.manual_seed(cfg.seed)
     data = decode_data(cfg, registry, progress)
@@ -91,13 +94,13 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
     splits = make_splits(data, model.frontend, cfg, device, progress)
     run.write_config(run_info(cfg, data, splits, device))
     if announce:
-        hook.asdbench_run_started(config=cfg.to_flat(), run_dir=run.path)
+        loaded.notify("asdbench_run_started", config=cfg.to_flat(), run_dir=run.path)
     trained: list[dict[str, Any]] = []  # this part's epochs (a resumed run had earlier ones)
 
     def on_epoch(record: dict[str, Any]) -> None:
         trained.append(record)
         if announce:
-            hook.asdbench_epoch_end(run_dir=run.path, record=record)
+            loaded.notify("asdbench_epoch_end", run_dir=run.path, record=record)
 
     test_metric = (test_selection_metric(cfg, registry, splits, device)
                    if cfg.train.select == "test" else None)  # reads test labels: marked
@@ -106,12 +109,13 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
     frame, train_frame, inputs = score_test_clips(cfg, registry, model, splits, run, device)
     protocols = list(data.dataset.protocols)
     metrics = {"run_id": cfg.run_id, "config": cfg,
-               **evaluate_sets(cfg, frame, train_frame, protocols, run),
+               **evaluate_sets(cfg, frame, train_frame, protocols, run,
+                               protocol_registry(loaded)),
                **summary, "wall_time_s": time.perf_counter() - t_start
                + run.earlier_wall_time(len(trained))}
     metrics = run.write_metrics(with_lift(metrics, reference))
     if announce:
-        hook.asdbench_run_finished(run_dir=run.path, metrics=metrics)
+        loaded.notify("asdbench_run_finished", run_dir=run.path, metrics=metrics)
     for overrides in extras:
         done = evaluate_scorer(run, cfg, overrides, registry, inputs[0], splits.full.clips,
                                inputs[1], splits.test.clips, protocols, metrics)
@@ -201,7 +205,8 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
 
 
 def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
-                  protocols: list[str], run: RunDir) -> dict[str, Any]:
+                  protocols: list[str], run: RunDir,
+                  registry: ProtocolRegistry | None = None) -> dict[str, Any]:
     """Decisions, submission files and metrics of each test set apart; the part of
     ``metrics.json`` they make.
 
@@ -212,9 +217,9 @@ def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
     """
     rule = DecisionRule.from_config(cfg)
     frame, metrics = decided_metrics(frame, fit_thresholds(train, rule), rule, protocols,
-                                     cfg.dataset)
+                                     cfg.dataset, registry)
     folders = {n: run.set_submission_dir(n, metrics["official_set"]) for n in metrics["sets"]}
-    write_set_submissions(frame, folders, layout=protocols[0])
+    write_set_submissions(frame, folders, layout=protocols[0], registry=registry)
     for name, folder in folders.items():
         metrics["sets"][name]["submission"] = folder.name
     return metrics

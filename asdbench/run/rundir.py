@@ -93,9 +93,11 @@ class RunDir:
     def training_lock(self, owner: str = "asdbench run") -> Iterator[None]:
         """Hold the run's claim (``RESULTS/claims/<run-id>.claim``, the matrix's mechanism)
         while training into this folder; a claim another live process holds is a one-line
-        error naming it. A matrix's cell trains under the claim its matrix took for it.
-        Temporary files a killed writer left in the folder are removed once it is held."""
+        error naming it. A matrix's cell trains under the claim its matrix took for it, and
+        keeps it fresh while it trains. Temporary files a killed writer left in the folder
+        are removed once it is held."""
         from asdbench.matrix.claims import (  # noqa: PLC0415
+            Claim,
             Claims,
             Heartbeat,
             describe_holder,
@@ -103,11 +105,11 @@ class RunDir:
         )
 
         claims = Claims(self.path.parent.parent, owner=owner)
-        if held_for_this_process(claims.holder(self.name)):
-            sweep_temp_files(self.path)
-            yield
-            return
-        if claims.acquire(self.name) is None:
+        info = claims.holder(self.name)
+        own = not held_for_this_process(info)
+        if not own:  # kept fresh while this process trains; released by the matrix
+            claims.held[self.name] = Claim(claims.path(self.name), info or {})
+        elif claims.acquire(self.name) is None:
             raise AsdbenchError(f"{self.path}: {describe_holder(claims.holder(self.name))} is "
                                 "training this run; wait for it to finish, then run again")
         heartbeat = Heartbeat(claims)
@@ -117,7 +119,8 @@ class RunDir:
             yield
         finally:
             heartbeat.stop.set()
-            claims.release_all()
+            if own:
+                claims.release_all()
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -415,7 +418,8 @@ class RunDir:
         path = path or self.scores_path
         if not path.exists():
             return None
-        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str})
+        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str},
+                            encoding_errors="surrogateescape")
         sets = list((_read_json_object(path.parent / self.METRICS) or {}).get("sets") or {})
         if "set" in frame.columns or len(sets) > 1:
             return frame

@@ -15,7 +15,7 @@ PLUGIN = "example_method"  # the entry-point name in pyproject.toml
 
 
 def test_cosine_is_registered_with_its_package():
-    method = REGISTRY.get("method", "cosine")
+    method = REGISTRY.get("method", "cosine-id")
     assert (method.plugin, method.package) == (PLUGIN, "asdbench-example-method")
 
 
