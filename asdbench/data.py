@@ -22,10 +22,13 @@ MAX_CLIP_SAMPLES = 2**27
 
 @dataclass(frozen=True)
 class AudioSpec:
-    """Sample rate and clip length every clip is brought to before features are computed."""
+    """Sample rate and clip length every clip is brought to before features are computed;
+    ``channel``: the channel read from a multi-channel file (0: the first, left), None
+    averages them."""
 
     sample_rate: int = 16000
     clip_seconds: float = 10.0
+    channel: int | None = None
 
     def __post_init__(self) -> None:
         rate, seconds = self.sample_rate, self.clip_seconds

@@ -119,9 +119,11 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
 def fetch_command(dataset_name: str, to: Path, parts: str, types: str, dry_run: bool) -> None:
     """Download and unpack a dataset's official archives into --to.
 
-    Resumable (run it again after a stop: a partial download is continued), verified (size,
-    and md5 where the publisher gives one; the zip's CRCs on unpacking), and an archive
-    already complete is neither downloaded nor unpacked again.
+    Resumable (run it again after a stop: a partial download is continued), verified (the
+    size the server announces; the zip's CRCs on unpacking; and an md5 where one with a named
+    source is shipped: DCASE 2020 and 2023, copied from soundata's lists of the Zenodo
+    records, none for 2021, 2022, 2024, 2025, 2026), and an archive already complete is
+    neither downloaded nor unpacked again.
 
     \b
     Examples:

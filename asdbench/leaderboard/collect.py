@@ -88,11 +88,25 @@ def data_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": cfg.get("dataset"), **out}
 
 
+# the track suffix and row note of a run whose checkpoint was chosen on test labels
+# (train.select = "test"): such rows are never ranked beside rows selected without them
+SELECTED_ON_TEST = "selected-on-test"
+SELECTED_ON_TEST_NOTE = ("selected on test: the checkpoint with the best test AUC + pAUC was "
+                         "kept (uses test labels), so it is ranked in a track of its own")
+
+
+def selected_on_test(cfg: dict[str, Any]) -> bool:
+    """Whether a run chose its checkpoint with test labels (``train.select = "test"``)."""
+    return cfg.get("train.select") == "test"
+
+
 def track_of(cfg: dict[str, Any]) -> str:
     """The track of a run, ``<dataset>·<hash of its data config>``: rows compare only within
-    one track (and one protocol)."""
+    one track (and one protocol). A run selected on test gets a track of its own
+    (``…·selected-on-test``)."""
     digest = hashlib.sha256(_canon(data_config(cfg)).encode()).hexdigest()[:6]
-    return f"{cfg.get('dataset')}·{digest}"
+    track = f"{cfg.get('dataset')}·{digest}"
+    return f"{track}·{SELECTED_ON_TEST}" if selected_on_test(cfg) else track
 
 
 def recipe_hash(cfg: dict[str, Any]) -> str:
@@ -205,6 +219,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     base = defaults(cfg)
     settings, data, note = ("", "", f"defaults unknown: {base}") if isinstance(base, str) else (
         settings_of(cfg, base, data=False), settings_of(cfg, base, data=True), "")
+    if selected_on_test(cfg):
+        note = "; ".join(n for n in (SELECTED_ON_TEST_NOTE, note) if n)
     rows = []
     for test_set, name, pm in [(t, n, pm) for t, protocols in _set_protocols(m, cfg)
                                for n, pm in protocols.items()]:

@@ -13,7 +13,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from asdbench.leaderboard.collect import LIFT, set_key
+from asdbench.leaderboard.collect import (
+    LIFT,
+    SELECTED_ON_TEST,
+    SELECTED_ON_TEST_NOTE,
+    set_key,
+)
 from asdbench.leaderboard.ranking import track_table
 from asdbench.leaderboard.tracks import (
     differing_data,
@@ -140,6 +145,13 @@ def _track(rows: pd.DataFrame, kind: TableKind, by: str) -> pd.DataFrame:
     return track_table(rows, metrics, kind.primary_metric(metrics), kind.rank_by[-1])
 
 
+def _note(track: str, note: str) -> str:
+    """A table's note, led by why a test-selected track is ranked apart."""
+    if str(track).endswith(SELECTED_ON_TEST):
+        return "; ".join(n for n in (SELECTED_ON_TEST_NOTE, note) if n)
+    return note
+
+
 def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
           kind: TableKind = TYPES, references: pd.DataFrame | None = None,
           test_set: str | None = None) -> pd.DataFrame:
@@ -186,7 +198,7 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
                       "title": title(track, test, proto, differing.get(track, "")),
                       "differing": differing.get(track, ""),
                       "data": "" if own.empty else str(own["data"].iloc[0]),
-                      "note": notes.get(table_key(track, test, proto), "")})
+                      "note": _note(track, notes.get(table_key(track, test, proto), ""))})
     out = pd.concat(parts, ignore_index=True) if parts else _track(data, kind, by)
     metrics = list(dict.fromkeys(m for info in infos for m in info["metrics"]))
     out.attrs.update({"metrics": metrics, "kind": kind.name, "by": by, "protocol": protocol,

@@ -5,7 +5,9 @@ by whether one is given): ``synthetic·3fa2c1``. A table ranks the rows of one t
 set (``dev``, ``eval``: the development and the evaluation set are never ranked together) and
 one metric protocol. Published rows join the track of their dataset, set and protocol whose
 data settings are the dataset's defaults (the published numbers are on the official data),
-else they form a track of their own, with a note saying why no run is beside them.
+else they form a track of their own, with a note saying why no run is beside them. Runs that
+chose their checkpoint on test labels (``train.select = "test"``) form tracks of their own
+(``…·selected-on-test``), ranked apart from every other row.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 
 import pandas as pd
 
-from asdbench.leaderboard.collect import MEASURED, set_key, short
+from asdbench.leaderboard.collect import MEASURED, SELECTED_ON_TEST, set_key, short
 
 PUBLISHED = "published"
 
@@ -48,8 +50,11 @@ def place_references(refs: pd.DataFrame, measured: pd.DataFrame
     if refs.empty:
         return refs, {}
     rows, notes = [], {}
-    default = (measured[measured["data"] == ""][["dataset", "set", "protocol", "track"]]
-               .drop_duplicates() if not measured.empty else pd.DataFrame())
+    # never beside runs selected on test labels: their track is theirs alone
+    default = (measured[(measured["data"] == "")
+                        & ~measured["track"].astype(str).str.endswith(SELECTED_ON_TEST)]
+               [["dataset", "set", "protocol", "track"]].drop_duplicates()
+               if not measured.empty else pd.DataFrame())
     for _, ref in refs.iterrows():
         tracks = ([] if default.empty else default[(default["dataset"] == ref["dataset"])
                                                    & (default["set"] == ref["set"])

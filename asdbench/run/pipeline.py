@@ -29,6 +29,7 @@ from asdbench.run.evaluate import (
     fit_method,
     fit_scorer,
     scores_frame,
+    test_selection_metric,
 )
 from asdbench.run.evaluations import eval_config, evaluate_scorer, extra_overrides
 from asdbench.run.loop import fit
@@ -101,8 +102,10 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
         if announce:
             loaded.notify("asdbench_epoch_end", run_dir=run.path, record=record)
 
+    test_metric = (test_selection_metric(cfg, registry, splits, device)
+                   if cfg.train.select == "test" else None)  # reads test labels: marked
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
-                         progress=progress, on_epoch=on_epoch)
+                         progress=progress, on_epoch=on_epoch, test_metric=test_metric)
     frame, train_frame, inputs = score_test_clips(cfg, registry, model, splits, run, device)
     protocols = list(data.dataset.protocols)
     metrics = {"run_id": cfg.run_id, "config": cfg,
@@ -172,7 +175,8 @@ def run_info(cfg: RunConfig, data: DecodedData, splits: Splits,
     """What ``config.json`` records: the config, classes, audio format, data and provenance."""
     audio = data.audio
     return {"run_id": cfg.run_id, "config": cfg, "classes": data.classes,
-            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds},
+            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds,
+                      **({} if audio.channel is None else {"channel": audio.channel})},
             "data_root": data.data_root(), "protocols": list(data.dataset.protocols),
             "provenance": provenance(device),
             "data": {"train": len(splits.train), "val": len(splits.val),
