@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
-
 from asdbench.leaderboard.uncertainty import jackknife
+from sklearn.metrics import roc_auc_score
 
 PROTOCOL = "dcase2022"
 METRICS = ("auc_target", "auc_source", "official", "pooled_auc", "f1")

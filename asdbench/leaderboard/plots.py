@@ -8,7 +8,7 @@ Per track (each file name gets the track's name when a table has several):
 - ``scores_<row>.png``: anomaly-score distributions, normal vs anomaly, per machine type.
 
 Every plot is titled with its track, test set and protocol; rows carry short labels
-(:mod:`asdbench.leaderboard.labels`), the rest is in a caption under the plot. ROC and score
+(``method · frontend``, then what differs between rows), the rest is in a caption under the plot. ROC and score
 plots read the per-clip scores of, for each row, its run with the lowest seed (a fixed,
 unbiased choice rather than the best seed), those of the table's test set only (the ``set``
 column of ``scores.csv``): a run of several sets gets a ROC and score plot per set; one
@@ -31,19 +31,67 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
-from asdbench.leaderboard.cells import by_track  # noqa: E402
-from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
-from asdbench.leaderboard.labels import short_labels  # noqa: E402
+from asdbench.leaderboard.collect import MEASURED  # noqa: E402
 from asdbench.leaderboard.ranking import CI_SUFFIX  # noqa: E402
+from asdbench.leaderboard.render import by_track  # noqa: E402
 from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 from asdbench.run.rundir import RunDir  # noqa: E402
+from asdbench.sdk.tables import IDENTITY  # noqa: E402
+
+MAX_SETTINGS = 2
+SHOWN_IF_DIFFERENT = ("backbone", "scorer", "dataset")
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """``key=value, key=value`` (as :func:`asdbench.leaderboard.collect.settings_of` writes
+    it; values never hold ", ") back into a dict."""
+    pairs = [item.split("=", 1) for item in str(text or "").split(", ") if "=" in item]
+    return {k: v for k, v in pairs}
+
+
+def _differing(rows: list[dict[str, str]]) -> tuple[list[str], dict[str, str]]:
+    """Setting keys whose value differs between rows (a missing one is the default), and the
+    settings every row has alike."""
+    keys = sorted({k for r in rows for k in r})
+    differ = [k for k in keys if len({r.get(k) for r in rows}) > 1]
+    common = {k: rows[0][k] for k in keys if k not in differ}
+    return differ, common
+
+
+def short_labels(tbl: pd.DataFrame) -> tuple[list[str], str]:
+    """(a short label per row, the caption of what the labels leave out)."""
+    settings = [parse_settings(s) for s in tbl.get("settings", [""] * len(tbl))]
+    differ, common = _differing(settings) if len(tbl) else ([], {})
+    extra = [c for c in SHOWN_IF_DIFFERENT if c in tbl and tbl[c].astype(str).nunique() > 1]
+    labels, full = [], []
+    for (_, row), own in zip(tbl.iterrows(), settings, strict=True):
+        parts = [str(row["method"]), str(row["frontend"])] + [str(row[c]) for c in extra]
+        mine = [k for k in differ if k in own]
+        parts += [f"{k.rsplit('.', 1)[-1]}={own[k]}" for k in mine[:MAX_SETTINGS]]
+        label = " · ".join(parts) + (f" +{len(mine) - MAX_SETTINGS}"
+                                     if len(mine) > MAX_SETTINGS else "")
+        if row["source"] != MEASURED:
+            label += " (published)"
+        if len(mine) > MAX_SETTINGS:
+            full.append(f"{label}: {', '.join(f'{k}={own[k]}' for k in mine)}")
+        labels.append(label)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):  # rows told apart only by their recipe hash
+        seen[label] = seen.get(label, 0) + 1
+        if labels.count(label) > 1:
+            labels[i] = f"{label} #{seen[label]}"
+    shared = [f"{c}: {tbl[c].iloc[0]}" for c in ("backbone", "scorer", "dataset")
+              if c in tbl and c not in extra and len(tbl)]
+    if common:
+        shared.append("settings: " + ", ".join(f"{k}={v}" for k, v in common.items()))
+    return labels, "\n".join([" · ".join(shared), *full]).strip("\n")
 
 MAX_ROWS = 8  # curves per ROC plot / score plots written: the top rows of the table
 
 
 def row_labels(tbl: pd.DataFrame) -> list[str]:
-    """Short labels of the rows (:func:`asdbench.leaderboard.labels.short_labels`)."""
+    """Short labels of the rows (:func:`short_labels`)."""
     return short_labels(tbl)[0]
 
 

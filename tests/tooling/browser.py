@@ -1,7 +1,7 @@
 """A page rendered by a real browser: headless Chromium (Debian's ``chromium``), for the
 report's test and its committed screenshot.
 
-``python -m asdbench.leaderboard.browser PAGE.html SHOT.png [WIDTH]`` writes a screenshot of
+``python tests/tooling/browser.py PAGE.html SHOT.png [WIDTH]`` writes a screenshot of
 the whole page (its height measured by the browser first).
 """
 
@@ -75,7 +75,7 @@ def screenshot(page: Path, png: Path, width: int = 1366, height: int | None = No
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
-        print("usage: python -m asdbench.leaderboard.browser PAGE.html SHOT.png [WIDTH]",
+        print("usage: python tests/tooling/browser.py PAGE.html SHOT.png [WIDTH]",
               file=sys.stderr)
         return 2
     width = int(argv[2]) if len(argv) == 3 else 1366
