@@ -123,7 +123,11 @@ def run_reference(cfg: RunConfig, registry: Registry, run: RunDir,
         return None
     folder = RunDir(run.path / RunDir.EVAL / REFERENCE_FOLDER)
     if not folder.is_finished(ref_cfg.run_id):
-        train_run(ref_cfg, registry, folder, progress=progress, announce=False)
+        try:
+            train_run(ref_cfg, registry, folder, progress=progress, announce=False)
+        except AsdbenchError as exc:  # before the run's own training: nothing is lost
+            raise AsdbenchError(f"the reference on this run's clips: {exc} (pass "
+                                "--no-reference to skip it)") from None
     return folder.read_metrics(), ref_cfg.run_id
 
 
