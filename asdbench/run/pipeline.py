@@ -61,6 +61,7 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     if not run.is_finished(cfg.run_id) and run.state_path.exists() and not resume:
         raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to continue it "
                             "(or delete the folder to start again)")
+    select_device(cfg.train.device)  # a device that is not there fails before any work
     ref = run_reference(cfg, registry, run, progress) if reference else None
     if run.is_finished(cfg.run_id):
         return complete(cfg, run, extras, ref, progress), run
