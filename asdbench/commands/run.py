@@ -36,9 +36,8 @@ def enable_huge_pages() -> None:
 
     PyTorch's CPU allocator reads ``THP_MEM_ALLOC_ENABLE`` at its first large allocation, so
     this runs before training starts. A training step's activations are GBs, freed and
-    page-faulted in again every step; measured on this project's 2-core CPU, a 10-s TFSTgram
-    step at batch 64 ran 1.45x faster (9.8 s against 14.4 s, 90x fewer page faults). A user's
-    own setting wins; ``THP_MEM_ALLOC_ENABLE=0`` switches it off.
+    page-faulted in again every step (the gain: results/BENCHMARKS.md, "Huge pages"). A
+    user's own setting wins; ``THP_MEM_ALLOC_ENABLE=0`` switches it off.
     """
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
