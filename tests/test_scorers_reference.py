@@ -220,3 +220,21 @@ def test_the_leaderboard_shows_the_lift_with_its_interval_over_ids(tmp_path):
     half = jackknife(units, statistic_of("lift"))[1]
     assert out["lift vs ref."].iloc[0].startswith(f"{100 * tbl['average.lift_mean'].iloc[0]:.2f}")
     assert out[LIFT_CI_HEADER].iloc[0] == f"± {100 * half:.2f}"
+
+
+def test_the_closing_table_fits_80_columns():
+    from asdbench.commands.run import summary_lines
+
+    row = {"method": "os-scl", "n_ids": 15, "lift_ci": 0.093}
+    summary = {"set": "synthetic", "protocol": "dcase2020", "method": "os-scl",
+               "frontend": "tfstgram", "heldout_id_accuracy": 0.854, "rows": [
+                   {**row, "spec": "own", "scorer": "ce", "auc": 0.639, "ci": 0.07,
+                    "lift": -0.225},
+                   {**row, "spec": "mahalanobis", "scorer": "mahalanobis", "auc": 0.723,
+                    "ci": 0.05, "lift": -0.141},
+                   {**row, "spec": "reference", "method": "gaussian", "scorer": "mahalanobis",
+                    "auc": 0.864, "ci": None, "lift": None, "lift_ci": None}]}
+    lines = summary_lines(summary)
+    assert max(map(len, lines)) <= 80
+    assert "63.9" in lines[2] and "56.9–70.9" in lines[2] and "-22.5 ± 9.3" in lines[2]
+    assert lines[4].split()[:2] == ["reference:", "clip"] and lines[-1].endswith("85.4 %")
