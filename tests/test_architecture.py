@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "asdbench"
-MAX_FUNCTION_LINES = 70  # one screen, docstring included
+MAX_FUNCTION_LINES = 80  # about one screen, docstring included
 PLUGIN_PACKAGES = sorted(p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("asdbench_"))
 # A circle that leaves with its modules: the synthetic machine-sound model moves to its plugin
 # (issue 24). Remove the entry when the modules are gone; the test says so.
@@ -25,7 +25,9 @@ NOT_SEAMS = {
     "__name__": "an object's name, for messages",
     "add_lazy": "asdbench.cli.AsdbenchGroup's method",
     "asdbench_speed": "the speed record asdbench.speed attaches to a model",
+    "channel": "asdbench.data.AudioSpec's field, on a spec made before it existed",
     "error_string": "soundfile's LibsndfileError",
+    "getuid": "os.getuid, absent on Windows",
     "reason": "urllib's URLError",
     "item": "a numpy scalar, written to JSON",
     "omit_default": "asdbench.options.Option's field (an option may be a plain default)",

@@ -188,7 +188,7 @@ def _cost_cells(tbl: pd.DataFrame) -> dict[str, list[str]]:
     cells: dict[str, list[str]] = {}
     if "params" in tbl and tbl["params"].notna().any():
         cells["params M"] = [_num(v / 1e6 if v == v else v, ".2f") for v in tbl["params"]]
-    for col, head, fmt in (("gflops_10s", "GFLOP/10 s", ".3g"), ("cpu_ms", "CPU ms", ".1f"),
+    for col, head, fmt in (("gflops_10s", "GFLOP /10-s", ".3g"), ("cpu_ms", "CPU ms", ".1f"),
                            ("cpu_ms_int8", "int8 ms", ".1f"),
                            ("train_peak_mb", "train MB", ".0f")):
         if col in tbl and tbl[col].notna().any():

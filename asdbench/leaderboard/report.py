@@ -205,7 +205,7 @@ def plots_html(df: pd.DataFrame, part: pd.DataFrame) -> str:
     chart, the ROC curves per machine type, the score distributions folded away."""
     with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:
         paths = make_plots(df, part, tmp)
-        bars = [p for p in paths if p.name.startswith("leaderboard_")]
+        bars = [p for p in paths if p.name.startswith(("leaderboard_", "pareto_"))]
         rocs = [p for p in paths if p.name.startswith("roc_")]
         scores = [p for p in paths if p.name.startswith("scores_")]
         out = ""
@@ -244,6 +244,11 @@ ranked against each other.</li>
 <li><b>95 % CI</b>: the interval of the ranking metric (highlighted) as the official DCASE
 evaluators compute it: jackknife over machine IDs (sections), seeds averaged.</li>
 <li><b>Rank</b> <code>=k</code> (shaded): ranks the intervals do not separate (a tie).</li>
+<li><b>Cost</b>: inference parameters (millions) and GFLOP per 10-s clip as
+<code>asdbench describe</code> counts them; CPU ms per 10-s clip of the exported model (fp32,
+and int8), shown only when measured on this machine's CPU, named in the caption;
+<b>◆</b>: on the Pareto front of the ranking metric against GFLOP (no row is both better and
+cheaper).</li>
 <li><b>runs</b>: the run folders of the row's seeds (config, train log, metrics, per-clip
 scores).</li></ul></section>"""
 
