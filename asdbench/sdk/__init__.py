@@ -18,7 +18,7 @@ generators); nothing else of asdbench is a supported import for plugins.
   :func:`parse_types`, :func:`audio_spec`, :func:`audio_files`, :func:`subfolders`,
   :func:`id_from_name`, :func:`join`;
 - the core's services: :func:`cache_dir`, :func:`progress`, :func:`atomic_dir`,
-  :func:`is_complete`;
+  :func:`is_complete`; resumable, checked downloads: :class:`Archive`, :func:`download`;
 - scorers: :class:`ScoringInputs` and the maths :func:`l2_normalize`,
   :func:`cosine_similarity`, :func:`knn_cosine_distance`, :func:`cross_entropy`; metric
   protocols: ``MetricProtocol`` (and the maths to write one with, :mod:`asdbench.sdk.metrics`);
@@ -94,6 +94,7 @@ _LAZY = {
     "cosine_similarity": "asdbench.scoring", "knn_cosine_distance": "asdbench.scoring",
     "cross_entropy": "asdbench.scoring",
     "MetricProtocol": "asdbench.metrics.protocols",
+    "Archive": "asdbench.fetch", "download": "asdbench.fetch",
 }
 __all__ += list(_LAZY)
 
