@@ -176,7 +176,7 @@ def test_every_command_has_help_with_examples():
     ("train.lr=0", "train.lr must be a number above 0; got 0"),
     ("train.lr=inf", "train.lr must be a number above 0; got inf"),
     ("train.ema_decay=nan", "train.ema_decay must be a number above 0; got nan"),
-    ("train.select=best", "train.select must be one of val_ce, last; got 'best'"),
+    ("train.select=best", "train.select must be one of val_ce, last, test; got 'best'"),
     ("train.max_steps_per_epoch=-1", "train.max_steps_per_epoch must be an integer, at least 0"),
     ("train.val_fraction=1.0", "train.val_fraction must be in [0, 1)"),
 ])
