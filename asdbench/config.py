@@ -204,6 +204,7 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
     return RunConfig(absolute_locations(cfg))  # checks the engine settings
 
 
+MAX_SEED = 2**32 - 1
 # (key, minimum) of the integer engine settings; a batch of 1 would break BatchNorm
 _ENGINE_INTS = (("seed", 0), ("train.epochs", 1), ("train.batch_size", 2),
                 ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0),
@@ -222,6 +223,9 @@ def check_engine_settings(cfg: Mapping[str, Any]) -> None:
     decoded, with a one-line error naming it."""
     for key, minimum in _ENGINE_INTS:
         int_option(cfg, key, "", minimum=minimum)
+    if cfg["seed"] > MAX_SEED:
+        raise AsdbenchError(f"seed must be at most {MAX_SEED} (the seed range of numpy's and "
+                            f"torch's generators); got {cfg['seed']!r}")
     for key in ("train.lr", "train.ema_decay"):
         float_option(cfg, key, "", above=0)
     for key in ("train.weight_decay", "train.eta_min_factor", "train.live_weight_decay"):

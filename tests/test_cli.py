@@ -120,7 +120,7 @@ def test_plugins_name_lists_the_component_settings():
     assert result.exit_code == 0, result.output
     (knn,) = json.loads(result.stdout)
     assert knn["kind"] == "scorer" and knn["package"] == "asdbench"
-    assert [o["setting"] for o in knn["options"]] == ["scorer.k"]
+    assert [o["setting"] for o in knn["options"]] == ["scorer.k", "scorer.normalize"]
     assert knn["options"][0]["default"] == 1 and knn["options"][0]["help"]
     missing = invoke("plugins", "knnn")
     assert missing.exit_code == 1 and "no component named 'knnn'" in missing.stderr

@@ -454,3 +454,56 @@ def test_the_leaderboard_keeps_one_row_per_run_and_warns_on_impossible_metrics(t
     warned = [w for w in frame.attrs["warnings"] if "outside [0, 1]" in w]
     assert len(warned) == 1 and "average.auc=1.5" in warned[0]
     assert frame.loc[frame["protocol"] == "dcase2020", "average.auc"].isna().all()
+
+
+# --- settings and fetch --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (("describe", "--set", f"seed={2**70}"), ("seed must be at most 4294967295",)),
+    (("data", "check", "--set", "data.types=5"), ("data.types must be",)),
+    (("data", "check", "--set", "data.sample_rate=100000000"), ("data.sample_rate",)),
+    (("run", "--results", ""), ("--results", "an empty path")),
+    (("matrix", "x.toml", "--results", " "), ("--results", "an empty path")),
+    (("leaderboard", "--results", ""), ("--results", "an empty path")),
+])
+def test_out_of_range_settings_are_one_line_errors(args, needles):
+    out = invoke(*args)
+    err = out.stderr.strip().splitlines()
+    assert out.exit_code in (1, 2) and "Traceback" not in out.output, out.output
+    assert err[-1].startswith("Error: ") and all(n in err[-1] for n in needles), err
+
+
+def test_plotting_never_writes_to_home(tmp_path):
+    code = ("import os, asdbench.leaderboard.plots, matplotlib; "
+            "print(os.environ['MPLCONFIGDIR']); print(matplotlib.get_cachedir())")
+    env = {k: v for k, v in os.environ.items() if k != "MPLCONFIGDIR"}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "HOME": str(tmp_path)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not any(tmp_path.iterdir())  # nothing in $HOME
+    assert all(not line.startswith(str(tmp_path)) for line in out.stdout.split())
+
+
+def test_score_refuses_a_duplicated_class_and_names_an_unreadable_folder(tiny, tmp_path,
+                                                                         monkeypatch):
+    run = copy_run(tiny, tmp_path)
+    info = json.loads(run.config_path.read_text())
+    wav = next(Path(info["data_root"]).rglob("*.wav"))
+    info["classes"] = [info["classes"][0], *info["classes"]]
+    run.config_path.write_text(json.dumps(info))
+    one_line_error(invoke("score", "--run", run.path, wav), "config.json", "twice")
+    (tmp_path / "in" / "locked").mkdir(parents=True)
+    shutil.copy(wav, tmp_path / "in" / "a.wav")
+    scandir = os.scandir
+
+    def refuse(path="."):  # what a folder without read permission does (tests run as root)
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    from asdbench.commands.score import unreadable_folders
+
+    assert unreadable_folders([tmp_path / "in"]) == [(str(tmp_path / "in" / "locked"),
+                                                      "Permission denied")]

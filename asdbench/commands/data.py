@@ -83,6 +83,7 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
     """
     from asdbench.config import COMPONENT_DEFAULTS, parse_sets
     from asdbench.plugins import get_registry
+    from asdbench.registry import plugin_stdout
 
     name = dataset_name or COMPONENT_DEFAULTS["dataset"]
     options: dict[str, Any] = {}
@@ -93,9 +94,10 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
         options[key[len("data."):]] = value
     if data_root is not None:
         options["root"] = str(data_root)
-    dataset = get_registry().create("dataset", name, options)
-    summary = check_dataset(dataset, decode=not no_decode,
-                            progress=not as_json and sys.stderr.isatty())
+    with plugin_stdout(as_json):  # stdout: the JSON alone
+        dataset = get_registry().create("dataset", name, options)
+        summary = check_dataset(dataset, decode=not no_decode,
+                                progress=not as_json and sys.stderr.isatty())
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:

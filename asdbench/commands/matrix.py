@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from asdbench.commands.common import RESULTS_FOLDER
 from asdbench.workspace import DEFAULT_HELP, default_results
 
 
@@ -16,7 +17,7 @@ from asdbench.workspace import DEFAULT_HELP, default_results
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="local: a subprocess per cell, pinned to one GPU; ray: Ray tasks.")
 @click.option("--address", help="Ray cluster to join (e.g. auto or ray://host:10001).")
-@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+@click.option("--results", type=RESULTS_FOLDER, default=default_results,
               show_default=DEFAULT_HELP, help="Results folder shared by every cell.")
 @click.option("--dry-run", is_flag=True, help="List the cells and which are done; run nothing.")
 @click.option("--max-parallel", type=click.IntRange(min=1),

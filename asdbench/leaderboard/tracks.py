@@ -13,12 +13,10 @@ chose their checkpoint on test labels (``train.select = "test"``) form tracks of
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from asdbench.leaderboard.collect import MEASURED, SELECTED_ON_TEST, set_key, short
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 PUBLISHED = "published"
 
@@ -49,8 +47,6 @@ def place_references(refs: pd.DataFrame, measured: pd.DataFrame
     A row joins each measured track of its dataset, set and protocol without non-default data
     settings; otherwise it goes to ``<dataset>·published``.
     """
-    import pandas as pd
-
     if refs.empty:
         return refs, {}
     rows, notes = [], {}

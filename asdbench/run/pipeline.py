@@ -66,6 +66,7 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
         if not run.is_finished(cfg.run_id) and run.state_path.exists() and not resume:
             raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to "
                                 "continue it (or delete the folder to start again)")
+        select_device(cfg.train.device)  # a device that is not there fails before any work
         ref = run_reference(cfg, registry, run, progress) if reference else None
         if run.is_finished(cfg.run_id):
             return complete(cfg, run, extras, ref, progress), run
@@ -132,7 +133,11 @@ def run_reference(cfg: RunConfig, registry: Registry, run: RunDir,
         return None
     folder = RunDir(run.path / RunDir.EVAL / REFERENCE_FOLDER)
     if not folder.is_finished(ref_cfg.run_id):
-        train_run(ref_cfg, registry, folder, progress=progress, announce=False)
+        try:
+            train_run(ref_cfg, registry, folder, progress=progress, announce=False)
+        except AsdbenchError as exc:  # before the run's own training: nothing is lost
+            raise AsdbenchError(f"the reference on this run's clips: {exc} (pass "
+                                "--no-reference to skip it)") from None
     return folder.read_metrics(), ref_cfg.run_id
 
 
