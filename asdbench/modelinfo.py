@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from asdbench.config import COMPONENT_DEFAULTS
+from asdbench.config import COMPONENT_DEFAULTS, TRAIN_DEFAULTS
 from asdbench.data import AudioSpec
 from asdbench.model import build_model
 from asdbench.registry import Registry
+from asdbench.run.loop import trains
 
 PARTS = ("frontend", "backbone", "method")
 # The class count a model is sized at when none is given (``asdbench describe``, bench/): the
@@ -84,12 +86,14 @@ def describe_model(cfg: dict[str, Any], registry: Registry, num_classes: int | N
     """Build the model of ``cfg`` and report its inference size and cost.
 
     Returns ``params`` (every parameter of frontend + backbone + method head: the inference
-    weights), ``params_by_part``, ``flops_per_clip`` (forward FLOPs of one clip from its waveform
+    weights), ``trained_params`` (those training updates), ``params_by_part``, ``flops_per_clip`` (forward FLOPs of one clip from its waveform
     and cached log-Mel through frontend, backbone, embedding head and class logits; the cached
     features themselves are not counted; a multiply-add counts 2), ``flops_by_part``,
     ``input_shape`` ([C, F, T] entering the backbone), ``num_samples``, ``sample_rate``,
-    ``clip_seconds``, ``num_classes`` and ``embedding_dim``. ``num_classes`` defaults to 41,
-    the class count of the paper's figures. ``count_flops=False`` skips the forward pass.
+    ``clip_seconds``, ``num_classes`` and ``embedding_dim``; with the FLOPs,
+    ``feature_flops_per_clip`` (the cached features' FLOPs, once per clip: a frozen encoder's
+    forward) and ``train_memory_bytes`` (:func:`training_memory` at ``train.batch_size``).
+    ``num_classes`` defaults to 41, the class count of the paper's figures. ``count_flops=False`` skips the forward pass.
     """
     cfg = {**COMPONENT_DEFAULTS, **cfg}
     # building and probing the model must not move the caller's random stream
@@ -118,12 +122,49 @@ def _describe(cfg: dict[str, Any], registry: Registry, num_classes: int | None,
         "num_classes": classes,
         "embedding_dim": int(model.backbone.embedding_dim),
     }
+    info["trained_params"] = (sum(p.numel() for p in model.parameters() if p.requires_grad)
+                              if trains(model) else 0)
     if count_flops:
         with torch.no_grad():
             wave = torch.randn(1, audio.num_samples)
-            feats = model.frontend.features(wave)
+            with FlopCounterMode(display=False) as counter:
+                feats = model.frontend.features(wave)
             counts = _flop_counts(model, wave, feats, torch.zeros(1, dtype=torch.long))
         info["flops_per_clip"] = sum(c[""] for c in counts.values())
+        # the cached features, computed once per clip (a frozen encoder's whole forward)
+        info["feature_flops_per_clip"] = counter.get_total_flops()
         info["flops_by_part"] = _by_part(
             model, lambda part, child: counts[part]["" if child is None else child])
+        batch = int(cfg.get("train.batch_size") or TRAIN_DEFAULTS["train.batch_size"])
+        info["train_memory_bytes"] = training_memory(model, audio, batch)
     return info
+
+
+def training_memory(model: nn.Module, audio: AudioSpec, batch_size: int) -> int:
+    """Bytes a training step of ``batch_size`` clips holds at its peak, estimated: the weights
+    and their EMA copy, gradients and AdamW's two moments of what trains, and the tensors
+    autograd keeps for the backward pass (measured on two clips, scaled to the batch)."""
+    weights = sum(t.numel() * t.element_size()
+                  for t in itertools.chain(model.parameters(), model.buffers()))
+    trained = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    if not trains(model):
+        return weights
+    own = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: set[int] = set()
+    saved = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal saved
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in own and ptr not in seen:
+            seen.add(ptr)
+            saved += t.untyped_storage().nbytes()
+        return t
+
+    wave = 0.1 * torch.randn(2, audio.num_samples)
+    labels = torch.zeros(2, dtype=torch.long)
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.loss(wave, model.frontend.features(wave), labels, labels, 1.0)
+    model.eval()
+    return 2 * weights + 3 * trained + saved * batch_size // 2

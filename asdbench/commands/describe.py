@@ -48,11 +48,15 @@ def command(num_classes: int | None, as_json: bool, **kw) -> None:
     table.add_column("value", justify="right")
     table.add_row("input (C, F, T)", str(tuple(info["input_shape"])))
     table.add_row("inference parameters", f"{info['params']:,}")
+    table.add_row("trained parameters", f"{info['trained_params']:,}")
     for part, n in info.get("params_by_part", {}).items():
         table.add_row(f"  {part}", f"{n:,}")
     table.add_row("forward GFLOP / clip", f"{info['flops_per_clip'] / 1e9:.3f}")
     for part, n in info.get("flops_by_part", {}).items():
         table.add_row(f"  {part}", f"{n / 1e9:.3f}")
+    if "feature_flops_per_clip" in info:
+        table.add_row("cached features GFLOP / clip", f"{info['feature_flops_per_clip'] / 1e9:.3f}")
+        table.add_row("training memory (estimate)", f"{info['train_memory_bytes'] / 2**20:,.0f} MiB")
     console.print(table)
     cfg_table = Table(title="resolved config")
     cfg_table.add_column("key")

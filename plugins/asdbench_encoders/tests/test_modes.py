@@ -120,6 +120,7 @@ def test_contract_in_full_mode(method):
     check_training_step(_registry(mode="full", tokens="all"), ("beats", "pool", method))
 
 
+@pytest.mark.slow  # importing peft (and transformers) takes tens of seconds on 2 cores
 def test_lora_adapters_are_the_encoders_only_trainable_weights_and_get_gradients():
     """LoRA starts with B = 0 (peft's default, as the LoRA paper), so at the first step only
     B gets a gradient; once B moved, A does too. The kit asks every trainable weight for a

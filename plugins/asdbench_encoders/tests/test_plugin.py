@@ -40,3 +40,18 @@ def test_published_rows_are_labelled_eval_set_official_scores():
     assert (frame["average.official"].between(0.5, 0.8)).all()
     genrep = frame[frame["source"].str.contains("GenRep")]
     assert genrep["average.official"].tolist() == [0.7379]
+
+
+def test_describe_counts_the_frozen_encoder_and_what_trains():
+    from asdbench.modelinfo import describe_model
+
+    base = {"frontend": "beats", "backbone": "pool", "method": "arcface",
+            "data.clip_seconds": 1.0}
+    frozen = describe_model({**base, "frontend.mode": "frozen"}, plugins.get_registry(), 3)
+    full = describe_model({**base, "frontend.mode": "full"}, plugins.get_registry(), 3)
+    assert frozen["params"] == full["params"] > frozen["trained_params"] > 0
+    assert full["trained_params"] == full["params"]
+    # frozen: the encoder runs once per clip (cached features); full: in every forward
+    assert frozen["feature_flops_per_clip"] > full["feature_flops_per_clip"]
+    assert full["flops_per_clip"] > frozen["flops_per_clip"]
+    assert full["train_memory_bytes"] > frozen["train_memory_bytes"] > 0
