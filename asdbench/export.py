@@ -170,7 +170,7 @@ def _onnx_compatible_ops() -> Iterator[None]:
         F.adaptive_max_pool1d = original
 
 
-def _save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
+def save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
     # the exporter warns about every torchvision op it cannot register: noise here
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = quiet.level
@@ -319,7 +319,7 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
         if fmt == "torchscript":
             model_tmp.write_bytes(torchscript_bytes(module, example))
         else:
-            _save_onnx(module, example, model_tmp)
+            save_onnx(module, example, model_tmp)
         meta = _sidecar(run, fmt, out, precision)
         if quantize:
             fp32, model_tmp = model_tmp, tmp / f"model-{quantize}{SUFFIX[fmt]}"
