@@ -171,6 +171,8 @@ def _onnx_compatible_ops() -> Iterator[None]:
 
 
 def save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
+    """Write ``module`` as ONNX to ``out`` (batch size dynamic); ``out`` is written in place:
+    callers give a temporary path."""
     # the exporter warns about every torchvision op it cannot register: noise here
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = quiet.level
