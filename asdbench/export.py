@@ -119,8 +119,8 @@ def _example(num_samples: int, batch: int = 2, seed: int = 0) -> Tensor:
 
 
 def torchscript_bytes(module: ScoringModel, example: Tensor) -> bytes:
-    """The traced ``module`` as a TorchScript file's bytes; the archive's folder is always
-    ``archive``, so identical exports are byte-identical (a path would name it after the file)."""
+    """The traced ``module`` as a TorchScript file's bytes. The archive's folder is always
+    ``archive`` (saved to a path, torch names it after the file: the temporary name)."""
     # torch 2.10+ marks torch.jit deprecated (FutureWarning) but it is what deployments load
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
