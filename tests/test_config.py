@@ -36,7 +36,8 @@ QUICK_RUN_IDS = [
     "arcface_logmel_mobilefacenet_synthetic_s1_06c79117156f",
     "os-scl_logmel_mobilefacenet_synthetic_s1_41f866929307",
 ]
-DEFAULT_RUN_ID = "os-scl_tfstgram_mobilefacenet_synthetic_s0_34e5715f2ef3"
+# the default set has 50 + 50 test clips per ID since issue 25 (was 10 + 10: ..._34e5715f2ef3)
+DEFAULT_RUN_ID = "os-scl_tfstgram_mobilefacenet_synthetic_s0_f2ce60af1548"
 PAPER_RUN_ID = "os-scl_tfstgram_mobilefacenet_dcase2020_s0_867b22e47792"
 
 
@@ -193,6 +194,6 @@ def test_unknown_and_bad_keys_fail_with_the_same_one_line_errors(registry):
     with pytest.raises(AsdbenchError) as err:
         resolve({"train.epoch": 3}, registry)
     assert str(err.value) == ("unknown setting 'train.epoch' (did you mean 'train.epochs', "
-                              "'train.amp', 'train.select'?)")
+                              "'train.ema', 'train.amp'?)")
     with pytest.raises(AsdbenchError, match="train.batch_size must be an integer, at least 2"):
         resolve({"train.batch_size": 1}, registry)

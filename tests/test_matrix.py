@@ -209,7 +209,7 @@ def test_a_plain_name_with_dots_and_dashes_is_accepted():
 @pytest.mark.parametrize("name, n_cells", [
     ("quick", 4), ("paper-table2", 55), ("paper-table3", 12), ("paper-table4", 15),
     ("paper-table6", 21), ("dcase-baselines", 27),
-    ("synthetic-benchmark", 45), ("id-similarity", 12)])
+    ("synthetic-benchmark", 36), ("id-similarity", 9)])
 def test_shipped_configs_expand_and_resolve(name, n_cells):
     config = load_matrix(CONFIGS / f"{name}.toml")
     assert config["name"] == name
@@ -223,15 +223,17 @@ def test_shipped_configs_expand_and_resolve(name, n_cells):
     missing = [n for k, n in needed if not registry.is_registered(kinds[k], n)]
     if missing:
         pytest.skip(f"plugins not installed for {missing}")
-    ids = [run_id(resolve(c, registry)) for c in cells]
-    assert len(set(ids)) == n_cells  # every cell is a distinct run
+    ids = [run_id(resolve({k: v for k, v in c.items() if k != "scorers"}, registry))
+           for c in cells]
+    assert len(set(ids)) == n_cells  # every cell is a distinct run (scorers: not a setting)
 
 
 def test_paper_table6_sweeps_the_fph_width_on_tfstgram_os_scl():
     cells = expand(load_matrix(CONFIGS / "paper-table6.toml"))
     assert {c["method.fph_reduction"] for c in cells} == {"none", 128, 64, 32, 16, 8, 4}
-    assert {(c["method"], c["frontend"], c["dataset"], c["train.epochs"]) for c in cells} == {
-        ("os-scl", "tfstgram", "dcase2020", 300)}
+    # the epochs come from the authors' recipe (300), not from the file
+    assert {(c["method"], c["frontend"], c["dataset"], c["recipe"]) for c in cells} == {
+        ("os-scl", "tfstgram", "dcase2020", "authors")}
 
 
 def test_cell_files_round_trip_through_toml(tmp_path):
@@ -476,7 +478,7 @@ def test_run_prints_the_result_line_last_and_the_matrix_accepts_it(tmp_path, mon
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
     trained = []
 
-    def train(cfg, results, resume, progress):
+    def train(cfg, results, resume, progress, scorers=(), reference=False):
         run = Path(results) / "runs" / cfg.run_id
         run.mkdir(parents=True)
         metrics = {"run_id": cfg.run_id, "official_protocol": "dcase2020",
@@ -885,16 +887,60 @@ def test_a_tiny_real_matrix_trains_every_cell_and_the_leaderboard_groups_seeds(t
         run = results / "runs" / rid
         assert {"config.json", "metrics.json", "scores.csv"} <= {p.name for p in run.iterdir()}
     df = collect(results, registry)
-    assert len(df[df["official"]]) == 4
+    # each run: its own row, its embeddings scored per ID, the reference on its clips
+    # (one per seed: the two methods' references are the same measurement)
+    assert len(df[df["official"] & (df["rescored"] == "")]) == 4
+    assert len(df[df["official"]]) == 4 + 4 + 2
     tbl = table(df)
-    assert sorted(tbl["method"]) == ["arcface", "os-scl"]
-    assert list(tbl["n"]) == [2, 2] and list(tbl["seeds"]) == ["0,1", "0,1"]
+    assert sorted(tbl["method"]) == ["arcface", "arcface", "gaussian", "os-scl", "os-scl"]
+    assert list(tbl["n"]) == [2] * 5 and set(tbl["seeds"]) == {"0,1"}
     assert tbl["average.auc_mean"].between(0, 1).all()
     assert (tbl["average.auc_std"] >= 0).all()  # two seeds: a std exists
-    # the settings name the tiny recipe, identical for both rows
-    assert tbl["settings"].nunique() == 1 and "train.epochs=1" in tbl["settings"].iloc[0]
+    # the settings name the tiny recipe, identical for the trained rows
+    trained = tbl[tbl["method"] != "gaussian"]
+    assert trained["settings"].nunique() == 1 and "train.epochs=1" in trained["settings"].iloc[0]
+    assert trained["average.lift_mean"].notna().all()
     md = render(tbl, "markdown")
-    assert len([ln for ln in md.splitlines() if ln.startswith("|")]) == 2 + 2
+    assert len([ln for ln in md.splitlines() if ln.startswith("|")]) == 2 + 5
     again = run_matrix(TINY, results, registry=registry, executor=LocalExecutor(gpus=[]),
                        progress=False)
     assert len(again.skipped) == 4 and not again.done
+
+
+# --- the scorers axis ----------------------------------------------------------------------
+
+
+def test_a_scorers_axis_trains_each_cell_once_and_evaluates_every_scorer(tmp_path, engine_cmd,
+                                                                         monkeypatch):
+    import asdbench.plugins
+
+    monkeypatch.setattr(asdbench.plugins, "get_registry", fake_registry)
+    config = {"name": "s", "axes": {"seed": [0, 1], "scorers": ["own", "mahalanobis"]},
+              "settings": {"method": "arcface"},
+              "include": [{"method": "os-scl", "scorers": "knn:k=2"}]}
+    cells = plan(config, fake_registry())
+    assert [(c.overrides["seed"], c.overrides["method"], c.overrides["scorers"])
+            for c in cells] == [(0, "arcface", ["own", "mahalanobis"]),
+                                (1, "arcface", ["own", "mahalanobis"]),
+                                (0, "os-scl", ["own", "knn:k=2"]),
+                                (1, "os-scl", ["own", "knn:k=2"])]
+    # the run id is the single-scorer run's
+    assert cells[0].run_id == run_id(resolve({"seed": 0, "method": "arcface"}, fake_registry()))
+    result = quiet_run(config, tmp_path, engine_cmd)
+    assert result.ok and len(calls(tmp_path)) == 4  # one training per cell
+    for call in calls(tmp_path):
+        cell = load_toml(call["args"][call["args"].index("--config") + 1])
+        assert cell["scorers"][0] == "own" and len(cell["scorers"]) == 2
+    path = tmp_path / "m.toml"
+    path.write_text('[axes]\nscorers = ["own", "mahalanobis"]\nmethod = ["arcface"]\n')
+    out = CliRunner().invoke(matrix_command, [str(path), "--results", str(tmp_path / "r"),
+                                              "--dry-run"], terminal_width=250)
+    assert out.exit_code == 0, out.output
+    assert "1 to run" in out.output and "mahalanobis" in out.output
+
+
+def test_scorers_must_be_scorer_specs():
+    with pytest.raises(AsdbenchError, match="scorers must be scorer specs"):
+        expand({"axes": {"scorers": ["own", 3]}})
+    (cell,) = plan({"axes": {"scorers": ["knn:k"]}}, fake_registry())
+    assert "scorers: 'knn:k'" in cell.error  # an invalid cell, as an unknown name is

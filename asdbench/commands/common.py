@@ -18,6 +18,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+class FolderPath(click.Path):
+    """A folder option: an empty value is an error (``Path("")`` would be the working
+    directory), as is an existing file."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, file_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; name a folder, e.g. asdbench-results", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+RESULTS_FOLDER = FolderPath()
+
+
 def config_options(f):
     """Options shared by ``run`` and ``describe``: component names and ``--set``; every
     default named is the one ``resolve`` applies when the option is not given."""
@@ -50,6 +66,7 @@ def build_config(*, config_file=None, sets=(), data_root=None, **named):
     from asdbench.plugins import get_registry
 
     overrides: dict[str, Any] = flatten(load_toml(config_file)) if config_file else {}
+    overrides.pop("scorers", None)  # not a setting: what `run` evaluates (asdbench.run.evaluations)
     overrides.update({k: v for k, v in named.items() if v is not None})
     if data_root is not None:
         overrides["data.root"] = str(data_root)
@@ -72,16 +89,16 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     """One table per test set and protocol, each titled with what its numbers are: dataset,
     set, labelled clips, protocol, scorer and recipe."""
     cfg = metrics.get("config") or {}
-    what = (f"{cfg.get('dataset', '?')} · scorer {cfg.get('scorer', '?')} · recipe "
-            f"{cfg.get('recipe', 'common')}")
+    # identifiers as a plain line (never wrapped mid-word); each table's title is short
+    click.echo(f"{metrics['run_id']}: {cfg.get('dataset', '?')}, scorer "
+               f"{cfg.get('scorer', '?')}, recipe {cfg.get('recipe', 'common')}")
     sets = metrics.get("sets") or {"test": {"protocols": metrics["protocols"]}}
     for set_name, part in sets.items():
         labelled = f", {part['n_labelled']} labelled clips" if "n_labelled" in part else ""
         for name, m in part["protocols"].items():
             official = (" (official)" if name == metrics.get("official_protocol")
                         and set_name == metrics.get("official_set", set_name) else "")
-            table = Table(title=f"{metrics['run_id']}\n{what} · set {set_name}{labelled} · "
-                                f"protocol {name}{official}")
+            table = Table(title=f"set {set_name}{labelled}\nprotocol {name}{official}")
             for col in ("machine type", "AUC %", "pAUC %", "mAUC %"):
                 table.add_column(col, justify="right" if col != "machine type" else "left")
             for t, v in [*m["types"].items(), ("average", m["average"])]:
@@ -99,7 +116,7 @@ def table_options(f):
     from asdbench.workspace import DEFAULT_HELP, default_results
 
     opts = [
-        click.option("--results", type=click.Path(path_type=Path), default=default_results,
+        click.option("--results", type=RESULTS_FOLDER, default=default_results,
                      show_default=DEFAULT_HELP,
                      help="Results folder to read (its run folders' metrics)."),
         click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "

@@ -34,12 +34,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
-from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
+from asdbench.leaderboard.collect import MEASURED  # noqa: E402
 from asdbench.leaderboard.ranking import CI_SUFFIX  # noqa: E402
 from asdbench.leaderboard.render import by_track  # noqa: E402
 from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 from asdbench.run.rundir import RunDir  # noqa: E402
+from asdbench.sdk.tables import IDENTITY  # noqa: E402
 
 MAX_SETTINGS = 2
 SHOWN_IF_DIFFERENT = ("backbone", "scorer", "dataset")

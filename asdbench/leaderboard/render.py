@@ -18,24 +18,25 @@ import io
 import math
 from collections.abc import Callable
 from html import escape as html_escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from asdbench.leaderboard import FORMATS
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import LIFT, MEASURED
 from asdbench.leaderboard.ranking import CI_SUFFIX
-from asdbench.leaderboard.tables import OFFICIAL
 from asdbench.registry import AsdbenchError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from rich.console import Console
-    from rich.table import Table
+from asdbench.sdk.tables import IDENTITY, OFFICIAL
 
 # Shown even when every row has the same value; the others then move to the caption.
 ALWAYS_SHOWN = ("method", "frontend")
 # Said by the table's title or caption, never a column (one table: one track, one set).
 NOT_SHOWN = ("track", "set")
 CI_HEADER = "95 % CI"
+LIFT_CI_HEADER = "lift 95 % CI"  # half-width: the lift's jackknife over IDs, seeds averaged
 FRONT_HEADER, FRONT_MARK = "front", "◆"
 
 
@@ -91,6 +92,8 @@ def header(col: str) -> str:
     """A metric column's heading: ``fan AUC``, ``average pAUC``, ``official``."""
     if col == OFFICIAL:
         return "official"
+    if col == LIFT:
+        return "lift vs ref."
     group, metric = col.rsplit(".", 1)
     return f"{group} {metric.upper().replace('MAUC', 'mAUC').replace('PAUC', 'pAUC')}"
 
@@ -153,8 +156,6 @@ def _interval(mean: float, half: float) -> str:
 
 def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
     """The table as strings (metrics in %, ``mean ± std``) and its caption."""
-    import pandas as pd
-
     shown, constant = display_columns(tbl)
     out = pd.DataFrame({"rank": _rank_text(tbl)})
     for col in shown:
@@ -169,6 +170,8 @@ def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
         if col == primary and ci in tbl and tbl[ci].notna().any():
             out[CI_HEADER] = [_interval(m, h) for m, h in
                               zip(tbl[f"{col}_mean"], tbl[ci], strict=True)]
+        elif col == LIFT and ci in tbl and tbl[ci].notna().any():
+            out[LIFT_CI_HEADER] = ["—" if h != h else f"± {100 * h:.2f}" for h in tbl[ci]]
     cost = _cost_cells(tbl)
     for col, values in cost.items():
         out[col] = values
@@ -235,9 +238,6 @@ def _fits(frame: pd.DataFrame, width: int) -> bool:
 
 
 def _table(frame: pd.DataFrame, caption: str, title: str, sources: list[str]) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
     t = Table(title=escape(title), caption=escape(caption))
     for col in frame.columns:
         ident = col in IDENTITY
@@ -272,8 +272,6 @@ def rich_tables(tbl: pd.DataFrame, console: Console) -> list[Table]:
 
 def rich_text(tbl: pd.DataFrame, width: int = 200) -> str:
     """The rich tables as text at ``width`` columns (no colour)."""
-    from rich.console import Console
-
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None)
     for i, table in enumerate(rich_tables(tbl, console)):

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asdbench.config import flatten, load_toml, resolve
+from asdbench.config import absolute_locations, flatten, load_toml, resolve
 from asdbench.matrix.gpus import parse_memory
 from asdbench.registry import AsdbenchError, Registry, suggest
 
 MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
                "cells_per_gpu", "gpu_memory_per_cell")
 DEFAULT_NAME = "matrix"
+SCORERS = "scorers"  # scorers evaluated on each cell's model, not a run setting
+# The most cells one matrix file may expand to (before exclusions): a larger grid is
+# almost surely a mistake, and would exhaust memory before the first cell runs.
+MAX_CELLS = 10_000
 
 
 def load_matrix(path: str | Path) -> dict[str, Any]:
@@ -71,17 +75,28 @@ def _as_choices(value: Any) -> list[Any]:
 def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any]]:
     """Expand a matrix config into the run overrides of each cell, in a stable order.
 
-    1. the cartesian product of ``axes`` (first axis varies slowest);
+    1. the cartesian product of ``axes`` (first axis varies slowest); none when there are no
+       axes but includes (a matrix of includes only), one cell of the settings when neither;
     2. cells matching any ``exclude`` entry are dropped (an entry matches when every key it
        names has one of its values);
     3. each ``include`` entry adds cells: its own values (lists expanded) combined with every
        value of each axis it does not name;
     4. shared ``settings`` are added under every cell (a cell's own values win) and identical
-       cells are kept once.
+       cells are kept once;
+    5. ``scorers`` (an axis, a setting or an include key: a scorer spec or a list of them,
+       ``asdbench run --scorers``) is not a run setting: cells that differ only in it are one
+       cell, trained once, which evaluates every scorer named (its ``scorers`` list).
     """
     axes, settings, excludes, includes = _parts(config, source)
     keys = list(axes)
-    cells = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    size = (math.prod(map(len, axes.values())) if axes or not includes else 0) + sum(
+        math.prod(len(v) for v in entry.values())
+        * math.prod(len(axes[k]) for k in keys if k not in entry) for entry in includes)
+    if size > MAX_CELLS:
+        raise _fail(source, f"the grid has {size} cells, more than {MAX_CELLS}: split it "
+                    "into several matrix files, or use fewer values per axis")
+    base = itertools.product(*axes.values()) if axes or not includes else ()
+    cells = [dict(zip(keys, combo, strict=True)) for combo in base]
     cells = [c for c in cells if not any(_matches(c, e) for e in excludes)]
     for entry in includes:
         free = [k for k in keys if k not in entry]
@@ -89,15 +104,26 @@ def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any
         for combo in itertools.product(*(entry[k] for k in own), *(axes[k] for k in free)):
             cells.append(dict(zip(own + free, combo, strict=True)))
 
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
     for cell in cells:
         overrides = {**settings, **cell}
+        scorers = _scorer_list(overrides.pop(SCORERS, None), source)
         key = json.dumps(overrides, sort_keys=True, default=str)
-        if key not in seen:
-            seen.add(key)
-            out.append(overrides)
-    return out
+        kept = out.setdefault(key, overrides)
+        if scorers:  # one training, every scorer of the cells that differ only in these
+            kept[SCORERS] = list(dict.fromkeys([*kept.get(SCORERS, []), *scorers]))
+    return list(out.values())
+
+
+def _scorer_list(value: Any, source: str) -> list[str]:
+    """The scorer specs of a cell's ``scorers`` value: one spec or a list of them."""
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise _fail(source, f"scorers must be scorer specs (e.g. \"own\", \"mahalanobis\", "
+                    f"\"knn:k=2\"), not {value!r}")
+    return values
 
 
 Entries = list[dict[str, list[Any]]]
@@ -180,13 +206,22 @@ class Cell:
 
 
 def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
-    """Expand and resolve every cell; an unresolvable cell carries its error instead."""
+    """Expand and resolve every cell; an unresolvable cell carries its error instead.
+
+    Dataset folders are made absolute here (against the driver's working directory), so a
+    cell resolves to the same run id wherever its process starts (a Ray worker)."""
     cells: list[Cell] = []
     first: dict[str, int] = {}
     for i, overrides in enumerate(expand(config, source=matrix_name(config))):
-        cell = Cell(i, overrides)
+        cell = Cell(i, absolute_locations(overrides))
         try:
-            cell.run_id = resolve(overrides, registry).run_id
+            cfg = resolve({k: v for k, v in cell.overrides.items() if k != SCORERS}, registry)
+            cell.run_id = cfg.run_id
+            if SCORERS in cell.overrides:
+                from asdbench.run.evaluations import parse_scorers
+
+                cell.overrides[SCORERS] = parse_scorers(cell.overrides[SCORERS])
+            to_toml(cell.overrides)  # what the cell's process receives: fails this cell only
         except AsdbenchError as exc:
             cell.error = str(exc)
         if cell.run_id in first:

@@ -10,7 +10,7 @@ from rich.markup import escape as esc
 from rich.table import Table
 
 from asdbench.matrix.claims import Claims
-from asdbench.matrix.grid import Cell, matrix_name, plan, varying_keys
+from asdbench.matrix.grid import SCORERS, Cell, matrix_name, plan, varying_keys
 from asdbench.matrix.outcome import is_finished
 from asdbench.matrix.records import read_failures
 from asdbench.registry import Registry
@@ -51,6 +51,8 @@ def print_plan(config: dict[str, Any], results_dir: Path, registry: Registry,
     claims = Claims(results_dir)
     failures = failure_counts(results_dir, name)
     keys = varying_keys([c.overrides for c in cells])
+    if any(SCORERS in c.overrides for c in cells) and SCORERS not in keys:
+        keys.append(SCORERS)  # each cell's evaluations, shown even when alike
     table = Table(title=f"matrix {esc(name)}: {len(cells)} cells")
     table.add_column("#", justify="right")
     for key in keys:
@@ -62,7 +64,10 @@ def print_plan(config: dict[str, Any], results_dir: Path, registry: Registry,
         state, status = cell_status(cell, results_dir, claims, failures)
         counts[state] = counts.get(state, 0) + 1
         style = STYLES.get(state, "")
-        table.add_row(str(cell.index), *(esc(str(cell.overrides.get(k, ""))) for k in keys),
+        shown = [cell.overrides.get(k, "") for k in keys]
+        shown = [", ".join(v) if k == SCORERS and isinstance(v, list) else v
+                 for k, v in zip(keys, shown, strict=True)]
+        table.add_row(str(cell.index), *(esc(str(v)) for v in shown),
                       cell.run_id or "—", f"[{style}]{esc(status)}[/]" if style else esc(status))
     console.print(table)
     console.print(", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -15,8 +15,8 @@ import torch
 from asdbench.atomic import unwritable_reason
 from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
-from asdbench.config import resolve
 from asdbench.data import TEST, Clip
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import (
     DecisionRule,
     false_alarm_rate,
@@ -30,6 +30,7 @@ from asdbench.metrics.sets import decided_metrics
 from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.run.evaluate import clip_sets, embed, embed_split, fit_scorer, scores_frame
+from asdbench.run.evaluations import eval_config, evaluation_record, write_evaluation
 from asdbench.run.load import LoadedRun, load_run, machine_class
 from asdbench.run.rundir import RunDir
 from asdbench.run.tensors import Batch, Split, feature_fn, to_split
@@ -266,16 +267,6 @@ def check_writable(folder: Path) -> None:
                             "run folder writable, or evaluate a copy of it")
 
 
-def eval_config(run: LoadedRun, overrides: dict[str, Any], registry: Any) -> Any:
-    """The run's config with ``overrides``: another dataset drops the run's ``data.*``
-    settings, another scorer the run's ``scorer.*`` options (they belong to the old one)."""
-    base = dict(run.config)
-    for kind, prefix in (("dataset", "data."), ("scorer", "scorer.")):
-        if kind in overrides and overrides[kind] != base.get(kind):
-            base = {k: v for k, v in base.items() if not k.startswith(prefix)}
-    return resolve({**base, **overrides}, registry)
-
-
 def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str = "auto",
                  progress: bool = True) -> dict[str, Any]:
     """Metrics of a trained run on a dataset's test split (by default its own), scored by
@@ -290,7 +281,7 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     registry = get_registry()
     run = load_run(run_dir, device, registry)
     check_writable(run.folder.path / RunDir.EVAL)
-    cfg = eval_config(run, overrides, registry)
+    cfg = eval_config(run.config, overrides, registry)
     dataset = registry.create("dataset", cfg.dataset, cfg.options("dataset"))
     test = _test_split(run, dataset, cfg.dataset, progress)
     inputs = embed_split(run.model, test, run.device, cfg.train.amp)
@@ -299,15 +290,11 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     rule = DecisionRule.from_config(cfg)
     thresholds = run_thresholds(run, training_scores(scorer, train), train, rule, run.classes)
     decided, by_set = decided_metrics(frame.assign(set=clip_sets(test.clips)), thresholds,
-                                      rule, list(dataset.protocols), cfg.dataset)
+                                      rule, list(dataset.protocols), cfg.dataset,
+                                      protocol_registry(registry.plugins))
     trained = run.folder.read_metrics() or {}
-    metrics = {"run_id": run.info["run_id"], "config": cfg, **by_set,
-               "best_epoch": trained.get("best_epoch"), "epochs": trained.get("epochs"),
-               "evaluated": {"scorer": cfg.scorer, "scorer_options": cfg.options("scorer"),
-                             "overrides": overrides}}
-    out = run.folder.rescore_dir(cfg.scorer, overrides)
-    run.folder.write_scores(decided.drop(columns="decision"), out / RunDir.SCORES)
-    RunDir.write_json(out / RunDir.METRICS, metrics)
+    metrics = evaluation_record(run.info["run_id"], cfg, overrides, by_set, trained)
+    out = write_evaluation(run.folder, cfg, overrides, decided, metrics)
     metrics["eval_dir"] = str(out)
     return metrics
 
