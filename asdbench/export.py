@@ -119,8 +119,8 @@ def _example(num_samples: int, batch: int = 2, seed: int = 0) -> Tensor:
 
 
 def torchscript_bytes(module: ScoringModel, example: Tensor) -> bytes:
-    """The traced ``module`` as a TorchScript file's bytes; the archive's folder is always
-    ``archive``, so identical exports are byte-identical (a path would name it after the file)."""
+    """The traced ``module`` as a TorchScript file's bytes. The archive's folder is always
+    ``archive`` (saved to a path, torch names it after the file: the temporary name)."""
     # torch 2.10+ marks torch.jit deprecated (FutureWarning) but it is what deployments load
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -170,7 +170,9 @@ def _onnx_compatible_ops() -> Iterator[None]:
         F.adaptive_max_pool1d = original
 
 
-def _save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
+def save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
+    """Write ``module`` as ONNX to ``out`` (batch size dynamic); ``out`` is written in place:
+    callers give a temporary path."""
     # the exporter warns about every torchvision op it cannot register: noise here
     quiet = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = quiet.level
@@ -319,7 +321,7 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
         if fmt == "torchscript":
             model_tmp.write_bytes(torchscript_bytes(module, example))
         else:
-            _save_onnx(module, example, model_tmp)
+            save_onnx(module, example, model_tmp)
         meta = _sidecar(run, fmt, out, precision)
         if quantize:
             fp32, model_tmp = model_tmp, tmp / f"model-{quantize}{SUFFIX[fmt]}"

@@ -154,7 +154,7 @@ def export_architecture(cfg, workdir: Path, failures: dict[str, str]) -> dict[st
     """The fp32 and int8 ONNX files of ``cfg``'s scoring model (random weights; the scorer
     fitted on random embeddings); a precision that cannot be exported goes to ``failures``."""
     from asdbench.cost import architecture_key  # noqa: PLC0415
-    from asdbench.export import _save_onnx, scorer_module  # noqa: PLC0415
+    from asdbench.export import save_onnx, scorer_module  # noqa: PLC0415
     from asdbench.quantize import quantize_onnx  # noqa: PLC0415
     from asdbench.scoring import ScoringInputs  # noqa: PLC0415
 
@@ -178,7 +178,7 @@ def export_architecture(cfg, workdir: Path, failures: dict[str, str]) -> dict[st
     files = {"fp32": workdir / f"{key}.onnx"}
     example = 0.1 * torch.randn(2, audio.num_samples)
     try:
-        _save_onnx(scoring.eval(), example, files["fp32"])
+        save_onnx(scoring.eval(), example, files["fp32"])
     except Exception as exc:  # noqa: BLE001 - reported, the others go on
         failures["fp32"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
         return {}

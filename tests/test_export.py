@@ -135,10 +135,12 @@ def test_export_command_writes_model_and_sidecar(run, tmp_path):
     assert bad.exit_code != 0 and "tflite" in bad.output
     assert export_cli.FORMATS == export.FORMATS  # the command's choices, spelled without torch
     assert export_cli.QUANTIZE == export.QUANTIZE
-    # identical exports are byte-identical (the archive's folder is not named after a temp file)
-    again = export_run(run_dir, "torchscript", tmp_path / "again.pt")
-    assert again.read_bytes() == out.read_bytes()
-    meta = read_sidecar(again)
+    # the archive's folder is not named after a temporary file (torch's per-save
+    # serialization_id still makes two exports differ)
+    import zipfile
+
+    assert {n.split("/")[0] for n in zipfile.ZipFile(out).namelist()} == {"archive"}
+    meta = read_sidecar(out)
     assert meta["sha256"] == file_sha256(out) and meta["precision"] == "fp32"
     ts_int8 = CliRunner().invoke(export_cli.command, ["--run", str(run_dir), "--quantize", "int8",
                                                       "--format", "torchscript"])
