@@ -183,12 +183,14 @@ def waves_key(clips: Sequence[Clip], audio: AudioSpec,
               min_fraction: float = audio_io.MIN_FRACTION) -> str:
     """Cache key of decoded clips: file identities in order + audio format + format version."""
     h = hashlib.sha256()
-    h.update(json.dumps({"version": WAVES_VERSION, "sample_rate": audio.sample_rate,
-                         "num_samples": audio.num_samples, "min_fraction": min_fraction,
-                         "scale": INT16_SCALE}, sort_keys=True).encode())
+    fmt = {"version": WAVES_VERSION, "sample_rate": audio.sample_rate,
+           "num_samples": audio.num_samples, "min_fraction": min_fraction, "scale": INT16_SCALE}
+    if getattr(audio, "channel", None) is not None:  # averaged channels keep their old keys
+        fmt["channel"] = audio.channel
+    h.update(json.dumps(fmt, sort_keys=True).encode())
     for clip in clips:
         name, size, mtime = _file_stamp(Path(clip.path))
-        h.update(f"\n{name}\0{size}\0{mtime}".encode())
+        h.update(f"\n{name}\0{size}\0{mtime}".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:24]
 
 
@@ -274,8 +276,9 @@ def _build_waves(clips, audio, entry, key, on_error, progress, min_fraction) -> 
                 pending[i] = None  # free the row
                 if i + window < len(paths):
                     pending.append(pool.submit(_decode, paths[i + window], audio, min_fraction))
+                name = audio_io.display_path(paths[i])
                 for note in notes:
-                    problems.append((str(paths[i]), note))
+                    problems.append((name, note))
                 if error is not None:
                     if on_error == "fail":
                         for f in pending[i + 1:]:
@@ -283,8 +286,8 @@ def _build_waves(clips, audio, entry, key, on_error, progress, min_fraction) -> 
                                 f.cancel()
                         raise error
                     message = f"{error.problem} (clip skipped)"
-                    problems.append((str(paths[i]), message))
-                    skipped.append((str(paths[i]), message))
+                    problems.append((name, message))
+                    skipped.append((name, message))
                 else:
                     out.write(row.tobytes())
                     kept.append(i)

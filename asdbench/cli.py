@@ -104,12 +104,7 @@ def add_plugin_commands(group: click.Group) -> None:
     """Every plugin's commands; a plugin whose hook fails is reported and skipped."""
     from asdbench.plugins import default_plugins
 
-    for impl in default_plugins().hook.asdbench_commands.get_hookimpls():
-        try:
-            impl.function(cli=group)
-        except Exception as exc:  # one broken plugin must not take every command down
-            click.echo(f"warning: plugin '{impl.plugin_name}' failed to add its commands and "
-                       f"was skipped: {type(exc).__name__}: {exc}", err=True)
+    default_plugins().notify("asdbench_commands", cli=group)
 
 
 def main() -> None:

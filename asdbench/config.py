@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -47,14 +48,26 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "train.lr": 1e-4,
     "train.weight_decay": 0.01,  # torch AdamW default, as in the authors' code
     "train.eta_min_factor": 0.1,
+    # the cosine's T_max in epochs (0: the run's, or a stage's, epochs) and the first epoch
+    # after which it steps (0: from the first; STgram-MFN's authors: 20), counted in the stage
+    "train.sched_t_max": 0,
+    "train.sched_start_epoch": 0,
+    "train.ema": True,  # False: no weight averaging; the live model is validated, selected, saved
     "train.ema_decay": 0.9999,
     "train.ema_warmup": False,  # not in the paper: ramp the EMA decay up for short runs
     "train.bn_recalibrate": 0,  # not in the paper: >0 recomputes BN stats on N batches (short runs)
     "train.live_weight_decay": 2e-6,
     "train.val_fraction": 0.05,
-    "train.select": "val_ce",  # "val_ce": lowest validation CE of the EMA model; "last"
+    # "val_ce": lowest validation CE of the evaluated copy; "last"; "test": highest test AUC +
+    # pAUC of the development set (STgram-MFN's authors; uses test labels: its rows are marked
+    # "selected on test" and ranked apart), checked every train.select_every epochs
+    "train.select": "val_ce",
+    "train.select_every": 1,
     "train.device": "auto",
-    "train.amp": "auto",  # bf16 autocast on CUDA, off on CPU
+    # precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" (True), "fp32" (False),
+    # "fp16": fp16 autocast of the training steps only, without a gradient scaler (the
+    # Noisy-ArcMix authors'; validation and scoring in fp32)
+    "train.amp": "auto",
     "train.max_steps_per_epoch": 0,  # 0 = full epochs; >0 caps steps (quick checks)
     # execution only (same model, same maths): NHWC layout for the 2-D backbone ("auto": on
     # when the model has 2-D convolutions) and torch.compile of frontend + backbone ("auto":
@@ -72,7 +85,15 @@ DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percent
 # Keys hashed into the run id only when they differ from these defaults: the run ids of
 # configs written before the keys existed stay what they were.
 # ``recipe``: the method's named preset (asdbench.recipes); "common" = the shared recipe above.
-HASHED_UNLESS_DEFAULT: dict[str, Any] = {**DECISION_DEFAULTS, "recipe": COMMON}
+# ``train.*`` keys added later, and the precision (``train.amp``, hashed as its precision name
+# so True and "bf16" are one run): runs made before keep their ids. Runs made with an explicit
+# train.amp before it was hashed get a new id (rerun them, or rename their folders).
+# ``scorer.normalize``: the per-class score normalisation the shipped scorers accept.
+HASHED_UNLESS_DEFAULT: dict[str, Any] = {
+    **DECISION_DEFAULTS, "recipe": COMMON, "train.amp": "auto", "train.ema": True,
+    "train.sched_t_max": 0, "train.sched_start_epoch": 0, "train.select_every": 1,
+    "scorer.normalize": "none"}
+PRECISIONS = {True: "bf16", False: "fp32", "bf16": "bf16", "fp16": "fp16", "fp32": "fp32"}
 
 DEFAULT_EPOCHS = 20
 ENGINE_KEYS = {"seed", "recipe", *COMPONENT_DEFAULTS, *TRAIN_DEFAULTS, *DECISION_DEFAULTS}
@@ -81,7 +102,30 @@ _COMPONENT_PREFIXES = tuple(p + "." for p in CONFIG_PREFIX.values())
 # Data folders stay part of a run's identity (which folders are given changes what is
 # trained, e.g. dev-only vs dev + eval); the leaderboard compares folders by name, so the same
 # recipe run on two machines still merges into one row.
-NON_IDENTITY_KEYS = {"train.device", "train.amp", "train.channels_last", "train.compile"}
+NON_IDENTITY_KEYS = {"train.device", "train.channels_last", "train.compile"}
+# Folder values that are words, not paths (a dataset's "auto": the folder beside the dev set).
+_LOCATION_WORDS = ("", "auto", "none")
+
+
+def is_location(key: str) -> bool:
+    """Whether a setting is a dataset folder: ``data.root`` or ``data.<name>_root``."""
+    last = key.rsplit(".", 1)[-1]
+    return key.startswith("data.") and (last == "root" or last.endswith("_root"))
+
+
+def absolute_locations(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``flat`` with every dataset folder (:func:`is_location`) made absolute and normalised
+    (``~`` expanded, against this process's working directory), so that a run id never
+    depends on where a command was started.
+
+    Runs made before this hashed folders as typed: their ids and folders are kept, and their
+    ``config.json`` shows the folder as typed; the same settings now give a new run id."""
+    out = dict(flat)
+    for key, value in flat.items():
+        if (is_location(key) and isinstance(value, str)
+                and value.strip().lower() not in _LOCATION_WORDS):
+            out[key] = os.path.normpath(os.path.abspath(os.path.expanduser(value.strip())))
+    return out
 
 
 def parse_value(text: str) -> Any:
@@ -146,20 +190,29 @@ def resolve(overrides: Mapping[str, Any], registry: Registry) -> RunConfig:
         prefix = CONFIG_PREFIX[kind] + "."
         given = {k[len(prefix):]: v for k, v in cfg.items() if k.startswith(prefix)}
         for key, value in component.resolve_options(given).items():
-            cfg[prefix + key] = value
+            option = component.options[key]
+            if getattr(option, "omit_default", False) and _same(value, option.default):
+                cfg.pop(prefix + key, None)  # an option added later: old run ids stay
+            else:
+                cfg[prefix + key] = value
     for key in cfg:
         if key not in ENGINE_KEYS and not key.startswith(_COMPONENT_PREFIXES):
             known = list(ENGINE_KEYS) + [k for k in cfg if k.startswith(_COMPONENT_PREFIXES)]
             raise AsdbenchError(f"unknown setting '{key}'{suggest(key, known)}")
     if cfg["train.epochs"] is None:
         cfg["train.epochs"] = DEFAULT_EPOCHS
-    return RunConfig(cfg)  # checks the engine settings
+    return RunConfig(absolute_locations(cfg))  # checks the engine settings
 
 
+MAX_SEED = 2**32 - 1
 # (key, minimum) of the integer engine settings; a batch of 1 would break BatchNorm
 _ENGINE_INTS = (("seed", 0), ("train.epochs", 1), ("train.batch_size", 2),
-                ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0))
-_ENGINE_CHOICES = {"train.select": ("val_ce", "last"), "train.amp": ("auto", "bf16", True, False),
+                ("train.bn_recalibrate", 0), ("train.max_steps_per_epoch", 0),
+                ("train.sched_t_max", 0), ("train.sched_start_epoch", 0),
+                ("train.select_every", 1))
+_ENGINE_CHOICES = {"train.select": ("val_ce", "last", "test"),
+                   "train.amp": ("auto", "bf16", "fp16", "fp32", True, False),
+                   "train.ema": (True, False),
                    "train.channels_last": ("auto", True, False),
                    "train.compile": ("auto", True, False), "train.ema_warmup": (True, False),
                    "decision.rule": ("gamma", "quantile"), "decision.per": ("class", "type")}
@@ -170,6 +223,9 @@ def check_engine_settings(cfg: Mapping[str, Any]) -> None:
     decoded, with a one-line error naming it."""
     for key, minimum in _ENGINE_INTS:
         int_option(cfg, key, "", minimum=minimum)
+    if cfg["seed"] > MAX_SEED:
+        raise AsdbenchError(f"seed must be at most {MAX_SEED} (the seed range of numpy's and "
+                            f"torch's generators); got {cfg['seed']!r}")
     for key in ("train.lr", "train.ema_decay"):
         float_option(cfg, key, "", above=0)
     for key in ("train.weight_decay", "train.eta_min_factor", "train.live_weight_decay"):
@@ -210,6 +266,8 @@ def run_id(cfg: Mapping[str, Any]) -> str:
 def _config_hash(cfg: Mapping[str, Any]) -> str:
     identity = {k: v for k, v in cfg.items() if k not in NON_IDENTITY_KEYS
                 and not (k in HASHED_UNLESS_DEFAULT and _same(v, HASHED_UNLESS_DEFAULT[k]))}
+    if "train.amp" in identity:  # one precision, one id, however it is spelled
+        identity["train.amp"] = PRECISIONS.get(identity["train.amp"], identity["train.amp"])
     blob = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -240,14 +298,18 @@ class TrainSettings:
     lr: float
     weight_decay: float
     eta_min_factor: float
+    sched_t_max: int
+    sched_start_epoch: int
+    ema: bool
     ema_decay: float
     ema_warmup: bool
     bn_recalibrate: int
     live_weight_decay: float
     val_fraction: float
-    select: str  # "val_ce" | "last"
+    select: str  # "val_ce" | "last" | "test"
+    select_every: int
     device: str
-    amp: str | bool  # "auto" | "bf16" | True | False
+    amp: str | bool  # "auto" | "bf16" | "fp16" | "fp32" | True | False
     max_steps_per_epoch: int
     channels_last: str | bool  # "auto" | True | False
     compile: str | bool  # "auto" | True | False

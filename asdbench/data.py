@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asdbench.errors import AsdbenchError
+
 TRAIN, TEST = "train", "test"
 NORMAL, ANOMALY = 0, 1
+# Test sets, a clip's attribute ``set``: never evaluated together.
+DEV, EVAL = "dev", "eval"
+DEFAULT_SET = DEV  # the set of a clip whose dataset names none
+# Bounds of the audio format, checked before anything is allocated: a clip is at most
+# MAX_CLIP_SAMPLES samples (512 MiB as float32), e.g. 10 minutes at 192 kHz.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000
+MAX_CLIP_SAMPLES = 2**27
 
 
 @dataclass(frozen=True)
 class AudioSpec:
-    """Sample rate and clip length every clip is brought to before features are computed."""
+    """Sample rate and clip length every clip is brought to before features are computed;
+    ``channel``: the channel read from a multi-channel file (0: the first, left), None
+    averages them."""
 
     sample_rate: int = 16000
     clip_seconds: float = 10.0
+    channel: int | None = None
+
+    def __post_init__(self) -> None:
+        rate, seconds = self.sample_rate, self.clip_seconds
+        if (isinstance(rate, bool) or not isinstance(rate, int)
+                or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE):
+            raise AsdbenchError(f"data.sample_rate must be a whole number of Hz from "
+                                f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}; got {rate!r}")
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not 0 < seconds < float("inf")):
+            raise AsdbenchError(f"data.clip_seconds must be a number above 0; got {seconds!r}")
+        if rate * seconds > MAX_CLIP_SAMPLES:
+            raise AsdbenchError(f"data.clip_seconds must be at most "
+                                f"{MAX_CLIP_SAMPLES / rate:g} s at {rate} Hz (a clip of at "
+                                f"most {MAX_CLIP_SAMPLES} samples); got {seconds!r}")
 
     @property
     def num_samples(self) -> int:
@@ -63,7 +90,9 @@ class DataReport:
     counts: Counter = field(default_factory=Counter)  # e.g. ("missing listed file",) -> n
 
     def add(self, item: str | Path, message: str) -> None:
-        self.problems.append((str(item), message))
+        """Record a problem; a path is kept as printable text (odd bytes escaped)."""
+        text = os.fsencode(item).decode("utf-8", "backslashreplace")
+        self.problems.append((text, message))
         self.counts[message.split(":")[0]] += 1
 
     def merge(self, other: DataReport) -> None:

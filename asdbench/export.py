@@ -17,27 +17,37 @@ float32, the same values the model computes inside).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import json
 import logging
+import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from asdbench.atomic import atomic_path, atomic_write_text
+from asdbench.atomic import atomic_write_bytes
 from asdbench.config import component_options
+from asdbench.data import TRAIN
 from asdbench.meta import __version__
 from asdbench.plugins import get_registry
+from asdbench.quantize import quantize_onnx
 from asdbench.registry import AsdbenchError, Registry
 
 FORMATS = ("torchscript", "onnx")
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
+QUANTIZE = ("int8",)
+CALIBRATION_CLIPS = 64  # training clips that set the int8 activation ranges
+CALIBRATION_BATCH = 8
 ONNX_OPSET = 18
 # onnxscript: torch.onnx's exporter for torch.export graphs (the only one that handles the STFT)
 ONNX_MODULES = ("onnx", "onnxruntime", "onnxscript")
@@ -79,7 +89,7 @@ def scorer_module(scorer: Any, name: str, head: nn.Module, num_classes: int) -> 
 
 
 def scoring_model(run, registry: Registry | None = None) -> ScoringModel:
-    """The :class:`ScoringModel` of a loaded run (``asdbench.runs.LoadedRun``), in eval mode:
+    """The :class:`ScoringModel` of a loaded run (``asdbench.run.load.LoadedRun``), in eval mode:
     its scorer (looked up in ``registry``, default the process-wide one) is fitted on the
     run's saved train inputs and exported through its ``to_torch``."""
     cfg = run.config
@@ -108,12 +118,21 @@ def _example(num_samples: int, batch: int = 2, seed: int = 0) -> Tensor:
     return (0.1 * torch.randn(batch, num_samples, generator=g)).clamp(-1.0, 1.0)
 
 
-def save_torchscript(module: ScoringModel, example: Tensor, out: Path) -> None:
+def torchscript_bytes(module: ScoringModel, example: Tensor) -> bytes:
+    """The traced ``module`` as a TorchScript file's bytes; the archive's folder is always
+    ``archive``, so identical exports are byte-identical (a path would name it after the file)."""
     # torch 2.10+ marks torch.jit deprecated (FutureWarning) but it is what deployments load
-    with torch.no_grad(), warnings.catch_warnings(), atomic_path(out) as tmp:
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(module, (example,), check_trace=False)
-        torch.jit.save(traced, str(tmp))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    return buffer.getvalue()
+
+
+def save_torchscript(module: ScoringModel, example: Tensor, out: Path) -> None:
+    """Write :func:`torchscript_bytes` to ``out`` atomically."""
+    atomic_write_bytes(out, torchscript_bytes(module, example))
 
 
 def gather_adaptive_max_pool1d(x: Tensor, output_size: int) -> Tensor:
@@ -157,11 +176,10 @@ def _save_onnx(module: ScoringModel, example: Tensor, out: Path) -> None:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with (torch.no_grad(), _onnx_compatible_ops(), contextlib.redirect_stdout(io.StringIO()),
-              atomic_path(out, suffix=".onnx") as tmp):
+        with torch.no_grad(), _onnx_compatible_ops(), contextlib.redirect_stdout(io.StringIO()):
             # The torch.export-based exporter (needs onnxscript): the TorchScript-based one
             # cannot export the complex STFT inside the log-Mel.
-            torch.onnx.export(module, (example,), str(tmp), input_names=["wave"],
+            torch.onnx.export(module, (example,), str(out), input_names=["wave"],
                               output_names=["scores"], opset_version=ONNX_OPSET,
                               dynamic_shapes={"wave": {0: torch.export.Dim("batch")}},
                               dynamo=True, external_data=False, verbose=False)
@@ -180,24 +198,28 @@ def _run_exported(path: Path, fmt: str, wave: Tensor) -> Tensor:
     return torch.from_numpy(session.run(None, {"wave": wave.numpy()})[0])
 
 
-def _verify(module: ScoringModel, out: Path, fmt: str, num_samples: int) -> None:
+def _verify(module: ScoringModel, out: Path, fmt: str, num_samples: int,
+            tolerance: float | None = VERIFY_TOLERANCE) -> float:
     """The saved file's scores on random clips (batch 3, another size than the one traced)
-    against the eager model's; a mismatch is an error."""
+    against the eager model's: their largest difference. Above ``tolerance`` (None: any
+    finite difference) it is an error naming the file."""
     check = _example(num_samples, batch=3, seed=1)
     with torch.no_grad():
         want = module(check)
     got = _run_exported(out, fmt, check)
     err = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
-    if not err <= VERIFY_TOLERANCE:
+    if not (err <= tolerance if tolerance is not None else np.isfinite(err)):
         raise AsdbenchError(f"{out}: exported {fmt} model disagrees with the run's model "
                             f"(max |Δscore| = {err:.3g}, shape {tuple(got.shape)})")
+    return err
 
 
-def _sidecar(run, fmt: str, out: Path) -> dict[str, Any]:
+def _sidecar(run, fmt: str, out: Path, precision: str) -> dict[str, Any]:
     """What a deployment needs to know besides the model file."""
     cfg, audio = run.config, run.audio
     meta: dict[str, Any] = {
-        "format": fmt, "file": out.name, "run_id": run.info.get("run_id"),
+        "format": fmt, "file": out.name, "precision": precision,
+        "run_id": run.info.get("run_id"),
         "classes": list(run.classes), "sample_rate": audio.sample_rate,
         "clip_samples": audio.num_samples, "clip_seconds": audio.clip_seconds,
         "scorer": cfg["scorer"], "scorer_options": component_options(cfg, "scorer"),
@@ -214,30 +236,102 @@ def _sidecar(run, fmt: str, out: Path) -> dict[str, Any]:
     return meta
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _publish(model_tmp: Path, meta: dict[str, Any], out: Path) -> None:
+    """Move a written model to ``out`` and its sidecar beside it, so that the pair always
+    matches: the old sidecar goes first, the new one (holding the model's hash) comes last.
+    A process killed in between leaves a model without a sidecar, never a mismatched pair."""
+    meta["sha256"] = file_sha256(model_tmp)
+    side, side_tmp = sidecar_path(out), model_tmp.with_name(model_tmp.name + ".json")
+    side_tmp.write_text(json.dumps(meta, indent=2))
+    for path in (model_tmp, side_tmp):
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+    side.unlink(missing_ok=True)
+    os.replace(model_tmp, out)
+    os.replace(side_tmp, side)
+
+
+def calibration_batches(run, registry: Registry, clips: int,
+                        batch: int = CALIBRATION_BATCH) -> list[np.ndarray]:
+    """Up to ``clips`` of the run's training clips, evenly spread over them in dataset order,
+    as float32 waveform batches ``[B, L]``: what static int8 quantisation calibrates on."""
+    from asdbench.cache import load_waveforms  # noqa: PLC0415
+
+    cfg = run.config
+    dataset = registry.create("dataset", cfg["dataset"], component_options(cfg, "dataset"))
+    train = [c for c in dataset.clips() if c.split == TRAIN]
+    if not train:
+        raise AsdbenchError(f"dataset '{cfg['dataset']}' lists no training clips to calibrate "
+                            "the int8 quantisation on; check the run's data.root")
+    step = max(1, len(train) // max(1, clips))
+    picked = train[::step][:clips]
+    waves = load_waveforms(picked, run.audio, progress=False).waves
+    return [np.asarray(waves[i:i + batch], dtype=np.float32) / 32768.0
+            for i in range(0, len(waves), batch)]
+
+
 def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | None = None,
-               *, verify: bool = True, registry: Registry | None = None) -> Path:
+               *, quantize: str | None = None, calibration_clips: int = CALIBRATION_CLIPS,
+               verify: bool = True, registry: Registry | None = None) -> Path:
     """Write the scoring model of a finished run as ``fmt`` and its JSON sidecar.
 
-    ``out`` defaults to ``<run_dir>/export/model.pt`` (``.onnx``). With ``verify`` the saved
-    file is loaded back and checked against the eager model (:func:`_verify`). ``registry``
-    (default: the process-wide one) provides the run's components and scorer. Returns the
-    model path.
+    ``out`` defaults to ``<run_dir>/export/model.pt`` (``.onnx``; ``model-int8.onnx`` for
+    int8). ``quantize="int8"`` (ONNX only) quantises the backbone and method head
+    (:mod:`asdbench.quantize`), calibrated on ``calibration_clips`` training clips. With
+    ``verify`` the saved file is loaded back and checked against the eager model
+    (:func:`_verify`; an int8 model only for finite scores, its difference is recorded).
+    ``registry`` (default: the process-wide one) provides the run's components and scorer.
+    The model and its sidecar (holding the model's SHA-256) are written beside ``out`` under
+    temporary names and moved into place together (:func:`_publish`). Returns the model path.
     """
-    from asdbench.runs import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
+    from asdbench.run.load import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
 
     if fmt not in FORMATS:
         raise AsdbenchError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    if quantize not in (None, *QUANTIZE):
+        raise AsdbenchError(f"--quantize must be one of {', '.join(QUANTIZE)}, got '{quantize}'")
+    if quantize and fmt != "onnx":
+        raise AsdbenchError("--quantize int8 writes ONNX (ONNX Runtime's quantiser): use "
+                            "--format onnx")
     if fmt == "onnx" and not onnx_available():
         raise AsdbenchError("--format onnx needs the optional onnx extra: pip install "
                             "'asdbench[onnx]' (onnx, onnxruntime, onnxscript)")
     registry = registry or get_registry()
     run = load_run(run_dir, "cpu", registry)
     module = scoring_model(run, registry)
-    out = Path(out) if out is not None else Path(run_dir) / "export" / f"model{SUFFIX[fmt]}"
+    name = f"model{'-' + quantize if quantize else ''}{SUFFIX[fmt]}"
+    out = Path(out) if out is not None else Path(run_dir) / "export" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     example = _example(run.audio.num_samples)
-    (save_torchscript if fmt == "torchscript" else _save_onnx)(module, example, out)
-    if verify:
-        _verify(module, out, fmt, run.audio.num_samples)
-    atomic_write_text(sidecar_path(out), json.dumps(_sidecar(run, fmt, out), indent=2))
+    precision = quantize or "fp32"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model_tmp = tmp / f"model{SUFFIX[fmt]}"  # a fixed name: nothing of it enters the file
+        if fmt == "torchscript":
+            model_tmp.write_bytes(torchscript_bytes(module, example))
+        else:
+            _save_onnx(module, example, model_tmp)
+        meta = _sidecar(run, fmt, out, precision)
+        if quantize:
+            fp32, model_tmp = model_tmp, tmp / f"model-{quantize}{SUFFIX[fmt]}"
+            batches = calibration_batches(run, registry, calibration_clips)
+            meta["quantization"] = {**quantize_onnx(fp32, model_tmp, batches),
+                                    "calibration_clips": sum(len(b) for b in batches)}
+        if verify:
+            err = _verify(module, model_tmp, fmt, run.audio.num_samples,
+                          None if quantize else VERIFY_TOLERANCE)
+            if quantize:
+                meta["quantization"]["max_abs_diff_vs_fp32_random_clips"] = err
+        _publish(model_tmp, meta, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out

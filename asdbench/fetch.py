@@ -122,7 +122,12 @@ def _total_size(response: Any, offset: int) -> int | None:
         m = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
         return int(m.group(3)) if m and m.group(3) != "*" else None
     length = response.headers.get("Content-Length")
-    return int(length) if length is not None else None
+    if length is None:
+        return None
+    if not length.strip().isdigit():
+        raise AsdbenchError(f"{response.geturl()}: the server sent a bad Content-Length "
+                            f"({length!r}); try again later, or download the archive by hand")
+    return int(length)
 
 
 def _open(url: str, offset: int) -> Any:
@@ -152,6 +157,10 @@ def _stream(archive: Archive, part: Path, log: Log) -> int | None:
         if offset and response.status != 206:  # the server ignored the range: start over
             log(f"{archive.name}: the server cannot resume, downloading it again")
             offset = 0
+        kind = response.headers.get("Content-Type", "")
+        if kind.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
+            raise AsdbenchError(f"{archive.url}: the server sent a web page ({kind}), not the "
+                                "archive (an error or login page); nothing was saved")
         total = _total_size(response, offset)
         if archive.size is not None and total is not None and total != archive.size:
             raise AsdbenchError(f"{archive.url}: the server offers {total} bytes, "
@@ -175,12 +184,19 @@ def _verify(archive: Archive, part: Path, announced: int | None) -> None:
         digest = md5_of(part)
         if digest != archive.md5.lower():
             problem = f"md5 {digest}, expected {archive.md5.lower()}"
-    if problem:  # kept aside, not deleted, so the bad download can be inspected
-        bad = part.with_name(f"{archive.name}.bad")
-        os.replace(part, bad)
-        raise AsdbenchError(f"{archive.name}: {problem} ({archive.url}); the download was "
-                            f"kept aside as {bad}: run the command again to download it "
-                            "afresh, and delete the .bad file once done")
+    elif not zipfile.is_zipfile(part):  # no digest to check: at least the right kind of file
+        problem = "not a zip archive (an error page?)"
+    if problem:
+        raise _put_aside(archive.name, part, f"{problem} ({archive.url})")
+
+
+def _put_aside(name: str, path: Path, problem: str) -> AsdbenchError:
+    """Move a bad download to ``<name>.bad`` (kept, not deleted, so it can be inspected; the
+    next run downloads afresh) and return the one-line error naming both paths."""
+    bad = path.with_name(f"{name}.bad")
+    os.replace(path, bad)
+    return AsdbenchError(f"{path}: {problem}; moved aside as {bad}: run the command again "
+                         "to download it afresh, and delete the .bad file once done")
 
 
 def download(archive: Archive, folder: Path, log: Log = lambda _: None) -> Path:
@@ -230,8 +246,7 @@ def unpack(path: Path, target: Path) -> int:
                 os.replace(tmp, dest)
                 written += 1
     except (zipfile.BadZipFile, zipfile.LargeZipFile) as err:
-        raise AsdbenchError(f"{path.name}: not a readable zip archive ({err}); delete it "
-                            "and run the command again") from None
+        raise _put_aside(path.name, path, f"not a readable zip archive ({err})") from None
     return written
 
 

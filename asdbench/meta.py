@@ -4,6 +4,9 @@ asdbench, so that every core module can use them without importing the package's
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 
 import pluggy
@@ -17,3 +20,11 @@ try:
     __version__ = version(PROJECT_NAME)
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
+
+
+@contextlib.contextmanager
+def plugin_stdout() -> Iterator[None]:
+    """Send what plugin code prints to stdout to stderr while the block runs, so that no
+    plugin's print reaches machine-readable output (``--json``, CSV)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield

@@ -30,6 +30,8 @@ class Option:
     the type is inferred from a bool/int/float ``default``; any other default accepts any
     value (paths, lists). ``minimum``/``maximum`` are inclusive bounds and ``above`` an
     exclusive one (numbers only). ``help`` is shown by ``asdbench plugins <name>``.
+    ``omit_default=True`` (for an option added after runs were made) leaves it out of a
+    resolved run config while at its default, so those runs keep their run ids.
     """
 
     default: Any
@@ -39,6 +41,7 @@ class Option:
     above: float | None = None
     choices: tuple[Any, ...] = ()
     help: str = ""
+    omit_default: bool = False
 
     def __post_init__(self) -> None:
         if self.type is not None and self.type not in _TYPES:

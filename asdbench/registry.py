@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,17 @@ CONFIG_PREFIX = {"dataset": "data", "frontend": "frontend", "backbone": "backbon
 
 __all__ = ["KINDS", "CONFIG_PREFIX", "AsdbenchError", "Component", "Registry",
            "UnknownComponentError", "DuplicateComponentError", "DeprecatedNameWarning"]
+
+
+@contextlib.contextmanager
+def plugin_stdout(enabled: bool = True) -> Iterator[None]:
+    """Send what plugin code prints to stdout to stderr while the block runs (when
+    ``enabled``), so that no plugin's print reaches machine-readable output (``--json``)."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 class UnknownComponentError(AsdbenchError, KeyError):
@@ -77,7 +90,21 @@ class Component:
     def create(self, options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         """Build the component with its defaults overridden by ``options``."""
         resolved = self.resolve_options(options or {})
-        return self.load_factory()(resolved, **kwargs)
+        factory = self.load_factory()
+        try:
+            with plugin_stdout():
+                return factory(resolved, **kwargs)
+        except (AsdbenchError, OSError):  # the user's to fix: shown as they are
+            raise
+        except Exception as exc:  # a plugin's bug: one line naming its package
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise AsdbenchError(f"{self.owner()}: its factory failed: "
+                                f"{type(exc).__name__}: {reason}") from exc
+
+    def owner(self) -> str:
+        """``kind 'name' (package P)``, for errors."""
+        return (f"{self.kind or 'component'} '{self.name}'"
+                f" (package {self.package or self.plugin or 'unknown'})")
 
     def load_factory(self) -> Callable[..., Any]:
         """The factory as a callable; a string one is imported once, and a failed import is a
@@ -113,8 +140,7 @@ class Component:
 
 
 def _import_factory(target: str, component: Component) -> Callable[..., Any]:
-    owner = (f"{component.kind or 'component'} '{component.name}'"
-             f" (package {component.package or component.plugin or 'unknown'})")
+    owner = component.owner()
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise AsdbenchError(f"{owner}: factory {target!r} is not 'package.module:function'")
@@ -146,6 +172,7 @@ class Registry:
         self._warned: set[tuple[str, str]] = set()
         # Plugins that failed to load: name -> "package: error", shown when a lookup fails.
         self.failures: dict[str, str] = {}
+        self.plugins: Any = None  # the PluginSet it was built from (asdbench.plugins)
 
     def add(self, kind: str, component: Component) -> None:
         if kind not in self._items:

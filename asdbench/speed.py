@@ -9,8 +9,8 @@ below is here because ``bench/`` measured a gain with it (``results/BENCHMARKS.m
 - **cuDNN autotuning** on CUDA (``torch.backends.cudnn.benchmark``): the long 1-D convolutions
   of TFgram/Tgram have fast algorithms that cuDNN's heuristics do not pick.
 - **torch.compile** (opt-in): fuses BatchNorm/PReLU/elementwise chains; pays off on long runs
-  only, since every new input shape or train/eval switch costs a compilation (~1 min on 2 CPU
-  cores).
+  only, since every new input shape or train/eval switch costs a compilation (its time:
+  ``results/notes.md``).
 - **frozen TorchScript** for inference (:func:`optimize_for_inference`): BatchNorm folded into
   the convolutions, oneDNN layouts, no autograd bookkeeping.
 """

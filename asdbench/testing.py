@@ -71,12 +71,10 @@ TINY_RUN: dict = {
     "train.lr": 1e-3, "train.device": "cpu", "train.ema_warmup": True,
     "train.bn_recalibrate": 4,
 }
-# The easy setting on which a trained detector must beat chance clearly (issues 14/15): strong
-# faults (difficulty 0.2), 3 IDs per type and 48 training clips per ID, 16 + 16 test clips per
-# ID (the chance AUC's spread over the 6 IDs is then about 0.04: sqrt(33 / (12 * 16 * 16)) per
-# ID, over sqrt(6)), 8 epochs. What makes the classifiers learn here is the number of distinct
-# clips: with 16 clips per ID (TINY_RUN) they stay near chance whatever the epochs
-# (results/synthetic-calibration.md). Tens of seconds per run on 2 CPU cores:
+# The easy setting on which a trained detector must beat chance clearly: strong faults
+# (difficulty 0.2), 3 IDs per type and 48 training clips per ID, 16 + 16 test clips per ID
+# (the chance AUC's spread over the 6 IDs is then about 0.04: sqrt(33 / (12 * 16 * 16)) per
+# ID, over sqrt(6)), 8 epochs. Why 48 clips, and its run time: results/notes.md.
 # ``resolve({**EASY_RUN, "method": ..., "data.root": ...}, registry)``.
 EASY_RUN: dict = {
     **TINY_RUN, "data.ids_per_type": 3, "data.train_per_id": 48,

@@ -34,3 +34,14 @@ def default_results() -> Path:
 def default_bench_out() -> Path:
     """Where the benchmark scripts write their JSON records by default."""
     return default_results() / "bench"
+
+
+def private_matplotlib_dir() -> None:
+    """Point matplotlib's config and font cache (``MPLCONFIGDIR``) at a per-user temporary
+    folder unless the user set one: plotting never writes to ``$HOME``. Call before
+    matplotlib is imported."""
+    import tempfile
+
+    user = getattr(os, "getuid", lambda: "user")()
+    os.environ.setdefault("MPLCONFIGDIR",
+                          os.path.join(tempfile.gettempdir(), f"asdbench-matplotlib-{user}"))

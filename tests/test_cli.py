@@ -214,6 +214,11 @@ def test_run_json_prints_each_sets_metrics_and_names_the_set_of_the_top_numbers(
     assert (out["set"], out["official_set"]) == ("dev", "eval")
     assert out["dcase2020"] == {"auc": 0.8, "pauc": 0.4}  # the dev set's, as "set" says
     assert out["protocols"] == sets["dev"]["protocols"]
+    # a run written now keeps the official set's numbers at the top level, named by "set"
+    metrics.update(set="eval", protocols=sets["eval"]["protocols"])
+    out = json.loads(invoke("run", "--json", "--results", str(tmp_path), "--quiet").stdout)
+    assert (out["set"], out["dcase2020"]["auc"]) == ("eval", 0.6) and out["sets"] == sets
+    del metrics["set"]
     # only an eval set: the top-level numbers are its own
     metrics.update(sets={"eval": sets["eval"]}, protocols=sets["eval"]["protocols"])
     out = json.loads(invoke("run", "--json", "--results", str(tmp_path), "--quiet").stdout)

@@ -193,6 +193,6 @@ def test_unknown_and_bad_keys_fail_with_the_same_one_line_errors(registry):
     with pytest.raises(AsdbenchError) as err:
         resolve({"train.epoch": 3}, registry)
     assert str(err.value) == ("unknown setting 'train.epoch' (did you mean 'train.epochs', "
-                              "'train.amp', 'train.select'?)")
+                              "'train.ema', 'train.amp'?)")
     with pytest.raises(AsdbenchError, match="train.batch_size must be an integer, at least 2"):
         resolve({"train.batch_size": 1}, registry)

@@ -32,6 +32,7 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.requests: list[tuple[str, str | None]] = []
         self.ranges = True
+        self.headers: dict[str, dict[str, str]] = {}  # URL path -> headers sent instead
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,7 +52,10 @@ class Server:
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(data) - start))
+                sent = {"Content-Length": str(len(data) - start),
+                        **server.headers.get(self.path, {})}
+                for key, value in sent.items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data[start:])
 
@@ -168,7 +172,7 @@ def test_the_command_exits_1_with_one_line_on_a_wrong_md5_and_0_on_the_right_one
     assert bad.exit_code == 1
     lines = [line for line in bad.output.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and f"md5 {actual}, expected {wrong}" in lines[0]
-    assert "dev_data_fan.zip" in lines[0] and "kept aside" in lines[0]
+    assert "dev_data_fan.zip" in lines[0] and "moved aside" in lines[0]
     monkeypatch.setattr(factory, "archives", lambda: [{**spec, "md5": actual}])
     good = CliRunner().invoke(cli, args)
     assert good.exit_code == 0, good.output
@@ -218,7 +222,7 @@ def test_a_part_already_holding_everything_is_finished_without_data(server, tmp_
 
 def test_a_corrupt_zip_and_an_unreachable_server_are_one_line_errors(server, tmp_path):
     bad = Archive(url=server.add("bad.zip", b"not a zip at all"), folder="x")
-    with pytest.raises(AsdbenchError, match="bad.zip: not a readable zip archive"):
+    with pytest.raises(AsdbenchError, match="bad.zip.part: not a zip archive"):
         fetch([bad], tmp_path)
     missing = Archive(url=f"{server.base}/files/none.zip", folder="x")
     with pytest.raises(AsdbenchError, match="none.zip: HTTP 404"):
@@ -325,3 +329,28 @@ def test_a_dataset_without_archives_says_so():
     res = CliRunner().invoke(data_command, ["fetch", "synthetic", "--to", "x"])
     assert res.exit_code != 0
     assert "declares no archives" in str(res.exception)
+
+
+def test_an_error_page_a_bad_header_and_a_corrupt_archive_never_land_in_place(server,
+                                                                            tmp_path):
+    """An HTML page served as the archive (no md5 to catch it), a Content-Length that is
+    not a number, and a zip that passes its md5 but cannot be read: one line each, and
+    nothing under the archive's own name; the corrupt one moved aside, its path named."""
+    store = tmp_path / ARCHIVES_DIR
+    page = Archive(url=server.add("page.zip", b"<html>Sign in</html>"), folder="x")
+    server.headers["/files/page.zip"] = {"Content-Type": "text/html; charset=utf-8"}
+    with pytest.raises(AsdbenchError, match="page.zip: the server sent a web page"):
+        fetch([page], tmp_path)
+    odd = Archive(url=server.add("odd.zip", make_zip(MEMBERS)), folder="x")
+    server.headers["/files/odd.zip"] = {"Content-Length": "12 bytes"}
+    with pytest.raises(AsdbenchError, match="odd.zip: the server sent a bad Content-Length"):
+        fetch([odd], tmp_path)
+    data = b"PK\x03\x04" + noise(100, 3)
+    broken = Archive(url=server.add("broken.zip", data), folder="x",
+                     md5=hashlib.md5(data).hexdigest())
+    with pytest.raises(AsdbenchError) as err:
+        fetch([broken], tmp_path)
+    assert f"{store / 'broken.zip'}: not a readable zip archive" in str(err.value)
+    assert f"moved aside as {store / 'broken.zip.bad'}" in str(err.value)
+    assert not any(p.name in ("page.zip", "odd.zip", "broken.zip") for p in store.iterdir())
+    assert (store / "broken.zip.bad").read_bytes() == data

@@ -670,7 +670,7 @@ def loo_interval(values_of, n: int) -> float:
 def test_the_jackknife_of_a_mean_is_the_t_interval_of_the_mean():
     from scipy.stats import t
 
-    from asdbench.leaderboard.uncertainty import jackknife
+    from asdbench.leaderboard.ranking import jackknife
 
     x = [0.61, 0.74, 0.92, 0.55, 0.83]
     estimate, half = jackknife(x, lambda units: float(np.mean(units)))
@@ -716,7 +716,7 @@ def test_row_interval_equals_leave_one_id_out_on_hand_made_scores(tmp_path):
 def test_official_score_interval_leaves_out_one_section_of_the_harmonic_mean():
     from scipy.stats import hmean
 
-    from asdbench.leaderboard.uncertainty import interval
+    from asdbench.leaderboard.ranking import interval
 
     secs = {"fan/00": (0.9, 0.6, 0.7), "fan/01": (0.8, 0.5, 0.6), "pump/00": (0.95, 0.7, 0.8)}
     runs = pd.DataFrame([{f"{k}.{m}": v for k, vals in secs.items()
@@ -730,7 +730,7 @@ def test_official_score_interval_leaves_out_one_section_of_the_harmonic_mean():
 
 
 def test_ranks_not_separated_by_their_intervals_are_ties():
-    from asdbench.leaderboard.uncertainty import shared_ranks
+    from asdbench.leaderboard.ranking import shared_ranks
 
     # A [0.88, 0.92] and B [0.86, 0.90] overlap; C [0.70, 0.80] lies below both; D has none
     ranks = shared_ranks([0.90, 0.88, 0.75, 0.74, np.nan], [0.02, 0.02, 0.05, np.nan, 0.1])
@@ -756,7 +756,7 @@ def test_ties_are_marked_in_the_table_and_its_text(results):
 
 
 def test_rich_tables_fit_an_80_column_terminal_and_say_what_they_leave_out(results):
-    from asdbench.leaderboard.terminal import rich_text
+    from asdbench.leaderboard.render import rich_text
 
     tbl = table(collect(results, registry()))
     wide = rich_text(tbl, width=200)
@@ -787,7 +787,7 @@ def test_plain_format_is_aligned_text_without_box_characters(results, monkeypatc
 
 
 def test_plot_labels_are_short_and_the_caption_says_the_rest(results, tmp_path):
-    from asdbench.leaderboard.labels import short_labels
+    from asdbench.leaderboard.plots import short_labels
 
     labels, caption = short_labels(table(collect(results, registry())))
     assert labels == ["os-scl · logmel · fph_reduction=32", "os-scl · logmel",
@@ -828,7 +828,7 @@ def test_plots_of_several_tracks_are_named_and_titled_by_track(tmp_path):
     assert {f"roc_{tracks[0]}_fan.png", f"roc_{tracks[0]}_pump.png",
             f"roc_{tracks[1]}_fan.png"} <= names
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
-    from asdbench.leaderboard.cells import by_track
+    from asdbench.leaderboard.render import by_track
 
     assert [plot_title(p) for p in by_track(tbl)] == [t["title"] for t in tbl.attrs["tracks"]]
 
@@ -875,8 +875,8 @@ def test_an_old_run_without_sets_counts_as_the_development_set(tmp_path):
     """A run written before sets were kept apart has only top-level ``protocols``: those of
     the development set (``asdbench.metrics.sets.DEFAULT_SET``), unless its data settings
     put evaluation clips into its one evaluation (DCASE 2020 with ``data.eval_root``)."""
+    from asdbench.data import DEFAULT_SET, DEV
     from asdbench.leaderboard import collect as collect_module
-    from asdbench.metrics.sets import DEFAULT_SET, DEV
 
     assert collect_module.DEFAULT_SET == DEFAULT_SET == DEV == "dev"
     res = tmp_path / "r"

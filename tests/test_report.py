@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_leaderboard import registry, write_run
+from tooling import browser
 
 import asdbench.plugins
 from asdbench.commands.report import report_command
-from asdbench.leaderboard import browser
 from asdbench.leaderboard.report import report_path
 from asdbench.registry import AsdbenchError
 

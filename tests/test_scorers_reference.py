@@ -142,7 +142,7 @@ def test_reference_scores_equal_a_direct_ledoit_wolf_on_clip_statistics(trained)
 
     from asdbench.audio import read_clip
     from asdbench.data import TEST
-    from asdbench.runs import load_run
+    from asdbench.run.load import load_run
 
     folder = trained["run"].path / "eval" / "reference"
     ref = load_run(folder, "cpu")
@@ -194,9 +194,10 @@ def test_no_reference_writes_none(tmp_path):
 
 def test_the_leaderboard_shows_the_lift_with_its_interval_over_ids(tmp_path):
     from asdbench.leaderboard.cells import LIFT_CI_HEADER, formatted
+    from asdbench.leaderboard.uncertainty import jackknife, statistic_of
+
     from asdbench.leaderboard.collect import collect
     from asdbench.leaderboard.tables import table
-    from asdbench.leaderboard.uncertainty import jackknife, statistic_of
 
     registry = get_registry()
     lifts = {0: {"fan/00": 0.1, "fan/01": 0.0, "pump/00": 0.3, "pump/01": 0.2},

@@ -21,7 +21,7 @@ from asdbench_dcase_editions.evallists import eval_truth
 from sklearn.metrics import roc_auc_score
 
 from asdbench.config import resolve
-from asdbench.metrics import harmonic_mean
+from asdbench.metrics import default_protocols, harmonic_mean
 from asdbench.metrics.sets import metrics_by_set, official_set, primary_set, set_names
 from asdbench.plugins import get_registry
 from asdbench.run.pipeline import train_and_evaluate
@@ -58,7 +58,7 @@ def test_sets_are_computed_apart_and_the_official_set_is_eval():
     names = set_names(frame)
     assert names == ["dev", "eval"] and official_set(names) == "eval"
     assert primary_set(names) == "dev" and official_set(["dev"]) == primary_set(["dev"]) == "dev"
-    sets = metrics_by_set(frame, ["dcase2022"])
+    sets = metrics_by_set(frame, ["dcase2022"], registry=default_protocols())
     assert {k: v["n_clips"] for k, v in sets.items()} == {"dev": 40, "eval": 40}
     dev = sets["dev"]["protocols"]["dcase2022"]
     ev = sets["eval"]["protocols"]["dcase2022"]
@@ -128,7 +128,8 @@ def test_2020_trains_on_every_id_and_reports_dev_and_eval_apart(run2020):
         dev_ids = sorted(m["sets"]["dev"]["protocols"][name]["ids"])
         ev_ids = sorted(m["sets"]["eval"]["protocols"][name]["ids"])
         assert dev_ids == ["fan/00", "fan/02"] and ev_ids == ["fan/01", "fan/03"]
-    assert m["protocols"] == m["sets"]["dev"]["protocols"]  # top level: the dev set's
+    # top level: the official (eval) set's, labelled; dev under sets.dev
+    assert m["set"] == "eval" and m["protocols"] == m["sets"]["eval"]["protocols"]
     assert m["sets"]["eval"]["submission"] == "submission"
     assert m["sets"]["dev"]["submission"] == "submission-dev"
     assert sorted(m["decision"]["thresholds"]) == [f"fan/{i}" for i in sorted(DEV_IDS + EVAL_IDS)]

@@ -18,6 +18,22 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+class FolderPath(click.Path):
+    """A folder option: an empty value is an error (``Path("")`` would be the working
+    directory), as is an existing file."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, file_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; name a folder, e.g. asdbench-results", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+RESULTS_FOLDER = FolderPath()
+
+
 def config_options(f):
     """Options shared by ``run`` and ``describe``: component names and ``--set``; every
     default named is the one ``resolve`` applies when the option is not given."""
@@ -100,7 +116,7 @@ def table_options(f):
     from asdbench.workspace import DEFAULT_HELP, default_results
 
     opts = [
-        click.option("--results", type=click.Path(path_type=Path), default=default_results,
+        click.option("--results", type=RESULTS_FOLDER, default=default_results,
                      show_default=DEFAULT_HELP,
                      help="Results folder to read (its run folders' metrics)."),
         click.option("--protocol", help="Metric protocol, e.g. dcase2020 or pooled "

@@ -7,7 +7,7 @@ pandas, matplotlib and the plugins' table kinds are loaded inside the command, s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -17,6 +17,44 @@ from asdbench.registry import AsdbenchError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from asdbench.leaderboard.tables import TableKind
+
+
+class Query(NamedTuple):
+    """What a leaderboard or a report shows: its table kind, runs and published rows."""
+
+    kind: TableKind
+    runs: pd.DataFrame
+    refs: pd.DataFrame | None
+    warnings: list[str]
+
+
+def query(results: Path, kind_name: str | None, matrix_file: Path | None,
+          reference: str) -> Query:
+    """The table kind asked for, the finished runs (the matrix's only, when given) and the
+    published rows (``--reference paper``); each warning is printed, nothing found is an
+    error."""
+    from asdbench import plugins
+    from asdbench.leaderboard.collect import collect, matrix_run_ids, reference_frame
+    from asdbench.leaderboard.tables import table_kind, table_kinds
+
+    loaded = plugins.default_plugins()
+    kind = table_kind(kind_name, table_kinds(loaded))  # a misspelled name fails before reading
+    df = collect(results, plugins.get_registry)
+    warnings = list(df.attrs.get("warnings", []))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if matrix_file is not None and not df.empty:
+        df = df[df["run_id"].isin(matrix_run_ids(matrix_file, plugins.get_registry()))]
+    refs = None
+    if reference == "paper":
+        found = loaded.collect("asdbench_reference_results", dict, warn=True)
+        refs = reference_frame([ref for _, ref in found])
+    if df.empty and (refs is None or refs.empty):
+        raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
+                            "run `asdbench run` or `asdbench matrix` first")
+    return Query(kind, df, refs, warnings)
 
 
 def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
@@ -30,7 +68,7 @@ def _write(tbl: pd.DataFrame, fmt: str, out: Path | None) -> None:
     elif fmt == "rich":
         from rich.console import Console
 
-        from asdbench.leaderboard.terminal import rich_tables
+        from asdbench.leaderboard.render import rich_tables
 
         console = Console()
         for i, table in enumerate(rich_tables(tbl, console)):
@@ -124,23 +162,9 @@ def leaderboard_command(results: Path, protocol: str | None, by: str, kind_name:
       asdbench leaderboard --matrix configs/id-similarity.toml --plots plots \\
           --sweep data.id_similarity           # + leaderboard_sweep_data.id_similarity.png
     """
-    from asdbench import plugins
-    from asdbench.leaderboard.collect import collect, matrix_run_ids, reference_frame
-    from asdbench.leaderboard.tables import table, table_kind, table_kinds
+    from asdbench.leaderboard.tables import table
 
-    loaded = plugins.default_plugins()
-    kind = table_kind(kind_name, table_kinds(loaded))  # a misspelled name fails before reading
-    df = collect(results, plugins.get_registry)
-    for warning in df.attrs.get("warnings", []):
-        click.echo(f"warning: {warning}", err=True)
-    if matrix_file is not None and not df.empty:
-        df = df[df["run_id"].isin(matrix_run_ids(matrix_file, plugins.get_registry()))]
-    refs = None
-    if reference == "paper":
-        refs = reference_frame(loaded.hook.asdbench_reference_results())
-    if df.empty and (refs is None or refs.empty):
-        raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
-                            "run `asdbench run` or `asdbench matrix` first")
+    kind, df, refs, _ = query(results, kind_name, matrix_file, reference)
     if sweeps and plots_dir is None:
         raise AsdbenchError("--sweep draws a plot: give --plots DIR too")
     tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs, test_set=test_set)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 import click
 
+from asdbench.commands.common import RESULTS_FOLDER
 from asdbench.workspace import DEFAULT_HELP, default_results
 
 
@@ -15,7 +17,7 @@ from asdbench.workspace import DEFAULT_HELP, default_results
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="local: a subprocess per cell, pinned to one GPU; ray: Ray tasks.")
 @click.option("--address", help="Ray cluster to join (e.g. auto or ray://host:10001).")
-@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+@click.option("--results", type=RESULTS_FOLDER, default=default_results,
               show_default=DEFAULT_HELP, help="Results folder shared by every cell.")
 @click.option("--dry-run", is_flag=True, help="List the cells and which are done; run nothing.")
 @click.option("--max-parallel", type=click.IntRange(min=1),
@@ -79,9 +81,18 @@ def command(config_file: Path, executor: str, address: str | None, results: Path
     per_gpu, memory = _packing(config, config_file, cells_per_gpu, gpu_memory_per_cell)
     ex = make_executor(executor, max_parallel=max_parallel, address=address,
                        cells_per_gpu=per_gpu, gpu_memory_per_cell=memory)
-    result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
-                        console=console)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill stops cells as Ctrl-C does
+    try:
+        result = run_matrix(config, results, registry=registry, executor=ex, retries=retries,
+                            console=console)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _report(result, results, console)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM as Ctrl-C: the running cells are stopped and their claims released."""
+    raise KeyboardInterrupt
 
 
 def _packing(config: dict, config_file: Path, cells_per_gpu: int | None,

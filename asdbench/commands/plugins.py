@@ -76,7 +76,6 @@ def _protocol_rows(ps) -> list[dict[str, str]]:
         err_console.print(f"[yellow]warning:[/] metric protocols not listed: {exc}",
                           soft_wrap=True)
         return []
-    ps.failures.update(protocols.failures)
     return [_row("protocol", p.name, p.package, ps.packages.get(p.plugin, ("", ""))[1],
                  p.plugin, p.description) for p in protocols]
 
@@ -101,22 +100,15 @@ def _hook_rows(ps) -> list[dict[str, str]]:
 def _table_rows(ps) -> list[dict[str, str]]:
     """The leaderboard table kinds (``asdbench_tables`` and the core's), with their plugin."""
     from asdbench.errors import AsdbenchError
-    from asdbench.leaderboard.tables import CORE_KINDS, table_kinds
+    from asdbench.leaderboard.tables import owned_table_kinds
 
     try:
-        kinds = table_kinds(ps)  # records a failing plugin in ps.failures
+        kinds = owned_table_kinds(ps)  # records a failing plugin in ps.failures
     except AsdbenchError as exc:
         err_console.print(f"[yellow]warning:[/] table kinds not listed: {exc}", soft_wrap=True)
         return []
-    # table_kinds keeps no owner: ask each plugin's hook again which names it provides
-    owner = dict.fromkeys((k.name for k in CORE_KINDS), "")
-    for impl in ps.hook.asdbench_tables.get_hookimpls():
-        if impl.plugin_name not in ps.failures:
-            owner.update(dict.fromkeys((k.name for k in impl.function() or []),
-                                       impl.plugin_name))
     rows = []
-    for name, kind in kinds.items():
-        plugin = owner.get(name, "")
+    for name, (plugin, kind) in kinds.items():
         package, version = ps.packages.get(plugin, ("asdbench", ""))  # "": the core's own
         rows.append(_row("table", name, package, version, plugin, kind.description))
     return rows

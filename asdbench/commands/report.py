@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from asdbench.commands.common import table_options
-from asdbench.commands.leaderboard import set_and_sweep_options, sweep_points
+from asdbench.commands.leaderboard import query, set_and_sweep_options, sweep_points
 from asdbench.registry import AsdbenchError
 
 
@@ -36,24 +36,10 @@ def report_command(results: Path, protocol: str | None, by: str, kind_name: str 
       asdbench report --protocol pooled --reference paper --out site/
       asdbench report --matrix configs/id-similarity.toml   # with its sweep plot
     """
-    from asdbench import plugins
-    from asdbench.leaderboard.collect import collect, matrix_run_ids, reference_frame
     from asdbench.leaderboard.report import report_path, write_report
-    from asdbench.leaderboard.tables import table, table_kind, table_kinds
+    from asdbench.leaderboard.tables import table
 
-    loaded = plugins.default_plugins()
-    kind = table_kind(kind_name, table_kinds(loaded))  # a misspelled name fails before reading
-    df = collect(results, plugins.get_registry)
-    warnings = list(df.attrs.get("warnings", []))
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if matrix_file is not None and not df.empty:
-        df = df[df["run_id"].isin(matrix_run_ids(matrix_file, plugins.get_registry()))]
-    refs = (reference_frame(loaded.hook.asdbench_reference_results())
-            if reference == "paper" else None)
-    if df.empty and (refs is None or refs.empty):
-        raise AsdbenchError(f"{results}: no finished run (no run folder with metrics); "
-                            "run `asdbench run` or `asdbench matrix` first")
+    kind, df, refs, warnings = query(results, kind_name, matrix_file, reference)
     if sweeps and no_plots:
         raise AsdbenchError("--sweep draws a plot: it cannot go with --no-plots")
     tbl = table(df, protocol=protocol, by=by, kind=kind, references=refs, test_set=test_set)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from asdbench.commands.common import (
+    RESULTS_FOLDER,
     build_config,
     config_options,
     ensure_writable,
@@ -53,7 +54,7 @@ def enable_huge_pages() -> None:
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--device", help=f"{TRAIN_DEFAULTS['train.device']} (default), cpu, cuda or "
               "cuda:K.")
-@click.option("--results", type=click.Path(path_type=Path), default=default_results,
+@click.option("--results", type=RESULTS_FOLDER, default=default_results,
               show_default=DEFAULT_HELP, help="Results folder; the run goes to RESULTS/runs/<run-id>/.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last epoch.")
 @click.option("--json", "as_json", is_flag=True,
@@ -96,10 +97,12 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
                             f"not the expected {expect_run_id}")
     specs = scorers_of(cfg, scorer_specs, kw.get("config_file"))
     ensure_writable(results)  # before anything is decoded
+    from asdbench.registry import plugin_stdout
     from asdbench.run.pipeline import train_and_evaluate
 
-    metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet,
-                                      scorers=specs, reference=not no_reference)
+    with plugin_stdout(as_json or expect_run_id is not None):  # stdout: the JSON alone
+        metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet,
+                                          scorers=specs, reference=not no_reference)
     run_dir = run.path
     summary = run_summary(run, specs, cfg)
     if as_json:
@@ -202,16 +205,16 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
 
 def json_summary(metrics: dict, run_dir: Path, summary: dict | None = None) -> dict:
     """What ``run --json`` prints: each protocol's averages and ``protocols`` of the set named
-    ``set`` (the one ``metrics.json`` keeps at its top level: ``dev``, else the only set), the
+    ``set`` (the one ``metrics.json`` keeps at its top level: the official set), the
     ``official_set`` (whose submission the evaluators score) and ``sets``, every test set's
     metrics as ``metrics.json`` holds them. A run written before sets were kept apart has no
     ``sets``, and ``set`` null (its numbers are of whatever test clips it had)."""
-    from asdbench.metrics.sets import primary_set
+    from asdbench.metrics.sets import top_level_set
 
     sets = metrics.get("sets") or {}
     out = {"run_dir": str(run_dir), "run_id": metrics["run_id"],
            "official_protocol": metrics["official_protocol"],
-           "official_set": metrics.get("official_set"), "set": primary_set(list(sets)) if sets else None,
+           "official_set": metrics.get("official_set"), "set": top_level_set(metrics),
            "wall_time_s": metrics.get("wall_time_s")}
     for name, m in metrics["protocols"].items():
         out[name] = {k: m["average"].get(k) for k in ("auc", "pauc", "mauc", "official")
@@ -231,9 +234,7 @@ def data_problems_line(problems: list[tuple[str, str]], cfg: RunConfig) -> str |
     ``asdbench data check`` command that lists each one; None when there were none."""
     from collections import Counter
 
-    from asdbench.audio import CUT, MULTICHANNEL, PADDED, RESAMPLED  # clips kept, changed
-
-    kept_notes = (CUT, MULTICHANNEL, PADDED, RESAMPLED)
+    from asdbench.audio import KEPT as kept_notes  # clips kept, changed
     skipped: Counter = Counter()
     changed: Counter = Counter()
     for item, message in problems:

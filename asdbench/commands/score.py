@@ -55,10 +55,17 @@ def command(run_dir, paths, machine_type, machine_id, fmt, target_far, normal_cl
       asdbench score --run results/runs/<run-id> recordings/ --target-far 0.05 \\
                      --normal-clips normal-recordings/
     """
+    from asdbench.audio import display_path
+    from asdbench.registry import plugin_stdout
     from asdbench.run.service import score_files, score_summary
 
-    frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
-                        device=device, target_far=target_far, normal_clips=normal_clips)
+    for folder, reason in unreadable_folders([*paths, *normal_clips]):
+        click.echo(f"warning: skipped the unreadable folder {display_path(folder)} "
+                   f"({reason}): its files are not scored", err=True)
+    with plugin_stdout(fmt != "table"):  # stdout: the CSV or JSON alone
+        frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
+                            device=device, target_far=target_far, normal_clips=normal_clips)
+    frame["file"] = frame["file"].map(display_path)  # any name prints (odd bytes escaped)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
@@ -70,6 +77,20 @@ def command(run_dir, paths, machine_type, machine_id, fmt, target_far, normal_cl
         click.echo(f"held-out normal clips: {frame.attrs['normal_clips']}", err=True)
     if strict and (frame["error"] != "").any():
         sys.exit(2)
+
+
+def unreadable_folders(paths) -> list[tuple[str, str]]:
+    """``(folder, reason)`` of each folder under ``paths`` that cannot be listed (its files
+    would be missed without a word)."""
+    import os
+
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        if Path(path).is_dir():
+            for _ in os.walk(path, onerror=lambda e: found.append(
+                    (e.filename, e.strerror or type(e).__name__))):
+                pass
+    return found
 
 
 def print_table(frame, run_name: str) -> None:

@@ -19,7 +19,7 @@ column, since every row of a track shares them.
 A run gives rows per *test set* it was evaluated on (``set``: ``dev``, ``eval``, ...; its
 ``metrics.json`` ``sets``), one per set and protocol, never one of two sets mixed. A run
 written before sets were kept apart (no ``sets``) has its top-level ``protocols`` only, which
-are its development-set metrics (:data:`asdbench.metrics.sets.DEFAULT_SET`, ``dev``): its rows
+are its development-set metrics (:data:`asdbench.data.DEFAULT_SET`, ``dev``): its rows
 are of set ``dev``, unless its data settings had evaluation clips in its test set
 (:func:`legacy_set`). Published rows are of the set their dict names, else ``dev`` (the papers'
 tables are development-set numbers).
@@ -29,28 +29,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS
+import pandas as pd
+
+from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS, is_location, resolve
+from asdbench.data import DEFAULT_SET, DEV, EVAL
+from asdbench.matrix.grid import load_matrix, plan
 from asdbench.registry import KINDS, AsdbenchError, Registry
+from asdbench.run.rundir import RunDir
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "set", "track", "scorer",
-            "protocol", "settings", "recipe"]
 DATA_PREFIX = "data."
 MEASURED = "measured"
-# The set of a run written before sets were kept apart, and of a published row that names none:
-# ``asdbench.metrics.sets.DEFAULT_SET`` (not imported: it loads the metrics, about 2 s).
-DEFAULT_SET = "dev"
+# The set of a run written before sets were kept apart, and of a published row that names none,
+# is DEFAULT_SET (asdbench.data).
 # A run's average AUC minus the non-learned reference's on the same clips (per ID too:
 # ``<type>/<id>.lift``), written by ``asdbench run`` (asdbench.run.reference).
 LIFT = "average.lift"
 MIXED_SET = "dev+eval"  # an old run that evaluated both sets as one (see legacy_set)
-SET_ORDER = ("dev", "eval", MIXED_SET)  # then any other set, alphabetically
+SET_ORDER = (DEV, EVAL, MIXED_SET)  # then any other set, alphabetically
 COUNT_PREFIX = "n_"
 NAN = float("nan")
 
@@ -61,8 +61,7 @@ def _canon(value: Any) -> str:
 
 def _is_location(key: str) -> bool:
     """Dataset folders (``data.root``, ``data.eval_root``): where data is, not what it is."""
-    last = key.rsplit(".", 1)[-1]
-    return last == "root" or last.endswith("_root")
+    return is_location(key)
 
 
 def _portable(key: str, value: Any) -> Any:
@@ -89,11 +88,25 @@ def data_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": cfg.get("dataset"), **out}
 
 
+# the track suffix and row note of a run whose checkpoint was chosen on test labels
+# (train.select = "test"): such rows are never ranked beside rows selected without them
+SELECTED_ON_TEST = "selected-on-test"
+SELECTED_ON_TEST_NOTE = ("selected on test: the checkpoint with the best test AUC + pAUC was "
+                         "kept (uses test labels), so it is ranked in a track of its own")
+
+
+def selected_on_test(cfg: dict[str, Any]) -> bool:
+    """Whether a run chose its checkpoint with test labels (``train.select = "test"``)."""
+    return cfg.get("train.select") == "test"
+
+
 def track_of(cfg: dict[str, Any]) -> str:
     """The track of a run, ``<dataset>·<hash of its data config>``: rows compare only within
-    one track (and one protocol)."""
+    one track (and one protocol). A run selected on test gets a track of its own
+    (``…·selected-on-test``)."""
     digest = hashlib.sha256(_canon(data_config(cfg)).encode()).hexdigest()[:6]
-    return f"{cfg.get('dataset')}·{digest}"
+    track = f"{cfg.get('dataset')}·{digest}"
+    return f"{track}·{SELECTED_ON_TEST}" if selected_on_test(cfg) else track
 
 
 def recipe_hash(cfg: dict[str, Any]) -> str:
@@ -115,8 +128,6 @@ class _Defaults:
         self.cache: dict[tuple, dict[str, Any] | str] = {}
 
     def __call__(self, cfg: dict[str, Any]) -> dict[str, Any] | str:
-        from asdbench.config import resolve
-
         names = tuple(cfg.get(k) for k in KINDS)
         if names not in self.cache:
             try:
@@ -181,7 +192,7 @@ def legacy_set(cfg: dict[str, Any]) -> str:
     (``data.eval_root`` given, or ``data.test`` = ``all``/``eval``): then ``dev+eval`` or
     ``eval``, which is what its numbers are, ranked with neither set's."""
     test = str(cfg.get("data.test") or "").strip().lower()
-    if test in (DEFAULT_SET, "eval"):
+    if test in (DEFAULT_SET, EVAL):
         return test
     if test == "all" or _track_value("data.eval_root", cfg.get("data.eval_root")) == "given":
         return MIXED_SET
@@ -208,6 +219,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     base = defaults(cfg)
     settings, data, note = ("", "", f"defaults unknown: {base}") if isinstance(base, str) else (
         settings_of(cfg, base, data=False), settings_of(cfg, base, data=True), "")
+    if selected_on_test(cfg):
+        note = "; ".join(n for n in (SELECTED_ON_TEST_NOTE, note) if n)
     rows = []
     for test_set, name, pm in [(t, n, pm) for t, protocols in _set_protocols(m, cfg)
                                for n, pm in protocols.items()]:
@@ -232,8 +245,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     return rows
 
 
-def collect(results_dir: str | Path,
-            registry: Registry | Callable[[], Registry]) -> pd.DataFrame:
+def collect(results_dir: str | Path, registry: Registry | Callable[[], Registry], *,
+            cost: bool = True) -> pd.DataFrame:
     """One row per finished run, test set and protocol, with identity columns, every metric
     and ``config`` (the run's config as canonical JSON, for :mod:`asdbench.leaderboard.sweep`).
 
@@ -241,23 +254,30 @@ def collect(results_dir: str | Path,
 
     Metric columns are ``<type>.<metric>``, ``average.<metric>`` and ``<type>/<id>.<metric>``
     (fractions). A run folder without ``metrics.json`` is not finished and not a row; a run
-    whose ``metrics.json`` cannot be read or has the wrong shape is skipped and listed (one
-    line each) in ``df.attrs["warnings"]``.
+    whose ``metrics.json`` cannot be read or has the wrong shape, whose folder is not named
+    by its run id (a copy: not a second seed) or repeats a run id already read is skipped;
+    a metric outside [0, 1] or not finite is shown as missing. Each is listed (one line
+    each) in ``df.attrs["warnings"]``. With ``cost`` the rows get the cost columns of
+    :func:`asdbench.cost.add_cost_columns` (latencies from ``RESULTS/bench``, this CPU's only).
     """
-    import pandas as pd
-
-    from asdbench.run.rundir import RunDir
-
     defaults = _Defaults(registry)
     rows: list[dict[str, Any]] = []
     rescored: list[dict[str, Any]] = []
     warnings: list[str] = []
+    run_ids: set[str] = set()
     for run in RunDir.all_in(results_dir):
         if not run.metrics_path.exists():
             continue
         got = _rows_of(run, defaults, warnings, "run skipped")
         if got is None:
             continue  # an unreadable run: its re-scorings are not rows either
+        rid = got[0]["run_id"] if got else run.name
+        if rid != run.name or rid in run_ids:
+            why = (f"its folder is not named by its run id {rid} (a copied or renamed run)"
+                   if rid != run.name else f"run id {rid} read already")
+            warnings.append(f"{run.path}: {why}; run skipped")
+            continue
+        run_ids.add(rid)
         rows += got
         for folder in run.evaluations():
             rescored += [row | {"rescored": folder.name}
@@ -269,8 +289,25 @@ def collect(results_dir: str | Path,
             seen.add(_repeat_key(row))
             rows.append(row)
     df = pd.DataFrame(rows)
+    if cost and not df.empty:
+        df = _with_cost(df, defaults, Path(results_dir))
     df.attrs["warnings"] = warnings
     return df
+
+
+def _with_cost(df: pd.DataFrame, defaults: _Defaults, results_dir: Path) -> pd.DataFrame:
+    """``df`` with the cost columns (:mod:`asdbench.cost`)."""
+    from asdbench.cost import add_cost_columns, read_latency_records
+    from asdbench.run.provenance import cpu_model
+
+    try:
+        if not isinstance(defaults.registry, Registry):
+            defaults.registry = defaults.registry()
+        registry = defaults.registry
+    except AsdbenchError:
+        registry = None
+    return add_cost_columns(df, registry, read_latency_records([results_dir / "bench"]),
+                            cpu_model())
 
 
 def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
@@ -281,11 +318,30 @@ def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
     try:
         if metrics is None:
             raise ValueError("not a readable JSON object")
-        return _run_rows(metrics, folder.path, defaults)
+        rows = _run_rows(metrics, folder.path, defaults)
     except (ValueError, KeyError, TypeError) as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
         warnings.append(f"{folder.metrics_path}: unreadable ({reason}); {skipped}")
         return None
+    bad = _out_of_range(rows)
+    if bad:
+        warnings.append(f"{folder.metrics_path}: {len(bad)} metric(s) outside [0, 1] or not "
+                        f"finite ({', '.join(bad[:3])}{', ...' * (len(bad) > 3)}); shown as "
+                        "missing")
+    return rows
+
+
+def _out_of_range(rows: list[dict[str, Any]]) -> list[str]:
+    """Set every metric of ``rows`` outside [0, 1] or not finite (NaN: none) to NaN; returns
+    them as ``protocol:column=value``, each once."""
+    bad: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if ("." in key and isinstance(value, float) and not math.isnan(value)
+                    and not 0 <= value <= 1):
+                bad.append(f"{row['protocol']}:{key}={value:g}")
+                row[key] = NAN
+    return list(dict.fromkeys(bad))
 
 
 def _repeat_key(row: dict[str, Any]) -> tuple:
@@ -301,8 +357,6 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
     ``set`` the development set (:data:`DEFAULT_SET`); its track is chosen by the table
     (:func:`asdbench.leaderboard.tracks.place_references`).
     """
-    import pandas as pd
-
     flat: list[dict] = []
     for item in references or []:
         flat.extend(item if isinstance(item, list) else [item])
@@ -330,7 +384,5 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
 
 def matrix_run_ids(matrix_file: Path, registry: Registry) -> set[str]:
     """Run ids of the cells of a matrix config (``asdbench matrix`` file)."""
-    from asdbench.matrix.grid import load_matrix, plan
-
     cells = plan(load_matrix(matrix_file), registry)
     return {c.run_id for c in cells if c.run_id}

@@ -4,11 +4,14 @@ Per track (each file name gets the track's name when a table has several):
 
 - ``leaderboard_<metric>.png``: bar chart of the track's rows, mean ± std over seeds and the
   95 % interval of the ranking metric;
+- ``pareto_flops_<metric>.png``, ``pareto_latency_<metric>.png``: the ranking metric against
+  GFLOP per 10-s clip (log scale) and against CPU latency (where measured on this CPU), the
+  Pareto front drawn, intervals as whiskers;
 - ``roc_<type>.png``: ROC curve per machine type, one curve per leaderboard row;
 - ``scores_<row>.png``: anomaly-score distributions, normal vs anomaly, per machine type.
 
 Every plot is titled with its track, test set and protocol; rows carry short labels
-(:mod:`asdbench.leaderboard.labels`), the rest is in a caption under the plot. ROC and score
+(``method · frontend``, then what differs between rows), the rest is in a caption under the plot. ROC and score
 plots read the per-clip scores of, for each row, its run with the lowest seed (a fixed,
 unbiased choice rather than the best seed), those of the table's test set only (the ``set``
 column of ``scores.csv``): a run of several sets gets a ROC and score plot per set; one
@@ -31,19 +34,67 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
-from asdbench.leaderboard.cells import by_track  # noqa: E402
-from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
-from asdbench.leaderboard.labels import short_labels  # noqa: E402
+from asdbench.leaderboard.collect import MEASURED  # noqa: E402
 from asdbench.leaderboard.ranking import CI_SUFFIX  # noqa: E402
+from asdbench.leaderboard.render import by_track  # noqa: E402
 from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 from asdbench.run.rundir import RunDir  # noqa: E402
+from asdbench.sdk.tables import IDENTITY  # noqa: E402
+
+MAX_SETTINGS = 2
+SHOWN_IF_DIFFERENT = ("backbone", "scorer", "dataset")
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """``key=value, key=value`` (as :func:`asdbench.leaderboard.collect.settings_of` writes
+    it; values never hold ", ") back into a dict."""
+    pairs = [item.split("=", 1) for item in str(text or "").split(", ") if "=" in item]
+    return {k: v for k, v in pairs}
+
+
+def _differing(rows: list[dict[str, str]]) -> tuple[list[str], dict[str, str]]:
+    """Setting keys whose value differs between rows (a missing one is the default), and the
+    settings every row has alike."""
+    keys = sorted({k for r in rows for k in r})
+    differ = [k for k in keys if len({r.get(k) for r in rows}) > 1]
+    common = {k: rows[0][k] for k in keys if k not in differ}
+    return differ, common
+
+
+def short_labels(tbl: pd.DataFrame) -> tuple[list[str], str]:
+    """(a short label per row, the caption of what the labels leave out)."""
+    settings = [parse_settings(s) for s in tbl.get("settings", [""] * len(tbl))]
+    differ, common = _differing(settings) if len(tbl) else ([], {})
+    extra = [c for c in SHOWN_IF_DIFFERENT if c in tbl and tbl[c].astype(str).nunique() > 1]
+    labels, full = [], []
+    for (_, row), own in zip(tbl.iterrows(), settings, strict=True):
+        parts = [str(row["method"]), str(row["frontend"])] + [str(row[c]) for c in extra]
+        mine = [k for k in differ if k in own]
+        parts += [f"{k.rsplit('.', 1)[-1]}={own[k]}" for k in mine[:MAX_SETTINGS]]
+        label = " · ".join(parts) + (f" +{len(mine) - MAX_SETTINGS}"
+                                     if len(mine) > MAX_SETTINGS else "")
+        if row["source"] != MEASURED:
+            label += " (published)"
+        if len(mine) > MAX_SETTINGS:
+            full.append(f"{label}: {', '.join(f'{k}={own[k]}' for k in mine)}")
+        labels.append(label)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):  # rows told apart only by their recipe hash
+        seen[label] = seen.get(label, 0) + 1
+        if labels.count(label) > 1:
+            labels[i] = f"{label} #{seen[label]}"
+    shared = [f"{c}: {tbl[c].iloc[0]}" for c in ("backbone", "scorer", "dataset")
+              if c in tbl and c not in extra and len(tbl)]
+    if common:
+        shared.append("settings: " + ", ".join(f"{k}={v}" for k, v in common.items()))
+    return labels, "\n".join([" · ".join(shared), *full]).strip("\n")
 
 MAX_ROWS = 8  # curves per ROC plot / score plots written: the top rows of the table
 
 
 def row_labels(tbl: pd.DataFrame) -> list[str]:
-    """Short labels of the rows (:func:`asdbench.leaderboard.labels.short_labels`)."""
+    """Short labels of the rows (:func:`short_labels`)."""
     return short_labels(tbl)[0]
 
 
@@ -115,6 +166,63 @@ def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) ->
                   + " (gray: published)")
     ax.set_title(plot_title(tbl), fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+    add_caption(ax, caption)
+    return save_figure(fig, Path(path))
+
+
+PARETO_COSTS = {  # cost column -> (file name part, axis label, log scale)
+    "gflops_10s": ("flops", "GFLOP per 10-s clip (log scale)", True),
+    "cpu_ms": ("latency", "CPU ms per 10-s clip (exported ONNX, batch 1, 2 threads)", False),
+}
+
+
+def pareto_plot(tbl: pd.DataFrame, path: str | Path, cost: str) -> Path | None:
+    """The ranking metric (mean over seeds, whiskers: its 95 % interval, else ± std) against
+    ``cost`` (a column of :data:`PARETO_COSTS`), the Pareto front drawn as a line; None when
+    fewer than one row has both. On the log scale a zero cost (no network) is drawn at the
+    left edge, marked ``0``."""
+    from asdbench.cost import pareto_front  # noqa: PLC0415
+
+    metric = _primary(tbl)
+    if cost not in tbl or f"{metric}_mean" not in tbl:
+        return None
+    _, label, log = PARETO_COSTS[cost]
+    y = tbl[f"{metric}_mean"].to_numpy(dtype=float) * 100
+    x = tbl[cost].to_numpy(dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return None
+    ci = f"{metric}{CI_SUFFIX}"
+    half = (tbl[ci] if ci in tbl and tbl[ci].notna().any() else tbl[f"{metric}_std"])
+    half = np.nan_to_num(half.to_numpy(dtype=float) * 100)
+    zero = ok & (x <= 0) if log else np.zeros_like(ok)
+    positive = x[ok & ~zero]
+    floor = float(positive.min()) / 3 if positive.size else 1e-3
+    shown = np.where(zero, floor, x)
+    front = np.array(pareto_front(y, x))
+    labels, caption = short_labels(tbl)
+    fig, ax = plt.subplots(figsize=(8, 5.2))
+    ax.errorbar(shown[ok], y[ok], yerr=half[ok], fmt="none", ecolor="gray", lw=1, capsize=3)
+    ax.scatter(shown[ok & ~front], y[ok & ~front], color="tab:blue", zorder=3, label="row")
+    ax.scatter(shown[front], y[front], color="tab:red", marker="D", zorder=4,
+               label="on the Pareto front")
+    order = np.argsort(shown[front], kind="stable")
+    ax.step(shown[front][order], y[front][order], where="post", color="tab:red", lw=1.2)
+    for i in np.flatnonzero(ok):
+        ax.annotate(labels[i] + (" (0)" if zero[i] else ""), (shown[i], y[i]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    if log:
+        ax.set_xscale("log")
+    group, name = metric.rsplit(".", 1)
+    pretty = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}.get(name, name)
+    whisker = "95 % CI" if ci in tbl and tbl[ci].notna().any() else "± std over seeds"
+    ax.set_ylabel(f"{group} {pretty} (%), whiskers: {whisker}")
+    machines = sorted({m for m in tbl.get("cpu_ms_machine", []) if isinstance(m, str) and m})
+    ax.set_xlabel(label + (f" on {' / '.join(machines)}" if cost == "cpu_ms" and machines
+                           else ""))
+    ax.set_title(plot_title(tbl, "cost"), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     add_caption(ax, caption)
     return save_figure(fig, Path(path))
 
@@ -236,6 +344,10 @@ def make_plots(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: str | Path,
             if f"{metric}_mean" in part.columns:
                 paths.append(bar_chart(part, out_dir / f"leaderboard_{prefix}{slug(metric)}.png",
                                        metric))
+            for cost, (name, _, _) in PARETO_COSTS.items():
+                drawn = pareto_plot(part, out_dir / f"pareto_{name}_{prefix}{slug(metric)}.png",
+                                    cost)
+                paths += [drawn] if drawn is not None else []
         runs = representative_runs(df, part, limit)
         paths += roc_curves(runs, out_dir, title, short_labels(part)[1], prefix, test_set)
         for label, run_dir in runs:

@@ -1,35 +1,43 @@
 """The leaderboard as one self-contained HTML page (``asdbench report``).
 
 The page holds, per track, what every number in its table is (protocol, test set, data
-settings, table kind), the table itself with the cells of :mod:`asdbench.leaderboard.cells`
+settings, table kind), the table itself with the cells of :mod:`asdbench.leaderboard.render`
 (ranks with ties, mean ± std over seeds, the 95 % interval), links to each row's run folders
 (relative to the page, so a results folder moved or published with its page keeps them), and
 the plots of :mod:`asdbench.leaderboard.plots` embedded as PNG data. Style is embedded
-(:mod:`asdbench.leaderboard.report_style`); the page loads nothing from anywhere.
+(``report.css``, package data); the page loads nothing from anywhere.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.resources
 import json
 import os
 import tempfile
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from asdbench.atomic import atomic_write_text
-from asdbench.leaderboard.cells import CI_HEADER, by_track, formatted, header
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
-from asdbench.leaderboard.report_style import CSS
+from asdbench.leaderboard.collect import MEASURED
+from asdbench.leaderboard.plots import make_plots
+from asdbench.leaderboard.render import CI_HEADER, by_track, formatted, header
+from asdbench.leaderboard.sweep import plot_groups, sweep_plot
 from asdbench.meta import __version__
-
-if TYPE_CHECKING:
-    import pandas as pd
+from asdbench.run.rundir import RunDir
+from asdbench.sdk.tables import IDENTITY
 
 TITLE = "asdbench leaderboard report"
 REPORT_NAME = "report.html"  # the page's name when --out is a folder
+
+
+def _css() -> str:
+    """The page's style sheet (``report.css`` beside this module)."""
+    return importlib.resources.files(__package__).joinpath("report.css").read_text("utf-8")
 
 
 def report_path(out: Path) -> Path:
@@ -62,8 +70,6 @@ def set_description(runs: pd.DataFrame, protocol: str, test_set: str = "dev") ->
     """What a table's numbers are computed on, read from one of its runs' ``metrics.json``:
     the test set, its labelled test clips (normal, anomalous) and machine IDs, and the clips
     left out."""
-    from asdbench.run.rundir import RunDir
-
     if runs.empty:
         return f"set {test_set}, as published (see the source)"
     first = runs.sort_values("run_id").iloc[0]
@@ -155,7 +161,7 @@ def _ordered(frame: pd.DataFrame, primary: str) -> pd.DataFrame:
 
 def table_html(part: pd.DataFrame, df: pd.DataFrame, out_dir: Path) -> tuple[str, str]:
     """One track's table as HTML (a ``runs`` column of links to the run folders) and its
-    caption (:func:`asdbench.leaderboard.cells.formatted`)."""
+    caption (:func:`asdbench.leaderboard.render.formatted`)."""
     frame, caption = formatted(part)
     primary = header(part.attrs["primary"]) if part.attrs.get("primary") else ""
     frame = _ordered(frame, primary)
@@ -197,11 +203,9 @@ def _figure(path: Path, wide: bool = False) -> str:
 def plots_html(df: pd.DataFrame, part: pd.DataFrame) -> str:
     """The track's plots (:func:`asdbench.leaderboard.plots.make_plots`) embedded: the bar
     chart, the ROC curves per machine type, the score distributions folded away."""
-    from asdbench.leaderboard.plots import make_plots
-
     with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:
         paths = make_plots(df, part, tmp)
-        bars = [p for p in paths if p.name.startswith("leaderboard_")]
+        bars = [p for p in paths if p.name.startswith(("leaderboard_", "pareto_"))]
         rocs = [p for p in paths if p.name.startswith("roc_")]
         scores = [p for p in paths if p.name.startswith("scores_")]
         out = ""
@@ -240,6 +244,11 @@ ranked against each other.</li>
 <li><b>95 % CI</b>: the interval of the ranking metric (highlighted) as the official DCASE
 evaluators compute it: jackknife over machine IDs (sections), seeds averaged.</li>
 <li><b>Rank</b> <code>=k</code> (shaded): ranks the intervals do not separate (a tie).</li>
+<li><b>Cost</b>: inference parameters (millions) and GFLOP per 10-s clip as
+<code>asdbench describe</code> counts them; CPU ms per 10-s clip of the exported model (fp32,
+and int8), shown only when measured on this machine's CPU, named in the caption;
+<b>◆</b>: on the Pareto front of the ranking metric against GFLOP (no row is both better and
+cheaper).</li>
 <li><b>runs</b>: the run folders of the row's seeds (config, train log, metrics, per-clip
 scores).</li></ul></section>"""
 
@@ -268,8 +277,6 @@ def _percent(mean: float, std: float) -> str:
 def sweep_html(i: int, points: pd.DataFrame) -> str:
     """One sweep (:func:`asdbench.leaderboard.sweep.sweep_points`): per dataset, set and
     protocol its plot embedded and its points as a table."""
-    from asdbench.leaderboard.sweep import plot_groups, sweep_plot
-
     key = str(points.attrs["key"])
     body = ""
     with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:
@@ -314,7 +321,7 @@ def report_html(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: Path, *, results: 
     warn = "".join(f'<p class="note">{escape(w)}</p>' for w in warnings)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{TITLE}</title><style>{CSS}</style></head><body><main>"
+            f"<title>{TITLE}</title><style>{_css()}</style></head><body><main>"
             f'<h1>{TITLE}</h1><p class="subtitle">{sub}</p>{warn}'
             f"{_toc(parts, list(sweeps))}{LEGEND}{sections}"
             f"<footer>made by asdbench {escape(__version__)} (<code>asdbench report</code>)"

@@ -8,8 +8,7 @@ is one value's mean ± std over those runs' seeds of ``average.auc`` under the p
 for (None: each run's official protocol, as the tables take it). Runs of different datasets,
 test sets or protocols never share a plot: one plot per dataset, set and protocol.
 
-``sweep_points`` only needs pandas (a bad key fails before anything is drawn); ``plot_sweeps``
-imports matplotlib (:mod:`asdbench.leaderboard.plots`) and writes each plot as
+A bad key fails before anything is drawn. ``plot_sweeps`` writes each plot as
 ``leaderboard_sweep_<key>[_<dataset>_<set>_<protocol>].png`` (the suffix when there are several)
 and every point of the key as ``leaderboard_sweep_<key>.csv`` (fractions).
 """
@@ -19,8 +18,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from asdbench.atomic import atomic_write_text
 from asdbench.leaderboard.collect import (
     DATA_PREFIX,
     MEASURED,
@@ -29,11 +32,9 @@ from asdbench.leaderboard.collect import (
     set_key,
     short,
 )
-from asdbench.leaderboard.labels import parse_settings, short_labels
+from asdbench.leaderboard.plots import add_caption, parse_settings, save_figure, short_labels, slug
+from asdbench.matrix.grid import expand, load_matrix, varying_keys
 from asdbench.registry import AsdbenchError, suggest
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 METRIC = "average.auc"
 FILE_PREFIX = "leaderboard_sweep_"
@@ -45,8 +46,6 @@ POINTS = [*GROUP, "line", "label", "value", "x", "mean", "std", "n", "seeds"]
 def matrix_sweeps(matrix_file: str | Path) -> list[str]:
     """The data settings (``data.*`` but folders) whose value differs between the cells of a
     matrix config: what it sweeps, in the order the file names them."""
-    from asdbench.matrix.grid import expand, load_matrix, varying_keys
-
     return [k for k in varying_keys(expand(load_matrix(matrix_file), source=str(matrix_file)))
             if k.startswith(DATA_PREFIX) and not _is_location(k)]
 
@@ -115,8 +114,6 @@ def sweep_points(df: pd.DataFrame, key: str, protocol: str | None = None,
     ``key``, ``metric``, ``numeric`` (whether x is the value itself), ``official`` (each run's
     official protocol). A key no run has, or one every run has the same value of, is a
     one-line error naming it."""
-    import pandas as pd
-
     rows = _runs(df, protocol, test_set)
     configs = [json.loads(c) for c in rows["config"]] if len(rows) else []
     have = [key in c for c in configs]
@@ -155,8 +152,6 @@ def sweep_points(df: pd.DataFrame, key: str, protocol: str | None = None,
 
 def plot_groups(points: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(file stem, its points) per plot: one per dataset, set and protocol."""
-    from asdbench.leaderboard.plots import slug
-
     groups = list(points.groupby(GROUP, sort=False))
     stem = FILE_PREFIX + slug(points.attrs["key"])
     return [(stem + ("" if len(groups) == 1 else "_" + "_".join(slug(str(g)) for g in group)),
@@ -171,10 +166,6 @@ def _pretty(metric: str) -> str:
 def sweep_plot(points: pd.DataFrame, path: str | Path) -> Path:
     """One plot's lines (:func:`sweep_points` rows of one dataset, set and protocol) as a PNG:
     mean ± std over seeds against the swept value, chance (50 %) dashed."""
-    import matplotlib.pyplot as plt
-
-    from asdbench.leaderboard.plots import add_caption, save_figure
-
     key, metric = points.attrs["key"], points.attrs["metric"]
     first = points.iloc[0]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -199,9 +190,6 @@ def sweep_plot(points: pd.DataFrame, path: str | Path) -> Path:
 
 def plot_sweeps(points: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Every plot of one key's sweep and the CSV of its points; returns the files written."""
-    from asdbench.atomic import atomic_write_text
-    from asdbench.leaderboard.plots import slug
-
     out_dir = Path(out_dir)
     paths = [sweep_plot(part, out_dir / f"{stem}.png") for stem, part in plot_groups(points)]
     key = points.attrs["key"]

@@ -8,11 +8,18 @@ pandas is imported where a table is built, so that a plugin can import ``TableKi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from asdbench.leaderboard.collect import IDENTITY, LIFT, set_key
+import pandas as pd
+
+from asdbench.leaderboard.collect import (
+    LIFT,
+    SELECTED_ON_TEST,
+    SELECTED_ON_TEST_NOTE,
+    set_key,
+)
+from asdbench.leaderboard.ranking import track_table
 from asdbench.leaderboard.tracks import (
     differing_data,
     place_references,
@@ -21,62 +28,9 @@ from asdbench.leaderboard.tracks import (
     track_order,
 )
 from asdbench.registry import AsdbenchError
+from asdbench.sdk.tables import IDENTITY, OFFICIAL, TableKind
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-# DCASE 2021+ score (harmonic mean over sections/domains, ``average.official`` in metrics.json);
-# None under dcase2020/pooled, so its column appears only where some row has it.
-OFFICIAL = "average.official"
 BY = ("type", "id")
-
-
-@dataclass(frozen=True)
-class TableKind:
-    """What a leaderboard table shows (``asdbench leaderboard --table NAME``).
-
-    - ``metrics``: metric names shown per machine type (``auc`` gives ``fan.auc``, ...);
-      ``id_metrics`` those per machine ID with ``--by id`` (None: the same as ``metrics``);
-      ``average`` the ``average.<metric>`` columns, shown last (None: the same as ``metrics``).
-      The DCASE 2021+ ``official`` score is shown too wherever a row has it.
-    - ``rank_by``: metric columns in order of preference; the first one the table shows ranks
-      the rows, ties and rows without it by the last one.
-    - ``protocol``: the metric protocol when ``--protocol`` is not given (None: each dataset's
-      official one).
-    - ``where``: identity column -> allowed values: the measured rows shown (empty: all).
-    - ``type_order``: machine types shown first, in this order; the others follow
-      alphabetically.
-    - ``default``: offered as the default ``--table`` (used when exactly one kind says so).
-
-    Published rows (``asdbench_reference_results``) appear in the kind named by their
-    ``table`` key, and in every kind when they have none.
-    """
-
-    name: str
-    description: str
-    metrics: tuple[str, ...] = ("auc", "pauc")
-    id_metrics: tuple[str, ...] | None = None
-    average: tuple[str, ...] | None = None
-    rank_by: tuple[str, ...] = (OFFICIAL, "average.auc")
-    protocol: str | None = None
-    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    type_order: tuple[str, ...] = ()
-    default: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.metrics or not self.rank_by:
-            raise ValueError(f"table kind {self.name!r}: name, metrics and rank_by are required")
-        unknown = set(self.where) - set(IDENTITY)
-        if unknown:
-            raise ValueError(f"table kind {self.name!r}: where names {sorted(unknown)}, "
-                             f"not identity columns ({', '.join(IDENTITY)})")
-
-    def primary_metric(self, metrics: Iterable[str] = ()) -> str:
-        """The metric the rows are ranked by, given the table's metric columns."""
-        shown = set(metrics)
-        return next((m for m in self.rank_by if m in shown), self.rank_by[-1])
-
-
 TYPES = TableKind("types", "per machine type AUC and pAUC, averages last")
 CORE_KINDS = (TYPES,)
 
@@ -84,37 +38,30 @@ CORE_KINDS = (TYPES,)
 class Plugins(Protocol):
     """What :func:`table_kinds` reads of the loaded plugins (``asdbench.plugins.PluginSet``)."""
 
-    hook: Any
-    packages: dict[str, tuple[str, str]]
-    failures: dict[str, str]
+    def package(self, plugin: str) -> str: ...
+
+    def collect(self, hook: str, kind: type, warn: bool = False,
+                **kwargs: Any) -> list[tuple[str, Any]]: ...
+
+
+def owned_table_kinds(plugins: Plugins) -> dict[str, tuple[str, TableKind]]:
+    """``name -> (plugin, kind)`` of the core's kinds (plugin "") and every plugin's
+    (``asdbench_tables``). A plugin whose hook fails is recorded and skipped; a name provided
+    twice is an error naming both packages."""
+    kinds = {kind.name: ("", kind) for kind in CORE_KINDS}
+    for plugin, kind in plugins.collect("asdbench_tables", TableKind):
+        if kind.name in kinds:
+            first = kinds[kind.name][0]
+            raise AsdbenchError(f"table '{kind.name}' is provided by both "
+                                f"{plugins.package(first) if first else 'asdbench'} and "
+                                f"{plugins.package(plugin)}")
+        kinds[kind.name] = (plugin, kind)
+    return kinds
 
 
 def table_kinds(plugins: Plugins) -> dict[str, TableKind]:
-    """The core's table kinds and every plugin's (``asdbench_tables``), by name.
-
-    A plugin whose hook raises or returns anything but ``TableKind`` objects is recorded in
-    ``plugins.failures`` and its kinds are skipped; a name provided twice is an error naming
-    both packages.
-    """
-    kinds = {kind.name: kind for kind in CORE_KINDS}
-    owner = dict.fromkeys(kinds, "asdbench")
-    for impl in plugins.hook.asdbench_tables.get_hookimpls():
-        package = plugins.packages.get(impl.plugin_name, (impl.plugin_name, ""))[0]
-        try:
-            provided = list(impl.function() or [])
-            wrong = [type(k).__name__ for k in provided if not isinstance(k, TableKind)]
-            if wrong:
-                raise TypeError(f"returned {wrong[0]}, expected TableKind")
-        except Exception as exc:  # one broken plugin must not take the leaderboard down
-            plugins.failures[impl.plugin_name] = (f"package {package}: asdbench_tables: "
-                                                  f"{type(exc).__name__}: {exc}")
-            continue
-        for kind in provided:
-            if kind.name in kinds:
-                raise AsdbenchError(f"table '{kind.name}' is provided by both "
-                                    f"{owner[kind.name]} and {package}")
-            kinds[kind.name], owner[kind.name] = kind, package
-    return kinds
+    """The core's table kinds and every plugin's, by name (:func:`owned_table_kinds`)."""
+    return {name: kind for name, (_, kind) in owned_table_kinds(plugins).items()}
 
 
 def default_kind(kinds: Mapping[str, TableKind]) -> TableKind:
@@ -194,10 +141,15 @@ def _references(refs: pd.DataFrame, protocol: str | None, kind: TableKind,
 
 def _track(rows: pd.DataFrame, kind: TableKind, by: str) -> pd.DataFrame:
     """One track's rows ranked as ``kind`` says (:func:`asdbench.leaderboard.ranking.track_table`)."""
-    from asdbench.leaderboard.ranking import track_table
-
     metrics = metric_columns(rows, kind, by) if len(rows) else []
     return track_table(rows, metrics, kind.primary_metric(metrics), kind.rank_by[-1])
+
+
+def _note(track: str, note: str) -> str:
+    """A table's note, led by why a test-selected track is ranked apart."""
+    if str(track).endswith(SELECTED_ON_TEST):
+        return "; ".join(n for n in (SELECTED_ON_TEST_NOTE, note) if n)
+    return note
 
 
 def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
@@ -221,8 +173,6 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
     settings that set it apart from the dataset's other tracks), ``data``, ``note``,
     ``metrics`` and ``primary``.
     """
-    import pandas as pd
-
 
     protocol = protocol if protocol is not None else kind.protocol
     measured = _measured(df, protocol, kind, test_set)
@@ -248,7 +198,7 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
                       "title": title(track, test, proto, differing.get(track, "")),
                       "differing": differing.get(track, ""),
                       "data": "" if own.empty else str(own["data"].iloc[0]),
-                      "note": notes.get(table_key(track, test, proto), "")})
+                      "note": _note(track, notes.get(table_key(track, test, proto), ""))})
     out = pd.concat(parts, ignore_index=True) if parts else _track(data, kind, by)
     metrics = list(dict.fromkeys(m for info in infos for m in info["metrics"]))
     out.attrs.update({"metrics": metrics, "kind": kind.name, "by": by, "protocol": protocol,

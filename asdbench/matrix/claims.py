@@ -1,4 +1,9 @@
-"""Claims: which matrix process runs which cell, as files ``RESULTS/claims/<run_id>.claim``."""
+"""Claims: which process trains which run, as files ``RESULTS/claims/<run_id>.claim``.
+
+One mechanism for ``asdbench matrix`` (a claim per cell) and ``asdbench run`` (the run folder's
+lock, :meth:`asdbench.run.rundir.RunDir.training_lock`): never two trainings in one folder.
+A matrix hands its claim to the cell's process through :data:`CLAIM_ENV` (the claim's token).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,19 @@ import os
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from asdbench.atomic import atomic_write_text
 
-# A claim whose holder runs on another host is stale once its heartbeat is this old.
+# A claim whose heartbeat is this old is stale, whoever holds it (a PID can be reused).
 STALE_AFTER_S = 600.0
 HEARTBEAT_S = 30.0
+# The environment variable that gives a cell's process the token of the claim its matrix
+# holds for it: that process trains under its parent's claim instead of taking its own.
+CLAIM_ENV = "ASDBENCH_CLAIM_TOKEN"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -40,9 +49,10 @@ class Claims:
     """Exclusive claims on cells, as files ``RESULTS/claims/<run_id>.claim``.
 
     Creating the file with ``O_CREAT | O_EXCL`` is atomic, so of two processes claiming a
-    cell exactly one wins. A claim is stale (and may be taken over) when its host is this
-    host and none of its processes (the matrix and the cell's subprocess) is alive, or when
-    its heartbeat (the file's mtime, refreshed by the holder) is older than ``stale_after``.
+    cell exactly one wins. A claim is stale (and may be taken over) when its heartbeat (the
+    file's mtime, refreshed by the holder) is older than ``stale_after``, whatever its PIDs
+    (one may have been reused by an unrelated process), or sooner when its host is this host
+    and none of its processes (the matrix and the cell's subprocess) is alive.
     """
 
     def __init__(self, results_dir: Path, owner: str = "", stale_after: float = STALE_AFTER_S):
@@ -72,17 +82,18 @@ class Claims:
             age = time.time() - path.stat().st_mtime
         except FileNotFoundError:
             return False
+        if age > self.stale_after:
+            return True
         if info and info.get("host") == self.host:
             pids = [p for p in (info.get("pid"), info.get("child")) if isinstance(p, int)]
-            if pids:
-                return not any(_pid_alive(p) for p in pids)
-        return age > self.stale_after
+            return bool(pids) and not any(_pid_alive(p) for p in pids)
+        return False
 
     def acquire(self, key: str) -> Claim | None:
         """Claim a cell; ``None`` when a live process holds it."""
         self.dir.mkdir(parents=True, exist_ok=True)
         info = {"pid": os.getpid(), "host": self.host, "owner": self.owner,
-                "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "since": time.strftime("%Y-%m-%dT%H:%M:%S"), "token": uuid.uuid4().hex}
         for _ in range(3):
             try:
                 fd = os.open(self.path(key), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -120,6 +131,10 @@ class Claims:
             except FileExistsError:
                 pass
         aside.unlink(missing_ok=True)
+
+    def token(self, key: str) -> str:
+        """The token of a held claim, which its cell's process receives in :data:`CLAIM_ENV`."""
+        return str(self.held[key].info["token"])
 
     def set_child(self, key: str, pid: int) -> None:
         """Record the cell's subprocess so a restart sees it as alive while it runs."""
@@ -159,3 +174,17 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(self.every):
             self.claims.heartbeat()
+
+
+def held_for_this_process(info: dict[str, Any] | None) -> bool:
+    """Whether a claim is the one this process's parent took for it (:data:`CLAIM_ENV`)."""
+    token = os.environ.get(CLAIM_ENV)
+    return bool(token) and bool(info) and info.get("token") == token
+
+
+def describe_holder(info: dict[str, Any] | None) -> str:
+    """Who holds a claim, in words: ``matrix quick (pid 123 on host, since 2026-...)``."""
+    info = info or {}
+    where = f"pid {info.get('pid', '?')} on {info.get('host', '?')}"
+    since = f", since {info['since']}" if info.get("since") else ""
+    return f"{info.get('owner') or 'another process'} ({where}{since})"

@@ -20,7 +20,19 @@ from asdbench.matrix.grid import Cell
 from asdbench.matrix.outcome import read_tail
 from asdbench.registry import AsdbenchError
 
-RUN_COMMAND = (sys.executable, "-m", "asdbench", "run")
+# How a cell's process starts: ``python -m asdbench`` with the working directory left off
+# ``sys.path`` (``-P``, else dropped by hand on Python 3.10), so a folder named ``asdbench``
+# where the matrix was started (a clone beside it) cannot shadow the installed package.
+RUN_COMMAND = ((sys.executable, "-P", "-m", "asdbench", "run") if sys.version_info >= (3, 11)
+               else (sys.executable, "-c", "import runpy, sys; sys.path.pop(0); "
+                     "runpy.run_module('asdbench', run_name='__main__')", "run"))
+# The prefix of the driver's settings a cell's process receives wherever it runs (Ray too).
+ENV_PREFIX = "ASDBENCH_"
+
+
+def driver_env() -> dict[str, str]:
+    """This process's ``ASDBENCH_*`` variables (results folder, cache, blocked plugins ...)."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
 
 
 def cell_args(cell_file: Path, results_dir: Path, run_id: str) -> list[str]:
@@ -34,11 +46,13 @@ def cell_args(cell_file: Path, results_dir: Path, run_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Launch:
-    """One attempt at a cell: its arguments after the run command, and its log file."""
+    """One attempt at a cell: its arguments after the run command, its log file, and the
+    environment it gets beyond the driver's (the token of its claim)."""
 
     cell: Cell
     args: list[str]
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,8 +205,8 @@ class LocalExecutor:
         return (f"local executor, {self.capacity} at a time on {len(self.gpus)} GPU(s), "
                 f"up to {s.per_gpu} per GPU{memory}{mps}")
 
-    def _env(self, gpu: str | None) -> dict[str, str]:
-        env = dict(os.environ)
+    def _env(self, gpu: str | None, extra: dict[str, str]) -> dict[str, str]:
+        env = {**os.environ, **extra}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         if self.threads and "OMP_NUM_THREADS" not in os.environ:
@@ -217,7 +231,8 @@ class LocalExecutor:
             if gpu is None:
                 raise AsdbenchError(f"no GPU has room for a cell: {self.slots.waiting}")
             self.slots.place(launch.cell.index, gpu)
-        proc = spawn_cell([*self.command, *launch.args], launch.log_path, self._env(gpu))
+        proc = spawn_cell([*self.command, *launch.args], launch.log_path,
+                          self._env(gpu, launch.env))
         if gpu is not None:
             self.slots.started(launch.cell.index, proc.pid)
         return Job(launch, proc, gpu=gpu, note=note)
@@ -254,10 +269,12 @@ class LocalExecutor:
         pass
 
 
-def _ray_run_cell(argv: list[str], log_path: str) -> tuple[int, str]:
+def _ray_run_cell(argv: list[str], log_path: str,
+                  env: dict[str, str] | None = None) -> tuple[int, str]:
     """The Ray task: the same process as the local executor's, on a Ray worker (Ray has set
-    ``CUDA_VISIBLE_DEVICES`` for the task); ``(exit status, the log's last lines)``."""
-    rc = spawn_cell(argv, Path(log_path), dict(os.environ)).wait()
+    ``CUDA_VISIBLE_DEVICES`` for the task), with the driver's ``env`` (its ``ASDBENCH_*``
+    settings and the cell's claim); ``(exit status, the log's last lines)``."""
+    rc = spawn_cell(argv, Path(log_path), {**os.environ, **(env or {})}).wait()
     return rc, read_tail(log_path)
 
 
@@ -292,7 +309,10 @@ class RayExecutor:
         self._started = False
         if not ray.is_initialized():
             try:
-                ray.init(address=address, log_to_driver=False, include_dashboard=False)
+                # a local instance listens on the loopback only, not on every interface
+                local = {} if address else {"_node_ip_address": "127.0.0.1"}
+                ray.init(address=address, log_to_driver=False, include_dashboard=False,
+                         **local)
             except ConnectionError as exc:
                 raise AsdbenchError(f"--address {address}: cannot join the Ray cluster: "
                                     f"{exc}") from None
@@ -315,7 +335,8 @@ class RayExecutor:
         return running < self.capacity
 
     def submit(self, launch: Launch) -> Job:
-        ref = self._task.remote([*self.command, *launch.args], str(launch.log_path.resolve()))
+        ref = self._task.remote([*self.command, *launch.args], str(launch.log_path.resolve()),
+                                {**driver_env(), **launch.env})
         return Job(launch, ref)
 
     def pid(self, job: Job) -> int | None:

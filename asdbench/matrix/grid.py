@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asdbench.config import flatten, load_toml, resolve
+from asdbench.config import absolute_locations, flatten, load_toml, resolve
 from asdbench.matrix.gpus import parse_memory
 from asdbench.registry import AsdbenchError, Registry, suggest
 
@@ -18,6 +18,9 @@ MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
                "cells_per_gpu", "gpu_memory_per_cell")
 DEFAULT_NAME = "matrix"
 SCORERS = "scorers"  # scorers evaluated on each cell's model, not a run setting
+# The most cells one matrix file may expand to (before exclusions): a larger grid is
+# almost surely a mistake, and would exhaust memory before the first cell runs.
+MAX_CELLS = 10_000
 
 
 def load_matrix(path: str | Path) -> dict[str, Any]:
@@ -72,7 +75,8 @@ def _as_choices(value: Any) -> list[Any]:
 def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any]]:
     """Expand a matrix config into the run overrides of each cell, in a stable order.
 
-    1. the cartesian product of ``axes`` (first axis varies slowest);
+    1. the cartesian product of ``axes`` (first axis varies slowest); none when there are no
+       axes but includes (a matrix of includes only), one cell of the settings when neither;
     2. cells matching any ``exclude`` entry are dropped (an entry matches when every key it
        names has one of its values);
     3. each ``include`` entry adds cells: its own values (lists expanded) combined with every
@@ -85,7 +89,14 @@ def expand(config: dict[str, Any], source: str = "matrix") -> list[dict[str, Any
     """
     axes, settings, excludes, includes = _parts(config, source)
     keys = list(axes)
-    cells = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    size = (math.prod(map(len, axes.values())) if axes or not includes else 0) + sum(
+        math.prod(len(v) for v in entry.values())
+        * math.prod(len(axes[k]) for k in keys if k not in entry) for entry in includes)
+    if size > MAX_CELLS:
+        raise _fail(source, f"the grid has {size} cells, more than {MAX_CELLS}: split it "
+                    "into several matrix files, or use fewer values per axis")
+    base = itertools.product(*axes.values()) if axes or not includes else ()
+    cells = [dict(zip(keys, combo, strict=True)) for combo in base]
     cells = [c for c in cells if not any(_matches(c, e) for e in excludes)]
     for entry in includes:
         free = [k for k in keys if k not in entry]
@@ -195,18 +206,22 @@ class Cell:
 
 
 def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
-    """Expand and resolve every cell; an unresolvable cell carries its error instead."""
+    """Expand and resolve every cell; an unresolvable cell carries its error instead.
+
+    Dataset folders are made absolute here (against the driver's working directory), so a
+    cell resolves to the same run id wherever its process starts (a Ray worker)."""
     cells: list[Cell] = []
     first: dict[str, int] = {}
     for i, overrides in enumerate(expand(config, source=matrix_name(config))):
-        cell = Cell(i, overrides)
+        cell = Cell(i, absolute_locations(overrides))
         try:
-            cfg = resolve({k: v for k, v in overrides.items() if k != SCORERS}, registry)
+            cfg = resolve({k: v for k, v in cell.overrides.items() if k != SCORERS}, registry)
             cell.run_id = cfg.run_id
-            if SCORERS in overrides:
+            if SCORERS in cell.overrides:
                 from asdbench.run.evaluations import parse_scorers
 
-                overrides[SCORERS] = parse_scorers(overrides[SCORERS])
+                cell.overrides[SCORERS] = parse_scorers(cell.overrides[SCORERS])
+            to_toml(cell.overrides)  # what the cell's process receives: fails this cell only
         except AsdbenchError as exc:
             cell.error = str(exc)
         if cell.run_id in first:

@@ -17,8 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape as esc
 
-from asdbench.atomic import atomic_write_text
-from asdbench.matrix.claims import Claims, Heartbeat
+from asdbench.atomic import atomic_write_text, sweep_temp_files
+from asdbench.matrix.claims import CLAIM_ENV, Claims, Heartbeat
 from asdbench.matrix.executors import Executor, Exit, Job, Launch, LocalExecutor, cell_args
 from asdbench.matrix.gpus import format_memory
 from asdbench.matrix.grid import Cell, matrix_name, plan, to_toml
@@ -28,6 +28,9 @@ from asdbench.progress import make_progress
 from asdbench.registry import Registry
 
 POLL_S = 0.5
+# A temporary file in the matrix folder older than this is a killed writer's leftover (another
+# matrix process may be writing a fresh one).
+TEMP_MAX_AGE_S = 3600.0
 
 
 @dataclass
@@ -69,6 +72,8 @@ class MatrixRun:
 
     def run(self) -> MatrixResult:
         """Run every unfinished cell; returns what happened to each."""
+        if self.folder.path.is_dir():
+            sweep_temp_files(self.folder.path, min_age=TEMP_MAX_AGE_S)
         self._triage()
         heartbeat = Heartbeat(self.claims)
         heartbeat.start()
@@ -141,7 +146,8 @@ class MatrixRun:
         cell_file = self.folder.cell_file(rid)
         atomic_write_text(cell_file, to_toml(cell.overrides))
         args = cell_args(cell_file.resolve(), self.results_dir.resolve(), rid)
-        job = self.executor.submit(Launch(cell, args, self.folder.log_path(rid)))
+        job = self.executor.submit(Launch(cell, args, self.folder.log_path(rid),
+                                          {CLAIM_ENV: self.claims.token(rid)}))
         pid = self.executor.pid(job)
         if pid:
             self.claims.set_child(rid, pid)

@@ -3,49 +3,38 @@
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-import asdbench.plugins
 from asdbench.metrics.core import BASE_COLUMNS, prepare_scores
 from asdbench.metrics.decision import add_decision_metrics
-from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry
+from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry, given
 from asdbench.registry import AsdbenchError
 
 _RESULT_KEYS = ("average", "types", "ids", "skipped")
 _AVERAGE_KEYS = ("auc", "pauc", "mauc", "official")
 
 
-def protocol_registry(plugins: asdbench.plugins.PluginSet | None = None) -> ProtocolRegistry:
-    """Every protocol of ``plugins`` (default: the process-wide plugin set) and the core's.
+class Plugins(Protocol):
+    """What :func:`protocol_registry` reads of the loaded plugins (``asdbench.plugins``)."""
 
-    The core's protocols come from its plugin ``asdbench-metrics``
-    (:mod:`asdbench.metrics.builtin`), registered like any other. A plugin whose hook raises
-    is recorded in ``failures`` and skipped, as for components.
-    """
-    plugins = plugins if plugins is not None else asdbench.plugins.default_plugins()
-    hook = plugins.manager.hook.asdbench_protocols
-    sources = [(impl.plugin_name, impl.function) for impl in hook.get_hookimpls()]
+    failures: dict[str, str]
+
+    def package(self, plugin: str) -> str: ...
+
+    def collect(self, hook: str, kind: type, warn: bool = False,
+                **kwargs: Any) -> list[tuple[str, Any]]: ...
+
+
+def protocol_registry(plugins: Plugins) -> ProtocolRegistry:
+    """Every protocol of ``plugins``, the core's among them (its plugin ``asdbench-metrics``).
+    A plugin whose hook fails is recorded and skipped."""
     registry = ProtocolRegistry()
-    for plugin, function in sources:
-        package = plugins.packages.get(plugin, (plugin, ""))[0]
-        try:
-            found = function() or []
-        except Exception as exc:  # a broken third-party plugin must not take the tool down
-            tb = traceback.extract_tb(exc.__traceback__)[-1]
-            registry.failures[plugin] = (f"package {package}: {type(exc).__name__}: {exc} "
-                                         f"({tb.filename}:{tb.lineno})")
-            continue
-        wrong = [p for p in found if not isinstance(p, MetricProtocol)]
-        if wrong:
-            registry.failures[plugin] = (f"package {package}: asdbench_protocols returned "
-                                         f"{type(wrong[0]).__name__}, expected MetricProtocol")
-            continue
-        for protocol in found:
-            registry.add(dataclasses.replace(protocol, package=package, plugin=plugin))
+    for plugin, protocol in plugins.collect("asdbench_protocols", MetricProtocol):
+        registry.add(dataclasses.replace(protocol, package=plugins.package(plugin),
+                                         plugin=plugin))
     registry.failures.update(plugins.failures)
     return registry
 
@@ -78,7 +67,7 @@ def _checked(protocol: MetricProtocol, result: Any) -> dict[str, Any]:
 def compute_metrics(scores: pd.DataFrame, protocol: str | MetricProtocol,
                     registry: ProtocolRegistry | None = None) -> dict[str, Any]:
     """Metrics of a score table under one protocol (a name looked up in ``registry``, by
-    default :func:`protocol_registry`, or a :class:`MetricProtocol`).
+    :func:`protocol_registry`, or a :class:`MetricProtocol`).
 
     Returns ``{"protocol", "average": {"auc", "pauc", "mauc", "official", ...},
     "types": {type: {"auc", "pauc", "mauc", ...}}, "ids": {key: {"auc", "pauc", "n_normal",
@@ -90,7 +79,7 @@ def compute_metrics(scores: pd.DataFrame, protocol: str | MetricProtocol,
     a value that cannot be computed at all is None.
     """
     if not isinstance(protocol, MetricProtocol):
-        protocol = (registry or protocol_registry()).get(protocol)
+        protocol = given(registry).get(protocol)
     df = prepare_scores(scores, labelled=True)
     _check_input(protocol, scores, df)
     result = _checked(protocol, protocol.compute(df))
@@ -107,6 +96,6 @@ def compute_all(scores: pd.DataFrame, protocols: Iterable[str], *, dataset: str 
     Every name is looked up before any is computed; an unknown one is a one-line error naming
     ``dataset`` (the dataset that lists the protocols, when given) and the protocols there are.
     """
-    registry = registry or protocol_registry()
+    registry = given(registry)
     found = [registry.get(name, dataset) for name in protocols]
     return {p.name: compute_metrics(scores, p) for p in found}

@@ -272,8 +272,11 @@ def add_decision_metrics(result: dict[str, Any], df: pd.DataFrame) -> dict[str, 
 
     Each ``ids`` entry gets them over its clips and, when the clips have domains and the
     entry is not one domain's, per domain (``precision_source`` ...: that domain's clips, as
-    the 2023+ evaluators); each type and ``average`` get the arithmetic means.
+    the 2023+ evaluators); each type and ``average`` get the arithmetic means. A protocol
+    whose result already has ``average.f1`` (its evaluator's own means) is left as it is.
     """
+    if "f1" in result["average"]:  # the protocol computed them itself, as its evaluator
+        return result
     domains = sorted(d for d in df["domain"].unique() if d)
     for key, entry in result["ids"].items():
         rows = _entry_rows(df, key)

@@ -15,13 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from asdbench.data import DEFAULT_SET, DEV, EVAL
 from asdbench.metrics.compute import compute_all
 from asdbench.metrics.decision import DecisionRule, decide
 from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.submission import write_submission
-
-DEV, EVAL = "dev", "eval"
-DEFAULT_SET = DEV  # the set of a clip whose dataset names none
 
 
 def clip_set(attributes: Iterable[tuple[str, str]]) -> str:
@@ -42,8 +40,8 @@ def official_set(names: Sequence[str]) -> str:
 
 
 def primary_set(names: Sequence[str]) -> str:
-    """The set whose metrics a run's top-level ``protocols`` hold: ``dev``, else the first
-    (the paper's tables, and every reader written before sets existed, read ``dev``)."""
+    """The set whose metrics the top-level ``protocols`` of a run written before ``set``
+    existed hold: ``dev``, else the first."""
     return DEV if DEV in names else names[0]
 
 
@@ -68,18 +66,31 @@ def metrics_by_set(frame: pd.DataFrame, protocols: Sequence[str], *, dataset: st
 
 
 def decided_metrics(frame: pd.DataFrame, thresholds: dict[str, dict[str, Any]],
-                    rule: DecisionRule, protocols: Sequence[str],
-                    dataset: str = "") -> tuple[pd.DataFrame, dict[str, Any]]:
+                    rule: DecisionRule, protocols: Sequence[str], dataset: str = "",
+                    registry: ProtocolRegistry | None = None
+                    ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """``frame`` (with each clip's ``set``) with its ``decision`` column, and the part of
     ``metrics.json`` it makes: ``sets`` (each set's metrics), ``protocols`` (top level: the
-    primary set's, as every reader written before sets existed expects), ``official_set``,
-    ``official_protocol`` and ``decision`` (the rule and its thresholds)."""
+    official set's, ``eval`` where there is one, named by ``set``; ``dev`` stays under
+    ``sets.dev``), ``official_set``, ``official_protocol`` and ``decision`` (the rule and
+    its thresholds). Runs written before kept the ``dev`` set's at the top level, without
+    ``set``: :func:`top_level_set` tells them apart."""
     frame = frame.assign(decision=decide(frame, thresholds))
     names = set_names(frame)
-    sets = metrics_by_set(frame, protocols, dataset=dataset)
-    return frame, {"official_protocol": protocols[0], "official_set": official_set(names),
-                   "protocols": sets[primary_set(names)]["protocols"], "sets": sets,
+    sets = metrics_by_set(frame, protocols, dataset=dataset, registry=registry)
+    official = official_set(names)
+    return frame, {"official_protocol": protocols[0], "official_set": official,
+                   "set": official, "protocols": sets[official]["protocols"], "sets": sets,
                    "decision": rule.record(thresholds)}
+
+
+def top_level_set(metrics: dict[str, Any]) -> str | None:
+    """The set whose numbers a ``metrics.json`` keeps at its top level: its ``set``; for one
+    written before that key, the :func:`primary_set` of its sets (None: no sets at all)."""
+    if metrics.get("set"):
+        return str(metrics["set"])
+    sets = metrics.get("sets") or {}
+    return primary_set(list(sets)) if sets else None
 
 
 def write_set_submissions(frame: pd.DataFrame, folders: dict[str, Path], layout: str,

@@ -4,14 +4,15 @@ the 2021-2025 evaluators read them (``decision_result_`` + the anomaly-score fil
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
 
 from asdbench.atomic import atomic_write_text
-from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.core import prepare_scores
-from asdbench.metrics.protocols import LAYOUTS, ProtocolRegistry
+from asdbench.metrics.protocols import LAYOUTS, ProtocolRegistry, given
 from asdbench.registry import AsdbenchError
 
 
@@ -50,7 +51,12 @@ def decision_name(machine_type: str, machine_id: str, domain: str = "",
 
 
 def _lines(files: pd.Series, values: list) -> str:
-    return "".join(f"{f},{v!r}\n" for f, v in zip(files.astype(str), values, strict=True))
+    """``file,value`` rows by the CSV writer: a name holding a comma, a quote or a newline is
+    quoted, so the evaluators' CSV reader gets it back whole."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows((f, repr(v)) for f, v in zip(files.astype(str), values, strict=True))
+    return out.getvalue()
 
 
 def resolve_layout(layout: str, df: pd.DataFrame, registry: ProtocolRegistry | None) -> str:
@@ -60,7 +66,7 @@ def resolve_layout(layout: str, df: pd.DataFrame, registry: ProtocolRegistry | N
         return "id" if (df["domain"] == "").all() else "section"
     if layout in LAYOUTS:
         return layout
-    registry = registry or protocol_registry()
+    registry = given(registry)
     if layout in registry:
         return registry.get(layout).submission_layout
     raise AsdbenchError(f"unknown submission layout {layout!r}; layouts: {', '.join(LAYOUTS)} "

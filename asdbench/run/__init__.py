@@ -8,6 +8,7 @@
 - ``provenance``: versions, machine and git commit recorded with a run,
 - ``rundir``: ``RunDir``, every path and file of a run folder,
 - ``pipeline``: ``train_and_evaluate``, the job behind ``asdbench run``,
+- ``load``: a finished run read back (``LoadedRun``),
 - ``evaluations``: several scorers of one trained model, each an evaluation of the run,
 - ``reference``: the non-learned reference on a run's clips, and the lift over it,
 - ``service``: using a trained run (``asdbench score``, ``asdbench eval``).

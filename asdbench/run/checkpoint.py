@@ -31,12 +31,15 @@ _WRITE_FAILURES = ("write failed", "unexpected pos", "No space left")
 def save(state: dict[str, Any], path: Path) -> None:
     """Write a training state (``TrainState.state_dict``) so a reader never sees half of it.
 
+    Written through a file object, so the zip's folder name is torch's fixed ``archive``
+    (not the temporary file's name): equal states give byte-identical files.
+
     torch's zip writer reports a full disk as a ``RuntimeError`` ("file write failed",
     "unexpected pos ..."): that one becomes the ``OSError`` it is, which the command line
     names in one line (no space left, which file); the previous checkpoint stays intact."""
     try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(state, fh)
     except RuntimeError as exc:
         if not any(sign in str(exc) for sign in _WRITE_FAILURES):
             raise

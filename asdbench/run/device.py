@@ -1,4 +1,4 @@
-"""Where a run computes: its device and its bf16 autocast."""
+"""Where a run computes: its device and its precision (autocast)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,25 @@ def select_device(name: str) -> torch.device:
     return device
 
 
-def amp_enabled(device: torch.device, amp: Any) -> bool:
-    """Whether ``train.amp`` means bf16 autocast on ``device`` ("auto": on CUDA only)."""
-    return device.type == "cuda" if amp == "auto" else amp in (True, "bf16", "true")
+def precision(device: torch.device, amp: Any) -> str:
+    """The precision ``train.amp`` means on ``device``: ``fp32``, ``bf16`` or ``fp16``
+    ("auto": bf16 on CUDA, fp32 elsewhere)."""
+    if amp == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if amp in (True, "bf16", "true"):
+        return "bf16"
+    return "fp16" if amp == "fp16" else "fp32"
 
 
-def autocast(device: torch.device, amp: Any) -> torch.autocast:
-    """The run's autocast context: bf16 where :func:`amp_enabled`, else a no-op."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp_enabled(device, amp))
+def amp_enabled(device: torch.device, amp: Any, training: bool = False) -> bool:
+    """Whether ``train.amp`` autocasts on ``device``: bf16 in every pass, fp16 in training
+    steps only (as the Noisy-ArcMix authors, who validate and test in fp32)."""
+    p = precision(device, amp)
+    return p == "bf16" or (p == "fp16" and training)
+
+
+def autocast(device: torch.device, amp: Any, training: bool = False) -> torch.autocast:
+    """The run's autocast context (a no-op in fp32); fp16 has no gradient scaler."""
+    dtype = torch.float16 if precision(device, amp) == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype,
+                          enabled=amp_enabled(device, amp, training))

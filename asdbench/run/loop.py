@@ -1,11 +1,12 @@
 """The training loop of a run, in the spirit of nanoGPT's.
 
 Every setting is read once from ``cfg.train``. Tensors are indexed per batch (features cached:
-mixup mixes them directly), bf16 autocast on CUDA, an EMA of the weights after each step; after
-each epoch the EMA model is validated (optionally with recomputed BatchNorm statistics), the
-best one by validation CE is saved, and the whole state is checkpointed atomically so an
-interrupted run resumes to the same result. When compiling, only the live model is compiled:
-the EMA copy stays eager, and it is the one that is validated, selected and evaluated.
+mixup mixes them directly), autocast as ``train.amp`` says, an EMA of the weights after each
+step (``train.ema``; without it the eager copy is the live weights, synced before each
+validation); after each epoch that copy is validated (optionally with recomputed BatchNorm
+statistics), the best one by validation CE is saved, and the whole state is checkpointed
+atomically so an interrupted run resumes to the same result. When compiling, only the live
+model is compiled: the eager copy is the one that is validated, selected and evaluated.
 A method that declares training stages (:mod:`asdbench.run.stages`) trains them in order, each
 with its own optimiser, loss and parameters; the checkpoint records the stage, and only the
 final stage's epochs are selected from.
@@ -32,7 +33,7 @@ from asdbench.model import ASDModel
 from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
 from asdbench.run import checkpoint, stages
-from asdbench.run.device import autocast
+from asdbench.run.device import autocast, precision
 from asdbench.run.evaluate import recalibrate_batchnorm, validation_loss
 from asdbench.run.rundir import RunDir
 from asdbench.run.stages import StageSpan
@@ -45,11 +46,17 @@ def make_optimizer(model: nn.Module, train: TrainSettings,
                    lr: float | None = None) -> torch.optim.Optimizer:
     """The paper's optimiser: AdamW (torch's default betas) at ``train.lr`` over every
     parameter (or ``params`` at ``lr``: a stage's); the fused implementation (one kernel, same
-    update) when the parameters are on CUDA."""
+    update) when the parameters are on CUDA. A parameter carrying ``lr_scale`` (a pretrained
+    encoder's, say) trains in its own group at ``lr`` times it; the first group is unscaled."""
     params = list(model.parameters()) if params is None else params
     fused = bool(params) and all(p.is_cuda for p in params)
-    return torch.optim.AdamW(params, lr=train.lr if lr is None else lr,
-                             weight_decay=train.weight_decay, fused=fused or None)
+    lr = train.lr if lr is None else lr
+    scales: dict[float, list[nn.Parameter]] = {1.0: []}
+    for p in params:
+        scales.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
+    groups = [{"params": ps, "lr": lr * s} for s, ps in scales.items() if ps or s == 1.0]
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=train.weight_decay,
+                             fused=fused or None)
 
 
 @dataclass
@@ -57,7 +64,7 @@ class TrainState:
     """Everything an epoch changes, i.e. what a checkpoint holds."""
 
     model: ASDModel  # trained in place; its frontend and backbone compiled with train.compile
-    ema_model: ASDModel  # the eager EMA copy: validated, selected, evaluated
+    ema_model: ASDModel  # the eager copy (EMA, or the live weights): validated, selected, evaluated
     ema: WeightEMA
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LRScheduler
@@ -96,10 +103,10 @@ class TrainState:
             prepare_for_speed(model, device, channels_last=False, compile=True)
         # with stages the live decay is the stage's own (after_step): of what it trains only
         ema = WeightEMA(model, ema_model, t.ema_decay, 0.0 if plan else t.live_weight_decay,
-                        t.ema_warmup)
+                        t.ema_warmup, enabled=t.ema)
         opt = make_optimizer(model, t)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=t.epochs, eta_min=t.eta_min_factor * t.lr)
+            opt, T_max=t.sched_t_max or t.epochs, eta_min=t.eta_min_factor * t.lr)
         state = cls(model, ema_model, ema, opt, sched, torch.Generator().manual_seed(cfg.seed),
                     np.random.default_rng(cfg.seed), plan=plan, train=t)
         if plan is not None:
@@ -124,7 +131,7 @@ class TrainState:
         lr = t.lr * span.stage.lr_scale
         self.opt = make_optimizer(self.model, t, params, lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
-            self.opt, T_max=span.epochs, eta_min=t.eta_min_factor * lr)
+            self.opt, T_max=t.sched_t_max or span.epochs, eta_min=t.eta_min_factor * lr)
         # as WeightEMA's live decay: every float32 entry (BN statistics too), here only those
         # of the parts the stage trains, and none of the parameters it leaves alone
         self.decay = [v for k, v in self.model.state_dict().items()
@@ -202,7 +209,7 @@ def train_step(model: ASDModel, opt: torch.optim.Optimizer, ema: WeightEMA, wave
     ``loss_fn``, called alike: a stage's); returns the detached loss and logits (None for a
     method without class logits). No host synchronisation: nothing here reads a value back
     from the device."""
-    with autocast(device, amp):
+    with autocast(device, amp, training=True):
         loss, logits = (loss_fn or model.loss)(wave, feats, y, y_b, lam)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -256,7 +263,8 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
             acc_steps += 1
         seen += len(idx)
         tick()
-    state.sched.step()
+    if state.epoch - (span.start if span else 0) >= train.sched_start_epoch:
+        state.sched.step()  # after the epoch, from epoch train.sched_start_epoch of the stage
     train_time = time.perf_counter() - t0
     return {"lr": state.opt.param_groups[0]["lr"], "train_loss": (loss_sum / steps).item(),
             "train_acc": (acc_sum / acc_steps).item() if acc_steps else math.nan,
@@ -266,8 +274,10 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
 
 def validate(state: TrainState, train_split: Split, val_split: Split, train: TrainSettings,
              device: torch.device) -> tuple[ASDModel, float, float, float]:
-    """The EMA model as evaluated (BN statistics recomputed with ``train.bn_recalibrate``) and
-    its validation CE, accuracy and accuracy without the margin (``validation_loss``)."""
+    """The eager copy as evaluated (the EMA, or the live weights without ``train.ema``; BN
+    statistics recomputed with ``train.bn_recalibrate``) and its validation CE, accuracy and
+    accuracy without the margin (``validation_loss``)."""
+    state.ema.sync()
     evaluated = state.ema_model
     if train.bn_recalibrate:
         evaluated = recalibrate_batchnorm(copy.deepcopy(state.ema_model), train_split,
@@ -305,12 +315,31 @@ def untrained(model: ASDModel, run: RunDir) -> tuple[ASDModel, dict]:
                           "speed": []}
 
 
+def select_on_test(state: TrainState, t: TrainSettings, span: StageSpan | None,
+                   evaluated: ASDModel, test_metric: Callable[[ASDModel], float] | None,
+                   record: dict[str, Any]) -> bool:
+    """``train.select = "test"``: on every ``train.select_every``-th epoch of the stage (from
+    its first), the test number of ``evaluated`` (``test_metric``, higher is better) goes into
+    ``record``; selected when it is at least the best so far (ties: the later epoch, as
+    STgram-MFN's ``>=``). ``state.best`` holds its negative."""
+    if test_metric is None:
+        raise AsdbenchError("train.select=test needs labelled development test clips to "
+                            "select on; this run has none (use train.select=last or val_ce)")
+    if (state.epoch - (span.start if span else 0)) % t.select_every:
+        return False
+    value = float(test_metric(evaluated))
+    record["test_selection"] = value
+    return -value <= state.best
+
+
 def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split: Split,
-              run: RunDir, device: torch.device, steps: int,
-              tick: Callable[[], None]) -> tuple[dict[str, Any], bool]:
+              run: RunDir, device: torch.device, steps: int, tick: Callable[[], None],
+              test_metric: Callable[[ASDModel], float] | None = None
+              ) -> tuple[dict[str, Any], bool]:
     """Train and validate the next epoch (in its stage), saving the model when it is the one
     selected so far (only the final stage's epochs are candidates); its log record and
-    whether it was selected."""
+    whether it was selected. ``test_metric``: the number ``train.select = "test"`` selects
+    on (:func:`select_on_test`)."""
     epoch, t0 = state.epoch, time.perf_counter()
     span = state.span()
     stats = train_epoch(state, train_split, steps, t, device, tick, span)
@@ -323,10 +352,16 @@ def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split
     if not math.isfinite(record["train_loss"]):
         raise AsdbenchError(f"training diverged at epoch {epoch}: loss is "
                             f"{record['train_loss']} (lower train.lr?)")
-    selected = (span is None or span.final) and (
-        t.select == "last" or len(val_split) == 0 or val_loss < state.best)
+    final = span is None or span.final
+    if t.select == "test":
+        selected = final and select_on_test(state, t, span, evaluated, test_metric, record)
+        best = -record.get("test_selection", 0.0)
+    else:
+        selected = final and (t.select == "last" or len(val_split) == 0
+                              or val_loss < state.best)
+        best = val_loss if len(val_split) else state.best
     if selected:
-        state.best = val_loss if len(val_split) else state.best
+        state.best = best
         state.best_epoch = epoch
         run.save_model(evaluated.state_dict())
     record["epoch_wall_s"] = time.perf_counter() - t0  # + validation, model file
@@ -335,10 +370,12 @@ def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split
 
 def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, run: RunDir,
         device: torch.device, *, resume: bool, progress: bool,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[ASDModel, dict]:
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        test_metric: Callable[[ASDModel], float] | None = None) -> tuple[ASDModel, dict]:
     """Train ``model`` in place (stage after stage for a method with stages), checkpointing
     every epoch; the selected weights go to ``model.safetensors``. Returns an eager model
-    holding them, and a summary."""
+    holding them, and a summary. ``test_metric``: what ``train.select = "test"`` selects on
+    (higher is better; it reads test labels)."""
     t = cfg.train
     if not trains(model):
         return untrained(model, run)
@@ -359,7 +396,7 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
             tick = partial(bar.update, task, advance=1,
                            description=f"epoch {state.epoch + 1}/{t.epochs}")
             record, selected = run_epoch(state, t, train_split, val_split, run, device, steps,
-                                         tick)
+                                         tick, test_metric)
             run.append_log(record)
             state.epoch += 1
             checkpoint.save(state.state_dict(cfg.run_id), run.state_path)
@@ -372,6 +409,9 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     # evaluation shapes differ from training ones: evaluate the eager copy, not the compiled one
     state.ema_model.load_state_dict(run.load_model(device))
     summary = {"best_epoch": state.best_epoch, "best_val_loss": state.best, "epochs": t.epochs,
+               "numeric_precision": precision(device, t.amp),
+               **({"selected_on_test": True, "best_test_selection": -state.best}
+                  if t.select == "test" else {}),
                "speed": list(getattr(model, "asdbench_speed", []))}
     if state.plan is not None:
         summary["stages"] = [{"name": s.stage.name, "first_epoch": s.start, "epochs": s.epochs}

@@ -15,7 +15,9 @@ import torch
 
 from asdbench import plugins
 from asdbench.config import RunConfig
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
+from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.sets import decided_metrics, write_set_submissions
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
@@ -27,6 +29,7 @@ from asdbench.run.evaluate import (
     fit_method,
     fit_scorer,
     scores_frame,
+    test_selection_metric,
 )
 from asdbench.run.evaluations import eval_config, evaluate_scorer, extra_overrides
 from asdbench.run.loop import fit
@@ -51,23 +54,25 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     same clips into ``eval/reference/`` first, and the lift over it in every ``metrics.json``
     (:mod:`asdbench.run.reference`). A finished run is not trained again: what it lacks of
     these is added. An unfinished one (a checkpoint, no metrics) needs ``resume=True``
-    (continue from its last epoch) or the folder deleted.
+    (continue from its last epoch) or the folder deleted. The run's folder is locked while
+    it is written (:meth:`RunDir.training_lock`).
     """
     registry = registry or plugins.get_registry()
     run = RunDir.for_run(results, cfg.run_id)
     extras = extra_overrides(scorers, cfg)
     for overrides in extras:  # a wrong name or option fails before anything runs
         eval_config(cfg, overrides, registry)
-    if not run.is_finished(cfg.run_id) and run.state_path.exists() and not resume:
-        raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to continue it "
-                            "(or delete the folder to start again)")
-    select_device(cfg.train.device)  # a device that is not there fails before any work
-    ref = run_reference(cfg, registry, run, progress) if reference else None
-    if run.is_finished(cfg.run_id):
-        return complete(cfg, run, extras, ref, progress), run
-    metrics = train_run(cfg, registry, run, resume=resume, progress=progress, extras=extras,
-                        reference=ref)
-    return metrics, run
+    with run.training_lock():
+        if not run.is_finished(cfg.run_id) and run.state_path.exists() and not resume:
+            raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to "
+                                "continue it (or delete the folder to start again)")
+        select_device(cfg.train.device)  # a device that is not there fails before any work
+        ref = run_reference(cfg, registry, run, progress) if reference else None
+        if run.is_finished(cfg.run_id):
+            return complete(cfg, run, extras, ref, progress), run
+        metrics = train_run(cfg, registry, run, resume=resume, progress=progress,
+                            extras=extras, reference=ref)
+        return metrics, run
 
 
 def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool = False,
@@ -77,7 +82,8 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
     """Train ``cfg`` into ``run`` and evaluate it (the run's scorer, then each of ``extras``,
     with the lift over ``reference``: its metrics and run id); returns the run's metrics.
     ``announce``: call the lifecycle hooks."""
-    t_start, hook = time.perf_counter(), plugins.default_plugins().hook
+    t_start = time.perf_counter()
+    loaded = registry.plugins or plugins.default_plugins()  # a caller's own set reaches its hooks
     device = select_device(cfg.train.device)
     torch.manual_seed(cfg.seed)
     data = decode_data(cfg, registry, progress)
@@ -89,25 +95,28 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
     splits = make_splits(data, model.frontend, cfg, device, progress)
     run.write_config(run_info(cfg, data, splits, device))
     if announce:
-        hook.asdbench_run_started(config=cfg.to_flat(), run_dir=run.path)
+        loaded.notify("asdbench_run_started", config=cfg.to_flat(), run_dir=run.path)
     trained: list[dict[str, Any]] = []  # this part's epochs (a resumed run had earlier ones)
 
     def on_epoch(record: dict[str, Any]) -> None:
         trained.append(record)
         if announce:
-            hook.asdbench_epoch_end(run_dir=run.path, record=record)
+            loaded.notify("asdbench_epoch_end", run_dir=run.path, record=record)
 
+    test_metric = (test_selection_metric(cfg, registry, splits, device)
+                   if cfg.train.select == "test" else None)  # reads test labels: marked
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
-                         progress=progress, on_epoch=on_epoch)
+                         progress=progress, on_epoch=on_epoch, test_metric=test_metric)
     frame, train_frame, inputs = score_test_clips(cfg, registry, model, splits, run, device)
     protocols = list(data.dataset.protocols)
     metrics = {"run_id": cfg.run_id, "config": cfg,
-               **evaluate_sets(cfg, frame, train_frame, protocols, run),
+               **evaluate_sets(cfg, frame, train_frame, protocols, run,
+                               protocol_registry(loaded)),
                **summary, "wall_time_s": time.perf_counter() - t_start
                + run.earlier_wall_time(len(trained))}
     metrics = run.write_metrics(with_lift(metrics, reference))
     if announce:
-        hook.asdbench_run_finished(run_dir=run.path, metrics=metrics)
+        loaded.notify("asdbench_run_finished", run_dir=run.path, metrics=metrics)
     for overrides in extras:
         done = evaluate_scorer(run, cfg, overrides, registry, inputs[0], splits.full.clips,
                                inputs[1], splits.test.clips, protocols, metrics)
@@ -171,7 +180,8 @@ def run_info(cfg: RunConfig, data: DecodedData, splits: Splits,
     """What ``config.json`` records: the config, classes, audio format, data and provenance."""
     audio = data.audio
     return {"run_id": cfg.run_id, "config": cfg, "classes": data.classes,
-            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds},
+            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds,
+                      **({} if audio.channel is None else {"channel": audio.channel})},
             "data_root": data.data_root(), "protocols": list(data.dataset.protocols),
             "provenance": provenance(device),
             "data": {"train": len(splits.train), "val": len(splits.val),
@@ -200,20 +210,21 @@ def score_test_clips(cfg: RunConfig, registry: Registry, model: ASDModel, splits
 
 
 def evaluate_sets(cfg: RunConfig, frame: pd.DataFrame, train: pd.DataFrame,
-                  protocols: list[str], run: RunDir) -> dict[str, Any]:
+                  protocols: list[str], run: RunDir,
+                  registry: ProtocolRegistry | None = None) -> dict[str, Any]:
     """Decisions, submission files and metrics of each test set apart; the part of
     ``metrics.json`` they make.
 
-    ``protocols`` (top level) holds the ``dev`` set's metrics (else the only set's), as every
-    reader written before sets existed expects; ``sets`` holds each set's; ``official_set``
+    ``protocols`` (top level) holds the official set's metrics, named by ``set``; ``sets``
+    holds each set's (``sets.dev`` the development set's); ``official_set``
     names the set the evaluators score (``eval`` when present), whose submission is in
     ``submission/``.
     """
     rule = DecisionRule.from_config(cfg)
     frame, metrics = decided_metrics(frame, fit_thresholds(train, rule), rule, protocols,
-                                     cfg.dataset)
+                                     cfg.dataset, registry)
     folders = {n: run.set_submission_dir(n, metrics["official_set"]) for n in metrics["sets"]}
-    write_set_submissions(frame, folders, layout=protocols[0])
+    write_set_submissions(frame, folders, layout=protocols[0], registry=registry)
     for name, folder in folders.items():
         metrics["sets"][name]["submission"] = folder.name
     return metrics

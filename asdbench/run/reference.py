@@ -7,7 +7,7 @@ than the clip statistics?". It goes to ``RUN/eval/reference/``, a run folder of 
 
 The lift is the model's average AUC minus the reference's, in each test set and protocol;
 its 95 % interval is the leaderboard's jackknife over machine IDs
-(:mod:`asdbench.leaderboard.uncertainty`) applied to the per-ID differences (paired: both
+(:mod:`asdbench.leaderboard.ranking`) applied to the per-ID differences (paired: both
 score the same clips).
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from asdbench.config import resolve
-from asdbench.leaderboard.uncertainty import jackknife, statistic_of
+from asdbench.leaderboard.ranking import jackknife, statistic_of
 from asdbench.registry import Registry
 
 # The shipped reference (plugin asdbench_scorers; the frontend from asdbench_osscl).

@@ -9,26 +9,29 @@
                                 domains)
 ``scores.csv``                  one row per test clip, its test set in column ``set``
 ``submission/``                 the official protocol's submission files
-``metrics.json``                written last: the run is finished when it holds the run's id
+``metrics.json``                written last: the run is finished when it holds the run's id;
+                                ``checksums`` holds the SHA-256 of the model and scorer inputs
 ``eval/<name>/``                ``asdbench eval`` results (``scores.csv``, ``metrics.json``):
                                 ``<scorer>``, or ``<scorer>-<hash of the other settings>``
 =============================== ==========================================================
 
 Only the standard library is imported at module level: the matrix and the leaderboard read
-run folders without torch.
+run folders without torch. One training at a time writes a folder (:meth:`RunDir.training_lock`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from asdbench.atomic import atomic_path, atomic_write_text
+from asdbench.atomic import atomic_path, atomic_write_text, sweep_temp_files
+from asdbench.data import DEFAULT_SET
 from asdbench.registry import AsdbenchError
-from asdbench.run.rundir_checks import inputs_problem, run_info_problem
 
 # How to recover from a damaged file of a finished run (its inputs are gone with it).
 RERUN = "delete the run folder and rerun `asdbench run` with the same settings"
@@ -86,6 +89,39 @@ class RunDir:
 
     def __hash__(self) -> int:
         return hash(self.path)
+
+    @contextmanager
+    def training_lock(self, owner: str = "asdbench run") -> Iterator[None]:
+        """Hold the run's claim (``RESULTS/claims/<run-id>.claim``, the matrix's mechanism)
+        while training into this folder; a claim another live process holds is a one-line
+        error naming it. A matrix's cell trains under the claim its matrix took for it, and
+        keeps it fresh while it trains. Temporary files a killed writer left in the folder
+        are removed once it is held."""
+        from asdbench.matrix.claims import (  # noqa: PLC0415
+            Claim,
+            Claims,
+            Heartbeat,
+            describe_holder,
+            held_for_this_process,
+        )
+
+        claims = Claims(self.path.parent.parent, owner=owner)
+        info = claims.holder(self.name)
+        own = not held_for_this_process(info)
+        if not own:  # kept fresh while this process trains; released by the matrix
+            claims.held[self.name] = Claim(claims.path(self.name), info or {})
+        elif claims.acquire(self.name) is None:
+            raise AsdbenchError(f"{self.path}: {describe_holder(claims.holder(self.name))} is "
+                                "training this run; wait for it to finish, then run again")
+        heartbeat = Heartbeat(claims)
+        heartbeat.start()
+        try:
+            sweep_temp_files(self.path)
+            yield
+        finally:
+            heartbeat.stop.set()
+            if own:
+                claims.release_all()
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -203,8 +239,13 @@ class RunDir:
 
     def write_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """``metrics.json``, the last file of a run: writing it marks the run finished.
-        Returns the metrics as written (plain JSON types, what :meth:`read_metrics` gives)."""
-        text = json.dumps(metrics, indent=2, default=json_default)
+        ``checksums`` records the SHA-256 of the model and scorer inputs it was computed
+        with, which every later reader checks. Returns the metrics as written (plain JSON
+        types, what :meth:`read_metrics` gives)."""
+        sums = {p.name: file_sha256(p) for p in (self.model_path, self.train_inputs_path)
+                if p.exists()}
+        text = json.dumps({**metrics, "checksums": sums} if sums else metrics, indent=2,
+                          default=json_default)
         atomic_write_text(self.metrics_path, text)
         return json.loads(text)
 
@@ -224,22 +265,41 @@ class RunDir:
         """A checkpoint without a finished run: ``asdbench run --resume`` continues it."""
         return self.state_path.exists() and not self.is_finished()
 
+    def check_file(self, path: Path) -> None:
+        """Refuse a model or scorer-inputs file that is not the one the run's
+        ``metrics.json`` was computed with (another training replaced it)."""
+        want = ((self.read_metrics() or {}).get("checksums") or {}).get(path.name)
+        if isinstance(want, str) and file_sha256(path) != want:
+            raise self.damaged(path, f"not the file this run's {self.METRICS} was computed "
+                                     "with (its SHA-256 differs: replaced since, e.g. by "
+                                     "another training)")
+
     # --- training log ----------------------------------------------------------------------
 
     def append_log(self, record: dict[str, Any]) -> None:
-        """Add one epoch's record to ``train_log.jsonl``."""
+        """Add one epoch's record to ``train_log.jsonl``, on disk before the checkpoint that
+        follows it (fsynced)."""
         self.path.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _log_lines(self) -> list[str]:
+        """The log's lines that are JSON objects: a line torn by a kill is left out."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [line for line in text.splitlines() if _json_object(line) is not None]
 
     def read_log(self) -> list[dict[str, Any]]:
-        if not self.log_path.exists():
-            return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        """Each logged epoch's record (a torn or garbled line left out)."""
+        return [json.loads(line) for line in self._log_lines()]
 
     def keep_log(self, epochs: int) -> None:
-        """Keep the first ``epochs`` lines of the log (a resumed run: the finished epochs)."""
-        lines = self.log_path.read_text().splitlines()[:epochs] if self.log_path.exists() else []
+        """Keep the first ``epochs`` records of the log (a resumed run: the finished epochs)."""
+        lines = self._log_lines()[:epochs]
         atomic_write_text(self.log_path, "".join(line + "\n" for line in lines))
 
     def clear_log(self) -> None:
@@ -272,10 +332,12 @@ class RunDir:
         if not self.model_path.exists():
             raise self.unfinished(f"the run has no trained model yet ({self.MODEL} missing)")
         try:
-            return load_file(str(self.model_path), device=str(device))
+            weights = load_file(str(self.model_path), device=str(device))
         except SafetensorError as exc:
             raise self.damaged(self.model_path, f"not a readable safetensors file "
                                                 f"({_first_line(exc)})") from None
+        self.check_file(self.model_path)
+        return weights
 
     def save_train_inputs(self, inputs: ScoringInputs) -> Path:
         """What the scorer was fitted on; :meth:`load_train_inputs` gives it back unchanged
@@ -313,6 +375,7 @@ class RunDir:
         problem = inputs_problem(inputs)
         if problem:
             raise self.damaged(self.train_inputs_path, problem)
+        self.check_file(self.train_inputs_path)
         return inputs
 
     def _train_inputs(self, saved: dict[str, Any], meta: dict[str, str]) -> ScoringInputs:
@@ -351,16 +414,62 @@ class RunDir:
         (their clips cannot be told apart)."""
         import pandas as pd  # noqa: PLC0415
 
-        from asdbench.metrics.sets import DEFAULT_SET  # noqa: PLC0415 - pandas-heavy
-
         path = path or self.scores_path
         if not path.exists():
             return None
-        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str})
+        frame = pd.read_csv(path, dtype={"machine_id": str, "domain": str, "set": str},
+                            encoding_errors="surrogateescape")
         sets = list((_read_json_object(path.parent / self.METRICS) or {}).get("sets") or {})
         if "set" in frame.columns or len(sets) > 1:
             return frame
         return frame.assign(set=sets[0] if sets else DEFAULT_SET)
+
+
+def run_info_problem(info: dict[str, Any]) -> str | None:
+    """What ``config.json`` lacks to rebuild the run, or None."""
+    audio, classes = info.get("audio"), info.get("classes")
+    if not isinstance(info.get("run_id"), str):
+        return "no run_id"
+    if not isinstance(info.get("config"), dict):
+        return "no config object"
+    if (not isinstance(classes, list) or not classes
+            or not all(isinstance(c, str) and c.count("/") == 1 for c in classes)):
+        return "'classes' is not a list of 'type/id' names"
+    if len(set(classes)) != len(classes):
+        dup = next(c for c in classes if classes.count(c) > 1)
+        return f"'classes' names {dup} twice"
+    if not isinstance(audio, dict) or not all(
+            isinstance(audio.get(k), int | float) and not isinstance(audio.get(k), bool)
+            and audio[k] > 0 for k in ("sample_rate", "clip_seconds")):
+        return "'audio' lacks a positive sample_rate and clip_seconds"
+    return None
+
+
+def inputs_problem(inputs: ScoringInputs) -> str | None:
+    """Why saved scorer inputs cannot be those of a run, or None (``ScoringInputs`` itself
+    checks that the arrays have one row per clip)."""
+    if not len(inputs.class_index):
+        return "it holds no training clips"
+    if inputs.class_index.min() < 0 or inputs.class_index.max() >= inputs.logits.shape[1]:
+        return "its class indices do not match its logits"
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from asdbench.atomic import unwritable_reason
 from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.data import TEST, Clip
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import (
     DecisionRule,
     false_alarm_rate,
@@ -30,9 +31,9 @@ from asdbench.plugins import get_registry
 from asdbench.registry import AsdbenchError
 from asdbench.run.evaluate import clip_sets, embed, embed_split, fit_scorer, scores_frame
 from asdbench.run.evaluations import eval_config, evaluation_record, write_evaluation
+from asdbench.run.load import LoadedRun, load_run, machine_class
 from asdbench.run.rundir import RunDir
 from asdbench.run.tensors import Batch, Split, feature_fn, to_split
-from asdbench.runs import LoadedRun, load_run, machine_class
 from asdbench.scoring import ScoringInputs
 from asdbench.sdk.datasets import AUDIO_SUFFIXES
 
@@ -289,7 +290,8 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     rule = DecisionRule.from_config(cfg)
     thresholds = run_thresholds(run, training_scores(scorer, train), train, rule, run.classes)
     decided, by_set = decided_metrics(frame.assign(set=clip_sets(test.clips)), thresholds,
-                                      rule, list(dataset.protocols), cfg.dataset)
+                                      rule, list(dataset.protocols), cfg.dataset,
+                                      protocol_registry(registry.plugins))
     trained = run.folder.read_metrics() or {}
     metrics = evaluation_record(run.info["run_id"], cfg, overrides, by_set, trained)
     out = write_evaluation(run.folder, cfg, overrides, decided, metrics)

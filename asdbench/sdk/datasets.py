@@ -25,6 +25,9 @@ def parse_types(value: Any, option: str = "data.types") -> list[str]:
     """``"fan, pump"`` or ``["fan", "pump"]`` → ``["fan", "pump"]`` (order kept, no duplicates)."""
     if value is None:
         return []
+    if not isinstance(value, str | list | tuple):
+        raise AsdbenchError(f"{option} must be comma-separated machine type names (a string) "
+                            f"or a list of them; got {value!r}")
     items = value.split(",") if isinstance(value, str) else list(value)
     out: list[str] = []
     for item in items:

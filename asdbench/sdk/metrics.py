@@ -22,8 +22,9 @@ from asdbench.metrics.core import (
     score_groups,
     summary,
 )
+from asdbench.metrics.decision import precision_recall_f1
 from asdbench.metrics.protocols import MetricProtocol
 
 __all__ = ["MetricProtocol", "BASE_COLUMNS", "HMEAN_FLOOR", "MAX_FPR", "auc_pauc",
            "entries_of_type", "group_entry", "harmonic_mean", "hmean_of", "mean_of", "min_of",
-           "score_groups", "summary"]
+           "precision_recall_f1", "score_groups", "summary"]

@@ -3,7 +3,7 @@ adaptive-scale updates, the sub-cluster combination and soft-label cross-entropy
 
 Every function computes in float32 without autocast (the engine may run the network under
 bf16 autocast; ``exp(s·cos)`` with s ≈ 10 needs full precision). Formulas and sources: the
-package docstring.
+NOTES.md.
 """
 
 from __future__ import annotations

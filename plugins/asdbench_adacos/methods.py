@@ -1,4 +1,4 @@
-"""The three heads: AdaCos, sub-cluster AdaCos and AdaProj (facts: the package docstring).
+"""The three heads: AdaCos, sub-cluster AdaCos and AdaProj (facts: NOTES.md).
 
 The adaptive scale is a float32 buffer: saved with the model and checkpoints, and averaged
 by the engine's weight EMA like any float state, so the evaluated EMA model carries the EMA of

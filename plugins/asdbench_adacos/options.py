@@ -1,7 +1,7 @@
 """The option schemas of the AdaCos-family methods (one owner: the hooks and the methods read
 them from here). Light on purpose: no torch, so ``asdbench plugins`` lists them cheaply.
 
-Defaults and their sources: see the package docstring.
+Defaults and their sources: see NOTES.md.
 """
 
 from __future__ import annotations

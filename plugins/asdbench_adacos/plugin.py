@@ -10,7 +10,7 @@ from asdbench.sdk import Component, hookimpl
 from asdbench_adacos import options
 from asdbench_adacos.recipes import recipes_of
 
-# The author's score for this family (package docstring): min cosine distance to k-means (16)
+# The author's score for this family (NOTES.md): min cosine distance to k-means (16)
 # centres of the class's source train embeddings and to every target train embedding
 SCORER_DEFAULTS = {"scorer": "kmeans-domain"}
 

@@ -14,8 +14,9 @@ from typing import Any
 KERAS_ADAM: dict[str, Any] = {
     "train.lr": 1e-3, "train.weight_decay": 0.0, "train.batch_size": 64,
     "train.eta_min_factor": 1.0,  # a cosine from lr to lr: constant
-    "train.ema_decay": 1e-6,  # EMA off in effect (the engine needs a decay > 0)
-    "train.ema_warmup": False, "train.live_weight_decay": 0.0, "train.select": "last",
+    "train.ema": False, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    "train.select": "last",
+    "train.amp": "fp32",  # Keras float32: no mixed-precision policy in main.py
 }
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {

@@ -1,6 +1,6 @@
 """CLP-SCF's objectives as pure functions: the machine-ID contrastive loss of stage 1 and the
 ArcFace logits of stage 2 (facts: the authors' ``NT_Xent.SupconLoss`` and
-``model.ArcMarginProduct``; see the package docstring). They compute in float32 with autocast
+``model.ArcMarginProduct``; see NOTES.md). They compute in float32 with autocast
 off: exp(1/t) and angular margins need full precision."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Method ``clp-scf``: two training stages on one network (facts: the package docstring).
+"""Method ``clp-scf``: two training stages on one network (facts: NOTES.md).
 
 Stage ``pretrain`` trains the frontend, the backbone and the projection head
 (``project_in`` then ``project_out``) on the machine-ID contrastive loss; stage ``finetune``

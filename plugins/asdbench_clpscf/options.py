@@ -1,5 +1,5 @@
 """The option schema of method ``clp-scf`` (light: no torch, so ``asdbench plugins`` lists it
-without importing the model). Defaults: the authors' code (see the package docstring)."""
+without importing the model). Defaults: the authors' code (see NOTES.md)."""
 
 from __future__ import annotations
 

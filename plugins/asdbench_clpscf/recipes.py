@@ -1,5 +1,5 @@
 """CLP-SCF's training recipe as the ``recipe = "authors"`` preset (:mod:`asdbench.recipes`);
-source: the authors' ``config.yaml``, ``run.py`` and ``trainer.py`` (package docstring). What
+source: the authors' ``config.yaml``, ``run.py`` and ``trainer.py`` (NOTES.md). What
 the engine's settings cannot express is in :data:`NOT_EXPRESSIBLE`."""
 
 from __future__ import annotations
@@ -20,8 +20,12 @@ AUTHORS: dict[str, Any] = {
     "train.lr": 1e-4, "method.pretrain_lr_scale": 5.0, "train.weight_decay": 0.0,
     "train.batch_size": 128,
     "train.eta_min_factor": 0.0,  # fine-tuning's cosine goes to eta_min = 0
-    # no weight averaging: the live model is the one tested
-    "train.ema_decay": 1e-6, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    # no weight averaging: the live model is the one tested; every training clip trained on
+    # (run.py: no split), the last epoch kept (the authors' test selection is not copied);
+    # fp32 (trainer.py imports autocast and GradScaler but never calls them)
+    "train.ema": False, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    "train.bn_recalibrate": 0, "train.val_fraction": 0.0, "train.select": "last",
+    "train.amp": "fp32",
     **AUTHORS_LOGMEL,
 }
 

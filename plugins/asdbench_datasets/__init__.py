@@ -1,1 +1,1 @@
-"""The datasets shipped with asdbench: ``synthetic`` (default), ``dcase2020`` and ``folder``."""
+"""Provide the shipped datasets: ``synthetic`` (the default), ``dcase2020`` and ``folder``."""

@@ -1,6 +1,6 @@
 """The baselines' training recipes as ``recipe = "authors"`` presets (:mod:`asdbench.recipes`).
 
-Source: the organisers' ``baseline.yaml`` and ``00_train.py`` (see the package docstring).
+Source: the organisers' ``baseline.yaml`` and ``00_train.py`` (see NOTES.md).
 What the engine's settings cannot express is in :data:`NOT_EXPRESSIBLE`.
 """
 
@@ -20,9 +20,9 @@ BASELINE_LOGMEL: dict[str, Any] = {
 BASELINE_TRAINING: dict[str, Any] = {
     "train.epochs": 100, "train.lr": 1e-3, "train.weight_decay": 0.0,
     "train.eta_min_factor": 1.0,  # a cosine from lr to lr: constant
-    "train.ema_decay": 1e-6,  # EMA off in effect (the engine needs a decay > 0)
-    "train.ema_warmup": False, "train.live_weight_decay": 0.0, "train.bn_recalibrate": 0,
-    "train.val_fraction": 0.1, "train.select": "last",
+    "train.ema": False, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    "train.bn_recalibrate": 0, "train.val_fraction": 0.1, "train.select": "last",
+    "train.amp": "fp32",  # Keras float32 (2020-2022), torch without autocast (2023-2025)
     # 512 feature vectors per step: a 10 s clip gives 309 (313 frames - 5 + 1)
     "train.batch_size": 2,
 }
@@ -38,14 +38,14 @@ KERAS_EDITION = {**AUTHORS, "method.init": "keras", "decision.per": "type"}
 # smallest batch, 2 clips, gives 368), shuffle, validation_split 0.1, the model of the last
 # epoch, torch initialisation.
 TORCH_EDITION = {**AUTHORS, "method.init": "torch"}
-EDITIONS = (2021, 2022, 2023, 2024, 2025)
+EDITIONS = (2021, 2022, 2023, 2024, 2025, 2026)
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "dcase2020-ae": {"authors": dict(AUTHORS)},
     "dcase-ae": {f"dcase{year}": dict(KERAS_EDITION if year <= 2022 else TORCH_EDITION)
                  for year in EDITIONS},
     # assumed: the IDNN paper's training settings (and its mel count) were not available to
-    # check; only its abstract and introduction were (package docstring)
+    # check; only its abstract and introduction were (NOTES.md)
     "idnn": {"authors": dict(AUTHORS)},
 }
 

@@ -11,6 +11,12 @@ dcase2024_task2_evaluator), whose score code is the 2023 one; the 2025 evaluator
 Every harmonic mean floors its values at
 ``sys.float_info.epsilon`` first, as they do (``numpy.maximum(x, eps)`` before ``hmean``).
 
+Precision, recall and F1 of the decision files (when the score table has a ``decision``
+column): one row per section and domain, on that domain's clips (normal and anomalous; the
+2021 evaluator reads one file per domain, the 2022-2024 ones filter ``y_domain == d``). Per
+type and over all rows: their arithmetic and floored harmonic means, and the harmonic mean
+of each domain's rows (:func:`add_evaluator_decisions`).
+
 The evaluators report one harmonic mean *per column* (AUC, pAUC): a single harmonic mean
 pooling a type's AUCs and pAUCs is printed by none of them, so none is reported per type.
 Which sections count is the caller's: a run scores its development and evaluation sets apart
@@ -30,11 +36,53 @@ from asdbench.sdk.metrics import (
     hmean_of,
     mean_of,
     min_of,
+    precision_recall_f1,
     score_groups,
     summary,
 )
 
 DOMAINS = ("source", "target")
+DECISION_METRICS = ("precision", "recall", "f1")
+
+
+def _decision_means(rows: list[tuple[str, dict]]) -> dict[str, float | None]:
+    """The "arithmetic mean", "harmonic mean" and "source/target harmonic mean" rows of the
+    evaluators' tables for precision, recall and F1, over ``rows`` ``(domain, values)``."""
+    out: dict[str, float | None] = {}
+    for n in DECISION_METRICS:
+        values = [r[n] for _, r in rows]
+        out[n], out[f"hmean_{n}"] = mean_of(values), hmean_of(values)
+        for d in DOMAINS:
+            out[f"hmean_{n}_{d}"] = hmean_of([r[n] for dom, r in rows if dom == d])
+    return out
+
+
+def add_evaluator_decisions(result: dict, df: pd.DataFrame) -> dict:
+    """Precision, recall and F1 as the evaluators compute them, into ``result`` (nothing
+    without a ``decision`` column): each ``ids`` entry gets them on each domain's clips
+    (``precision_source`` ...; a 2021 entry, one domain already, as ``precision`` ...); each
+    type and ``average`` the means of :func:`_decision_means` over its (section, domain)
+    rows, ``average`` over all of them ("over all machine types, sections, and domains")."""
+    if "decision" not in df.columns:
+        return result
+    rows: dict[str, list[tuple[str, dict]]] = {}
+    for key, entry in result["ids"].items():
+        mtype, mid, *domain = key.split("/")
+        g = df.loc[(df["machine_type"] == mtype) & (df["machine_id"] == mid)]
+        for d in domain or DOMAINS:
+            part = g.loc[g["domain"] == d]
+            if part.empty:
+                continue
+            got = precision_recall_f1(part["label"].to_numpy(), part["decision"].to_numpy())
+            entry.update(got if domain else {f"{n}_{d}": v for n, v in got.items()})
+            rows.setdefault(mtype, []).append((d, got))
+    for mtype, own in rows.items():
+        if mtype in result["types"]:
+            result["types"][mtype].update(_decision_means(own))
+    every = [row for own in rows.values() for row in own]
+    if every:
+        result["average"].update(_decision_means(every))
+    return result
 
 
 def dcase2021(df: pd.DataFrame) -> dict:
@@ -46,8 +94,8 @@ def dcase2021(df: pd.DataFrame) -> dict:
     type's (section, domain) rows. Average: ``amean_auc``/``amean_pauc`` and
     ``hmean_auc``/``hmean_pauc`` over all (type, section, domain) rows ("... over all machine
     types, sections, and domains"); ``official`` = the harmonic mean of all those AUCs and
-    pAUCs together, the 2021 ranking score (the challenge's task page; the evaluator prints
-    only the per-column means).
+    pAUCs together, the evaluator's printed "official score" (y-kawagu/
+    dcase2021_task2_evaluator, dcase2021_task2_evaluator.py lines 154-155).
     """
     skipped: list[str] = []
     ids = score_groups(df, ["machine_type", "machine_id", "domain"], skipped)
@@ -61,9 +109,10 @@ def dcase2021(df: pd.DataFrame) -> dict:
                         "hmean_auc": hmean_of(auc), "hmean_pauc": hmean_of(pauc)}
     auc = [e["auc"] for e in ids.values()]
     pauc = [e["pauc"] for e in ids.values()]
-    return summary(types, ids, skipped, official=hmean_of(auc + pauc),
-                   amean_auc=mean_of(auc), amean_pauc=mean_of(pauc),
-                   hmean_auc=hmean_of(auc), hmean_pauc=hmean_of(pauc))
+    return add_evaluator_decisions(
+        summary(types, ids, skipped, official=hmean_of(auc + pauc),
+                amean_auc=mean_of(auc), amean_pauc=mean_of(pauc),
+                hmean_auc=hmean_of(auc), hmean_pauc=hmean_of(pauc)), df)
 
 
 def _domain_aucs(g: pd.DataFrame, key: str, e: dict, skipped: list[str]) -> None:
@@ -126,12 +175,13 @@ def dcase2022(df: pd.DataFrame) -> dict:
     types = {mtype: _type_2022(entries_of_type(ids, mtype))
              for mtype in sorted(df["machine_type"].unique()) if entries_of_type(ids, mtype)}
     auc_s, auc_t, pauc = _columns(list(ids.values()))
-    return summary(types, ids, skipped, official=hmean_of(auc_s + auc_t + pauc),
-                   auc_source=mean_of(t["auc_source"] for t in types.values()),
-                   auc_target=mean_of(t["auc_target"] for t in types.values()),
-                   amean_auc=mean_of(auc_s + auc_t), amean_pauc=mean_of(pauc),
-                   hmean_auc=hmean_of(auc_s + auc_t), hmean_pauc=hmean_of(pauc),
-                   hmean_auc_source=hmean_of(auc_s), hmean_auc_target=hmean_of(auc_t))
+    return add_evaluator_decisions(
+        summary(types, ids, skipped, official=hmean_of(auc_s + auc_t + pauc),
+                auc_source=mean_of(t["auc_source"] for t in types.values()),
+                auc_target=mean_of(t["auc_target"] for t in types.values()),
+                amean_auc=mean_of(auc_s + auc_t), amean_pauc=mean_of(pauc),
+                hmean_auc=hmean_of(auc_s + auc_t), hmean_pauc=hmean_of(pauc),
+                hmean_auc_source=hmean_of(auc_s), hmean_auc_target=hmean_of(auc_t)), df)
 
 
 PROTOCOLS = (
@@ -143,8 +193,9 @@ PROTOCOLS = (
         columns=("domain",), domains=DOMAINS, submission_layout="section_domain"),
     MetricProtocol(
         "dcase2022", dcase2022,
-        "DCASE 2022-2025: per type x section, AUC(source) = source normals + all anomalies, "
-        "AUC(target) = target normals + all anomalies, pAUC on all clips; harmonic means per "
+        "DCASE 2022-2025 (2026 assumed): per type x section, AUC(source) = source normals + "
+        "all anomalies, AUC(target) = target normals + all anomalies, pAUC on all clips; "
+        "harmonic means per "
         "column; official score = harmonic mean of all AUC(source), AUC(target) and pAUC "
         "(of the evaluation sections: metrics.json sets.eval)",
         columns=("domain",), domains=DOMAINS, submission_layout="section"),

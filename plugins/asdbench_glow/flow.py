@@ -4,7 +4,7 @@
 Every layer maps ``x -> (y, logdet)`` with ``logdet`` of shape ``[N]`` (nats), and has an exact
 ``inverse``. :class:`Glow` gives ``log p(x)`` of each sample: the standard-normal log-density
 of the top latent, the learned conditional priors of the halves split off between levels and
-the sum of the log-dets (change of variables). Sources of each choice: the package docstring.
+the sum of the log-dets (change of variables). Sources of each choice: NOTES.md.
 """
 
 from __future__ import annotations

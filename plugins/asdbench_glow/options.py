@@ -1,7 +1,7 @@
 """Option schema of method ``glow-aff`` (light: no torch, for ``asdbench plugins``).
 
 Which defaults come from the Glow paper, which from Dohi et al. and which are assumptions:
-the package docstring.
+NOTES.md.
 """
 
 from __future__ import annotations

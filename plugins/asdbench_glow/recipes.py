@@ -1,7 +1,7 @@
 """The ``recipe = "authors"`` preset of ``glow-aff`` (:mod:`asdbench.recipes`).
 
 Dohi et al.'s training settings could not be read (only the abstract and introduction of arXiv
-2103.08801 are in the sources searched; see the package docstring): the preset is
+2103.08801 are in the sources searched; see NOTES.md): the preset is
 the Glow paper's optimiser (Adam, lr 1e-3) on the DCASE 2020 organisers' log-Mel and recipe
 shape from the same lab (Hitachi: 100 epochs, constant rate, no EMA, last epoch kept), each
 value an assumption until checked against the paper. :data:`NOT_EXPRESSIBLE` lists what the
@@ -22,10 +22,9 @@ TRAINING: dict[str, Any] = {
     "train.epochs": 100, "train.lr": 1e-3, "train.batch_size": 32,
     "train.weight_decay": 0.0,  # AdamW without decay: Adam, as Glow
     "train.eta_min_factor": 1.0,  # a cosine from lr to lr: constant
-    "train.ema_decay": 1e-6,  # EMA off in effect (the engine needs a decay > 0)
-    "train.ema_warmup": False, "train.live_weight_decay": 0.0, "train.bn_recalibrate": 0,
-    "train.val_fraction": 0.1, "train.select": "last",
-    "train.amp": False,  # the flows run in float32 anyway; the frontend too
+    "train.ema": False, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    "train.bn_recalibrate": 0, "train.val_fraction": 0.1, "train.select": "last",
+    "train.amp": "fp32",  # the flows run in float32 anyway; the frontend too
 }
 AUTHORS: dict[str, Any] = {**TRAINING, **ORGANISERS_LOGMEL}
 

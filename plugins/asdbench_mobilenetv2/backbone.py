@@ -1,7 +1,7 @@
 """MobileNetV2 (Sandler et al., CVPR 2018) on a spectrogram: inverted residual blocks with
 linear bottlenecks, the paper's (t, c, n, s) table, a width multiplier, global average pooling.
 
-Written from the paper's Table 2 and section 3-4 (facts and sources in the package docstring):
+Written from the paper's Table 2 and section 3-4 (facts and sources in NOTES.md):
 the input map ``[B, C, F, T]`` is treated as an image with the frequency bins as height and
 the frames as width; the embedding is the last 1x1 conv's feature map averaged over both axes.
 """

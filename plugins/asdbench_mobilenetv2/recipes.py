@@ -1,6 +1,6 @@
 """The ``softmax`` method's preset ``recipe = "authors"`` (:mod:`asdbench.recipes`): the
 DCASE 2021 Task 2 organisers' MobileNetV2 baseline (``y-kawagu/dcase2021_task2_baseline_mobile_
-net_v2``: ``baseline.yaml``, ``keras_model.py``, ``00_train.py``; see the package docstring).
+net_v2``: ``baseline.yaml``, ``keras_model.py``, ``00_train.py``; see NOTES.md).
 
 Giri et al.'s own training settings could not be read (their paper is not in the sources this
 plugin was written from), so the preset is the organisers' code, the one public recipe of a
@@ -26,9 +26,9 @@ BASELINE_BACKBONE: dict[str, Any] = {"backbone.width": 0.5, "backbone.repeat_cha
 BASELINE_TRAINING: dict[str, Any] = {
     "train.epochs": 20, "train.batch_size": 32, "train.lr": 1e-5, "train.weight_decay": 0.0,
     "train.eta_min_factor": 1.0,  # a cosine from lr to lr: constant
-    "train.ema_decay": 1e-6,  # EMA off in effect (the engine needs a decay > 0)
-    "train.ema_warmup": False, "train.live_weight_decay": 0.0, "train.bn_recalibrate": 0,
-    "train.val_fraction": 0.1, "train.select": "last",
+    "train.ema": False, "train.ema_warmup": False, "train.live_weight_decay": 0.0,
+    "train.bn_recalibrate": 0, "train.val_fraction": 0.1, "train.select": "last",
+    "train.amp": "fp32",  # Keras float32: no mixed-precision policy in the baseline
 }
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {

@@ -1,6 +1,1 @@
-"""asdbench plugin: the model zoo of the OS-SCL paper (Huang, Fang, He; ICASSP 2025).
-
-Frontends ``logmel``, ``stgram``, ``tfstgram``, ``tastgram``; backbone ``mobilefacenet``;
-methods ``arcface``, ``arcmix``, ``noisy-arcmix``, ``os-scl``, ``supcon``; and the paper's
-published numbers. Registered through the ``asdbench`` entry point ``osscl``.
-"""
+"""Provide the OS-SCL paper's models (4 frontends, MobileFaceNet, 5 methods) and its tables."""

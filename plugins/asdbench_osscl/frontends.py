@@ -34,13 +34,24 @@ def temporal_attention(mel: Tensor) -> Tensor:
     return mel * weight
 
 
+# Noisy-ArcMix's floor: sys.float_info.epsilon added to the Mel energies
+EPSILON_FLOOR = 2.220446049250313e-16
+
+
+def log_with_added_floor(mel: Tensor, power: float) -> Tensor:
+    """``20 / power * log10(mel + 2.2e-16)``: dB with the floor added, not clamped."""
+    return 20.0 / float(power) * torch.log10(mel + EPSILON_FLOOR)
+
+
 class LogMel(nn.Module):
-    """MelSpectrogram → AmplitudeToDB, as the OS-SCL code computes it (parameter-free)."""
+    """MelSpectrogram → AmplitudeToDB, as the OS-SCL code computes it (parameter-free);
+    ``log_floor="add"`` gives Noisy-ArcMix's :func:`log_with_added_floor` instead."""
 
     def __init__(self, audio: AudioSpec, n_fft: int, win_length: int, hop_length: int,
                  n_mels: int, power: float, pad_mode: str, norm: str | None,
-                 mel_scale: str) -> None:
+                 mel_scale: str, log_floor: str = "clamp") -> None:
         super().__init__()
+        self.power, self.log_floor = float(power), log_floor
         norm = None if norm in (None, "none", "") else norm
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=audio.sample_rate, n_fft=n_fft, win_length=win_length,
@@ -53,7 +64,10 @@ class LogMel(nn.Module):
     def forward(self, wave: Tensor) -> Tensor:
         # STFT in float32 even under autocast: the dB values feed the cache and mixup
         with torch.autocast(wave.device.type, enabled=False):
-            return self.to_db(self.mel(wave.float()))
+            mel = self.mel(wave.float())
+            if self.log_floor == "add":
+                return log_with_added_floor(mel, self.power)
+            return self.to_db(mel)
 
 
 class TgramNet(nn.Module):
@@ -153,9 +167,12 @@ class FusionFrontend(nn.Module):
         if "tfgram" in self.channels:
             self.tfgram = TFgramNet(n_mels, frames, options["tfgram_width"])
         self.out_shape = (len(self.channels), n_mels, frames)
+        # the default floor stays out of the key: features cached before the option existed
+        # are still found
         self.feature_key = "logmel:" + ",".join(
             [f"sr={audio.sample_rate}", f"samples={audio.num_samples}"]
-            + [f"{k}={options[k]}" for k in LOGMEL_OPTIONS])
+            + [f"{k}={options[k]}" for k in LOGMEL_OPTIONS
+               if k != "log_floor" or options[k] != "clamp"])
 
     @torch.no_grad()
     def features(self, wave: Tensor) -> Tensor:

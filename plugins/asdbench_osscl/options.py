@@ -31,6 +31,9 @@ LOGMEL_OPTIONS: dict[str, Option] = {
     "norm": Option("slaney", choices=("slaney", "none", "", None),
                    help="Mel filter-bank normalisation"),
     "mel_scale": Option("slaney", choices=("slaney", "htk"), help="Mel scale formula"),
+    "log_floor": Option("clamp", choices=("clamp", "add"), omit_default=True,
+                        help="dB floor: clamp = 10*log10(max(mel, 1e-10)) (torchaudio, OS-SCL, "
+                             "STgram-MFN); add = 10*log10(mel + 2.2e-16) (Noisy-ArcMix)"),
 }
 TGRAM_OPTIONS: dict[str, Option] = {
     "tgram_win_length": Option(1024, minimum=1, help="Tgram conv window (even: its frames "

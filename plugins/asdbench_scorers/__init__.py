@@ -1,1 +1,1 @@
-"""Shipped anomaly scorers: cross-entropy of the logits (the paper's) and embedding distances."""
+"""Provide anomaly scorers (cross-entropy, embedding distances) and the Gaussian reference."""

@@ -13,21 +13,39 @@ from asdbench_scorers import options
 
 @hookimpl
 def asdbench_scorers() -> list[Component]:
-    scorers = "asdbench_scorers.scorers"
+    scorers, banks = "asdbench_scorers.scorers", "asdbench_scorers.memory_bank"
+
+    def schema(own: dict) -> dict:  # every scorer also takes the per-class normalisation
+        return {**own, **options.NORMALIZE}
+
     return [
-        Component("ce", f"{scorers}:make_ce", {},
+        Component("ce", f"{scorers}:make_ce", schema({}),
                   "cross-entropy of the logits against the clip's own class (the paper's score)"),
-        Component("cosine", f"{scorers}:make_cosine", {},
+        Component("cosine", f"{scorers}:make_cosine", schema({}),
                   "cosine distance to the mean train embedding of the clip's class"),
-        Component("knn", f"{scorers}:make_knn", dict(options.KNN_OPTIONS),
+        Component("knn", f"{scorers}:make_knn", schema(options.KNN_OPTIONS),
                   "mean cosine distance to the k nearest train embeddings of the clip's class"),
-        Component("knn-domain", f"{scorers}:make_knn_domain", dict(options.KNN_DOMAIN_OPTIONS),
+        Component("knn-domain", f"{scorers}:make_knn_domain",
+                  schema(options.KNN_DOMAIN_OPTIONS),
                   "k-NN cosine distance per domain (source, target) of the class; the minimum"),
-        Component("mahalanobis", f"{scorers}:make_mahalanobis", {},
+        Component("mahalanobis", f"{scorers}:make_mahalanobis", schema({}),
                   "Mahalanobis distance to a Gaussian (Ledoit-Wolf) of the class's train embeddings"),
         Component("kmeans-domain", f"{scorers}:make_kmeans_domain",
-                  dict(options.KMEANS_DOMAIN_OPTIONS),
+                  schema(options.KMEANS_DOMAIN_OPTIONS),
                   "min cosine distance to k-means centres of source + all target embeddings"),
+        Component("knn-so-ta", f"{banks}:make_knn_so_ta", schema(options.KNN_SO_TA_OPTIONS),
+                  "ASDKit's kNN: source and target memory banks with their own neighbour "
+                  "counts, the nearer wins (optional SMOTE of the target clips)"),
+        Component("knn-smote", f"{banks}:make_knn_so_ta", schema(options.KNN_SMOTE_OPTIONS),
+                  "ASDKit's kNN after SMOTE oversampling of the target clips (ratio 0.2, "
+                  "2 neighbours, as its default experiment)"),
+        Component("knn-rescale", f"{banks}:make_knn_rescale",
+                  schema(options.KNN_RESCALE_OPTIONS),
+                  "ASDKit's rescaled kNN: distances divided by each reference's mean distance "
+                  "to its own nearest references (Wilkinghoff, ICASSP 2025)"),
+        Component("genrep", f"{banks}:make_genrep", schema(options.GENREP_OPTIONS),
+                  "GenRep: kNN per domain, MemMixup target bank, each domain's distance "
+                  "standardised before the minimum"),
     ]
 
 

@@ -26,6 +26,7 @@ from asdbench.sdk import (
     knn_cosine_distance,
     l2_normalize,
 )
+from asdbench_scorers.normalize import normalized
 
 if TYPE_CHECKING:
     from torch import nn
@@ -292,26 +293,27 @@ def knn_leaving_out(emb: np.ndarray, ref: np.ndarray, own: np.ndarray, k: int) -
     return out
 
 
-def make_ce(options: dict[str, Any]) -> CrossEntropyScorer:
-    return CrossEntropyScorer()
+def make_ce(options: dict[str, Any]) -> Any:
+    return normalized(CrossEntropyScorer(), options)
 
 
-def make_cosine(options: dict[str, Any]) -> CosineScorer:
-    return CosineScorer()
+def make_cosine(options: dict[str, Any]) -> Any:
+    return normalized(CosineScorer(), options)
 
 
-def make_knn(options: dict[str, Any]) -> KnnScorer:
-    return KnnScorer(k=_positive_int(options, "k"))
+def make_knn(options: dict[str, Any]) -> Any:
+    return normalized(KnnScorer(k=_positive_int(options, "k")), options)
 
 
-def make_knn_domain(options: dict[str, Any]) -> KnnDomainScorer:
-    return KnnDomainScorer(k=_positive_int(options, "k"))
+def make_knn_domain(options: dict[str, Any]) -> Any:
+    return normalized(KnnDomainScorer(k=_positive_int(options, "k")), options)
 
 
-def make_mahalanobis(options: dict[str, Any]) -> MahalanobisScorer:
-    return MahalanobisScorer()
+def make_mahalanobis(options: dict[str, Any]) -> Any:
+    return normalized(MahalanobisScorer(), options)
 
 
-def make_kmeans_domain(options: dict[str, Any]) -> KMeansDomainScorer:
-    return KMeansDomainScorer(n_clusters=_positive_int(options, "n_clusters"),
-                              seed=int_option(options, "seed", "scorer", minimum=0))
+def make_kmeans_domain(options: dict[str, Any]) -> Any:
+    return normalized(KMeansDomainScorer(n_clusters=_positive_int(options, "n_clusters"),
+                                         seed=int_option(options, "seed", "scorer", minimum=0)),
+                      options)

@@ -1,2 +1,1 @@
-"""Shipped experiment tracker: TensorBoard event files of each run (entry point
-``tensorboard``), off unless ``ASDBENCH_TENSORBOARD`` names a folder."""
+"""Log each run to TensorBoard event files when ``ASDBENCH_TENSORBOARD`` names a folder."""

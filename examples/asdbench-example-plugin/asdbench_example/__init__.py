@@ -1,10 +1,6 @@
-"""Example asdbench plugin: a log power spectrogram on a linear frequency axis.
+"""Provide frontend ``linspec``: a log power spectrogram on a linear frequency axis (an example).
 
-A frontend's contract (``asdbench.sdk.Frontend``, documented in
-``asdbench.hookspecs.asdbench_frontends``): ``out_shape``, a parameter-free ``features`` the
-engine caches, its ``feature_key``, ``forward(wave, feats)`` and, optionally, ``traits``.
-Everything comes from ``asdbench.sdk``; the options' schema lets asdbench check
-``--set frontend.hop=abc`` before this code runs.
+The engine computes and caches ``features`` once per clip; ``forward`` gets the waveform and them.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_idnn_layer_sizes_parameters_and_flops():
     weights = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
     assert info["params"] == weights + sum(widths[1:]) == 46_416
     assert info["flops_per_clip"] == 2 * 309 * weights
-    # the mel count is the least supported assumption (package docstring): on 64 mels, as one
+    # the mel count is the least supported assumption (NOTES.md): on 64 mels, as one
     # public re-implementation, the same widths give 256-64-32-16-32-64-64
     cfg64 = resolve({**dict(cfg), "frontend.n_mels": 64}, REGISTRY)
     assert describe_model(dict(cfg64), REGISTRY)["params"] == 25_872

@@ -13,7 +13,8 @@ from asdbench.registry import AsdbenchError
 from asdbench.scoring import ScoringInputs, cosine_similarity, cross_entropy, knn_cosine_distance
 from asdbench.sdk import LOG_MEL, FrontendInfo
 
-NAMES = ["ce", "cosine", "kmeans-domain", "knn", "knn-domain", "mahalanobis"]
+NAMES = ["ce", "cosine", "genrep", "kmeans-domain", "knn", "knn-domain", "knn-rescale", "knn-smote",
+         "knn-so-ta", "mahalanobis"]
 
 
 @pytest.fixture(scope="module")

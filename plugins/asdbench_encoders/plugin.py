@@ -1,0 +1,47 @@
+"""Hook implementations of the pretrained-encoder plugin (entry point ``encoders``).
+
+Light: the hooks import the option schemas and the weights catalogue only; each factory is a
+``"module:function"`` string imported on the first ``create`` (so no torch at listing time).
+"""
+
+from __future__ import annotations
+
+from asdbench.sdk import Component, hookimpl
+from asdbench_encoders import options
+
+# A frozen or adapted encoder must keep its pretrained weights: the engine's live weight
+# decay (which shrinks every float32 tensor of the model) is off unless the user sets it.
+TRAIN_DEFAULTS = {"train.live_weight_decay": 0.0}
+
+
+@hookimpl
+def asdbench_frontends() -> list[Component]:
+    return [
+        Component("beats", "asdbench_encoders.frontends:beats_frontend",
+                  dict(options.BEATS_OPTIONS),
+                  "BEATs (Chen et al. 2023): Kaldi fbank, patches, relative-position "
+                  "transformer; tokens [1, 768, N]; mode frozen|lora|full",
+                  train_defaults=dict(TRAIN_DEFAULTS)),
+    ]
+
+
+@hookimpl
+def asdbench_backbones() -> list[Component]:
+    return [Component("pool", "asdbench_encoders.pooling:pool_factory",
+                      dict(options.POOL_OPTIONS),
+                      "pools tokens [C, D, N] over N (mean, attentive statistics, flatten), "
+                      "optional linear projection")]
+
+
+@hookimpl
+def asdbench_reference_results() -> list[dict]:
+    from asdbench_encoders import reference
+
+    return reference.reference_results()
+
+
+@hookimpl
+def asdbench_commands(cli) -> None:
+    from asdbench_encoders.commands import command
+
+    cli.add_command(command)
