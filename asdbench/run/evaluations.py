@@ -100,9 +100,10 @@ def write_evaluation(run: RunDir, cfg: Any, overrides: Mapping[str, Any], decide
 def evaluate_scorer(run: RunDir, cfg: Any, overrides: Mapping[str, Any], registry: Registry,
                     train: ScoringInputs, train_clips: list[Clip], test: ScoringInputs,
                     test_clips: list[Clip], protocols: list[str],
-                    trained: Mapping[str, Any]) -> dict[str, Any]:
+                    trained: Mapping[str, Any], metric_registry: Any = None) -> dict[str, Any]:
     """Score a just-trained run's inputs with another scorer (no re-embedding) and write the
-    evaluation as ``asdbench eval`` does; returns its metrics (``eval_dir``: where)."""
+    evaluation as ``asdbench eval`` does; returns its metrics (``eval_dir``: where).
+    ``metric_registry``: the metric protocols (``asdbench.metrics.compute.protocol_registry``)."""
     import numpy as np
 
     from asdbench.metrics.compute import protocol_registry
@@ -118,7 +119,8 @@ def evaluate_scorer(run: RunDir, cfg: Any, overrides: Mapping[str, Any], registr
     rule = DecisionRule.from_config(ecfg)
     fitted = fit_thresholds(scores_frame(train_clips, training_scores(scorer, train)), rule)
     decided, by_set = decided_metrics(frame, fitted, rule, protocols, ecfg.dataset,
-                                      protocol_registry(registry.plugins or default_plugins()))
+                                      metric_registry or protocol_registry(
+                                          registry.plugins or default_plugins()))
     metrics = evaluation_record(cfg.run_id, ecfg, overrides, by_set, trained)
     out = write_evaluation(run, ecfg, overrides, decided, metrics)
     return {**json.loads((out / RunDir.METRICS).read_text()), "eval_dir": str(out)}

@@ -108,10 +108,9 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
                          progress=progress, on_epoch=on_epoch, test_metric=test_metric)
     frame, train_frame, inputs = score_test_clips(cfg, registry, model, splits, run, device)
-    protocols = list(data.dataset.protocols)
+    protocols, metric_registry = list(data.dataset.protocols), protocol_registry(loaded)
     metrics = {"run_id": cfg.run_id, "config": cfg,
-               **evaluate_sets(cfg, frame, train_frame, protocols, run,
-                               protocol_registry(loaded)),
+               **evaluate_sets(cfg, frame, train_frame, protocols, run, metric_registry),
                **summary, "wall_time_s": time.perf_counter() - t_start
                + run.earlier_wall_time(len(trained))}
     metrics = run.write_metrics(with_lift(metrics, reference))
@@ -119,7 +118,8 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
         loaded.notify("asdbench_run_finished", run_dir=run.path, metrics=metrics)
     for overrides in extras:
         done = evaluate_scorer(run, cfg, overrides, registry, inputs[0], splits.full.clips,
-                               inputs[1], splits.test.clips, protocols, metrics)
+                               inputs[1], splits.test.clips, protocols, metrics,
+                               metric_registry)
         write_with_lift(Path(done["eval_dir"]), reference)
     return metrics
 
