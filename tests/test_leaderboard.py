@@ -45,7 +45,7 @@ def protocols_of(aucs: dict[str, float]) -> dict[str, dict]:
     for proto, shift in (("dcase2020", 0.0), ("pooled", 0.01)):
         types = {t: {"auc": a + shift, "pauc": a + shift - 0.1, "mauc": a + shift - 0.05}
                  for t, a in aucs.items()}
-        ids = {f"{t}/0{i}": {"auc": a + shift + (0.05 if i else -0.05), "pauc": a - 0.1,
+        ids = {f"{t}/0{i}": {"auc": min(1.0, a + shift + (0.05 if i else -0.05)), "pauc": a - 0.1,
                              "n_normal": 6, "n_anomaly": 6}
                for t, a in aucs.items() for i in (0, 1)}
         average = {k: float(np.mean([v[k] for v in types.values()])) for k in ("auc", "pauc", "mauc")}
