@@ -104,7 +104,8 @@ def read_clip(path: str | os.PathLike, audio: AudioSpec, *, notes: list[str] | N
               min_fraction: float = MIN_FRACTION) -> np.ndarray:
     """Decode ``path`` into float32 mono samples in [-1, 1), exactly ``audio.num_samples`` long.
 
-    Several channels are averaged; another sample rate is resampled to ``audio.sample_rate``;
+    Several channels are averaged (``audio.channel`` None) or one is read (a file without
+    that channel is an :class:`AudioError`); another sample rate is resampled to ``audio.sample_rate``;
     a longer clip is cut to its first ``audio.clip_seconds``; a shorter one is zero-padded,
     unless it holds less than ``min_fraction`` of the clip length. Raises :class:`AudioError`
     for a file that cannot be decoded, is empty, too short, silent or holds NaN/inf.
@@ -138,7 +139,13 @@ def read_clip(path: str | os.PathLike, audio: AudioSpec, *, notes: list[str] | N
         raise AudioError(path, EMPTY, "no samples")
     if not np.isfinite(data).all():
         raise AudioError(path, NOT_FINITE, "NaN or infinite samples")
-    if channels > 1:
+    channel = getattr(audio, "channel", None)
+    if channel is not None and channel >= channels:
+        raise AudioError(path, UNREADABLE, f"{channels} channel(s), channel {channel} asked for")
+    if channel is not None and channels > 1:
+        data = data[:, channel:channel + 1]
+        _note(notes, f"{MULTICHANNEL}: channel {channel} of {channels} read")
+    elif channels > 1:
         data = data.mean(axis=1, dtype=np.float32, keepdims=True)
         _note(notes, f"{MULTICHANNEL}: {channels} channels averaged to mono")
     x = data[:, 0]

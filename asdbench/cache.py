@@ -183,9 +183,11 @@ def waves_key(clips: Sequence[Clip], audio: AudioSpec,
               min_fraction: float = audio_io.MIN_FRACTION) -> str:
     """Cache key of decoded clips: file identities in order + audio format + format version."""
     h = hashlib.sha256()
-    h.update(json.dumps({"version": WAVES_VERSION, "sample_rate": audio.sample_rate,
-                         "num_samples": audio.num_samples, "min_fraction": min_fraction,
-                         "scale": INT16_SCALE}, sort_keys=True).encode())
+    fmt = {"version": WAVES_VERSION, "sample_rate": audio.sample_rate,
+           "num_samples": audio.num_samples, "min_fraction": min_fraction, "scale": INT16_SCALE}
+    if getattr(audio, "channel", None) is not None:  # averaged channels keep their old keys
+        fmt["channel"] = audio.channel
+    h.update(json.dumps(fmt, sort_keys=True).encode())
     for clip in clips:
         name, size, mtime = _file_stamp(Path(clip.path))
         h.update(f"\n{name}\0{size}\0{mtime}".encode("utf-8", "surrogateescape"))

@@ -49,10 +49,17 @@ def architecture_key(cfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:10]
 
 
-def architecture_label(cfg: Mapping[str, Any]) -> str:
-    """``method + frontend + backbone / scorer`` and the non-obvious options, for tables."""
+def architecture_label(cfg: Mapping[str, Any], registry: Registry | None = None) -> str:
+    """``method + frontend + backbone / scorer`` and their options, for tables: with
+    ``registry``, only those that differ from the components' defaults."""
     arch = architecture(cfg)
-    options = ", ".join(f"{k}={v}" for k, v in sorted(arch.items()) if k not in MODEL_KINDS)
+    defaults: Mapping[str, Any] = {}
+    if registry is not None:
+        from asdbench.config import resolve  # noqa: PLC0415
+
+        defaults = resolve({kind: arch[kind] for kind in MODEL_KINDS}, registry)
+    options = ", ".join(f"{k}={v}" for k, v in sorted(arch.items())
+                        if k not in MODEL_KINDS and (k not in defaults or defaults[k] != v))
     label = f"{arch['method']} + {arch['frontend']} + {arch['backbone']} / {arch['scorer']}"
     return label + (f" ({options})" if options else "")
 

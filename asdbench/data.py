@@ -11,6 +11,9 @@ from asdbench.errors import AsdbenchError
 
 TRAIN, TEST = "train", "test"
 NORMAL, ANOMALY = 0, 1
+# Test sets, a clip's attribute ``set``: never evaluated together.
+DEV, EVAL = "dev", "eval"
+DEFAULT_SET = DEV  # the set of a clip whose dataset names none
 # Bounds of the audio format, checked before anything is allocated: a clip is at most
 # MAX_CLIP_SAMPLES samples (512 MiB as float32), e.g. 10 minutes at 192 kHz.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384_000
@@ -19,10 +22,13 @@ MAX_CLIP_SAMPLES = 2**27
 
 @dataclass(frozen=True)
 class AudioSpec:
-    """Sample rate and clip length every clip is brought to before features are computed."""
+    """Sample rate and clip length every clip is brought to before features are computed;
+    ``channel``: the channel read from a multi-channel file (0: the first, left), None
+    averages them."""
 
     sample_rate: int = 16000
     clip_seconds: float = 10.0
+    channel: int | None = None
 
     def __post_init__(self) -> None:
         rate, seconds = self.sample_rate, self.clip_seconds

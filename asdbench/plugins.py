@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import pluggy
 
 from asdbench import hookspecs
-from asdbench.meta import PROJECT_NAME, plugin_stdout
-from asdbench.registry import KINDS, AsdbenchError, Component, Registry
+from asdbench.meta import PROJECT_NAME
+from asdbench.registry import KINDS, AsdbenchError, Component, Registry, plugin_stdout
 
 ENTRY_POINT_GROUP = "asdbench"
 # Comma-separated entry-point names: load only these / never load these (hermetic runs).

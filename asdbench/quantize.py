@@ -9,8 +9,9 @@ scorer's distances are the score itself. Parts are told apart by the name scopes
 first scope is the :class:`asdbench.export.ScoringModel` attribute, ``frontend``,
 ``backbone``, ``method`` or ``scores``).
 
-A graph with a convolution among those operators is quantised statically (QDQ, weights
-per channel, activation ranges from calibration clips: the run's training clips); one without
+A graph with a convolution among those operators is quantised statically (QDQ, signed int8
+activations and weights as ONNX Runtime advises for CPUs, weights per channel, activation
+ranges from calibration clips: the run's training clips); one without
 (autoencoders, IDNN: linear layers) dynamically (weights int8, activation ranges per call).
 The result runs in plain ONNX Runtime on a CPU.
 """
@@ -130,7 +131,7 @@ def quantize_onnx(fp32: str | Path, out: str | Path,
             quantize_static(str(fp32), str(out), _Calibration(calibration),
                             quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
                             nodes_to_quantize=names, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
         else:
             quantize_dynamic(str(fp32), str(out), op_types_to_quantize=op_types,

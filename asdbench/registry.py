@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import importlib
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from asdbench.errors import AsdbenchError
-from asdbench.meta import plugin_stdout
 from asdbench.options import OptionInfo, as_option, option_defaults
 
 KINDS = ("dataset", "frontend", "backbone", "method", "scorer")
@@ -21,6 +22,17 @@ CONFIG_PREFIX = {"dataset": "data", "frontend": "frontend", "backbone": "backbon
 
 __all__ = ["KINDS", "CONFIG_PREFIX", "AsdbenchError", "Component", "Registry",
            "UnknownComponentError", "DuplicateComponentError", "DeprecatedNameWarning"]
+
+
+@contextlib.contextmanager
+def plugin_stdout(enabled: bool = True) -> Iterator[None]:
+    """Send what plugin code prints to stdout to stderr while the block runs (when
+    ``enabled``), so that no plugin's print reaches machine-readable output (``--json``)."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 class UnknownComponentError(AsdbenchError, KeyError):

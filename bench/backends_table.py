@@ -120,10 +120,51 @@ def table(recs: list[dict]) -> str:
             "|---|---:|---|---:|\n" + "\n".join(moves) + "\n")
 
 
+def plot(recs: list[dict], path: Path) -> None:
+    """Target AUC per backend (bars: mean over seeds, whiskers: seed std), one colour per
+    method; source AUC as dots."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods = sorted({r["method"] for r in recs})
+    backends = sorted({r["backend"] for r in recs})
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(backends)), 4.5))
+    for i, method in enumerate(methods):
+        xs, target, spread, source = [], [], [], []
+        for j, backend in enumerate(backends):
+            mine = [r for r in recs if r["method"] == method and r["backend"] == backend]
+            if not mine:
+                continue
+            t = [100 * r["average"]["auc_target"] for r in mine]
+            xs.append(j + (i - (len(methods) - 1) / 2) * width)
+            target.append(np.mean(t))
+            spread.append(np.std(t, ddof=1) if len(t) > 1 else 0.0)
+            source.append(np.mean([100 * r["average"]["auc_source"] for r in mine]))
+        ax.bar(xs, target, width, yerr=spread, capsize=2, label=f"{method}: target AUC")
+        ax.plot(xs, source, "o", ms=4, color="k" if i == 0 else "grey",
+                label=f"{method}: source AUC")
+    ax.axhline(50, color="k", lw=0.5, ls=":")
+    ax.set_xticks(range(len(backends)), backends, rotation=40, ha="right", fontsize=8)
+    ax.set_ylabel("AUC % (mean over seeds, whiskers: seed std)")
+    ax.set_title("synthetic-shift: target-domain AUC per scoring backend")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
-    print(table(records(parser.parse_args().results)))
+    parser.add_argument("--plot", type=Path, help="also draw target AUC per backend here")
+    args = parser.parse_args()
+    recs = records(args.results)
+    print(table(recs))
+    if args.plot:
+        plot(recs, args.plot)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,27 @@ function (outputs checked against eager to 1e-3):
 Each is measured with 1 torch thread and with all of them (batch 1), and with all threads at
 batch 64 (and 8 on a CPU). Repeats of the variants alternate, so a load change hits all alike.
 Usage: ``python -m bench.inference [--quick]``.
+
+``--cost MATRIX`` measures instead what the leaderboard's cost columns show (:mod:`asdbench.
+cost`): every architecture of a matrix file's cells (model and scorer, randomly initialised,
+the scorer fitted on random embeddings), exported to ONNX as ``asdbench export`` writes it,
+fp32 and int8 (:mod:`asdbench.quantize`, calibrated on noise), in ONNX Runtime on the CPU:
+batch 1, 2 threads, 10-s clips, median of alternating repeats. Its record,
+``inference-cost.json``, is what ``asdbench leaderboard`` reads from ``RESULTS/bench``.
 """
 
 from __future__ import annotations
 
 import copy
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from asdbench.config import component_options
 from asdbench.export import ScoringModel, save_torchscript
 from asdbench.model import build_model
 from asdbench.modelinfo import PAPER_NUM_CLASSES, audio_spec
@@ -113,8 +122,156 @@ def measure(variants, x: torch.Tensor, device, warmup: int, repeats: int,
     return times
 
 
+def cost_architectures(matrix: Path, clip_seconds: float) -> list[dict]:
+    """The distinct architectures (:func:`asdbench.cost.architecture_key`) of a matrix's cells,
+    in cell order, as resolved configs at ``clip_seconds``."""
+    from asdbench.config import resolve  # noqa: PLC0415
+    from asdbench.cost import architecture_key  # noqa: PLC0415
+    from asdbench.matrix.grid import expand, load_matrix, matrix_name  # noqa: PLC0415
+
+    registry = get_registry()
+    config = load_matrix(matrix)
+    seen, out = set(), []
+    for overrides in expand(config, source=matrix_name(config)):
+        cfg = resolve({**overrides, "data.clip_seconds": clip_seconds}, registry)
+        key = architecture_key(cfg)
+        if key not in seen:
+            seen.add(key)
+            out.append(cfg)
+    return out
+
+
+def _class_names(cfg) -> list[str] | None:
+    from asdbench.commands.describe import dataset_classes  # noqa: PLC0415
+
+    types, ids = cfg.get("data.types"), cfg.get("data.ids_per_type")
+    if dataset_classes(cfg) is None:
+        return None
+    return [f"{t.strip()}/{i:02d}" for t in types.split(",") if t.strip() for i in range(ids)]
+
+
+def export_architecture(cfg, workdir: Path, failures: dict[str, str]) -> dict[str, Path]:
+    """The fp32 and int8 ONNX files of ``cfg``'s scoring model (random weights; the scorer
+    fitted on random embeddings); a precision that cannot be exported goes to ``failures``."""
+    from asdbench.cost import architecture_key  # noqa: PLC0415
+    from asdbench.export import _save_onnx, scorer_module  # noqa: PLC0415
+    from asdbench.quantize import quantize_onnx  # noqa: PLC0415
+    from asdbench.scoring import ScoringInputs  # noqa: PLC0415
+
+    registry = get_registry()
+    audio = audio_spec(cfg)
+    names = _class_names(cfg)
+    classes = len(names) if names else PAPER_NUM_CLASSES
+    torch.manual_seed(0)
+    model = build_model(cfg, registry, audio, classes, class_names=names).eval()
+    rng = np.random.default_rng(0)
+    per_class = 32
+    scorer = registry.create("scorer", cfg["scorer"], component_options(cfg, "scorer"))
+    n = classes * per_class
+    emb_dim = _embedding_width(model, audio)
+    scorer.fit(ScoringInputs(embeddings=rng.standard_normal((n, emb_dim)).astype(np.float32),
+                             logits=rng.standard_normal((n, classes)).astype(np.float32),
+                             class_index=np.repeat(np.arange(classes), per_class),
+                             domain=np.array([""] * n, dtype=object)))
+    scoring = ScoringModel(model, scorer_module(scorer, cfg["scorer"], model.method, classes))
+    key = architecture_key(cfg)
+    files = {"fp32": workdir / f"{key}.onnx"}
+    example = 0.1 * torch.randn(2, audio.num_samples)
+    try:
+        _save_onnx(scoring.eval(), example, files["fp32"])
+    except Exception as exc:  # noqa: BLE001 - reported, the others go on
+        failures["fp32"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
+        return {}
+    g = torch.Generator().manual_seed(2)
+    noise = [(0.1 * torch.randn(4, audio.num_samples, generator=g)).numpy() for _ in range(2)]
+    try:
+        files["int8"] = workdir / f"{key}-int8.onnx"
+        quantize_onnx(files["fp32"], files["int8"], noise)
+    except Exception as exc:  # noqa: BLE001
+        failures["int8"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}"
+        del files["int8"]
+    return files
+
+
+def _embedding_width(model, audio) -> int:
+    """The width of the method's embedding (what the scorer is fitted on)."""
+    with torch.no_grad():
+        wave = 0.1 * torch.randn(1, audio.num_samples)
+        feats = model.frontend.features(wave)
+        return int(model.method.embed(model.backbone(model.frontend(wave, feats))).shape[1])
+
+
+def cost_main(args) -> None:
+    """``--cost MATRIX``: fp32 and int8 latency of every architecture of the matrix."""
+    import onnxruntime as ort  # noqa: PLC0415 - optional extra
+
+    from asdbench.cost import COST_RECORD, architecture_key, architecture_label  # noqa: PLC0415
+
+    threads, clip = 2, (1.0 if args.quick else 10.0)
+    repeats = args.repeats or (3 if args.quick else 20)
+    archs = cost_architectures(args.cost, clip)
+    settings = {"matrix": str(args.cost), "clip_seconds": clip, "batch": 1, "threads": threads,
+                "repeats": repeats, "runtime": f"onnxruntime {ort.__version__}"}
+    record = start_record(COST_RECORD, args, torch.device("cpu"), settings)
+    print_context(record)
+    rows, failures = [], {}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    with tempfile.TemporaryDirectory(prefix="asdbench-bench-") as tmp:
+        for cfg in archs:
+            key, label = architecture_key(cfg), architecture_label(cfg, get_registry())
+            failed: dict[str, str] = {}
+            files = export_architecture(cfg, Path(tmp), failed)
+            if failed:
+                failures[label] = failed
+            sessions = {p: ort.InferenceSession(str(f), options,
+                                                providers=["CPUExecutionProvider"])
+                        for p, f in files.items()}
+            x = (0.1 * np.random.default_rng(1).standard_normal(
+                (1, audio_spec(cfg).num_samples))).astype(np.float32)
+            for s in sessions.values():
+                for _ in range(3):
+                    s.run(None, {"wave": x})
+            times: dict[str, list[float]] = {p: [] for p in sessions}
+            for _ in range(repeats):
+                for p, s in sessions.items():
+                    t = time.perf_counter()
+                    s.run(None, {"wave": x})
+                    times[p].append(time.perf_counter() - t)
+            flops = forward_flops(cfg, len(_class_names(cfg) or []) or PAPER_NUM_CLASSES)
+            for p, ts in times.items():
+                ms = 1e3 * np.asarray(ts)
+                rows.append({"architecture_key": key, "architecture": label, "precision": p,
+                             "format": "onnx", "batch": 1, "threads": threads,
+                             "ms_per_clip": float(np.median(ms)), "ms_per_clip_min": float(ms.min()),
+                             "ms_per_clip_p90": float(np.percentile(ms, 90)),
+                             "forward_gflop_per_clip": flops / 1e9,
+                             "file_mb": files[p].stat().st_size / 2**20})
+            console.print(f"  {label}: " + ", ".join(
+                f"{p} {1e3 * float(np.median(ts)):.1f} ms" for p, ts in times.items()))
+    for row in rows:
+        fp32 = next((r for r in rows if r["architecture_key"] == row["architecture_key"]
+                     and r["precision"] == "fp32"), None)
+        row["speedup_vs_fp32"] = fp32["ms_per_clip"] / row["ms_per_clip"] if fp32 else None
+    record["results"] = rows
+    if failures:
+        record["failures"] = failures
+    record["notes"].append("ms_per_clip: median over repeats of one 10-s clip (batch 1) through "
+                           "the exported ONNX model in ONNX Runtime, 2 intra-op threads; fp32 "
+                           "and int8 alternate; random weights (speed does not depend on them)")
+    path = write_record(record, args.out)
+    print_table(f"exported model latency, {clip:g} s clips, batch 1, {threads} threads", rows, [
+        ("architecture", "architecture", ""), ("precision", "precision", ""),
+        ("ms_per_clip", "ms/clip", ".1f"), ("ms_per_clip_min", "min", ".1f"),
+        ("speedup_vs_fp32", "× fp32", ".2f"), ("file_mb", "MB", ".2f")])
+    console.print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__.splitlines()[0])
+    p.add_argument("--cost", type=Path, metavar="MATRIX",
+                   help="measure the exported fp32 and int8 latency of every architecture of "
+                        "this matrix file instead (record inference-cost.json)")
     p.add_argument("--frontends", default="tfstgram,logmel")
     p.add_argument("--batches", default=None,
                    help="throughput batches, comma list (default 64, and 8 on a CPU, where "
@@ -122,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=None, help="batch-1 repeats (default 30)")
     args = p.parse_args(argv)
     device = setup(args)
+    if args.cost is not None:
+        cost_main(args)
+        return
     clip_seconds = 1.0 if args.quick else 10.0
     if args.batches:
         bigs = [int(b) for b in args.batches.split(",")]

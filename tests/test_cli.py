@@ -120,7 +120,7 @@ def test_plugins_name_lists_the_component_settings():
     assert result.exit_code == 0, result.output
     (knn,) = json.loads(result.stdout)
     assert knn["kind"] == "scorer" and knn["package"] == "asdbench"
-    assert [o["setting"] for o in knn["options"]] == ["scorer.k"]
+    assert [o["setting"] for o in knn["options"]] == ["scorer.k", "scorer.normalize"]
     assert knn["options"][0]["default"] == 1 and knn["options"][0]["help"]
     missing = invoke("plugins", "knnn")
     assert missing.exit_code == 1 and "no component named 'knnn'" in missing.stderr
@@ -176,7 +176,7 @@ def test_every_command_has_help_with_examples():
     ("train.lr=0", "train.lr must be a number above 0; got 0"),
     ("train.lr=inf", "train.lr must be a number above 0; got inf"),
     ("train.ema_decay=nan", "train.ema_decay must be a number above 0; got nan"),
-    ("train.select=best", "train.select must be one of val_ce, last; got 'best'"),
+    ("train.select=best", "train.select must be one of val_ce, last, test; got 'best'"),
     ("train.max_steps_per_epoch=-1", "train.max_steps_per_epoch must be an integer, at least 0"),
     ("train.val_fraction=1.0", "train.val_fraction must be in [0, 1)"),
 ])

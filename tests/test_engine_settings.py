@@ -26,9 +26,14 @@ def tiny(**over):
     return resolve({**TINY_RUN, **over}, get_registry())
 
 
-def train_tiny(tmp_path, **over):
+# fewer clips and one step an epoch: what these tests check is the loop's bookkeeping
+SMALL = {"data.train_per_id": 6, "data.test_normal_per_id": 2, "data.test_anomaly_per_id": 2,
+         "train.batch_size": 4, "train.max_steps_per_epoch": 1, "train.bn_recalibrate": 0}
+
+
+def train_tiny(tmp_path, test_metric=None, **over):
     """Train a tiny run with ``fit``; the live model, the returned (saved) one, the log."""
-    cfg = tiny(**{"train.compile": False, **over})
+    cfg = tiny(**{"train.compile": False, **SMALL, **over})
     registry = get_registry()
     torch.manual_seed(cfg.seed)
     data = decode_data(cfg, registry, progress=False)
@@ -37,7 +42,7 @@ def train_tiny(tmp_path, **over):
     run = RunDir.for_run(tmp_path, cfg.run_id)
     run.path.mkdir(parents=True, exist_ok=True)
     saved, summary = fit(cfg, model, splits.train, splits.val, run, CPU, resume=False,
-                         progress=False)
+                         progress=False, test_metric=test_metric)
     return model, saved, run.read_log(), summary, splits
 
 
@@ -122,3 +127,22 @@ def test_without_ema_the_copy_follows_the_live_weights_only_on_sync():
     ema.sync()
     for key, value in live.state_dict().items():
         assert torch.equal(value, copy_.state_dict()[key]), key
+
+
+def test_selection_on_test_checks_every_nth_epoch_and_keeps_the_later_of_ties(tmp_path):
+    values = iter([0.5, 0.7, 0.7])
+    seen = []
+
+    def metric(model):
+        seen.append(model)
+        return next(values)
+
+    *_, log, summary, _ = train_tiny(tmp_path, metric, **{
+        "train.select": "test", "train.select_every": 2, "train.epochs": 5,
+        "train.max_steps_per_epoch": 1})
+    assert [r.get("test_selection") for r in log] == [0.5, None, 0.7, None, 0.7]
+    assert summary["best_epoch"] == 4 and summary["selected_on_test"] is True
+    assert summary["best_test_selection"] == pytest.approx(0.7)
+    with pytest.raises(AsdbenchError, match="train.select=test needs labelled"):
+        train_tiny(tmp_path / "none", None, **{"train.select": "test", "train.epochs": 1,
+                                               "train.max_steps_per_epoch": 1})

@@ -4,6 +4,7 @@ for the shipped scorers and a third party's (each scorer's ``to_torch``)."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,12 +21,15 @@ from asdbench import hookimpl
 from asdbench.config import component_options, resolve
 from asdbench.export import (
     ScoringModel,
+    _publish,
     export_run,
+    file_sha256,
     gather_adaptive_max_pool1d,
     onnx_available,
     scorer_module,
     sidecar_path,
 )
+from asdbench.exported import read_sidecar
 from asdbench.plugins import get_registry, load_plugins
 from asdbench.registry import AsdbenchError, Component
 from asdbench.run.pipeline import train_and_evaluate
@@ -130,6 +134,45 @@ def test_export_command_writes_model_and_sidecar(run, tmp_path):
     bad = CliRunner().invoke(export_cli.command, ["--run", str(run_dir), "--format", "tflite"])
     assert bad.exit_code != 0 and "tflite" in bad.output
     assert export_cli.FORMATS == export.FORMATS  # the command's choices, spelled without torch
+    assert export_cli.QUANTIZE == export.QUANTIZE
+    # identical exports are byte-identical (the archive's folder is not named after a temp file)
+    again = export_run(run_dir, "torchscript", tmp_path / "again.pt")
+    assert again.read_bytes() == out.read_bytes()
+    meta = read_sidecar(again)
+    assert meta["sha256"] == file_sha256(out) and meta["precision"] == "fp32"
+    ts_int8 = CliRunner().invoke(export_cli.command, ["--run", str(run_dir), "--quantize", "int8",
+                                                      "--format", "torchscript"])
+    assert ts_int8.exit_code != 0 and "--format onnx" in str(ts_int8.exception)
+
+
+def test_killed_export_never_pairs_a_new_model_with_an_old_sidecar(tmp_path, monkeypatch):
+    out = tmp_path / "model.pt"
+    first = tmp_path / "first.bin"
+    first.write_bytes(b"model one")
+    old_hash = file_sha256(first)
+    _publish(first, {"format": "torchscript"}, out)
+    assert read_sidecar(out)["sha256"] == file_sha256(out)
+    second = tmp_path / "second.bin"
+    second.write_bytes(b"model two")
+    real = export.os.replace
+
+    def killed_before_the_sidecar(src, dst):
+        if str(dst).endswith(".json"):
+            raise KeyboardInterrupt  # the process dies between the two renames
+        real(src, dst)
+
+    monkeypatch.setattr(export.os, "replace", killed_before_the_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        _publish(second, {"format": "torchscript"}, out)
+    monkeypatch.undo()
+    assert out.read_bytes() == b"model two"
+    with pytest.raises(AsdbenchError, match="sidecar model.pt.json is missing"):
+        read_sidecar(out)
+    # an old sidecar put back beside the new model (a copy, a concurrent export) is refused
+    sidecar_path(out).write_text(json.dumps({"format": "torchscript",
+                                             "sha256": old_hash}))
+    with pytest.raises(AsdbenchError, match="does not match its sidecar"):
+        read_sidecar(out)
 
 
 @pytest.mark.parametrize("length,size", [(800, 64), (8000, 626), (626, 313), (7, 3), (5, 8)])
@@ -231,3 +274,90 @@ def test_third_party_scorer_is_exported_with_the_runs_scores(tmp_path, monkeypat
     # Euclidean distances of ~1 (unit-norm embeddings): float32 through the network
     np.testing.assert_allclose(own, scores["score"].to_numpy(), rtol=1e-5, atol=1e-5)
     assert not np.allclose(matrix[:, 0], matrix[:, 1])  # the columns are per-class scores
+
+
+# --- int8 -------------------------------------------------------------------------------------
+
+needs_onnx = pytest.mark.skipif(not onnx_available(), reason="optional extra asdbench[onnx] "
+                                "(onnx, onnxruntime, onnxscript) not installed")
+
+
+@needs_onnx
+def test_only_the_inner_weighted_layers_are_quantised():
+    """Frontend and scorer stay float, and so does the first layer that reads the features."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from asdbench.quantize import first_layers, quantizable_nodes
+
+    def node(op, inputs, output, scope):
+        n = helper.make_node(op, inputs, [output], name=f"{scope}_{output}")
+        n.metadata_props.add(key="pkg.torch.onnx.name_scopes", value=str(["", scope, op]))
+        return n
+
+    nodes = [node("MatMul", ["wave", "mel"], "feats", "frontend.logmel"),
+             node("Log", ["feats"], "logmel", "frontend.logmel"),
+             node("Conv", ["logmel", "w1"], "h1", "backbone"),
+             node("Relu", ["h1"], "a1", "backbone"),
+             node("Conv", ["a1", "w2"], "h2", "backbone"),
+             node("Gemm", ["h2", "w3"], "e", "method.head"),
+             node("Gemm", ["e", "w4"], "scores", "scores")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "wave", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info(
+            "scores", TensorProto.FLOAT, [1, 2])])
+    model = helper.make_model(graph)
+    assert isinstance(model, onnx.ModelProto)
+    assert first_layers(model) == {"backbone_h1"}
+    assert [n.name for n in quantizable_nodes(model)] == ["backbone_h2", "method.head_e"]
+
+
+INT8_ARCHITECTURES = {
+    "mobilefacenet-logmel": {"frontend": "logmel"},
+    "mobilefacenet-tfstgram": {"frontend": "tfstgram"},
+    "mobilenetv2": {"backbone": "mobilenetv2", "method": "softmax", "backbone.width": 0.5},
+    "dcase2020-ae": {"backbone": "frames", "method": "dcase2020-ae", "scorer": "method",
+                     "train.ema_warmup": False, "train.bn_recalibrate": 0,
+                     "train.epochs": 10},
+}
+
+
+@needs_onnx
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(INT8_ARCHITECTURES))
+def test_int8_export_runs_in_onnxruntime_and_eval_reproduces_it(name, tmp_path):
+    """A tiny run of each shipped architecture: its int8 export runs in plain ONNX Runtime,
+    its scores follow the run's fp32 scores, and ``eval --exported`` gives the file's scores."""
+    import onnxruntime as ort
+    from scipy.stats import spearmanr
+
+    from asdbench.commands.eval import command as eval_command
+    from asdbench.testing import TINY_RUN
+
+    registry = get_registry()
+    cfg = resolve({**TINY_RUN, **INT8_ARCHITECTURES[name]}, registry)
+    _, run = train_and_evaluate(cfg, tmp_path / "results", progress=False)
+    fp32 = pd.read_csv(run.path / "scores.csv")
+    result = CliRunner().invoke(export_cli.command, ["--run", str(run.path), "--quantize", "int8"])
+    assert result.exit_code == 0, result.output
+    out = run.path / "export" / "model-int8.onnx"
+    meta = read_sidecar(out)
+    assert meta["precision"] == "int8" and meta["format"] == "onnx"
+    assert meta["quantization"]["mode"] == ("dynamic" if name == "dcase2020-ae" else "static")
+    dataset = registry.create("dataset", cfg["dataset"], component_options(cfg, "dataset"))
+    paths = {c.file_name: c.path for c in dataset.clips() if c.split == "test"}
+    x = np.stack([sf.read(paths[f], dtype="float32")[0] for f in fp32["file"]])
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    # batches of 16 in the order of the test set, as eval scores them
+    matrix = np.concatenate([session.run(None, {"wave": x[i:i + 16]})[0]
+                             for i in range(0, len(x), 16)])
+    own = _own_column(fp32, meta["classes"], matrix)
+    assert np.isfinite(own).all()
+    assert spearmanr(own, fp32["score"]).statistic >= 0.95
+    got = CliRunner().invoke(eval_command, ["--run", str(run.path), "--exported", str(out),
+                                            "--json", "--quiet"])
+    assert got.exit_code == 0, got.output
+    metrics = json.loads(got.stdout[got.stdout.index("{"):])
+    assert metrics["config"]["export.precision"] == "int8"
+    scored = pd.read_csv(Path(metrics["eval_dir"]) / "scores.csv")
+    assert list(scored["file"]) == list(fp32["file"])
+    np.testing.assert_array_equal(scored["score"].to_numpy(), own.astype(np.float64))

@@ -40,7 +40,7 @@ def registry() -> Registry:
 
 def protocols_of(aucs: dict[str, float]) -> dict[str, dict]:
     """A run's metrics per protocol: per-type AUC as given, pAUC = AUC - 0.1, two IDs per
-    type; ``pooled`` 0.01 above ``dcase2020``."""
+    type (at most 1); ``pooled`` 0.01 above ``dcase2020``."""
     protocols = {}
     for proto, shift in (("dcase2020", 0.0), ("pooled", 0.01)):
         types = {t: {"auc": a + shift, "pauc": a + shift - 0.1, "mauc": a + shift - 0.05}
@@ -875,8 +875,8 @@ def test_an_old_run_without_sets_counts_as_the_development_set(tmp_path):
     """A run written before sets were kept apart has only top-level ``protocols``: those of
     the development set (``asdbench.metrics.sets.DEFAULT_SET``), unless its data settings
     put evaluation clips into its one evaluation (DCASE 2020 with ``data.eval_root``)."""
+    from asdbench.data import DEFAULT_SET, DEV
     from asdbench.leaderboard import collect as collect_module
-    from asdbench.metrics.sets import DEFAULT_SET, DEV
 
     assert collect_module.DEFAULT_SET == DEFAULT_SET == DEV == "dev"
     res = tmp_path / "r"

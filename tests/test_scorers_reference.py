@@ -190,3 +190,51 @@ def test_no_reference_writes_none(tmp_path):
     assert run.evaluations() == [] and "reference" not in run.read_metrics()
     assert "lift" not in run.read_metrics()["protocols"]["dcase2020"]["average"]
     assert "run folder: " + str(run.path) in result.output
+
+
+def test_the_leaderboard_shows_the_lift_with_its_interval_over_ids(tmp_path):
+    from asdbench.leaderboard.cells import LIFT_CI_HEADER, formatted
+    from asdbench.leaderboard.uncertainty import jackknife, statistic_of
+
+    from asdbench.leaderboard.collect import collect
+    from asdbench.leaderboard.tables import table
+
+    registry = get_registry()
+    lifts = {0: {"fan/00": 0.1, "fan/01": 0.0, "pump/00": 0.3, "pump/01": 0.2},
+             1: {"fan/00": 0.2, "fan/01": 0.1, "pump/00": 0.1, "pump/01": 0.2}}
+    for seed, per_id in lifts.items():
+        cfg = resolve({**TINY, "seed": seed}, registry)
+        ids = {k: {"auc": 0.6 + v, "pauc": 0.5, "lift": v} for k, v in per_id.items()}
+        average = {"auc": 0.6 + np.mean([np.mean([per_id[f"{t}/0{i}"] for i in (0, 1)])
+                                         for t in ("fan", "pump")]), "pauc": 0.5}
+        average["lift"] = average["auc"] - 0.6
+        pm = {"average": average, "types": {}, "ids": ids}
+        metrics = {"run_id": cfg.run_id, "config": cfg, "official_protocol": "dcase2020",
+                   "official_set": "synthetic", "protocols": {"dcase2020": pm},
+                   "sets": {"synthetic": {"protocols": {"dcase2020": pm}}}}
+        RunDir.write_json(RunDir.for_run(tmp_path, cfg.run_id).metrics_path, metrics)
+    tbl = table(collect(tmp_path, registry))
+    out, _ = formatted(tbl)
+    units = [(k.split("/")[0], {"lift": [np.mean([lifts[s][k] for s in lifts])]})
+             for k in sorted(lifts[0])]
+    half = jackknife(units, statistic_of("lift"))[1]
+    assert out["lift vs ref."].iloc[0].startswith(f"{100 * tbl['average.lift_mean'].iloc[0]:.2f}")
+    assert out[LIFT_CI_HEADER].iloc[0] == f"± {100 * half:.2f}"
+
+
+def test_the_closing_table_fits_80_columns():
+    from asdbench.commands.run import summary_lines
+
+    row = {"method": "os-scl", "n_ids": 15, "lift_ci": 0.093}
+    summary = {"set": "synthetic", "protocol": "dcase2020", "method": "os-scl",
+               "frontend": "tfstgram", "heldout_id_accuracy": 0.854, "rows": [
+                   {**row, "spec": "own", "scorer": "ce", "auc": 0.639, "ci": 0.07,
+                    "lift": -0.225},
+                   {**row, "spec": "mahalanobis", "scorer": "mahalanobis", "auc": 0.723,
+                    "ci": 0.05, "lift": -0.141},
+                   {**row, "spec": "reference", "method": "gaussian", "scorer": "mahalanobis",
+                    "auc": 0.864, "ci": None, "lift": None, "lift_ci": None}]}
+    lines = summary_lines(summary)
+    assert max(map(len, lines)) <= 80
+    assert "63.9" in lines[2] and "56.9–70.9" in lines[2] and "-22.5 ± 9.3" in lines[2]
+    assert lines[4].split()[:2] == ["reference:", "clip"] and lines[-1].endswith("85.4 %")

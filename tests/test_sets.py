@@ -21,7 +21,7 @@ from asdbench_dcase_editions.evallists import eval_truth
 from sklearn.metrics import roc_auc_score
 
 from asdbench.config import resolve
-from asdbench.metrics import harmonic_mean
+from asdbench.metrics import default_protocols, harmonic_mean
 from asdbench.metrics.sets import metrics_by_set, official_set, primary_set, set_names
 from asdbench.plugins import get_registry
 from asdbench.run.pipeline import train_and_evaluate
@@ -58,7 +58,7 @@ def test_sets_are_computed_apart_and_the_official_set_is_eval():
     names = set_names(frame)
     assert names == ["dev", "eval"] and official_set(names) == "eval"
     assert primary_set(names) == "dev" and official_set(["dev"]) == primary_set(["dev"]) == "dev"
-    sets = metrics_by_set(frame, ["dcase2022"])
+    sets = metrics_by_set(frame, ["dcase2022"], registry=default_protocols())
     assert {k: v["n_clips"] for k, v in sets.items()} == {"dev": 40, "eval": 40}
     dev = sets["dev"]["protocols"]["dcase2022"]
     ev = sets["eval"]["protocols"]["dcase2022"]

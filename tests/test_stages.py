@@ -131,8 +131,8 @@ def run_with_snapshots(monkeypatch, results, config, **kwargs):
         return snaps.model
 
     monkeypatch.setattr(asdbench.run.pipeline, "build_model", build)
-    metrics, run = train_and_evaluate(config, results, progress=False, registry=REGISTRY,
-                                      **kwargs)
+    metrics, run = train_and_evaluate(config, results, progress=False,
+                                      registry=plugins.registry, **kwargs)
     return metrics, run, snaps
 
 

@@ -83,6 +83,7 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
     """
     from asdbench.config import COMPONENT_DEFAULTS, parse_sets
     from asdbench.plugins import get_registry
+    from asdbench.registry import plugin_stdout
 
     name = dataset_name or COMPONENT_DEFAULTS["dataset"]
     options: dict[str, Any] = {}
@@ -93,9 +94,10 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
         options[key[len("data."):]] = value
     if data_root is not None:
         options["root"] = str(data_root)
-    dataset = get_registry().create("dataset", name, options)
-    summary = check_dataset(dataset, decode=not no_decode,
-                            progress=not as_json and sys.stderr.isatty())
+    with plugin_stdout(as_json):  # stdout: the JSON alone
+        dataset = get_registry().create("dataset", name, options)
+        summary = check_dataset(dataset, decode=not no_decode,
+                                progress=not as_json and sys.stderr.isatty())
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -117,9 +119,11 @@ def check_command(dataset_name: str | None, data_root: Path | None, sets: tuple[
 def fetch_command(dataset_name: str, to: Path, parts: str, types: str, dry_run: bool) -> None:
     """Download and unpack a dataset's official archives into --to.
 
-    Resumable (run it again after a stop: a partial download is continued), verified (size,
-    and md5 where the publisher gives one; the zip's CRCs on unpacking), and an archive
-    already complete is neither downloaded nor unpacked again.
+    Resumable (run it again after a stop: a partial download is continued), verified (the
+    size the server announces; the zip's CRCs on unpacking; and an md5 where one with a named
+    source is shipped: DCASE 2020 and 2023, copied from soundata's lists of the Zenodo
+    records, none for 2021, 2022, 2024, 2025, 2026), and an archive already complete is
+    neither downloaded nor unpacked again.
 
     \b
     Examples:

@@ -34,9 +34,12 @@ def command(num_classes: int | None, as_json: bool, **kw) -> None:
     """
     from asdbench.modelinfo import describe_model
     from asdbench.plugins import get_registry
+    from asdbench.registry import plugin_stdout
 
     cfg = build_config(**kw)
-    info = describe_model(cfg, get_registry(), num_classes=num_classes or dataset_classes(cfg))
+    with plugin_stdout(as_json):  # stdout: the JSON alone
+        info = describe_model(cfg, get_registry(),
+                              num_classes=num_classes or dataset_classes(cfg))
     if as_json:
         click.echo(json.dumps({"config": dict(cfg), **info}, indent=2, default=str))
         return

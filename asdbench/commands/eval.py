@@ -44,6 +44,7 @@ def command(run_dir, dataset, data_root, sets, scorer, device, exported, as_json
         _eval_exported(run_dir, exported, dataset, data_root, sets, scorer, as_json, quiet)
         return
     from asdbench.config import parse_sets
+    from asdbench.registry import plugin_stdout
     from asdbench.run.service import evaluate_run
 
     overrides = parse_sets(sets)
@@ -53,7 +54,8 @@ def command(run_dir, dataset, data_root, sets, scorer, device, exported, as_json
         overrides["data.root"] = str(data_root)
     if scorer:
         overrides["scorer"] = scorer
-    metrics = evaluate_run(run_dir, overrides, device=device, progress=not quiet)
+    with plugin_stdout(as_json):  # stdout: the JSON alone
+        metrics = evaluate_run(run_dir, overrides, device=device, progress=not quiet)
     click.echo(scorer_line(metrics), err=True)  # one line, never wrapped
     if as_json:
         click.echo(json.dumps(metrics, indent=2, default=str))

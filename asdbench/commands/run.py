@@ -36,9 +36,8 @@ def enable_huge_pages() -> None:
 
     PyTorch's CPU allocator reads ``THP_MEM_ALLOC_ENABLE`` at its first large allocation, so
     this runs before training starts. A training step's activations are GBs, freed and
-    page-faulted in again every step; measured on this project's 2-core CPU, a 10-s TFSTgram
-    step at batch 64 ran 1.45x faster (9.8 s against 14.4 s, 90x fewer page faults). A user's
-    own setting wins; ``THP_MEM_ALLOC_ENABLE=0`` switches it off.
+    page-faulted in again every step (the gain: results/BENCHMARKS.md, "Huge pages"). A
+    user's own setting wins; ``THP_MEM_ALLOC_ENABLE=0`` switches it off.
     """
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
@@ -98,10 +97,12 @@ def command(epochs, batch_size, seed, device, results, resume, as_json, quiet, e
                             f"not the expected {expect_run_id}")
     specs = scorers_of(cfg, scorer_specs, kw.get("config_file"))
     ensure_writable(results)  # before anything is decoded
+    from asdbench.registry import plugin_stdout
     from asdbench.run.pipeline import train_and_evaluate
 
-    metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet,
-                                      scorers=specs, reference=not no_reference)
+    with plugin_stdout(as_json or expect_run_id is not None):  # stdout: the JSON alone
+        metrics, run = train_and_evaluate(cfg, results, resume=resume, progress=not quiet,
+                                          scorers=specs, reference=not no_reference)
     run_dir = run.path
     summary = run_summary(run, specs, cfg)
     if as_json:
@@ -163,7 +164,7 @@ def run_summary(run: RunDir, specs: list[str], cfg: RunConfig) -> dict[str, Any]
         auc, half, n_ids = auc_interval(pm)
         used = got.get("config", {})
         rows.append({"spec": spec, "method": used.get("method"), "scorer": used.get("scorer"),
-                     "auc": auc, "ci": half, "n_ids": n_ids,
+                     "auc": auc, "ci": half if half == half else None, "n_ids": n_ids,
                      "lift": pm["average"].get("lift"), "lift_ci": pm["average"].get("lift_ci")})
     log = run.read_log()
     held = log[-1].get("val_acc_no_margin") if log else None
@@ -179,7 +180,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         return []
     n_ids = max(r["n_ids"] for r in rows)
     lines = [f"{summary['method']} on {summary['frontend']}: average AUC over {n_ids} machine "
-             f"IDs, set {summary['set']}, protocol {summary['protocol']}",
+             f"IDs ({summary['set']}, {summary['protocol']})",
              f"{'scored by':<34}{'AUC %':>7}{'95 % CI':>14}{'vs reference':>16}"]
     for r in rows:
         if r["spec"] == "reference":
@@ -188,8 +189,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
             label = f"{r['method']}, own score ({r['scorer']})"
         else:
             label = f"{r['method']} embeddings, {r['spec']}"
-        low, high = max(0.0, r["auc"] - r["ci"]), min(1.0, r["auc"] + r["ci"])
-        ci = f"{100 * low:.1f}–{100 * high:.1f}" if r["ci"] == r["ci"] else "–"
+        ci = "–"
+        if r["ci"] is not None:
+            low, high = max(0.0, r["auc"] - r["ci"]), min(1.0, r["auc"] + r["ci"])
+            ci = f"{100 * low:.1f}–{100 * high:.1f}"
         lift = "" if r["lift"] is None else f"{100 * r['lift']:+.1f}"
         if lift and r["lift_ci"] is not None and r["lift_ci"] == r["lift_ci"]:
             lift += f" ± {100 * r['lift_ci']:.1f}"

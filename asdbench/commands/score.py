@@ -56,13 +56,15 @@ def command(run_dir, paths, machine_type, machine_id, fmt, target_far, normal_cl
                      --normal-clips normal-recordings/
     """
     from asdbench.audio import display_path
+    from asdbench.registry import plugin_stdout
     from asdbench.run.service import score_files, score_summary
 
     for folder, reason in unreadable_folders([*paths, *normal_clips]):
         click.echo(f"warning: skipped the unreadable folder {display_path(folder)} "
                    f"({reason}): its files are not scored", err=True)
-    frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
-                        device=device, target_far=target_far, normal_clips=normal_clips)
+    with plugin_stdout(fmt != "table"):  # stdout: the CSV or JSON alone
+        frame = score_files(run_dir, paths, machine_type=machine_type, machine_id=machine_id,
+                            device=device, target_far=target_far, normal_clips=normal_clips)
     frame["file"] = frame["file"].map(display_path)  # any name prints (odd bytes escaped)
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)

@@ -10,9 +10,9 @@
   metric per method against one swept setting (``--sweep``), as points and PNG,
 - ``report``: the whole leaderboard as one self-contained HTML page (style: ``report.css``).
 
-Nothing here imports click (the command is ``asdbench.commands.leaderboard``). pandas is
-imported inside the functions that build frames, so ``TableKind`` is a light import for a
-plugin; only ``plots`` and ``sweep`` import matplotlib (and pandas) at module level.
+Nothing here imports click (the command is ``asdbench.commands.leaderboard``). The modules
+import pandas at module level: the commands import them lazily, and a plugin's ``TableKind``
+comes from :mod:`asdbench.sdk.tables`.
 """
 
 from __future__ import annotations

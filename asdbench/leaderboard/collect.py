@@ -19,7 +19,7 @@ column, since every row of a track shares them.
 A run gives rows per *test set* it was evaluated on (``set``: ``dev``, ``eval``, ...; its
 ``metrics.json`` ``sets``), one per set and protocol, never one of two sets mixed. A run
 written before sets were kept apart (no ``sets``) has its top-level ``protocols`` only, which
-are its development-set metrics (:data:`asdbench.metrics.sets.DEFAULT_SET`, ``dev``): its rows
+are its development-set metrics (:data:`asdbench.data.DEFAULT_SET`, ``dev``): its rows
 are of set ``dev``, unless its data settings had evaluation clips in its test set
 (:func:`legacy_set`). Published rows are of the set their dict names, else ``dev`` (the papers'
 tables are development-set numbers).
@@ -32,26 +32,25 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS, is_location
+import pandas as pd
+
+from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS, is_location, resolve
+from asdbench.data import DEFAULT_SET, DEV, EVAL
+from asdbench.matrix.grid import load_matrix, plan
 from asdbench.registry import KINDS, AsdbenchError, Registry
+from asdbench.run.rundir import RunDir
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-IDENTITY = ["source", "method", "frontend", "backbone", "dataset", "set", "track", "scorer",
-            "protocol", "settings", "recipe"]
 DATA_PREFIX = "data."
 MEASURED = "measured"
-# The set of a run written before sets were kept apart, and of a published row that names none:
-# ``asdbench.metrics.sets.DEFAULT_SET`` (not imported: it loads the metrics, about 2 s).
-DEFAULT_SET = "dev"
+# The set of a run written before sets were kept apart, and of a published row that names none,
+# is DEFAULT_SET (asdbench.data).
 # A run's average AUC minus the non-learned reference's on the same clips (per ID too:
 # ``<type>/<id>.lift``), written by ``asdbench run`` (asdbench.run.reference).
 LIFT = "average.lift"
 MIXED_SET = "dev+eval"  # an old run that evaluated both sets as one (see legacy_set)
-SET_ORDER = ("dev", "eval", MIXED_SET)  # then any other set, alphabetically
+SET_ORDER = (DEV, EVAL, MIXED_SET)  # then any other set, alphabetically
 COUNT_PREFIX = "n_"
 NAN = float("nan")
 
@@ -89,11 +88,25 @@ def data_config(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"dataset": cfg.get("dataset"), **out}
 
 
+# the track suffix and row note of a run whose checkpoint was chosen on test labels
+# (train.select = "test"): such rows are never ranked beside rows selected without them
+SELECTED_ON_TEST = "selected-on-test"
+SELECTED_ON_TEST_NOTE = ("selected on test: the checkpoint with the best test AUC + pAUC was "
+                         "kept (uses test labels), so it is ranked in a track of its own")
+
+
+def selected_on_test(cfg: dict[str, Any]) -> bool:
+    """Whether a run chose its checkpoint with test labels (``train.select = "test"``)."""
+    return cfg.get("train.select") == "test"
+
+
 def track_of(cfg: dict[str, Any]) -> str:
     """The track of a run, ``<dataset>·<hash of its data config>``: rows compare only within
-    one track (and one protocol)."""
+    one track (and one protocol). A run selected on test gets a track of its own
+    (``…·selected-on-test``)."""
     digest = hashlib.sha256(_canon(data_config(cfg)).encode()).hexdigest()[:6]
-    return f"{cfg.get('dataset')}·{digest}"
+    track = f"{cfg.get('dataset')}·{digest}"
+    return f"{track}·{SELECTED_ON_TEST}" if selected_on_test(cfg) else track
 
 
 def recipe_hash(cfg: dict[str, Any]) -> str:
@@ -115,8 +128,6 @@ class _Defaults:
         self.cache: dict[tuple, dict[str, Any] | str] = {}
 
     def __call__(self, cfg: dict[str, Any]) -> dict[str, Any] | str:
-        from asdbench.config import resolve
-
         names = tuple(cfg.get(k) for k in KINDS)
         if names not in self.cache:
             try:
@@ -181,7 +192,7 @@ def legacy_set(cfg: dict[str, Any]) -> str:
     (``data.eval_root`` given, or ``data.test`` = ``all``/``eval``): then ``dev+eval`` or
     ``eval``, which is what its numbers are, ranked with neither set's."""
     test = str(cfg.get("data.test") or "").strip().lower()
-    if test in (DEFAULT_SET, "eval"):
+    if test in (DEFAULT_SET, EVAL):
         return test
     if test == "all" or _track_value("data.eval_root", cfg.get("data.eval_root")) == "given":
         return MIXED_SET
@@ -208,6 +219,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
     base = defaults(cfg)
     settings, data, note = ("", "", f"defaults unknown: {base}") if isinstance(base, str) else (
         settings_of(cfg, base, data=False), settings_of(cfg, base, data=True), "")
+    if selected_on_test(cfg):
+        note = "; ".join(n for n in (SELECTED_ON_TEST_NOTE, note) if n)
     rows = []
     for test_set, name, pm in [(t, n, pm) for t, protocols in _set_protocols(m, cfg)
                                for n, pm in protocols.items()]:
@@ -247,10 +260,6 @@ def collect(results_dir: str | Path, registry: Registry | Callable[[], Registry]
     each) in ``df.attrs["warnings"]``. With ``cost`` the rows get the cost columns of
     :func:`asdbench.cost.add_cost_columns` (latencies from ``RESULTS/bench``, this CPU's only).
     """
-    import pandas as pd
-
-    from asdbench.run.rundir import RunDir
-
     defaults = _Defaults(registry)
     rows: list[dict[str, Any]] = []
     rescored: list[dict[str, Any]] = []
@@ -348,8 +357,6 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
     ``set`` the development set (:data:`DEFAULT_SET`); its track is chosen by the table
     (:func:`asdbench.leaderboard.tracks.place_references`).
     """
-    import pandas as pd
-
     flat: list[dict] = []
     for item in references or []:
         flat.extend(item if isinstance(item, list) else [item])
@@ -377,7 +384,5 @@ def reference_frame(references: list[list[dict]] | list[dict]) -> pd.DataFrame:
 
 def matrix_run_ids(matrix_file: Path, registry: Registry) -> set[str]:
     """Run ids of the cells of a matrix config (``asdbench matrix`` file)."""
-    from asdbench.matrix.grid import load_matrix, plan
-
     cells = plan(load_matrix(matrix_file), registry)
     return {c.run_id for c in cells if c.run_id}

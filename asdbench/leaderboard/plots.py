@@ -4,6 +4,9 @@ Per track (each file name gets the track's name when a table has several):
 
 - ``leaderboard_<metric>.png``: bar chart of the track's rows, mean ± std over seeds and the
   95 % interval of the ranking metric;
+- ``pareto_flops_<metric>.png``, ``pareto_latency_<metric>.png``: the ranking metric against
+  GFLOP per 10-s clip (log scale) and against CPU latency (where measured on this CPU), the
+  Pareto front drawn, intervals as whiskers;
 - ``roc_<type>.png``: ROC curve per machine type, one curve per leaderboard row;
 - ``scores_<row>.png``: anomaly-score distributions, normal vs anomaly, per machine type.
 
@@ -31,12 +34,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
-from asdbench.leaderboard.collect import IDENTITY, MEASURED  # noqa: E402
+from asdbench.leaderboard.collect import MEASURED  # noqa: E402
 from asdbench.leaderboard.ranking import CI_SUFFIX  # noqa: E402
 from asdbench.leaderboard.render import by_track  # noqa: E402
 from asdbench.leaderboard.tables import TYPES  # noqa: E402
 from asdbench.metrics import prepare_scores, roc_points  # noqa: E402
 from asdbench.run.rundir import RunDir  # noqa: E402
+from asdbench.sdk.tables import IDENTITY  # noqa: E402
 
 MAX_SETTINGS = 2
 SHOWN_IF_DIFFERENT = ("backbone", "scorer", "dataset")
@@ -166,6 +170,63 @@ def bar_chart(tbl: pd.DataFrame, path: str | Path, metric: str | None = None) ->
     return save_figure(fig, Path(path))
 
 
+PARETO_COSTS = {  # cost column -> (file name part, axis label, log scale)
+    "gflops_10s": ("flops", "GFLOP per 10-s clip (log scale)", True),
+    "cpu_ms": ("latency", "CPU ms per 10-s clip (exported ONNX, batch 1, 2 threads)", False),
+}
+
+
+def pareto_plot(tbl: pd.DataFrame, path: str | Path, cost: str) -> Path | None:
+    """The ranking metric (mean over seeds, whiskers: its 95 % interval, else ± std) against
+    ``cost`` (a column of :data:`PARETO_COSTS`), the Pareto front drawn as a line; None when
+    fewer than one row has both. On the log scale a zero cost (no network) is drawn at the
+    left edge, marked ``0``."""
+    from asdbench.cost import pareto_front  # noqa: PLC0415
+
+    metric = _primary(tbl)
+    if cost not in tbl or f"{metric}_mean" not in tbl:
+        return None
+    _, label, log = PARETO_COSTS[cost]
+    y = tbl[f"{metric}_mean"].to_numpy(dtype=float) * 100
+    x = tbl[cost].to_numpy(dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return None
+    ci = f"{metric}{CI_SUFFIX}"
+    half = (tbl[ci] if ci in tbl and tbl[ci].notna().any() else tbl[f"{metric}_std"])
+    half = np.nan_to_num(half.to_numpy(dtype=float) * 100)
+    zero = ok & (x <= 0) if log else np.zeros_like(ok)
+    positive = x[ok & ~zero]
+    floor = float(positive.min()) / 3 if positive.size else 1e-3
+    shown = np.where(zero, floor, x)
+    front = np.array(pareto_front(y, x))
+    labels, caption = short_labels(tbl)
+    fig, ax = plt.subplots(figsize=(8, 5.2))
+    ax.errorbar(shown[ok], y[ok], yerr=half[ok], fmt="none", ecolor="gray", lw=1, capsize=3)
+    ax.scatter(shown[ok & ~front], y[ok & ~front], color="tab:blue", zorder=3, label="row")
+    ax.scatter(shown[front], y[front], color="tab:red", marker="D", zorder=4,
+               label="on the Pareto front")
+    order = np.argsort(shown[front], kind="stable")
+    ax.step(shown[front][order], y[front][order], where="post", color="tab:red", lw=1.2)
+    for i in np.flatnonzero(ok):
+        ax.annotate(labels[i] + (" (0)" if zero[i] else ""), (shown[i], y[i]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    if log:
+        ax.set_xscale("log")
+    group, name = metric.rsplit(".", 1)
+    pretty = {"auc": "AUC", "pauc": "pAUC", "mauc": "mAUC"}.get(name, name)
+    whisker = "95 % CI" if ci in tbl and tbl[ci].notna().any() else "± std over seeds"
+    ax.set_ylabel(f"{group} {pretty} (%), whiskers: {whisker}")
+    machines = sorted({m for m in tbl.get("cpu_ms_machine", []) if isinstance(m, str) and m})
+    ax.set_xlabel(label + (f" on {' / '.join(machines)}" if cost == "cpu_ms" and machines
+                           else ""))
+    ax.set_title(plot_title(tbl, "cost"), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    add_caption(ax, caption)
+    return save_figure(fig, Path(path))
+
+
 def representative_runs(df: pd.DataFrame, tbl: pd.DataFrame,
                         limit: int = MAX_ROWS) -> list[tuple[str, Path]]:
     """(label, run folder) of the lowest-seed run of each measured row, top ``limit`` rows."""
@@ -283,6 +344,10 @@ def make_plots(df: pd.DataFrame, tbl: pd.DataFrame, out_dir: str | Path,
             if f"{metric}_mean" in part.columns:
                 paths.append(bar_chart(part, out_dir / f"leaderboard_{prefix}{slug(metric)}.png",
                                        metric))
+            for cost, (name, _, _) in PARETO_COSTS.items():
+                drawn = pareto_plot(part, out_dir / f"pareto_{name}_{prefix}{slug(metric)}.png",
+                                    cost)
+                paths += [drawn] if drawn is not None else []
         runs = representative_runs(df, part, limit)
         paths += roc_curves(runs, out_dir, title, short_labels(part)[1], prefix, test_set)
         for label, run_dir in runs:

@@ -28,17 +28,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy.stats import t as student_t
 
 from asdbench.cost import COLUMNS as COST_COLUMNS
 from asdbench.cost import pareto_front
-from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
-
-if TYPE_CHECKING:
-    import pandas as pd
-
+from asdbench.leaderboard.collect import LIFT, MEASURED
+from asdbench.metrics.core import harmonic_mean
+from asdbench.sdk.tables import IDENTITY
 
 CONFIDENCE = 0.95
 CI_SUFFIX = "_ci"
@@ -51,8 +51,6 @@ Unit = tuple[str, dict[str, list[float]]]
 def jackknife(units: Sequence, statistic: Callable[[Sequence], float],
               confidence: float = CONFIDENCE) -> tuple[float, float]:
     """``(θ_jack, half-width)`` of ``statistic`` over ``units``; NaN with fewer than 2."""
-    from scipy.stats import t as student_t
-
     n = len(units)
     if n < 2:
         return math.nan, math.nan
@@ -88,8 +86,6 @@ def statistic_of(metric: str) -> Callable[[Sequence[Unit]], float]:
     and pAUC per section and domain for DCASE 2021); ``mauc``: mean over types of the lowest
     per-ID AUC; any other: mean over types of the mean over IDs."""
     if metric == "official":
-        from asdbench.metrics.core import harmonic_mean
-
         def official(units: Sequence[Unit]) -> float:
             keys = ("auc_source", "auc_target", "pauc")
             values = [v for _, u in units
@@ -146,8 +142,6 @@ def shared_ranks(means: Sequence[float], half: Sequence[float]) -> list[float]:
 def _aggregate(data: pd.DataFrame, metrics: list[str], primary: str) -> pd.DataFrame:
     """One row per identity: ``n`` runs, their seeds, ``<metric>_mean`` and ``_std``, and the
     primary metric's interval half-width (``<primary>_ci``, over ``ci_n`` IDs)."""
-    import pandas as pd
-
     cost = [c for c in COST_COLUMNS if c in data]
     rows = []
     for key, group in data.groupby(IDENTITY, dropna=False, sort=False):

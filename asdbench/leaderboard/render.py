@@ -18,18 +18,18 @@ import io
 import math
 from collections.abc import Callable
 from html import escape as html_escape
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from asdbench.leaderboard import FORMATS
-from asdbench.leaderboard.collect import IDENTITY, LIFT, MEASURED
+from asdbench.leaderboard.collect import LIFT, MEASURED
 from asdbench.leaderboard.ranking import CI_SUFFIX
-from asdbench.leaderboard.tables import OFFICIAL
 from asdbench.registry import AsdbenchError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from rich.console import Console
-    from rich.table import Table
+from asdbench.sdk.tables import IDENTITY, OFFICIAL
 
 # Shown even when every row has the same value; the others then move to the caption.
 ALWAYS_SHOWN = ("method", "frontend")
@@ -156,8 +156,6 @@ def _interval(mean: float, half: float) -> str:
 
 def formatted(tbl: pd.DataFrame, pm: str = " ± ") -> tuple[pd.DataFrame, str]:
     """The table as strings (metrics in %, ``mean ± std``) and its caption."""
-    import pandas as pd
-
     shown, constant = display_columns(tbl)
     out = pd.DataFrame({"rank": _rank_text(tbl)})
     for col in shown:
@@ -190,7 +188,7 @@ def _cost_cells(tbl: pd.DataFrame) -> dict[str, list[str]]:
     cells: dict[str, list[str]] = {}
     if "params" in tbl and tbl["params"].notna().any():
         cells["params M"] = [_num(v / 1e6 if v == v else v, ".2f") for v in tbl["params"]]
-    for col, head, fmt in (("gflops_10s", "GFLOP/10 s", ".3g"), ("cpu_ms", "CPU ms", ".1f"),
+    for col, head, fmt in (("gflops_10s", "GFLOP /10-s", ".3g"), ("cpu_ms", "CPU ms", ".1f"),
                            ("cpu_ms_int8", "int8 ms", ".1f"),
                            ("train_peak_mb", "train MB", ".0f")):
         if col in tbl and tbl[col].notna().any():
@@ -240,9 +238,6 @@ def _fits(frame: pd.DataFrame, width: int) -> bool:
 
 
 def _table(frame: pd.DataFrame, caption: str, title: str, sources: list[str]) -> Table:
-    from rich.markup import escape
-    from rich.table import Table
-
     t = Table(title=escape(title), caption=escape(caption))
     for col in frame.columns:
         ident = col in IDENTITY
@@ -277,8 +272,6 @@ def rich_tables(tbl: pd.DataFrame, console: Console) -> list[Table]:
 
 def rich_text(tbl: pd.DataFrame, width: int = 200) -> str:
     """The rich tables as text at ``width`` columns (no colour)."""
-    from rich.console import Console
-
     buf = io.StringIO()
     console = Console(file=buf, width=width, color_system=None)
     for i, table in enumerate(rich_tables(tbl, console)):

@@ -18,15 +18,18 @@ import tempfile
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from asdbench.atomic import atomic_write_text
-from asdbench.leaderboard.collect import IDENTITY, MEASURED
+from asdbench.leaderboard.collect import MEASURED
+from asdbench.leaderboard.plots import make_plots
 from asdbench.leaderboard.render import CI_HEADER, by_track, formatted, header
+from asdbench.leaderboard.sweep import plot_groups, sweep_plot
 from asdbench.meta import __version__
-
-if TYPE_CHECKING:
-    import pandas as pd
+from asdbench.run.rundir import RunDir
+from asdbench.sdk.tables import IDENTITY
 
 TITLE = "asdbench leaderboard report"
 REPORT_NAME = "report.html"  # the page's name when --out is a folder
@@ -67,8 +70,6 @@ def set_description(runs: pd.DataFrame, protocol: str, test_set: str = "dev") ->
     """What a table's numbers are computed on, read from one of its runs' ``metrics.json``:
     the test set, its labelled test clips (normal, anomalous) and machine IDs, and the clips
     left out."""
-    from asdbench.run.rundir import RunDir
-
     if runs.empty:
         return f"set {test_set}, as published (see the source)"
     first = runs.sort_values("run_id").iloc[0]
@@ -202,11 +203,9 @@ def _figure(path: Path, wide: bool = False) -> str:
 def plots_html(df: pd.DataFrame, part: pd.DataFrame) -> str:
     """The track's plots (:func:`asdbench.leaderboard.plots.make_plots`) embedded: the bar
     chart, the ROC curves per machine type, the score distributions folded away."""
-    from asdbench.leaderboard.plots import make_plots
-
     with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:
         paths = make_plots(df, part, tmp)
-        bars = [p for p in paths if p.name.startswith("leaderboard_")]
+        bars = [p for p in paths if p.name.startswith(("leaderboard_", "pareto_"))]
         rocs = [p for p in paths if p.name.startswith("roc_")]
         scores = [p for p in paths if p.name.startswith("scores_")]
         out = ""
@@ -245,6 +244,11 @@ ranked against each other.</li>
 <li><b>95 % CI</b>: the interval of the ranking metric (highlighted) as the official DCASE
 evaluators compute it: jackknife over machine IDs (sections), seeds averaged.</li>
 <li><b>Rank</b> <code>=k</code> (shaded): ranks the intervals do not separate (a tie).</li>
+<li><b>Cost</b>: inference parameters (millions) and GFLOP per 10-s clip as
+<code>asdbench describe</code> counts them; CPU ms per 10-s clip of the exported model (fp32,
+and int8), shown only when measured on this machine's CPU, named in the caption;
+<b>◆</b>: on the Pareto front of the ranking metric against GFLOP (no row is both better and
+cheaper).</li>
 <li><b>runs</b>: the run folders of the row's seeds (config, train log, metrics, per-clip
 scores).</li></ul></section>"""
 
@@ -273,8 +277,6 @@ def _percent(mean: float, std: float) -> str:
 def sweep_html(i: int, points: pd.DataFrame) -> str:
     """One sweep (:func:`asdbench.leaderboard.sweep.sweep_points`): per dataset, set and
     protocol its plot embedded and its points as a table."""
-    from asdbench.leaderboard.sweep import plot_groups, sweep_plot
-
     key = str(points.attrs["key"])
     body = ""
     with tempfile.TemporaryDirectory(prefix="asdbench-report-") as tmp:

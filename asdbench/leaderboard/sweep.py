@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from asdbench.atomic import atomic_write_text
 from asdbench.leaderboard.collect import (
@@ -32,10 +33,8 @@ from asdbench.leaderboard.collect import (
     short,
 )
 from asdbench.leaderboard.plots import add_caption, parse_settings, save_figure, short_labels, slug
+from asdbench.matrix.grid import expand, load_matrix, varying_keys
 from asdbench.registry import AsdbenchError, suggest
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 METRIC = "average.auc"
 FILE_PREFIX = "leaderboard_sweep_"
@@ -47,8 +46,6 @@ POINTS = [*GROUP, "line", "label", "value", "x", "mean", "std", "n", "seeds"]
 def matrix_sweeps(matrix_file: str | Path) -> list[str]:
     """The data settings (``data.*`` but folders) whose value differs between the cells of a
     matrix config: what it sweeps, in the order the file names them."""
-    from asdbench.matrix.grid import expand, load_matrix, varying_keys
-
     return [k for k in varying_keys(expand(load_matrix(matrix_file), source=str(matrix_file)))
             if k.startswith(DATA_PREFIX) and not _is_location(k)]
 
@@ -117,8 +114,6 @@ def sweep_points(df: pd.DataFrame, key: str, protocol: str | None = None,
     ``key``, ``metric``, ``numeric`` (whether x is the value itself), ``official`` (each run's
     official protocol). A key no run has, or one every run has the same value of, is a
     one-line error naming it."""
-    import pandas as pd
-
     rows = _runs(df, protocol, test_set)
     configs = [json.loads(c) for c in rows["config"]] if len(rows) else []
     have = [key in c for c in configs]

@@ -8,11 +8,18 @@ pandas is imported where a table is built, so that a plugin can import ``TableKi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from asdbench.leaderboard.collect import IDENTITY, LIFT, set_key
+import pandas as pd
+
+from asdbench.leaderboard.collect import (
+    LIFT,
+    SELECTED_ON_TEST,
+    SELECTED_ON_TEST_NOTE,
+    set_key,
+)
+from asdbench.leaderboard.ranking import track_table
 from asdbench.leaderboard.tracks import (
     differing_data,
     place_references,
@@ -21,62 +28,9 @@ from asdbench.leaderboard.tracks import (
     track_order,
 )
 from asdbench.registry import AsdbenchError
+from asdbench.sdk.tables import IDENTITY, OFFICIAL, TableKind
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-# DCASE 2021+ score (harmonic mean over sections/domains, ``average.official`` in metrics.json);
-# None under dcase2020/pooled, so its column appears only where some row has it.
-OFFICIAL = "average.official"
 BY = ("type", "id")
-
-
-@dataclass(frozen=True)
-class TableKind:
-    """What a leaderboard table shows (``asdbench leaderboard --table NAME``).
-
-    - ``metrics``: metric names shown per machine type (``auc`` gives ``fan.auc``, ...);
-      ``id_metrics`` those per machine ID with ``--by id`` (None: the same as ``metrics``);
-      ``average`` the ``average.<metric>`` columns, shown last (None: the same as ``metrics``).
-      The DCASE 2021+ ``official`` score is shown too wherever a row has it.
-    - ``rank_by``: metric columns in order of preference; the first one the table shows ranks
-      the rows, ties and rows without it by the last one.
-    - ``protocol``: the metric protocol when ``--protocol`` is not given (None: each dataset's
-      official one).
-    - ``where``: identity column -> allowed values: the measured rows shown (empty: all).
-    - ``type_order``: machine types shown first, in this order; the others follow
-      alphabetically.
-    - ``default``: offered as the default ``--table`` (used when exactly one kind says so).
-
-    Published rows (``asdbench_reference_results``) appear in the kind named by their
-    ``table`` key, and in every kind when they have none.
-    """
-
-    name: str
-    description: str
-    metrics: tuple[str, ...] = ("auc", "pauc")
-    id_metrics: tuple[str, ...] | None = None
-    average: tuple[str, ...] | None = None
-    rank_by: tuple[str, ...] = (OFFICIAL, "average.auc")
-    protocol: str | None = None
-    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    type_order: tuple[str, ...] = ()
-    default: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.metrics or not self.rank_by:
-            raise ValueError(f"table kind {self.name!r}: name, metrics and rank_by are required")
-        unknown = set(self.where) - set(IDENTITY)
-        if unknown:
-            raise ValueError(f"table kind {self.name!r}: where names {sorted(unknown)}, "
-                             f"not identity columns ({', '.join(IDENTITY)})")
-
-    def primary_metric(self, metrics: Iterable[str] = ()) -> str:
-        """The metric the rows are ranked by, given the table's metric columns."""
-        shown = set(metrics)
-        return next((m for m in self.rank_by if m in shown), self.rank_by[-1])
-
-
 TYPES = TableKind("types", "per machine type AUC and pAUC, averages last")
 CORE_KINDS = (TYPES,)
 
@@ -187,10 +141,15 @@ def _references(refs: pd.DataFrame, protocol: str | None, kind: TableKind,
 
 def _track(rows: pd.DataFrame, kind: TableKind, by: str) -> pd.DataFrame:
     """One track's rows ranked as ``kind`` says (:func:`asdbench.leaderboard.ranking.track_table`)."""
-    from asdbench.leaderboard.ranking import track_table
-
     metrics = metric_columns(rows, kind, by) if len(rows) else []
     return track_table(rows, metrics, kind.primary_metric(metrics), kind.rank_by[-1])
+
+
+def _note(track: str, note: str) -> str:
+    """A table's note, led by why a test-selected track is ranked apart."""
+    if str(track).endswith(SELECTED_ON_TEST):
+        return "; ".join(n for n in (SELECTED_ON_TEST_NOTE, note) if n)
+    return note
 
 
 def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
@@ -214,8 +173,6 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
     settings that set it apart from the dataset's other tracks), ``data``, ``note``,
     ``metrics`` and ``primary``.
     """
-    import pandas as pd
-
 
     protocol = protocol if protocol is not None else kind.protocol
     measured = _measured(df, protocol, kind, test_set)
@@ -241,7 +198,7 @@ def table(df: pd.DataFrame, protocol: str | None = None, by: str = "type",
                       "title": title(track, test, proto, differing.get(track, "")),
                       "differing": differing.get(track, ""),
                       "data": "" if own.empty else str(own["data"].iloc[0]),
-                      "note": notes.get(table_key(track, test, proto), "")})
+                      "note": _note(track, notes.get(table_key(track, test, proto), ""))})
     out = pd.concat(parts, ignore_index=True) if parts else _track(data, kind, by)
     metrics = list(dict.fromkeys(m for info in infos for m in info["metrics"]))
     out.attrs.update({"metrics": metrics, "kind": kind.name, "by": by, "protocol": protocol,

@@ -5,18 +5,18 @@ by whether one is given): ``synthetic·3fa2c1``. A table ranks the rows of one t
 set (``dev``, ``eval``: the development and the evaluation set are never ranked together) and
 one metric protocol. Published rows join the track of their dataset, set and protocol whose
 data settings are the dataset's defaults (the published numbers are on the official data),
-else they form a track of their own, with a note saying why no run is beside them.
+else they form a track of their own, with a note saying why no run is beside them. Runs that
+chose their checkpoint on test labels (``train.select = "test"``) form tracks of their own
+(``…·selected-on-test``), ranked apart from every other row.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
-from asdbench.leaderboard.collect import MEASURED, set_key, short
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
+from asdbench.leaderboard.collect import MEASURED, SELECTED_ON_TEST, set_key, short
 
 PUBLISHED = "published"
 
@@ -47,13 +47,14 @@ def place_references(refs: pd.DataFrame, measured: pd.DataFrame
     A row joins each measured track of its dataset, set and protocol without non-default data
     settings; otherwise it goes to ``<dataset>·published``.
     """
-    import pandas as pd
-
     if refs.empty:
         return refs, {}
     rows, notes = [], {}
-    default = (measured[measured["data"] == ""][["dataset", "set", "protocol", "track"]]
-               .drop_duplicates() if not measured.empty else pd.DataFrame())
+    # never beside runs selected on test labels: their track is theirs alone
+    default = (measured[(measured["data"] == "")
+                        & ~measured["track"].astype(str).str.endswith(SELECTED_ON_TEST)]
+               [["dataset", "set", "protocol", "track"]].drop_duplicates()
+               if not measured.empty else pd.DataFrame())
     for _, ref in refs.iterrows():
         tracks = ([] if default.empty else default[(default["dataset"] == ref["dataset"])
                                                    & (default["set"] == ref["set"])

@@ -22,7 +22,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, for type checkers
-    from asdbench.metrics.compute import compute_all, compute_metrics, protocol_registry
     from asdbench.metrics.core import (
         COLUMNS,
         HMEAN_FLOOR,
@@ -34,14 +33,13 @@ if TYPE_CHECKING:  # the same names, for type checkers
     )
     from asdbench.metrics.decision import DecisionRule, decide, fit_thresholds
     from asdbench.metrics.protocols import LAYOUTS, MetricProtocol, ProtocolRegistry
-    from asdbench.metrics.submission import decision_name, submission_name, write_submission
+    from asdbench.metrics.submission import decision_name, submission_name
 
 _EXPORTS = {
-    "compute_all": "compute", "compute_metrics": "compute", "protocol_registry": "compute",
     "COLUMNS": "core", "HMEAN_FLOOR": "core", "MAX_FPR": "core", "auc_pauc": "core",
     "harmonic_mean": "core", "prepare_scores": "core", "roc_points": "core",
     "LAYOUTS": "protocols", "MetricProtocol": "protocols", "ProtocolRegistry": "protocols",
-    "submission_name": "submission", "write_submission": "submission",
+    "submission_name": "submission",
     "decision_name": "submission", "DecisionRule": "decision", "decide": "decision",
     "fit_thresholds": "decision",
 }
@@ -50,16 +48,52 @@ __all__ = [
     "COLUMNS", "HMEAN_FLOOR", "LAYOUTS", "MAX_FPR", "DecisionRule", "MetricProtocol",
     "ProtocolRegistry", "auc_pauc", "compute_all", "compute_metrics", "decide", "decision_name",
     "fit_thresholds", "harmonic_mean", "prepare_scores", "protocol_registry", "roc_points",
-    "submission_name", "write_submission",
+    "submission_name", "write_submission", "default_protocols",
 ]
 
 
 def default_protocols() -> ProtocolRegistry:
-    """The protocols of the process-wide plugin set, for a caller that passes none."""
-    from asdbench.metrics.compute import protocol_registry
-    from asdbench.plugins import default_plugins  # the plugin set stays out of the maths
+    """The protocols of the process-wide plugin set."""
+    from asdbench.metrics.compute import protocol_registry as of_plugins
+    from asdbench.plugins import default_plugins  # the face, not the maths, asks the plugins
 
-    return protocol_registry(default_plugins())
+    return of_plugins(default_plugins())
+
+
+def protocol_registry(plugins: Any = None) -> ProtocolRegistry:
+    """The protocols of ``plugins`` (None: the process-wide set)."""
+    from asdbench.metrics.compute import protocol_registry as of_plugins
+
+    return default_protocols() if plugins is None else of_plugins(plugins)
+
+
+def compute_metrics(scores: Any, protocol: Any, registry: ProtocolRegistry | None = None
+                    ) -> dict[str, Any]:
+    """:func:`asdbench.metrics.compute.compute_metrics`; protocols by default the process's."""
+    from asdbench.metrics import compute
+
+    if registry is None and isinstance(protocol, str):
+        registry = default_protocols()
+    return compute.compute_metrics(scores, protocol, registry)
+
+
+def compute_all(scores: Any, protocols: Any, *, dataset: str = "",
+                registry: ProtocolRegistry | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`asdbench.metrics.compute.compute_all`; protocols by default the process's."""
+    from asdbench.metrics import compute
+
+    return compute.compute_all(scores, protocols, dataset=dataset,
+                               registry=registry or default_protocols())
+
+
+def write_submission(scores: Any, out_dir: Any, layout: str = "auto",
+                     registry: ProtocolRegistry | None = None) -> list[Any]:
+    """:func:`asdbench.metrics.submission.write_submission`; protocols by default the
+    process's."""
+    from asdbench.metrics import submission
+
+    return submission.write_submission(scores, out_dir, layout,
+                                       registry or default_protocols())
 
 
 def __getattr__(name: str) -> Any:

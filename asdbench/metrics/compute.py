@@ -8,10 +8,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from asdbench.metrics import default_protocols
 from asdbench.metrics.core import BASE_COLUMNS, prepare_scores
 from asdbench.metrics.decision import add_decision_metrics
-from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry
+from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry, given
 from asdbench.registry import AsdbenchError
 
 _RESULT_KEYS = ("average", "types", "ids", "skipped")
@@ -29,11 +28,9 @@ class Plugins(Protocol):
                 **kwargs: Any) -> list[tuple[str, Any]]: ...
 
 
-def protocol_registry(plugins: Plugins | None = None) -> ProtocolRegistry:
-    """Every protocol of ``plugins`` (None: the process-wide set), the core's among them (its
-    plugin ``asdbench-metrics``). A plugin whose hook fails is recorded and skipped."""
-    if plugins is None:
-        return default_protocols()
+def protocol_registry(plugins: Plugins) -> ProtocolRegistry:
+    """Every protocol of ``plugins``, the core's among them (its plugin ``asdbench-metrics``).
+    A plugin whose hook fails is recorded and skipped."""
     registry = ProtocolRegistry()
     for plugin, protocol in plugins.collect("asdbench_protocols", MetricProtocol):
         registry.add(dataclasses.replace(protocol, package=plugins.package(plugin),
@@ -70,7 +67,7 @@ def _checked(protocol: MetricProtocol, result: Any) -> dict[str, Any]:
 def compute_metrics(scores: pd.DataFrame, protocol: str | MetricProtocol,
                     registry: ProtocolRegistry | None = None) -> dict[str, Any]:
     """Metrics of a score table under one protocol (a name looked up in ``registry``, by
-    default the process-wide plugins', or a :class:`MetricProtocol`).
+    :func:`protocol_registry`, or a :class:`MetricProtocol`).
 
     Returns ``{"protocol", "average": {"auc", "pauc", "mauc", "official", ...},
     "types": {type: {"auc", "pauc", "mauc", ...}}, "ids": {key: {"auc", "pauc", "n_normal",
@@ -82,7 +79,7 @@ def compute_metrics(scores: pd.DataFrame, protocol: str | MetricProtocol,
     a value that cannot be computed at all is None.
     """
     if not isinstance(protocol, MetricProtocol):
-        protocol = (registry or default_protocols()).get(protocol)
+        protocol = given(registry).get(protocol)
     df = prepare_scores(scores, labelled=True)
     _check_input(protocol, scores, df)
     result = _checked(protocol, protocol.compute(df))
@@ -99,6 +96,6 @@ def compute_all(scores: pd.DataFrame, protocols: Iterable[str], *, dataset: str 
     Every name is looked up before any is computed; an unknown one is a one-line error naming
     ``dataset`` (the dataset that lists the protocols, when given) and the protocols there are.
     """
-    registry = registry or default_protocols()
+    registry = given(registry)
     found = [registry.get(name, dataset) for name in protocols]
     return {p.name: compute_metrics(scores, p) for p in found}

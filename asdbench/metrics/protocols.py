@@ -3,7 +3,8 @@
 A protocol is a :class:`MetricProtocol`, registered through the ``asdbench_protocols`` hook
 (the core's ``dcase2020`` and ``pooled`` through :mod:`asdbench.metrics.builtin`, the DCASE
 2021+ rules in the DCASE editions plugin). :class:`ProtocolRegistry` holds them by name;
-:func:`asdbench.metrics.compute.protocol_registry` builds it from the loaded plugins.
+:func:`asdbench.metrics.compute.protocol_registry` builds it from a plugin set; the maths
+takes it as an argument (:func:`given`).
 """
 
 from __future__ import annotations
@@ -91,3 +92,11 @@ class ProtocolRegistry:
 
     def __iter__(self) -> Iterator[MetricProtocol]:
         return (self._items[n] for n in self.names())
+
+
+def given(registry: ProtocolRegistry | None) -> ProtocolRegistry:
+    """``registry``; None is the caller's bug (``asdbench.metrics.default_protocols()`` gives
+    the process-wide plugins' protocols)."""
+    if registry is None:
+        raise TypeError("metric protocols not given: pass registry= (a ProtocolRegistry)")
+    return registry

@@ -15,13 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from asdbench.data import DEFAULT_SET, DEV, EVAL
 from asdbench.metrics.compute import compute_all
 from asdbench.metrics.decision import DecisionRule, decide
 from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.submission import write_submission
-
-DEV, EVAL = "dev", "eval"
-DEFAULT_SET = DEV  # the set of a clip whose dataset names none
 
 
 def clip_set(attributes: Iterable[tuple[str, str]]) -> str:

@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from asdbench.atomic import atomic_write_text
-from asdbench.metrics import default_protocols
 from asdbench.metrics.core import prepare_scores
-from asdbench.metrics.protocols import LAYOUTS, ProtocolRegistry
+from asdbench.metrics.protocols import LAYOUTS, ProtocolRegistry, given
 from asdbench.registry import AsdbenchError
 
 
@@ -67,7 +66,7 @@ def resolve_layout(layout: str, df: pd.DataFrame, registry: ProtocolRegistry | N
         return "id" if (df["domain"] == "").all() else "section"
     if layout in LAYOUTS:
         return layout
-    registry = registry or default_protocols()
+    registry = given(registry)
     if layout in registry:
         return registry.get(layout).submission_layout
     raise AsdbenchError(f"unknown submission layout {layout!r}; layouts: {', '.join(LAYOUTS)} "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,11 +13,11 @@ from torch import nn
 
 from asdbench.config import component_options
 from asdbench.data import Clip
-from asdbench.metrics.sets import clip_set
+from asdbench.metrics.sets import DEV, clip_set
 from asdbench.model import ASDModel
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.device import autocast
-from asdbench.run.tensors import Batched, Split, iter_batches
+from asdbench.run.tensors import Batched, Split, Splits, iter_batches
 from asdbench.scoring import ScoringInputs
 
 EMBED_BATCH = 64  # clips per batch when embedding a split
@@ -183,3 +183,32 @@ def scores_frame(clips: list[Clip], scores: np.ndarray) -> pd.DataFrame:
         "label": [c.label for c in clips],
         "score": scores,
     })
+
+
+# the protocol STgram-MFN's authors select on: per type the mean over IDs, then over types
+TEST_SELECTION_PROTOCOL = "dcase2020"
+
+
+def test_selection_metric(cfg: Mapping[str, Any], registry: Registry, splits: Splits,
+                          device: torch.device) -> Callable[[ASDModel], float] | None:
+    """What ``train.select = "test"`` selects on: a model's AUC + pAUC (mean over machine
+    types of the mean over IDs, :data:`TEST_SELECTION_PROTOCOL`) on the labelled test clips
+    of the development set, scored by the run's scorer fitted on every training clip, as
+    STgram-MFN's authors select (trainer.py:63-74). None when the run has no such clips. It
+    reads test labels: the run's rows are marked "selected on test"."""
+    from asdbench.metrics.compute import compute_metrics  # noqa: PLC0415
+
+    keep = [i for i, c in enumerate(splits.test.clips)
+            if clip_set(c.attributes) == DEV and c.label is not None]
+    if not keep:
+        return None
+    test = splits.test.subset(np.asarray(keep))
+
+    def metric(model: ASDModel) -> float:
+        train_inputs = embed_split(model, splits.full, device, cfg["train.amp"])
+        scores = score_clips(cfg, registry, train_inputs,
+                             embed_split(model, test, device, cfg["train.amp"]))
+        got = compute_metrics(scores_frame(test.clips, scores), TEST_SELECTION_PROTOCOL)
+        return float(got["average"]["auc"] + got["average"]["pauc"])
+
+    return metric

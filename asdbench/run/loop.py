@@ -315,12 +315,31 @@ def untrained(model: ASDModel, run: RunDir) -> tuple[ASDModel, dict]:
                           "speed": []}
 
 
+def select_on_test(state: TrainState, t: TrainSettings, span: StageSpan | None,
+                   evaluated: ASDModel, test_metric: Callable[[ASDModel], float] | None,
+                   record: dict[str, Any]) -> bool:
+    """``train.select = "test"``: on every ``train.select_every``-th epoch of the stage (from
+    its first), the test number of ``evaluated`` (``test_metric``, higher is better) goes into
+    ``record``; selected when it is at least the best so far (ties: the later epoch, as
+    STgram-MFN's ``>=``). ``state.best`` holds its negative."""
+    if test_metric is None:
+        raise AsdbenchError("train.select=test needs labelled development test clips to "
+                            "select on; this run has none (use train.select=last or val_ce)")
+    if (state.epoch - (span.start if span else 0)) % t.select_every:
+        return False
+    value = float(test_metric(evaluated))
+    record["test_selection"] = value
+    return -value <= state.best
+
+
 def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split: Split,
-              run: RunDir, device: torch.device, steps: int,
-              tick: Callable[[], None]) -> tuple[dict[str, Any], bool]:
+              run: RunDir, device: torch.device, steps: int, tick: Callable[[], None],
+              test_metric: Callable[[ASDModel], float] | None = None
+              ) -> tuple[dict[str, Any], bool]:
     """Train and validate the next epoch (in its stage), saving the model when it is the one
     selected so far (only the final stage's epochs are candidates); its log record and
-    whether it was selected."""
+    whether it was selected. ``test_metric``: the number ``train.select = "test"`` selects
+    on (:func:`select_on_test`)."""
     epoch, t0 = state.epoch, time.perf_counter()
     span = state.span()
     stats = train_epoch(state, train_split, steps, t, device, tick, span)
@@ -333,10 +352,16 @@ def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split
     if not math.isfinite(record["train_loss"]):
         raise AsdbenchError(f"training diverged at epoch {epoch}: loss is "
                             f"{record['train_loss']} (lower train.lr?)")
-    selected = (span is None or span.final) and (
-        t.select == "last" or len(val_split) == 0 or val_loss < state.best)
+    final = span is None or span.final
+    if t.select == "test":
+        selected = final and select_on_test(state, t, span, evaluated, test_metric, record)
+        best = -record.get("test_selection", 0.0)
+    else:
+        selected = final and (t.select == "last" or len(val_split) == 0
+                              or val_loss < state.best)
+        best = val_loss if len(val_split) else state.best
     if selected:
-        state.best = val_loss if len(val_split) else state.best
+        state.best = best
         state.best_epoch = epoch
         run.save_model(evaluated.state_dict())
     record["epoch_wall_s"] = time.perf_counter() - t0  # + validation, model file
@@ -345,10 +370,12 @@ def run_epoch(state: TrainState, t: TrainSettings, train_split: Split, val_split
 
 def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, run: RunDir,
         device: torch.device, *, resume: bool, progress: bool,
-        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> tuple[ASDModel, dict]:
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        test_metric: Callable[[ASDModel], float] | None = None) -> tuple[ASDModel, dict]:
     """Train ``model`` in place (stage after stage for a method with stages), checkpointing
     every epoch; the selected weights go to ``model.safetensors``. Returns an eager model
-    holding them, and a summary."""
+    holding them, and a summary. ``test_metric``: what ``train.select = "test"`` selects on
+    (higher is better; it reads test labels)."""
     t = cfg.train
     if not trains(model):
         return untrained(model, run)
@@ -369,7 +396,7 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
             tick = partial(bar.update, task, advance=1,
                            description=f"epoch {state.epoch + 1}/{t.epochs}")
             record, selected = run_epoch(state, t, train_split, val_split, run, device, steps,
-                                         tick)
+                                         tick, test_metric)
             run.append_log(record)
             state.epoch += 1
             checkpoint.save(state.state_dict(cfg.run_id), run.state_path)
@@ -383,6 +410,8 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
     state.ema_model.load_state_dict(run.load_model(device))
     summary = {"best_epoch": state.best_epoch, "best_val_loss": state.best, "epochs": t.epochs,
                "numeric_precision": precision(device, t.amp),
+               **({"selected_on_test": True, "best_test_selection": -state.best}
+                  if t.select == "test" else {}),
                "speed": list(getattr(model, "asdbench_speed", []))}
     if state.plan is not None:
         summary["stages"] = [{"name": s.stage.name, "first_epoch": s.start, "epochs": s.epochs}

@@ -29,6 +29,7 @@ from asdbench.run.evaluate import (
     fit_method,
     fit_scorer,
     scores_frame,
+    test_selection_metric,
 )
 from asdbench.run.evaluations import eval_config, evaluate_scorer, extra_overrides
 from asdbench.run.loop import fit
@@ -65,6 +66,7 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
         if not run.is_finished(cfg.run_id) and run.state_path.exists() and not resume:
             raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to "
                                 "continue it (or delete the folder to start again)")
+        select_device(cfg.train.device)  # a device that is not there fails before any work
         ref = run_reference(cfg, registry, run, progress) if reference else None
         if run.is_finished(cfg.run_id):
             return complete(cfg, run, extras, ref, progress), run
@@ -101,8 +103,10 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
         if announce:
             loaded.notify("asdbench_epoch_end", run_dir=run.path, record=record)
 
+    test_metric = (test_selection_metric(cfg, registry, splits, device)
+                   if cfg.train.select == "test" else None)  # reads test labels: marked
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
-                         progress=progress, on_epoch=on_epoch)
+                         progress=progress, on_epoch=on_epoch, test_metric=test_metric)
     frame, train_frame, inputs = score_test_clips(cfg, registry, model, splits, run, device)
     protocols = list(data.dataset.protocols)
     metrics = {"run_id": cfg.run_id, "config": cfg,
@@ -129,7 +133,11 @@ def run_reference(cfg: RunConfig, registry: Registry, run: RunDir,
         return None
     folder = RunDir(run.path / RunDir.EVAL / REFERENCE_FOLDER)
     if not folder.is_finished(ref_cfg.run_id):
-        train_run(ref_cfg, registry, folder, progress=progress, announce=False)
+        try:
+            train_run(ref_cfg, registry, folder, progress=progress, announce=False)
+        except AsdbenchError as exc:  # before the run's own training: nothing is lost
+            raise AsdbenchError(f"the reference on this run's clips: {exc} (pass "
+                                "--no-reference to skip it)") from None
     return folder.read_metrics(), ref_cfg.run_id
 
 
@@ -172,7 +180,8 @@ def run_info(cfg: RunConfig, data: DecodedData, splits: Splits,
     """What ``config.json`` records: the config, classes, audio format, data and provenance."""
     audio = data.audio
     return {"run_id": cfg.run_id, "config": cfg, "classes": data.classes,
-            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds},
+            "audio": {"sample_rate": audio.sample_rate, "clip_seconds": audio.clip_seconds,
+                      **({} if audio.channel is None else {"channel": audio.channel})},
             "data_root": data.data_root(), "protocols": list(data.dataset.protocols),
             "provenance": provenance(device),
             "data": {"train": len(splits.train), "val": len(splits.val),

@@ -25,7 +25,7 @@ from asdbench.registry import Registry
 COMPONENTS = {"frontend": "logmel", "backbone": "stats", "method": "gaussian",
               "scorer": "mahalanobis"}
 FOLDER = "reference"  # RUN/eval/reference/
-KEPT = ("dataset", "seed")  # with every data.* and decision.* setting
+KEPT = ("dataset", "seed", "train.device")  # with every data.* and decision.* setting
 AUC_KEYS = ("auc", "auc_source", "auc_target")  # a section scored per domain has two AUCs
 
 

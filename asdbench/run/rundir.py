@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asdbench.atomic import atomic_path, atomic_write_text, sweep_temp_files
+from asdbench.data import DEFAULT_SET
 from asdbench.registry import AsdbenchError
 
 # How to recover from a damaged file of a finished run (its inputs are gone with it).
@@ -412,8 +413,6 @@ class RunDir:
         beside it names, or the default set when it names none; none when it names several
         (their clips cannot be told apart)."""
         import pandas as pd  # noqa: PLC0415
-
-        from asdbench.metrics.sets import DEFAULT_SET  # noqa: PLC0415 - pandas-heavy
 
         path = path or self.scores_path
         if not path.exists():

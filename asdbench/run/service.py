@@ -16,6 +16,7 @@ from asdbench.atomic import unwritable_reason
 from asdbench.audio import AudioError, read_clip
 from asdbench.cache import load_features, load_waveforms
 from asdbench.data import TEST, Clip
+from asdbench.metrics.compute import protocol_registry
 from asdbench.metrics.decision import (
     DecisionRule,
     false_alarm_rate,
@@ -289,7 +290,8 @@ def evaluate_run(run_dir: str | Path, overrides: dict[str, Any], *, device: str 
     rule = DecisionRule.from_config(cfg)
     thresholds = run_thresholds(run, training_scores(scorer, train), train, rule, run.classes)
     decided, by_set = decided_metrics(frame.assign(set=clip_sets(test.clips)), thresholds,
-                                      rule, list(dataset.protocols), cfg.dataset)
+                                      rule, list(dataset.protocols), cfg.dataset,
+                                      protocol_registry(registry.plugins))
     trained = run.folder.read_metrics() or {}
     metrics = evaluation_record(run.info["run_id"], cfg, overrides, by_set, trained)
     out = write_evaluation(run.folder, cfg, overrides, decided, metrics)

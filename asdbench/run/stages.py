@@ -8,7 +8,7 @@ existed. With stages, ``train.epochs`` is the whole run and each stage takes its
 its ``lr_scale``) and cosine schedule over its own epochs, trains only the parameters it
 names, and the live weight decay (``train.live_weight_decay``) shrinks only what it trains;
 the EMA copy follows the live model across stages. Model selection (``train.select``) applies
-to the final stage only. Pure Python (no torch at import): the SDK re-exports :class:`Stage`.
+to the final stage only. :class:`Stage` is the SDK's (:mod:`asdbench.sdk.protocols`).
 """
 
 from __future__ import annotations
@@ -19,32 +19,10 @@ from numbers import Integral, Real
 from typing import Any
 
 from asdbench.errors import AsdbenchError
+from asdbench.sdk.protocols import Stage
 
 # What a stage may train: a part of the model, by the name ``ASDModel`` gives it.
 PARTS = ("frontend", "backbone", "method")
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One training stage of a method (``Method.stages``).
-
-    - ``name``: shown in the progress line and logged with every epoch (``train_log.jsonl``);
-    - ``epochs``: an int ``>= 0`` is a number of epochs, a float in (0, 1) a share of
-      ``train.epochs`` (rounded, at least 1), ``None`` the epochs the other stages leave (at
-      most one stage); a stage of 0 epochs is skipped, the final one needs at least 1;
-    - ``loss``: the name of the method's loss function for this stage, called like ``loss``
-      (``fn(z, y_a, y_b, lam) -> (loss, logits or None)``);
-    - ``trains``: the parameters it updates, as names or name prefixes of the model's modules
-      (``"backbone"``, ``"method.projector"``; ``None``: every parameter); the others stay as
-      they are, apart from BatchNorm statistics of modules run in training mode;
-    - ``lr_scale``: its learning rate is ``train.lr * lr_scale``.
-    """
-
-    name: str
-    epochs: int | float | None = None
-    loss: str = "loss"
-    trains: tuple[str, ...] | None = None
-    lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,13 @@ generators); nothing else of asdbench is a supported import for plugins.
   :func:`parse_types`, :func:`audio_spec`, :func:`audio_files`, :func:`subfolders`,
   :func:`id_from_name`, :func:`join`;
 - the core's services: :func:`cache_dir`, :func:`progress`, :func:`atomic_dir`,
-  :func:`is_complete`;
+  :func:`is_complete`; resumable, checked downloads: :class:`Archive`, :func:`download`;
 - scorers: :class:`ScoringInputs` and the maths :func:`l2_normalize`,
   :func:`cosine_similarity`, :func:`knn_cosine_distance`, :func:`cross_entropy`; metric
   protocols: ``MetricProtocol`` (and the maths to write one with, :mod:`asdbench.sdk.metrics`);
-  leaderboard tables: ``TableKind``, ``OFFICIAL`` (imported on first use).
+  leaderboard tables: :class:`TableKind`, ``OFFICIAL``; test-set names ``DEV``, ``EVAL``;
+- the optional seams some components add (``own_score``, ``fit_train``, ...): the protocols
+  of :data:`asdbench.sdk.protocols.SEAMS`.
 
 Importing this package imports neither torch nor any plugin. Test a plugin with
 :mod:`asdbench.testing`.
@@ -33,7 +35,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from asdbench.data import ANOMALY, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
+from asdbench.data import ANOMALY, DEV, EVAL, NORMAL, TEST, TRAIN, AudioSpec, Clip, DataReport
 from asdbench.errors import AsdbenchError
 from asdbench.meta import hookimpl
 from asdbench.options import (
@@ -46,7 +48,6 @@ from asdbench.options import (
     option_defaults,
 )
 from asdbench.registry import Component
-from asdbench.run.stages import Stage
 from asdbench.sdk.datasets import (
     PROTOCOLS,
     GeneratedDataset,
@@ -69,8 +70,10 @@ from asdbench.sdk.protocols import (
     IncompatibleComponents,
     Method,
     Scorer,
+    Stage,
     has_own_score,
 )
+from asdbench.sdk.tables import OFFICIAL, TableKind
 
 __all__ = [
     "hookimpl", "Component", "Option", "OptionInfo",
@@ -81,7 +84,8 @@ __all__ = [
     "IncompatibleComponents", "has_own_score",
     "ListedDataset", "GeneratedDataset", "write_wavs", "parse_types", "audio_spec",
     "audio_files", "subfolders", "id_from_name", "join", "PROTOCOLS",
-    "cache_dir", "progress", "atomic_dir", "is_complete",
+    "cache_dir", "progress", "atomic_dir", "is_complete", "TableKind", "OFFICIAL",
+    "DEV", "EVAL",
 ]
 
 # Names whose modules are heavier (numpy, pandas): imported when a plugin first asks for them.
@@ -90,8 +94,7 @@ _LAZY = {
     "cosine_similarity": "asdbench.scoring", "knn_cosine_distance": "asdbench.scoring",
     "cross_entropy": "asdbench.scoring",
     "MetricProtocol": "asdbench.metrics.protocols",
-    "TableKind": "asdbench.leaderboard.tables",
-    "OFFICIAL": "asdbench.leaderboard.tables",  # the official-score column a table ranks by
+    "Archive": "asdbench.fetch", "download": "asdbench.fetch",
 }
 __all__ += list(_LAZY)
 

@@ -10,15 +10,10 @@ from __future__ import annotations
 from asdbench.sdk import Component, hookimpl
 from asdbench_datasets import options
 
-# The synthetic set (5 types x 3 IDs x 96 train clips of 1 s) and this short-run recipe are
-# sized for a default run (TFSTgram + MobileFaceNet, OS-SCL) of about 3 minutes on 2 idle CPU
-# cores (measured from fresh clones on two 2-core machines: 143.5 s, 63.9 % average AUC
-# (official 2020 protocol), 85.4 % held-out ID accuracy; 188 s, 67.0 %, 86.5 %;
-# results/leaderboard-synthetic-benchmark.md). The classifiers need distinct clips more than
-# epochs (issue 14, results/synthetic-calibration.md): 96 clips per ID seen 6 times, not 32
-# seen 8 times. lr 3e-3 rather than 1e-3: on a harder-fault variant 4 epochs at 1e-3 left the
-# held-out ID accuracy at 58 %; lr 1e-3 for 6 epochs on this set was not measured. The DCASE
-# recipe is the paper's 300 epochs.
+# The synthetic set and this short-run recipe are sized for the README's job (OS-SCL on TFSTgram
+# + MobileFaceNet) in about 3 minutes on 2 idle CPU cores; why these sizes and what each
+# measured: results/synthetic-calibration.md ("The default set's sizes"). The DCASE recipe is
+# the paper's 300 epochs.
 SYNTHETIC_EPOCHS = 6
 # A few hundred steps instead of the paper's ~190,000: a larger learning rate, smaller batches,
 # an EMA that warms up and BN statistics recomputed before validation (none of them in the

@@ -38,7 +38,7 @@ KERAS_EDITION = {**AUTHORS, "method.init": "keras", "decision.per": "type"}
 # smallest batch, 2 clips, gives 368), shuffle, validation_split 0.1, the model of the last
 # epoch, torch initialisation.
 TORCH_EDITION = {**AUTHORS, "method.init": "torch"}
-EDITIONS = (2021, 2022, 2023, 2024, 2025)
+EDITIONS = (2021, 2022, 2023, 2024, 2025, 2026)
 
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "dcase2020-ae": {"authors": dict(AUTHORS)},

@@ -1,8 +1,13 @@
-"""The official archives of DCASE Task 2 2021-2025, for ``asdbench data fetch dcase<YEAR>``.
+"""The official archives of DCASE Task 2 2021-2026, for ``asdbench data fetch dcase<YEAR>``.
 
 Source: the organisers' download scripts ``tools/data_download_<YEAR>.sh`` of
 nttcslab/dcase2023_task2_baseline_ae (Zenodo records below, per edition: development,
-additional training and evaluation test data). The scripts give no md5 sums.
+additional training and evaluation test data). The scripts give no md5 sums. 2026: the
+scripts ``data_download_2026dev.sh`` (record 19336329; ToyCar's archive is
+``dev_ToyCar_r2.zip``) and ``data_download_2026add.sh`` (record 20151556) at the repository's
+root, commit 9b64dc4 (2026-05-18), and ``datasets/download_path_2026.yaml`` there; no
+evaluation test archive was published by then, so ``data fetch dcase2026`` gets the
+development and additional training data only.
 
 md5 sums (``MD5``): 2023 only, the Zenodo records' per-file md5 as copied into
 soundata/soundata ``soundata/datasets/dcase23_task2.py`` (commit b1ede7e2, its ``REMOTES``
@@ -64,7 +69,13 @@ _RECORDS: dict[int, tuple[str, str, str, str, str, str]] = {
            "records/11363076", "eval_data_{t}_test.zip"),
     2025: ("records/15097779", "dev_{t}.zip", "records/15392814", "eval_data_{t}_train.zip",
            "records/15519362", "eval_data_{t}_test.zip"),
+    2026: ("records/19336329", "dev_{t}.zip", "records/20151556", "eval_data_{t}_train.zip",
+           "", ""),  # no evaluation test archive published
 }
+SOURCES = {2026: "nttcslab/dcase2023_task2_baseline_ae data_download_2026dev.sh, "
+                 "data_download_2026add.sh @9b64dc4"}
+# 2026's ToyCar development archive is the re-released one (r2)
+_DEV_NAMES = {2026: {"ToyCar": "ToyCar_r2"}}
 # 2024's additional training archives carry a suffix of their own (r2: the re-released ones)
 _TRAIN_2024 = {"3DPrinter": "3DPrinter_train_r2", "RoboticArm": "RoboticArm_train_r2"}
 
@@ -80,7 +91,7 @@ def archives(year: int) -> list[dict[str, Any]]:
     training and evaluation test data of its evaluation types."""
     edition = EDITIONS[year]
     dev_rec, dev_name, add_rec, add_name, ev_rec, ev_name = _RECORDS[year]
-    source = SOURCE.format(year=year)
+    source = SOURCES.get(year) or SOURCE.format(year=year)
 
     sums = MD5.get(year, {})
 
@@ -90,10 +101,12 @@ def archives(year: int) -> list[dict[str, Any]]:
                 "part": part, "machine_type": t, "md5": md5,
                 "source": f"{source}; {MD5_SOURCE}" if md5 else source}
 
-    out = [entry(dev_rec, dev_name.format(t=t), "dev_data", "dev", t)
+    renamed = _DEV_NAMES.get(year, {})
+    out = [entry(dev_rec, dev_name.format(t=renamed.get(t, t)), "dev_data", "dev", t)
            for t in edition.dev_types]
     for t in edition.eval_types:
         out.append(entry(add_rec, add_name.format(t=_additional_name(year, t)), "eval_data",
                          "additional", t))
-        out.append(entry(ev_rec, ev_name.format(t=t), "eval_data", "eval", t))
+        if ev_rec:
+            out.append(entry(ev_rec, ev_name.format(t=t), "eval_data", "eval", t))
     return out

@@ -1,4 +1,4 @@
-"""Datasets ``dcase2021`` ... ``dcase2025``: each edition's released files, never renamed.
+"""Datasets ``dcase2021`` ... ``dcase2026``: each edition's released files, never renamed.
 
 Layout of a set (the archives unzipped; the official baseline's ``raw/`` level is optional)::
 
@@ -31,7 +31,10 @@ development test clips like evaluation ones, without the attributes in their nam
 
 Options: ``root``, ``eval_root`` ("auto"), ``types`` ("" = the edition's official types, all
 required), ``test`` ("all"), ``sample_rate`` (16000), ``clip_seconds`` (10 for 2021/2022, 6
-from 2023, see :mod:`.editions`), ``attribute_classes`` (false), ``test_attributes`` (true).
+from 2023, see :mod:`.editions`), ``attribute_classes`` (false), ``test_attributes`` (true);
+2026 also ``channel`` ("near": channel 0, as the organisers' baseline; "far": channel 1;
+"mean"). 2026 has no published evaluation list: its evaluation test clips, when on disk, are
+scored unlabelled (:mod:`.editions`).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from asdbench.sdk import (
     parse_types,
 )
 from asdbench_dcase_editions.archives import archives as edition_archives
-from asdbench_dcase_editions.editions import EDITIONS, Edition
+from asdbench_dcase_editions.editions import CHANNELS, EDITIONS, Edition
 from asdbench_dcase_editions.evallists import EvalTruth, eval_truth
 from asdbench_dcase_editions.names import parse_clip_name, parse_eval_test_name
 from asdbench_dcase_editions.options import TEST_CHOICES
@@ -274,7 +277,10 @@ class DcaseEdition(ListedDataset):
         self.edition = edition
         self.name = edition.name
         self.protocols = (edition.protocol,)
-        super().__init__(audio_spec(options, self.name))
+        spec = audio_spec(options, self.name)
+        if edition.two_channel:
+            spec = replace(spec, channel=CHANNELS[str(options["channel"])])
+        super().__init__(spec)
         self.attribute_classes = bool_option(options, "attribute_classes", self.name)
         self.test_attributes = bool_option(options, "test_attributes", self.name)
         self.test = str(options["test"]).strip()
@@ -356,12 +362,14 @@ class DcaseEdition(ListedDataset):
             clips += list_labelled(self.dev / t, t, "dev", report, dataset=self.name,
                                    with_test=self.test in ("all", "dev"))
         if self.eval is not None:
-            truth = eval_truth(self.edition.year)
+            listed = self.edition.eval_list
+            truth = eval_truth(self.edition.year) if listed else {}
             for t in self.eval_types:
                 folder = self.eval / t
                 clips += list_labelled(folder, t, "eval", report, dataset=self.name,
                                        with_test=False)
-                if self.test in ("all", "eval"):
+                # no published list (2026): test clips on disk are scored unlabelled
+                if self.test in ("all", "eval") and (listed or _test_files(folder)):
                     clips += list_eval_test(folder, t, truth.get(t, {}), report,
                                             dataset=self.name)
         if self.attribute_classes:
@@ -391,3 +399,4 @@ make_dcase2022 = make_edition(2022)
 make_dcase2023 = make_edition(2023)
 make_dcase2024 = make_edition(2024)
 make_dcase2025 = make_edition(2025)
+make_dcase2026 = make_edition(2026)

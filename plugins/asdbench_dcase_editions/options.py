@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from asdbench.sdk import Option
-from asdbench_dcase_editions.editions import Edition
+from asdbench_dcase_editions.editions import CHANNELS, Edition
 
 TEST_CHOICES = ("all", "dev", "eval")
 
@@ -22,7 +22,10 @@ _SAMPLE_RATE_HELP = "sample rate clips are resampled to (Hz)"
 
 def edition_options(edition: Edition) -> dict[str, Any]:
     """Every option of an edition's dataset: its default and help."""
-    return {
+    channel = {"channel": Option("near", choices=tuple(CHANNELS), help=(
+        "microphone read: near (channel 0, left; the organisers' baseline), far (channel 1, "
+        "right) or mean (both averaged)"))} if edition.two_channel else {}
+    return {**channel,
         "root": Option("", help="the development set, a folder holding dev_data/ (and "
                                 f"eval_data/) or one holding dcase{edition.year}t2/ "
                                 "(--data-root)"),

@@ -94,8 +94,8 @@ def dcase2021(df: pd.DataFrame) -> dict:
     type's (section, domain) rows. Average: ``amean_auc``/``amean_pauc`` and
     ``hmean_auc``/``hmean_pauc`` over all (type, section, domain) rows ("... over all machine
     types, sections, and domains"); ``official`` = the harmonic mean of all those AUCs and
-    pAUCs together, the 2021 ranking score (the challenge's task page; the evaluator prints
-    only the per-column means).
+    pAUCs together, the evaluator's printed "official score" (y-kawagu/
+    dcase2021_task2_evaluator, dcase2021_task2_evaluator.py lines 154-155).
     """
     skipped: list[str] = []
     ids = score_groups(df, ["machine_type", "machine_id", "domain"], skipped)
@@ -193,8 +193,9 @@ PROTOCOLS = (
         columns=("domain",), domains=DOMAINS, submission_layout="section_domain"),
     MetricProtocol(
         "dcase2022", dcase2022,
-        "DCASE 2022-2025: per type x section, AUC(source) = source normals + all anomalies, "
-        "AUC(target) = target normals + all anomalies, pAUC on all clips; harmonic means per "
+        "DCASE 2022-2025 (2026 assumed): per type x section, AUC(source) = source normals + "
+        "all anomalies, AUC(target) = target normals + all anomalies, pAUC on all clips; "
+        "harmonic means per "
         "column; official score = harmonic mean of all AUC(source), AUC(target) and pAUC "
         "(of the evaluation sections: metrics.json sets.eval)",
         columns=("domain",), domains=DOMAINS, submission_layout="section"),

@@ -44,9 +44,9 @@ ARCHS: dict[str, dict[str, Any]] = {
         "predictor_dropout": 0.0, "predictor_class": 527,
     },
 }
-ARCHS["tiny"] = {**ARCHS["base"], "encoder_layers": 2, "encoder_embed_dim": 64,
-                 "encoder_ffn_embed_dim": 128, "encoder_attention_heads": 4, "conv_pos": 16,
-                 "conv_pos_groups": 4, "num_buckets": 32, "max_distance": 64, "embed_dim": 32}
+ARCHS["tiny"] = {**ARCHS["base"], "encoder_layers": 2, "encoder_embed_dim": 32,
+                 "encoder_ffn_embed_dim": 64, "encoder_attention_heads": 2, "conv_pos": 8,
+                 "conv_pos_groups": 4, "num_buckets": 16, "max_distance": 32, "embed_dim": 16}
 # Waveform scale and fbank statistics of the published preprocessing.
 WAVE_SCALE = 2.0 ** 15
 FBANK_MEAN = 15.41663

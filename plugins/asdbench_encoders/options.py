@@ -22,7 +22,7 @@ def encoder_options(lora_targets: str) -> dict[str, Option]:
                             "low-rank adapters train; full: every encoder weight trains"),
         "layer": Option(-1, type=int, minimum=-1,
                         help="tokens after this transformer layer (0-based); -1: the last"),
-        "tokens": Option("mean", choices=TOKENS,
+        "tokens": Option("all", choices=TOKENS,
                          help="tokens passed on: all patches, time (mean over frequency "
                               "patches), freq (mean over time), mean (one token)"),
         "lora_rank": Option(64, minimum=1, help="LoRA rank r (ASDKit: 64)"),

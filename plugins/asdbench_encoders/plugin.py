@@ -34,6 +34,13 @@ def asdbench_backbones() -> list[Component]:
 
 
 @hookimpl
+def asdbench_reference_results() -> list[dict]:
+    from asdbench_encoders import reference
+
+    return reference.reference_results()
+
+
+@hookimpl
 def asdbench_commands(cli) -> None:
     from asdbench_encoders.commands import command
 

@@ -73,8 +73,7 @@ def fetch(weight: Weight, to: Path, log=lambda _: None) -> Path:
 
     A partial download waits in ``to/.partial/<name>/`` and a failed check moves it aside as
     ``.bad``, as ``asdbench data fetch`` does."""
-    # the core's resumable, verified downloader (not yet part of asdbench.sdk)
-    from asdbench.fetch import Archive, download
+    from asdbench.sdk import Archive, download  # the core's resumable, verified downloader
 
     final = to / weight.filename
     if final.is_file() and (weight.size is None or final.stat().st_size == weight.size):

@@ -195,7 +195,7 @@ def test_initialisation_follows_the_recipe():
 
 def test_edition_recipes_resolve_to_the_organisers_settings():
     ids = set()
-    for year in (2021, 2022, 2023, 2024, 2025):
+    for year in (2021, 2022, 2023, 2024, 2025, 2026):
         cfg = resolve({"method": "dcase-ae", "backbone": "frames", "recipe": f"dcase{year}"},
                       REGISTRY)
         assert (cfg["train.lr"], cfg["train.epochs"], cfg["train.weight_decay"],
@@ -206,8 +206,8 @@ def test_edition_recipes_resolve_to_the_organisers_settings():
         assert cfg["train.batch_size"] == 2 and cfg["scorer"] == "method"
         assert cfg["method.score"] == "mse"  # the organisers' default (--score MSE)
         ids.add(cfg.run_id)
-    assert len(ids) == 5  # the recipe's name is part of the run id
-    assert set(RECIPES["dcase-ae"]) == {f"dcase{y}" for y in range(2021, 2026)}
+    assert len(ids) == 6  # the recipe's name is part of the run id
+    assert set(RECIPES["dcase-ae"]) == {f"dcase{y}" for y in range(2021, 2027)}
 
 
 def test_dcase_baselines_matrix_runs_each_editions_baseline_with_its_recipe():

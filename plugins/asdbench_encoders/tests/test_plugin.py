@@ -1,0 +1,42 @@
+"""The plugin's registration, its matrix config and its published rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from asdbench import plugins
+from asdbench.leaderboard.collect import reference_frame
+from asdbench.matrix.grid import load_matrix, plan
+from asdbench.testing import check_options, plugin_components
+from asdbench_encoders import reference
+
+CONFIG = Path(__file__).resolve().parents[3] / "configs" / "foundation.toml"
+
+
+def test_options_pass_their_schemas():
+    registry = plugins.get_registry()
+    components = plugin_components(registry, "encoders")
+    assert {c.name for c in components} == {"beats", "pool"}
+    for component in components:
+        check_options(component)
+
+
+def test_foundation_matrix_crosses_editions_modes_and_scorers():
+    cells = plan(load_matrix(CONFIG), plugins.get_registry())
+    assert len(cells) == 3 * 3 * 3
+    assert not [c.error for c in cells if c.error]
+    modes = {(c.overrides["dataset"], c.overrides["frontend.mode"], c.overrides["scorer"])
+             for c in cells}
+    assert len(modes) == 27
+    assert len({c.run_id for c in cells}) == 27  # the mode is part of every run id
+
+
+def test_published_rows_are_labelled_eval_set_official_scores():
+    rows = reference.reference_results()
+    assert {r["dataset"] for r in rows} == {"dcase2023", "dcase2024"}
+    assert all(r["set"] == "eval" and r["protocol"] == "dcase2022" and r["source"]
+               for r in rows)
+    frame = reference_frame(rows)
+    assert (frame["average.official"].between(0.5, 0.8)).all()
+    genrep = frame[frame["source"].str.contains("GenRep")]
+    assert genrep["average.official"].tolist() == [0.7379]
