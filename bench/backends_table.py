@@ -3,7 +3,7 @@
 Reads each run's own ``metrics.json`` and its ``eval/*/metrics.json`` (one per scorer, see
 bench/scorer_sweep.py) under the DCASE 2022 protocol and prints, per row, the mean ± std
 over seeds and, for the section-averaged AUCs, the leaderboard's 95 % jackknife half-width
-over sections (:func:`asdbench.leaderboard.uncertainty.jackknife`); the official score,
+over sections (:func:`asdbench.leaderboard.ranking.jackknife`); the official score,
 one AUC pooling every section and domain (from ``scores.csv``) and the decisions' F1; then
 how far the backend moves each method's target AUC.
 
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from asdbench.leaderboard.uncertainty import jackknife
 from sklearn.metrics import roc_auc_score
+
+from asdbench.leaderboard.ranking import jackknife
 
 PROTOCOL = "dcase2022"
 METRICS = ("auc_target", "auc_source", "official", "pooled_auc", "f1")
@@ -108,7 +109,8 @@ def table(recs: list[dict]) -> str:
                 mean, std, half = row_stats(mine, metric)
                 ci = f" [±{100 * half:.1f}]" if half == half else ""
                 cells.append(f"{100 * mean:.1f} ± {100 * std:.1f}{ci}")
-            means[backend] = row_stats(mine, "auc_target")[0]
+            if "normalize=" not in backend:  # a per-section AUC it cannot change
+                means[backend] = row_stats(mine, "auc_target")[0]
             rows.append(f"| {method} | {backend} | {len(mine)} | " + " | ".join(cells) + " |")
         t = np.array(list(means.values())) * 100
         pairs = [abs(a - b) for a, b in itertools.combinations(t, 2)]

@@ -36,7 +36,8 @@ QUICK_RUN_IDS = [
     "arcface_logmel_mobilefacenet_synthetic_s1_06c79117156f",
     "os-scl_logmel_mobilefacenet_synthetic_s1_41f866929307",
 ]
-DEFAULT_RUN_ID = "os-scl_tfstgram_mobilefacenet_synthetic_s0_34e5715f2ef3"
+# the default set has 50 + 50 test clips per ID since issue 25 (was 10 + 10: ..._34e5715f2ef3)
+DEFAULT_RUN_ID = "os-scl_tfstgram_mobilefacenet_synthetic_s0_f2ce60af1548"
 PAPER_RUN_ID = "os-scl_tfstgram_mobilefacenet_dcase2020_s0_867b22e47792"
 
 

@@ -193,10 +193,9 @@ def test_no_reference_writes_none(tmp_path):
 
 
 def test_the_leaderboard_shows_the_lift_with_its_interval_over_ids(tmp_path):
-    from asdbench.leaderboard.cells import LIFT_CI_HEADER, formatted
-    from asdbench.leaderboard.uncertainty import jackknife, statistic_of
-
     from asdbench.leaderboard.collect import collect
+    from asdbench.leaderboard.ranking import jackknife, statistic_of
+    from asdbench.leaderboard.render import LIFT_CI_HEADER, formatted
     from asdbench.leaderboard.tables import table
 
     registry = get_registry()

@@ -105,8 +105,10 @@ def evaluate_scorer(run: RunDir, cfg: Any, overrides: Mapping[str, Any], registr
     evaluation as ``asdbench eval`` does; returns its metrics (``eval_dir``: where)."""
     import numpy as np
 
+    from asdbench.metrics.compute import protocol_registry
     from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
     from asdbench.metrics.sets import decided_metrics
+    from asdbench.plugins import default_plugins
     from asdbench.run.evaluate import clip_sets, fit_scorer, scores_frame
 
     ecfg = eval_config(cfg, overrides, registry)
@@ -115,7 +117,8 @@ def evaluate_scorer(run: RunDir, cfg: Any, overrides: Mapping[str, Any], registr
     frame = frame.assign(set=clip_sets(test_clips))
     rule = DecisionRule.from_config(ecfg)
     fitted = fit_thresholds(scores_frame(train_clips, training_scores(scorer, train)), rule)
-    decided, by_set = decided_metrics(frame, fitted, rule, protocols, ecfg.dataset)
+    decided, by_set = decided_metrics(frame, fitted, rule, protocols, ecfg.dataset,
+                                      protocol_registry(registry.plugins or default_plugins()))
     metrics = evaluation_record(cfg.run_id, ecfg, overrides, by_set, trained)
     out = write_evaluation(run, ecfg, overrides, decided, metrics)
     return {**json.loads((out / RunDir.METRICS).read_text()), "eval_dir": str(out)}

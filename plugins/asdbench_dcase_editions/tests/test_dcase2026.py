@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from asdbench_dcase_editions.archives import archives
 from asdbench_dcase_editions.editions import EDITIONS
+from asdbench_dcase_editions.protocols import PROTOCOLS
 
 from asdbench.audio import read_clip
 from asdbench.metrics.submission import write_submission
@@ -97,7 +98,8 @@ def test_submissions_carry_the_official_file_names(tree, tmp_path):
                           "domain": [c.domain for c in clips], "label": [c.label for c in clips],
                           "score": np.linspace(0, 1, len(clips)),
                           "decision": [k % 2 for k in range(len(clips))]})
-    written = sorted(p.name for p in write_submission(frame, tmp_path, layout="dcase2022"))
+    layout = next(p for p in PROTOCOLS if p.name == EDITIONS[2026].protocol).submission_layout
+    written = sorted(p.name for p in write_submission(frame, tmp_path, layout=layout))
     assert written == [f"{kind}_{t}_section_00_test.csv"
                        for kind in ("anomaly_score", "decision_result") for t in ("ToyCar", "fan")]
     lines = pd.read_csv(tmp_path / "anomaly_score_fan_section_00_test.csv", header=None)
