@@ -88,11 +88,9 @@ DECISION_DEFAULTS: dict[str, Any] = {"decision.rule": "gamma", "decision.percent
 # ``train.*`` keys added later, and the precision (``train.amp``, hashed as its precision name
 # so True and "bf16" are one run): runs made before keep their ids. Runs made with an explicit
 # train.amp before it was hashed get a new id (rerun them, or rename their folders).
-# ``scorer.normalize``: the per-class score normalisation the shipped scorers accept.
 HASHED_UNLESS_DEFAULT: dict[str, Any] = {
     **DECISION_DEFAULTS, "recipe": COMMON, "train.amp": "auto", "train.ema": True,
-    "train.sched_t_max": 0, "train.sched_start_epoch": 0, "train.select_every": 1,
-    "scorer.normalize": "none"}
+    "train.sched_t_max": 0, "train.sched_start_epoch": 0, "train.select_every": 1}
 PRECISIONS = {True: "bf16", False: "fp32", "bf16": "bf16", "fp16": "fp16", "fp32": "fp32"}
 
 DEFAULT_EPOCHS = 20

@@ -27,7 +27,7 @@ NORMALIZE: dict[str, Option] = {
     "normalize": Option("none", choices=("none", "zscore", "quantile"),
                         help="per-class score normalisation by the class's held-out training "
                              "scores: none, zscore (mean 0, std 1) or quantile (their "
-                             "empirical CDF, linear beyond it)"),
+                             "empirical CDF, linear beyond it)", omit_default=True),
 }
 
 _METRIC = Option("cosine", choices=("cosine", "euclid"),
