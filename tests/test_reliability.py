@@ -222,7 +222,8 @@ def test_corrupt_metrics_is_an_unfinished_run_that_resume_completes(tiny, tmp_pa
     assert result.exit_code == 0, result.stderr
     assert RunDir(run.path).is_finished(run.name)
     want = json.loads((tiny[0] / RunDir.METRICS).read_text())["protocols"]
-    assert json.loads(run.metrics_path.read_text())["protocols"] == want
+    # the resume may add the lift over the reference (issue 25); the measured numbers are equal
+    assert _measured(json.loads(run.metrics_path.read_text())["protocols"]) == _measured(want)
 
 
 @pytest.mark.parametrize("command", ["run", "matrix", "eval"])
@@ -504,3 +505,10 @@ def test_a_full_disk_while_checkpointing_is_no_space_naming_the_file(tmp_path, m
     assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
     assert path.read_bytes() == b"the previous checkpoint"  # the old one is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.pt"]  # no temp file left
+
+
+def _measured(value):
+    """``value`` without the lift over the reference (``lift``, ``lift_ci``, ``n_ids``)."""
+    if isinstance(value, dict):
+        return {k: _measured(v) for k, v in value.items() if k not in ("lift", "lift_ci", "n_ids")}
+    return value
