@@ -121,9 +121,10 @@ def evaluate_exported(run_dir: str | Path, file: str | Path, *, progress: bool =
     from asdbench.cache import load_waveforms  # noqa: PLC0415 - numpy/torch
     from asdbench.config import resolve  # noqa: PLC0415
     from asdbench.data import TEST, TRAIN, AudioSpec  # noqa: PLC0415
+    from asdbench.metrics.compute import protocol_registry  # noqa: PLC0415
     from asdbench.metrics.decision import DecisionRule, fit_thresholds  # noqa: PLC0415
     from asdbench.metrics.sets import decided_metrics  # noqa: PLC0415
-    from asdbench.plugins import get_registry  # noqa: PLC0415
+    from asdbench.plugins import default_plugins, get_registry  # noqa: PLC0415
     from asdbench.run.evaluate import clip_sets, scores_frame  # noqa: PLC0415
     from asdbench.run.rundir import RunDir  # noqa: PLC0415
     from asdbench.run.service import check_writable  # noqa: PLC0415
@@ -163,7 +164,8 @@ def evaluate_exported(run_dir: str | Path, file: str | Path, *, progress: bool =
             scored[name] = scored[name].assign(set=clip_sets(waves.clips))
     rule = DecisionRule.from_config(cfg)
     decided, by_set = decided_metrics(scored["test"], fit_thresholds(scored["train"], rule),
-                                      rule, list(dataset.protocols), cfg.dataset)
+                                      rule, list(dataset.protocols), cfg.dataset,
+                                      protocol_registry(registry.plugins or default_plugins()))
     trained = folder.read_metrics() or {}
     exported = {"export.format": model.format, "export.precision": model.precision}
     metrics = {"run_id": info["run_id"], "config": {**cfg, **exported}, **by_set,

@@ -331,14 +331,21 @@ def _rows_of(folder: Any, defaults: _Defaults, warnings: list[str],
     return rows
 
 
+# What a metric can be: fractions in [0, 1]; a lift is a difference of two of them.
+_RANGE = {**{m: (0.0, 1.0) for m in ("auc", "pauc", "mauc", "official", "precision", "recall",
+                                     "f1")}, "lift": (-1.0, 1.0)}
+
+
 def _out_of_range(rows: list[dict[str, Any]]) -> list[str]:
-    """Set every metric of ``rows`` outside [0, 1] or not finite (NaN: none) to NaN; returns
-    them as ``protocol:column=value``, each once."""
+    """Set every metric of ``rows`` outside its range (:data:`_RANGE`) or not finite (NaN:
+    none) to NaN; returns them as ``protocol:column=value``, each once."""
     bad: list[str] = []
     for row in rows:
         for key, value in row.items():
-            if ("." in key and isinstance(value, float) and not math.isnan(value)
-                    and not 0 <= value <= 1):
+            if "." not in key or not isinstance(value, float) or math.isnan(value):
+                continue
+            low, high = _RANGE.get(key.rsplit(".", 1)[1], (-math.inf, math.inf))
+            if not (math.isfinite(value) and low <= value <= high):
                 bad.append(f"{row['protocol']}:{key}={value:g}")
                 row[key] = NAN
     return list(dict.fromkeys(bad))
