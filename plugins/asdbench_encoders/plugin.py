@@ -22,6 +22,11 @@ def asdbench_frontends() -> list[Component]:
                   "BEATs (Chen et al. 2023): Kaldi fbank, patches, relative-position "
                   "transformer; tokens [1, 768, N]; mode frozen|lora|full",
                   train_defaults=dict(TRAIN_DEFAULTS)),
+        Component("eat", "asdbench_encoders.frontends:eat_frontend",
+                  dict(options.EAT_OPTIONS),
+                  "EAT (Chen et al. 2024): Kaldi fbank, patches, CLS token, sin-cos "
+                  "positions, post-LN ViT; tokens [1, 768, N]; mode frozen|lora|full",
+                  train_defaults=dict(TRAIN_DEFAULTS)),
     ]
 
 

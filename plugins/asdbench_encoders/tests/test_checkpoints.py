@@ -160,4 +160,5 @@ def test_fetch_refuses_a_wrong_checksum_and_keeps_the_file_aside(tmp_path, serve
 
 def test_every_published_checkpoint_has_a_source_and_a_file_name():
     for w in weights.CATALOGUE.values():
-        assert w.url.startswith("https://") and w.source and w.filename in w.url
+        assert w.url.startswith("https://") and w.source and pathlib.Path(w.filename).stem in w.url
+    assert len({w.filename for w in weights.CATALOGUE.values()}) == len(weights.CATALOGUE)

@@ -16,7 +16,7 @@ CONFIG = Path(__file__).resolve().parents[3] / "configs" / "foundation.toml"
 def test_options_pass_their_schemas():
     registry = plugins.get_registry()
     components = plugin_components(registry, "encoders")
-    assert {c.name for c in components} == {"beats", "pool"}
+    assert {c.name for c in components} == {"beats", "eat", "pool"}
     for component in components:
         check_options(component)
 
