@@ -3,11 +3,8 @@ checks, against a local HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import pathlib
-import threading
 
 import pytest
 import torch
@@ -90,21 +87,6 @@ def test_a_pickle_with_code_is_refused_and_never_run(tmp_path):
 
 
 # --- fetching --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server(tmp_path):
-    """An HTTP server on 127.0.0.1 serving ``tmp_path/served``; yields (folder, base URL)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def _entry(url: str, data: bytes, **changes) -> weights.Weight:

@@ -195,3 +195,32 @@ def test_describe_gives_eat_base_its_published_size():
 def test_option_defaults_follow_asdkit():
     assert EAT_OPTIONS["lora_targets"].default == "qkv"
     assert EAT_OPTIONS["tokens"].default == "cls" and EAT_OPTIONS["lora_rank"].default == 64
+
+
+# --- fetching ----------------------------------------------------------------------------------
+
+
+def test_fetch_downloads_an_eat_safetensors_file_that_then_loads(tmp_path, server, monkeypatch):
+    import hashlib
+    import json
+
+    from click.testing import CliRunner
+    from safetensors.torch import save_file
+
+    from asdbench_encoders import commands
+    from asdbench_encoders.tests.test_eat_faithful import hf_names
+
+    folder, base = server
+    save_file(hf_names(official_state(eat.ARCHS["tiny"], 3)), str(folder / "model.safetensors"),
+              metadata={"cfg": json.dumps(eat.ARCHS["tiny"])})
+    data = (folder / "model.safetensors").read_bytes()
+    entry = weights.Weight("eat-test", "eat", "EAT-test.safetensors", base + "model.safetensors",
+                           "test", size=len(data), md5=hashlib.md5(data).hexdigest())
+    monkeypatch.setattr(weights, "CATALOGUE", {"eat-test": entry})
+    monkeypatch.setenv(weights.ENV_WEIGHTS, str(tmp_path / "w"))
+    result = CliRunner().invoke(commands.command, ["fetch", "eat-test"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "w" / "EAT-test.safetensors").read_bytes() == data
+    frontend = eat_frontend({**{k: v.default for k, v in EAT_OPTIONS.items()},
+                             "checkpoint": "eat-test"}, AUDIO)  # found by its name
+    assert frontend.encoder.depth == eat.ARCHS["tiny"]["depth"]
