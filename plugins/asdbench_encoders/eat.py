@@ -174,13 +174,19 @@ class EAT(nn.Module):
                              persistent=False)
         self.pre_norm = nn.LayerNorm(dim, eps=float(c["norm_eps"]))
         depth = int(c["depth"])
-        rates = torch.linspace(0, float(c.get("drop_path_rate", 0.0)), depth).tolist()
-        self.blocks = nn.ModuleList(Block(c, rates[i]) for i in range(depth))
+        self.blocks = nn.ModuleList(Block(c) for _ in range(depth))
         self.embedding_dim, self.depth = dim, depth
 
     def grid(self, num_samples: int) -> tuple[int, int]:
         """(time patches, frequency patches) of a clip of ``num_samples`` samples."""
         return grid(num_samples, self.cfg)
+
+    def set_drop_path(self, rate: float) -> None:
+        """Stochastic depth rising linearly from 0 at the first block to ``rate`` at the
+        last (as EAT's fine-tuning; ASDKit's EAT trains with 0.1)."""
+        rates = torch.linspace(0, rate, int(self.cfg["depth"])).tolist()
+        for block, r in zip(self.blocks, rates, strict=False):
+            block.drop_path.rate = r
 
     def trim(self, layer: int | None) -> None:
         """Drop the blocks after ``layer``, which ``tokens(·, layer)`` never uses."""

@@ -161,6 +161,8 @@ def beats_frontend(options: dict[str, Any], audio: AudioSpec) -> EncoderFrontend
 
 
 def eat_frontend(options: dict[str, Any], audio: AudioSpec) -> EncoderFrontend:
-    return EncoderFrontend(checkpoints.SPECS["eat"], options, audio)
+    frontend = EncoderFrontend(checkpoints.SPECS["eat"], options, audio)
+    frontend.encoder.set_drop_path(float(options["drop_path"]))
+    return frontend
 
 

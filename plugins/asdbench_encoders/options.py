@@ -40,7 +40,12 @@ def encoder_options(lora_targets: str, tokens: str = "all") -> dict[str, Option]
 
 
 BEATS_OPTIONS = encoder_options("q_proj,v_proj")
-EAT_OPTIONS = encoder_options("qkv", tokens="cls")
+EAT_OPTIONS = {
+    **encoder_options("qkv", tokens="cls"),
+    "drop_path": Option(0.0, minimum=0, maximum=1,
+                        help="stochastic depth while training, rising from 0 at the first "
+                             "block to this at the last (ASDKit: 0.1)"),
+}
 
 POOL_OPTIONS: dict[str, Option] = {
     "pooling": Option("mean", choices=("mean", "asp", "flatten"),

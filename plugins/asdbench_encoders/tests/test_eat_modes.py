@@ -224,3 +224,17 @@ def test_fetch_downloads_an_eat_safetensors_file_that_then_loads(tmp_path, serve
     frontend = eat_frontend({**{k: v.default for k, v in EAT_OPTIONS.items()},
                              "checkpoint": "eat-test"}, AUDIO)  # found by its name
     assert frontend.encoder.depth == eat.ARCHS["tiny"]["depth"]
+
+
+def test_drop_path_rises_over_the_blocks_and_acts_only_in_training():
+    frontend = eat_frontend({**{k: v.default for k, v in EAT_OPTIONS.items()},
+                             "mode": "full", "drop_path": 0.5}, AUDIO)
+    encoder = frontend.encoder
+    assert [b.drop_path.rate for b in encoder.blocks] == [0.0, 0.5]
+    fbank = encoder.preprocess(0.1 * torch.randn(8, 16000))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        encoder.train()
+        assert not torch.equal(encoder.tokens(fbank), encoder.tokens(fbank))
+        encoder.eval()
+        assert torch.equal(encoder.tokens(fbank), encoder.tokens(fbank))
