@@ -224,7 +224,8 @@ _RENAMES: list[tuple[re.Pattern[str], str | None]] = [(re.compile(p), r) for p, 
     (r"^local_encoder\.proj\.", "patch_embed."),
     (r"^(modality_encoders\.IMAGE\.)?extra_tokens$", "cls_token"),
     (r"^modality_encoders\.IMAGE\.context_encoder\.norm\.", "pre_norm."),
-    (r"^(modality_encoders\.IMAGE\.)?fixed_positional_encoder\.positions$", "positions"),
+    (r"^(modality_encoders\.IMAGE\.)?(fixed_positional_encoder\.positions|pos_embed)$",
+     "positions"),
     # pre-training or fine-tuning parts the encoder does not use
     (r"^(_ema|modality_encoders\.IMAGE\.decoder\.|shared_decoder\.|recon_proj\.|cls_proj\."
      r"|center$|fc_norm\.|head\.)", None),

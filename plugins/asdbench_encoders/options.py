@@ -41,7 +41,7 @@ def encoder_options(lora_targets: str, tokens: str = "all") -> dict[str, Option]
 
 BEATS_OPTIONS = encoder_options("q_proj,v_proj")
 EAT_OPTIONS = {
-    **encoder_options("qkv", tokens="cls"),
+    **encoder_options("qkv"),
     "drop_path": Option(0.0, minimum=0, maximum=1,
                         help="stochastic depth while training, rising from 0 at the first "
                              "block to this at the last (ASDKit: 0.1)"),

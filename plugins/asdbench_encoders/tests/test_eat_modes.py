@@ -85,7 +85,7 @@ def test_beats_has_no_cls_token():
 
 
 def test_token_choices_skip_the_cls_token():
-    frontend = eat_frontend({**{k: v.default for k, v in EAT_OPTIONS.items()}}, AUDIO)
+    frontend = eat_frontend({k: v.default for k, v in EAT_OPTIONS.items()}, AUDIO)
     wave = 0.1 * torch.randn(2, 16000)
     with torch.no_grad():
         tokens = frontend.encoder.tokens(frontend.encoder.preprocess(wave))  # [B, 1 + N, D]
@@ -115,7 +115,8 @@ def built(monkeypatch):
 
 def _run(tmp_path, checkpoint, **settings):
     cfg = resolve({**TINY_RUN, "frontend": "eat", "backbone": "pool", "method": "arcface",
-                   "frontend.checkpoint": str(checkpoint), "train.epochs": 1, **settings},
+                   "frontend.checkpoint": str(checkpoint), "frontend.tokens": "cls",
+                   "train.epochs": 1, **settings},
                   plugins.get_registry())
     return train_and_evaluate(cfg, tmp_path / "results", progress=False)
 
@@ -177,14 +178,32 @@ def test_contract_in_full_mode(tokens):
 
 
 def test_contract_in_frozen_mode():
-    check_training_step(_registry(mode="frozen"), ("eat", "pool", "subcluster-adacos"))
+    check_training_step(_registry(mode="frozen", tokens="cls"),
+                        ("eat", "pool", "subcluster-adacos"))
+
+
+def test_full_mode_trains_every_eat_weight_at_a_smaller_learning_rate():
+    from asdbench.model import build_model
+    from asdbench.run.loop import make_optimizer
+
+    cfg = resolve({**TINY_RUN, "frontend": "eat", "backbone": "pool", "method": "arcface",
+                   "frontend.mode": "full", "frontend.encoder_lr_scale": 0.1},
+                  plugins.get_registry())
+    model = build_model(cfg, plugins.get_registry(), AUDIO, 3)
+    encoder = list(model.frontend.encoder.parameters())
+    assert encoder and all(p.requires_grad for p in encoder)
+    lrs = {id(p): g["lr"] for g in make_optimizer(model, cfg.train).param_groups
+           for p in g["params"]}
+    assert all(lrs[id(p)] == pytest.approx(cfg.train.lr * 0.1) for p in encoder)
+    assert lrs[id(model.method.weight)] == cfg.train.lr
 
 
 def test_describe_gives_eat_base_its_published_size():
     from asdbench.modelinfo import describe_model
 
     cfg = {"frontend": "eat", "backbone": "pool", "method": "arcface", "frontend.arch": "base",
-           "frontend.mode": "frozen", "backbone.embedding_dim": 256, "data.clip_seconds": 1.0}
+           "frontend.mode": "frozen", "frontend.tokens": "cls", "backbone.embedding_dim": 256,
+           "data.clip_seconds": 1.0}
     info = describe_model(cfg, plugins.get_registry(), 3)
     encoder = info["params"] - info["trained_params"]
     # patches 16·16·768 + 768, CLS 768, pre-norm 2·768, 12 blocks of 7 087 872
@@ -194,7 +213,7 @@ def test_describe_gives_eat_base_its_published_size():
 
 def test_option_defaults_follow_asdkit():
     assert EAT_OPTIONS["lora_targets"].default == "qkv"
-    assert EAT_OPTIONS["tokens"].default == "cls" and EAT_OPTIONS["lora_rank"].default == 64
+    assert EAT_OPTIONS["lora_rank"].default == 64
 
 
 # --- fetching ----------------------------------------------------------------------------------
