@@ -126,14 +126,38 @@ def build_encoder(spec: EncoderSpec, checkpoint: str, arch: str) -> tuple[nn.Mod
         return module, f"random-{arch}-{fingerprint(module)}"
     path = resolve(checkpoint, spec.name)
     cfg, state = spec.read(path)
+    module = _checked_build(spec, path, cfg, state)
+    module.load_state_dict(state)
+    return module, f"{path.name}-{file_identity(path)}"
+
+
+def _checked_build(spec: EncoderSpec, path: Path, cfg: dict[str, Any],
+                   state: dict[str, torch.Tensor], device: str | None = None) -> nn.Module:
+    """The module ``cfg`` describes (on ``device``), once ``state`` is known to fit it."""
     try:
-        module = spec.build(cfg)
+        with torch.device(device) if device else _no_context():
+            module = spec.build(cfg)
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise AsdbenchError(f"{path}: its cfg does not describe a {spec.name} encoder "
                             f"({_first(exc)})") from None
     check_keys(path, spec.name, {k: v.shape for k, v in module.state_dict().items()}, state)
-    module.load_state_dict(state)
-    return module, f"{path.name}-{file_identity(path)}"
+    return module
+
+
+def check_checkpoint(spec: EncoderSpec, checkpoint: str) -> Path:
+    """The checkpoint file ``checkpoint`` names, once found, read and matched against the
+    architecture it describes (built without memory, on the meta device); each failure is a
+    one-line error. Runs call it before decoding any audio."""
+    path = resolve(checkpoint, spec.name)
+    cfg, state = spec.read(path)
+    _checked_build(spec, path, cfg, state, device="meta")
+    return path
+
+
+def _no_context():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def aliases(module: nn.Module, prefix: str = "") -> dict[str, str]:
