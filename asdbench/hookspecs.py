@@ -86,6 +86,12 @@ def asdbench_tables() -> list[TableKind]:
     """Register leaderboard table kinds (``sdk.TableKind``, ``--table NAME``)."""
 
 
+@hookspec
+def asdbench_check_run(config: dict) -> None:
+    """Check a resolved run before any data is decoded (``config``: the flat resolved
+    config); raise ``AsdbenchError`` with one line to stop it (e.g. a missing checkpoint)."""
+
+
 # --- lifecycle (trackers, loggers): a hook that raises is warned about, the run goes on -----
 
 

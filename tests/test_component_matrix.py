@@ -29,7 +29,7 @@ def test_registry_has_the_shipped_components():
     assert {"logmel", "stgram", "tfstgram", "tastgram"} <= set(_REGISTRY.names("frontend"))
     assert "mobilefacenet" in _REGISTRY.names("backbone")
     assert {"arcface", "arcmix", "noisy-arcmix", "os-scl"} <= set(_REGISTRY.names("method"))
-    # every shipped frontend (the 4 OS-SCL ones and beats) x backbone x method that fits
+    # every shipped frontend (the 4 OS-SCL ones, beats and eat) x backbone x method that fits
     # together: 11 embedding methods (the 5 OS-SCL ones, the AdaCos family's 3, softmax,
     # clp-scf and the non-learned gaussian) on the 5 backbones (mobilefacenet, mobilenetv2,
     # frames, stats, pool), and the 4 frame-level methods (dcase2020-ae, dcase-ae, idnn,
@@ -37,7 +37,7 @@ def test_registry_has_the_shipped_components():
     assert {"adacos", "subcluster-adacos", "adaproj", "softmax", "clp-scf", "glow-aff",
             "dcase-ae"} <= set(_REGISTRY.names("method"))
     assert "mobilenetv2" in _REGISTRY.names("backbone")
-    assert len(COMBOS) == 5 * (11 * 5 + 4)
+    assert len(COMBOS) == 6 * (11 * 5 + 4)
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=str)

@@ -126,14 +126,38 @@ def build_encoder(spec: EncoderSpec, checkpoint: str, arch: str) -> tuple[nn.Mod
         return module, f"random-{arch}-{fingerprint(module)}"
     path = resolve(checkpoint, spec.name)
     cfg, state = spec.read(path)
+    module = _checked_build(spec, path, cfg, state)
+    module.load_state_dict(state)
+    return module, f"{path.name}-{file_identity(path)}"
+
+
+def _checked_build(spec: EncoderSpec, path: Path, cfg: dict[str, Any],
+                   state: dict[str, torch.Tensor], device: str | None = None) -> nn.Module:
+    """The module ``cfg`` describes (on ``device``), once ``state`` is known to fit it."""
     try:
-        module = spec.build(cfg)
+        with torch.device(device) if device else _no_context():
+            module = spec.build(cfg)
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise AsdbenchError(f"{path}: its cfg does not describe a {spec.name} encoder "
                             f"({_first(exc)})") from None
     check_keys(path, spec.name, {k: v.shape for k, v in module.state_dict().items()}, state)
-    module.load_state_dict(state)
-    return module, f"{path.name}-{file_identity(path)}"
+    return module
+
+
+def check_checkpoint(spec: EncoderSpec, checkpoint: str) -> Path:
+    """The checkpoint file ``checkpoint`` names, once found, read and matched against the
+    architecture it describes (built without memory, on the meta device); each failure is a
+    one-line error. Runs call it before decoding any audio."""
+    path = resolve(checkpoint, spec.name)
+    cfg, state = spec.read(path)
+    _checked_build(spec, path, cfg, state, device="meta")
+    return path
+
+
+def _no_context():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def aliases(module: nn.Module, prefix: str = "") -> dict[str, str]:
@@ -188,10 +212,66 @@ def _beats_spec() -> EncoderSpec:
     return EncoderSpec("beats", _build_beats, _read_beats, ARCHS)
 
 
+def _safetensors_cfg(path: Path) -> dict[str, Any]:
+    """The ``cfg`` a safetensors file carries as JSON in its metadata, or {}."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        text = (f.metadata() or {}).get("cfg")
+    try:
+        cfg = json.loads(text) if text else {}
+    except ValueError:
+        raise AsdbenchError(f"{path}: its metadata 'cfg' is not JSON") from None
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def _read_eat(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from asdbench_encoders import eat
+
+    cfg: dict[str, Any] = {}
+    try:
+        obj = load_file(path)
+    except AsdbenchError as exc:
+        if "refused" in str(exc):
+            raise AsdbenchError(f"{path}: refused: a fairseq checkpoint holds pickled objects "
+                                "(its omegaconf cfg) and is only loaded with "
+                                "torch.load(weights_only=True); use the Hugging Face "
+                                "safetensors release instead: asdbench weights fetch "
+                                "eat-base-e30-pt") from None
+        raise
+    if path.suffix == ".safetensors":
+        cfg = _safetensors_cfg(path)
+    elif isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        cfg = obj["cfg"] if isinstance(obj.get("cfg"), dict) else {}
+        obj = obj["model"]
+    if not (isinstance(obj, dict) and obj
+            and all(isinstance(v, torch.Tensor) for v in obj.values())):
+        raise AsdbenchError(f"{path}: not an EAT checkpoint (expected the Hugging Face "
+                            "safetensors release, or a dict of tensors under 'model')")
+    state = eat.rename(obj)
+    cfg = eat.config_from_state(state, cfg)
+    state.pop("positions", None)  # fixed sin-cos: the model computes its own
+    return cfg, state
+
+
+def _build_eat(cfg: dict[str, Any]) -> nn.Module:
+    from asdbench_encoders.eat import EAT
+
+    return EAT(cfg)
+
+
+def _eat_spec() -> EncoderSpec:
+    from asdbench_encoders.eat import ARCHS
+
+    return EncoderSpec("eat", _build_eat, _read_eat, ARCHS)
+
+
 class _Specs(dict):
     """The encoder specs by name, built on first use."""
 
-    _makers: dict[str, Callable[[], EncoderSpec]] = {"beats": _beats_spec}
+    _makers: dict[str, Callable[[], EncoderSpec]] = {"beats": _beats_spec, "eat": _eat_spec}
 
     def __missing__(self, key: str) -> EncoderSpec:
         spec = self._makers[key]()

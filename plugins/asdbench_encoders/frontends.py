@@ -29,9 +29,13 @@ from asdbench_encoders import checkpoints
 EXTRACTED: Counter[str] = Counter()
 
 
-def select_tokens(x: Tensor, grid: tuple[int, int], how: str) -> Tensor:
-    """``[B, N, D]`` patch tokens (time-major on a ``grid`` of (time, frequency) patches) ->
-    the tokens passed on, ``[B, N', D]``."""
+def select_tokens(x: Tensor, grid: tuple[int, int], how: str, extra: int = 0) -> Tensor:
+    """``[B, extra + N, D]`` tokens (``extra`` leading ones such as a CLS token, then patch
+    tokens time-major on a ``grid`` of (time, frequency) patches) -> the tokens passed on,
+    ``[B, N', D]``."""
+    if how == "cls":
+        return x[:, :1]
+    x = x[:, extra:]
     if how == "all":
         return x
     if how == "mean":
@@ -42,7 +46,8 @@ def select_tokens(x: Tensor, grid: tuple[int, int], how: str) -> Tensor:
 
 
 def token_count(grid: tuple[int, int], how: str) -> int:
-    return {"all": grid[0] * grid[1], "time": grid[0], "freq": grid[1], "mean": 1}[how]
+    return {"all": grid[0] * grid[1], "time": grid[0], "freq": grid[1], "mean": 1,
+            "cls": 1}[how]
 
 
 class EncoderFrontend(nn.Module):
@@ -64,6 +69,10 @@ class EncoderFrontend(nn.Module):
         if self.layer is not None and self.layer >= depth:
             raise AsdbenchError(f"frontend.layer={self.layer}: the encoder has {depth} layers "
                                 f"(0..{depth - 1}, or -1 for the last)")
+        self.extra = int(getattr(self.encoder, "extra_tokens", 0))
+        if self.how == "cls" and not self.extra:
+            raise AsdbenchError(f"frontend.tokens=cls: {spec.name} has no CLS token (use all, "
+                                "time, freq or mean)")
         self.encoder.trim(self.layer)
         self.grid = self.encoder.grid(audio.num_samples)
         if min(self.grid) < 1:
@@ -125,7 +134,7 @@ class EncoderFrontend(nn.Module):
 
     def _tokens(self, fbank: Tensor) -> Tensor:
         x = self.encoder.tokens(fbank, self.layer)
-        return select_tokens(x, self.grid, self.how).transpose(1, 2)  # [B, D, N']
+        return select_tokens(x, self.grid, self.how, self.extra).transpose(1, 2)  # [B, D, N']
 
     @torch.no_grad()
     def features(self, wave: Tensor) -> Tensor:
@@ -152,6 +161,8 @@ def beats_frontend(options: dict[str, Any], audio: AudioSpec) -> EncoderFrontend
 
 
 def eat_frontend(options: dict[str, Any], audio: AudioSpec) -> EncoderFrontend:
-    return EncoderFrontend(checkpoints.SPECS["eat"], options, audio)
+    frontend = EncoderFrontend(checkpoints.SPECS["eat"], options, audio)
+    frontend.encoder.set_drop_path(float(options["drop_path"]))
+    return frontend
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from asdbench.sdk import Option
 
 MODES = ("frozen", "lora", "full")
-TOKENS = ("all", "time", "freq", "mean")
+TOKENS = ("all", "time", "freq", "mean", "cls")
 
 
-def encoder_options(lora_targets: str) -> dict[str, Option]:
-    """The options every encoder frontend has; ``lora_targets``: its default LoRA targets."""
+def encoder_options(lora_targets: str, tokens: str = "all") -> dict[str, Option]:
+    """The options every encoder frontend has; ``lora_targets`` and ``tokens``: its
+    defaults."""
     return {
         "checkpoint": Option("", type=str, help="checkpoint file, or a name of `asdbench "
                              "weights list` looked up in $ASDBENCH_WEIGHTS (default: the "
@@ -22,9 +23,10 @@ def encoder_options(lora_targets: str) -> dict[str, Option]:
                             "low-rank adapters train; full: every encoder weight trains"),
         "layer": Option(-1, type=int, minimum=-1,
                         help="tokens after this transformer layer (0-based); -1: the last"),
-        "tokens": Option("all", choices=TOKENS,
+        "tokens": Option(tokens, choices=TOKENS,
                          help="tokens passed on: all patches, time (mean over frequency "
-                              "patches), freq (mean over time), mean (one token)"),
+                              "patches), freq (mean over time), mean (one token), cls "
+                              "(the CLS token, EAT only)"),
         "lora_rank": Option(64, minimum=1, help="LoRA rank r (ASDKit: 64)"),
         "lora_alpha": Option(8.0, above=0, help="LoRA alpha; the update is scaled by "
                                                 "alpha / r (peft's default 8, as ASDKit)"),
@@ -38,7 +40,12 @@ def encoder_options(lora_targets: str) -> dict[str, Option]:
 
 
 BEATS_OPTIONS = encoder_options("q_proj,v_proj")
-EAT_OPTIONS = encoder_options("qkv")
+EAT_OPTIONS = {
+    **encoder_options("qkv"),
+    "drop_path": Option(0.0, minimum=0, maximum=1,
+                        help="stochastic depth while training, rising from 0 at the first "
+                             "block to this at the last (ASDKit: 0.1)"),
+}
 
 POOL_OPTIONS: dict[str, Option] = {
     "pooling": Option("mean", choices=("mean", "asp", "flatten"),

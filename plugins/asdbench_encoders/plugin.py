@@ -12,6 +12,8 @@ from asdbench_encoders import options
 # A frozen or adapted encoder must keep its pretrained weights: the engine's live weight
 # decay (which shrinks every float32 tensor of the model) is off unless the user sets it.
 TRAIN_DEFAULTS = {"train.live_weight_decay": 0.0}
+# The frontends of this plugin that read a checkpoint (``frontend.checkpoint``).
+ENCODERS = ("beats", "eat")
 
 
 @hookimpl
@@ -22,6 +24,11 @@ def asdbench_frontends() -> list[Component]:
                   "BEATs (Chen et al. 2023): Kaldi fbank, patches, relative-position "
                   "transformer; tokens [1, 768, N]; mode frozen|lora|full",
                   train_defaults=dict(TRAIN_DEFAULTS)),
+        Component("eat", "asdbench_encoders.frontends:eat_frontend",
+                  dict(options.EAT_OPTIONS),
+                  "EAT (Chen et al. 2024): Kaldi fbank, patches, CLS token, sin-cos "
+                  "positions, post-LN ViT; tokens [1, 768, N]; mode frozen|lora|full",
+                  train_defaults=dict(TRAIN_DEFAULTS)),
     ]
 
 
@@ -31,6 +38,17 @@ def asdbench_backbones() -> list[Component]:
                       dict(options.POOL_OPTIONS),
                       "pools tokens [C, D, N] over N (mean, attentive statistics, flatten), "
                       "optional linear projection")]
+
+
+@hookimpl
+def asdbench_check_run(config: dict) -> None:
+    """A run of an encoder frontend stops in one line, before any audio is decoded, when its
+    checkpoint is missing, unreadable or of another architecture."""
+    name, checkpoint = config.get("frontend"), config.get("frontend.checkpoint")
+    if name in ENCODERS and checkpoint:
+        from asdbench_encoders import checkpoints
+
+        checkpoints.check_checkpoint(checkpoints.SPECS[name], str(checkpoint))
 
 
 @hookimpl

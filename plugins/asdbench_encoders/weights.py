@@ -1,8 +1,8 @@
 """The published encoder checkpoints and ``asdbench weights list|fetch``.
 
 Light at import (no torch): the catalogue is plain data. Every URL was read from the
-publisher's own page, named in ``source``; no publisher gives a checksum or size for these
-files, so a download is checked by the size the server announces (NOTES.md, "Weights").
+publisher's own page, named in ``source``; no publisher's page read here gives a checksum or
+size, so a download is checked by the size the server announces (NOTES.md, "Weights").
 """
 
 from __future__ import annotations
@@ -43,6 +43,17 @@ def _beats(name: str, filename: str, description: str) -> Weight:
                   _BEATS_SOURCE, description)
 
 
+# cwx-worst-one/EAT README.md (commit 06c1c34) links these Hugging Face repositories; each holds
+# the weights as transformers' default file, model.safetensors (a pickle-free format).
+_EAT_HF = "https://huggingface.co/worstchan/"
+_EAT_SOURCE = "github.com/cwx-worst-one/EAT README.md (commit 06c1c34), Hugging Face links"
+
+
+def _eat(name: str, repo: str, description: str) -> Weight:
+    return Weight(name, "eat", f"{repo}.safetensors",
+                  f"{_EAT_HF}{repo}/resolve/main/model.safetensors", _EAT_SOURCE, description)
+
+
 CATALOGUE: dict[str, Weight] = {w.name: w for w in (
     _beats("beats-iter3", "BEATs_iter3.pt",
            "BEATs iter3, self-supervised on AudioSet-2M (ASDKit's BEATs recipe)"),
@@ -50,6 +61,14 @@ CATALOGUE: dict[str, Weight] = {w.name: w for w in (
            "BEATs iter3+, self-supervised on AudioSet-2M (GenRep's frozen encoder)"),
     _beats("beats-iter3-as20k", "BEATs_iter3_plus_AS20K.pt",
            "BEATs iter3+, tokenizer from AudioSet-20K"),
+    _eat("eat-base-e30-pt", "EAT-base_epoch30_pretrain",
+         "EAT-base, 30 epochs self-supervised on AudioSet-2M (ASDKit used the 10-epoch one)"),
+    _eat("eat-base-e30-as2m", "EAT-base_epoch30_finetune_AS2M",
+         "EAT-base, 30 epochs, then fine-tuned on AudioSet-2M labels"),
+    _eat("eat-large-e20-pt", "EAT-large_epoch20_pretrain",
+         "EAT-large (24 layers, 1024 wide), 20 epochs self-supervised on AudioSet-2M"),
+    _eat("eat-large-e20-as2m", "EAT-large_epoch20_finetune_AS2M",
+         "EAT-large, 20 epochs, then fine-tuned on AudioSet-2M labels"),
 )}
 
 

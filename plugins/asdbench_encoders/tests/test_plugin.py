@@ -16,19 +16,23 @@ CONFIG = Path(__file__).resolve().parents[3] / "configs" / "foundation.toml"
 def test_options_pass_their_schemas():
     registry = plugins.get_registry()
     components = plugin_components(registry, "encoders")
-    assert {c.name for c in components} == {"beats", "pool"}
+    assert {c.name for c in components} == {"beats", "eat", "pool"}
     for component in components:
         check_options(component)
 
 
-def test_foundation_matrix_crosses_editions_modes_and_scorers():
+def test_foundation_matrix_crosses_encoders_editions_modes_and_scorers():
     cells = plan(load_matrix(CONFIG), plugins.get_registry())
-    assert len(cells) == 3 * 3 * 3
+    assert len(cells) == 2 * 3 * 3 * 3
     assert not [c.error for c in cells if c.error]
-    modes = {(c.overrides["dataset"], c.overrides["frontend.mode"], c.overrides["scorer"])
-             for c in cells}
-    assert len(modes) == 27
-    assert len({c.run_id for c in cells}) == 27  # the mode is part of every run id
+    modes = {(c.overrides["frontend"], c.overrides["dataset"], c.overrides["frontend.mode"],
+              c.overrides["scorer"]) for c in cells}
+    assert len(modes) == 54
+    assert len({c.run_id for c in cells}) == 54  # encoder and mode are part of every run id
+    eat_lora = [c.overrides for c in cells
+                if c.overrides["frontend"] == "eat" and c.overrides["frontend.mode"] == "lora"]
+    assert eat_lora and all(o["frontend.lora_targets"] == "qkv" and o["frontend.tokens"] == "cls"
+                            for o in eat_lora)
 
 
 def test_published_rows_are_labelled_eval_set_official_scores():
