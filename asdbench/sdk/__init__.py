@@ -1,7 +1,8 @@
 """The plugin SDK: everything a plugin package imports from asdbench.
 
-A plugin needs ``from asdbench.sdk import ...`` (and ``asdbench.sdk.synth`` for sound
-generators); nothing else of asdbench is a supported import for plugins.
+A plugin needs ``from asdbench.sdk import ...``; nothing else of asdbench is a supported
+import for plugins (besides :mod:`asdbench.sdk.metrics` for metric maths and
+:mod:`asdbench.testing` for tests).
 
 - registering: :data:`hookimpl`, :class:`Component` (aliases, option schemas),
   :class:`Option` (type, range, choices, help of one option);
