@@ -14,7 +14,8 @@ CORE = ROOT / "asdbench"
 MAX_FUNCTION_LINES = 80  # about one screen, docstring included
 PLUGIN_PACKAGES = sorted(p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("asdbench_"))
 # The plugin contract (what plugins declare or return): it imports nothing above it.
-CONTRACT = ("asdbench.sdk.protocols", "asdbench.sdk.tables", "asdbench.data")
+CONTRACT = ("asdbench.sdk.protocols", "asdbench.sdk.tables", "asdbench.sdk.metric_protocols",
+            "asdbench.data")
 ABOVE_CONTRACT = ("asdbench.run", "asdbench.leaderboard", "asdbench.metrics", "asdbench.matrix",
                   "asdbench.commands", "asdbench.plugins", "asdbench.hookspecs")
 # Attributes the engine reads by name that are no plugin seam: the core's own objects.
