@@ -4,7 +4,8 @@ A plugin is a module with functions marked ``@asdbench.hookimpl``, registered th
 ``asdbench`` entry-point group (``[project.entry-points.asdbench] name = "pkg.plugin"``), as
 the shipped plugins are. The contract of what the hooks return lives in the SDK:
 :class:`asdbench.sdk.Component` (names, options, factories), :mod:`asdbench.sdk.protocols`
-(what factories build, and the optional seams), :class:`asdbench.sdk.TableKind`.
+(what factories build, and the optional seams), :class:`asdbench.sdk.MetricProtocol`,
+:class:`asdbench.sdk.TableKind`.
 :mod:`asdbench.testing` checks a plugin against it.
 """
 
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 
     import click
 
-    from asdbench.metrics.protocols import MetricProtocol
     from asdbench.registry import Component
+    from asdbench.sdk.metric_protocols import MetricProtocol
     from asdbench.sdk.tables import TableKind
 
 

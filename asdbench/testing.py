@@ -47,7 +47,7 @@ from asdbench.model import ASDModel, build_method, build_model
 from asdbench.options import as_option
 from asdbench.registry import Component, Registry
 from asdbench.run.loop import trains
-from asdbench.run.stages import declared, under
+from asdbench.run.stages import declared, stage_loss, under
 from asdbench.sdk.protocols import FrontendInfo, IncompatibleComponents, has_own_score
 
 if TYPE_CHECKING:
@@ -222,13 +222,9 @@ def _check_step(model: ASDModel, wave: torch.Tensor, feats: torch.Tensor, labels
     per stage, on the stage's loss and the parameters it trains."""
     for stage in declared(model.method) or (None,):
         model.zero_grad(set_to_none=True)
-        at, fn, trains = where, model.loss, None
-        if stage is not None:
-            method_loss = getattr(model.method, stage.loss)
-            at, trains = f"{where}, stage {stage.name}", stage.trains
-
-            def fn(w, f, *rest, method_loss=method_loss):
-                return method_loss(model(w, f), *rest)
+        at = where if stage is None else f"{where}, stage {stage.name}"
+        trains = None if stage is None else stage.trains
+        fn = stage_loss(model, stage) or model.loss  # as the engine calls it
         loss, logits = fn(wave, feats, labels, y_b, lam)
         assert loss.ndim == 0 and torch.isfinite(loss), f"{at}: loss {loss}"
         assert logits is None or logits.shape == (len(labels), NUM_CLASSES), \

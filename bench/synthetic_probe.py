@@ -8,9 +8,10 @@ scorer and its AUC against the normal clips is averaged over the type's IDs. A d
 sees "half-way to a sibling" but not a fault of severity 1 is blind to what that fault changes.
 
 Generator variants are calibration knobs: a JSON object of module constants of
-``asdbench.sdk.synth`` (names as there) and ``asdbench.sdk.faults`` (prefixed ``f.``), applied
-in this process only. ``train`` generates a variant's clips in its own folder and runs
-``asdbench run`` on them; ``probe`` renders its conditions with the same variant::
+``asdbench_datasets.sound.synth`` (names as there) and ``asdbench_datasets.sound.faults``
+(prefixed ``f.``), applied in this process only. ``train`` generates a variant's clips in its
+own folder and runs ``asdbench run`` on them; ``probe`` renders its conditions with the same
+variant::
 
     python -m bench.synthetic_probe train --variant v.json --data /tmp/v --results /tmp/r -- \\
         --method arcface --frontend logmel --epochs 12
@@ -37,7 +38,7 @@ SEVERITIES = (0.5, 1.0, 2.0)
 
 def apply_variant(variant: dict[str, Any]) -> None:
     """Set the generator constants of ``variant`` (unknown names are an error)."""
-    from asdbench.sdk import faults, synth
+    from asdbench_datasets.sound import faults, synth
 
     for key, value in variant.items():
         module, name = (faults, key[2:]) if key.startswith("f.") else (synth, key)
@@ -76,6 +77,8 @@ def halfway(a: Any, b: Any, t: float) -> Any:
 def probe(run_dir: Path, clips: int) -> dict[str, dict[str, float]]:
     """AUC (%) of every condition against fresh normal clips, per machine type."""
     import torch
+    from asdbench_datasets.sound import synth
+    from asdbench_datasets.sound.faults import FAULTS
     from sklearn.metrics import roc_auc_score
 
     from asdbench.run.evaluate import embed
@@ -86,8 +89,6 @@ def probe(run_dir: Path, clips: int) -> dict[str, dict[str, float]]:
         get_registry,
         load_run,
     )
-    from asdbench.sdk import synth
-    from asdbench.sdk.faults import FAULTS
 
     run = load_run(run_dir, "cpu")
     cfg = run.config

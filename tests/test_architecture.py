@@ -13,11 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "asdbench"
 MAX_FUNCTION_LINES = 80  # about one screen, docstring included
 PLUGIN_PACKAGES = sorted(p.name for p in (ROOT / "plugins").iterdir() if p.name.startswith("asdbench_"))
-# A circle that leaves with its modules: the synthetic machine-sound model moves to its plugin
-# (issue 24). Remove the entry when the modules are gone; the test says so.
-LEAVING = [["asdbench.sdk.faults", "asdbench.sdk.synth"]]
 # The plugin contract (what plugins declare or return): it imports nothing above it.
-CONTRACT = ("asdbench.sdk.protocols", "asdbench.sdk.tables", "asdbench.data")
+CONTRACT = ("asdbench.sdk.protocols", "asdbench.sdk.tables", "asdbench.sdk.metric_protocols",
+            "asdbench.data")
 ABOVE_CONTRACT = ("asdbench.run", "asdbench.leaderboard", "asdbench.metrics", "asdbench.matrix",
                   "asdbench.commands", "asdbench.plugins", "asdbench.hookspecs")
 # Attributes the engine reads by name that are no plugin seam: the core's own objects.
@@ -34,8 +32,7 @@ NOT_SEAMS = {
     "shape": "a numpy scalar, written to JSON",
 }
 # What a plugin may import of asdbench (the SDK, the hook marker, the test kit)
-PLUGIN_API = {"asdbench", "asdbench.sdk", "asdbench.sdk.synth", "asdbench.sdk.metrics",
-              "asdbench.testing"}
+PLUGIN_API = {"asdbench", "asdbench.sdk", "asdbench.sdk.metrics", "asdbench.testing"}
 
 
 def _modules(folder: Path, package: str) -> dict[str, Path]:
@@ -80,8 +77,8 @@ def _imports(path: Path, module: str, is_package: bool,
     return found
 
 
-def _graph() -> dict[str, set[str]]:
-    modules = _modules(CORE, "asdbench")
+def _graph(folder: Path = CORE, package: str = "asdbench") -> dict[str, set[str]]:
+    modules = _modules(folder, package)
     graph = {}
     for name, path in modules.items():
         imported = _imports(path, name, path.name == "__init__.py", set(modules))
@@ -138,9 +135,12 @@ def test_import_finder_counts_function_local_and_type_checking_imports(tmp_path)
 
 
 def test_no_import_circle_in_the_core():
-    cycles = _cycles(_graph())
-    assert [c for c in cycles if c not in LEAVING] == []
-    assert [c for c in LEAVING if c not in cycles] == [], "gone: remove it from LEAVING"
+    assert _cycles(_graph()) == []
+
+
+@pytest.mark.parametrize("plugin", PLUGIN_PACKAGES)
+def test_no_import_circle_in_a_shipped_plugin(plugin):
+    assert _cycles(_graph(ROOT / "plugins" / plugin, plugin)) == []
 
 
 def test_the_core_imports_no_plugin():

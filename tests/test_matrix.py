@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from asdbench.claims import Claims
 from asdbench.commands.matrix import command as matrix_command
 from asdbench.config import flatten, load_toml, resolve, run_id
 from asdbench.matrix import executors
-from asdbench.matrix.claims import Claims
 from asdbench.matrix.executors import (
     LocalExecutor,
     RayExecutor,

@@ -282,11 +282,3 @@ def test_every_shipped_component_names_a_factory_that_resolves_and_documents_its
         assert callable(comp.load_factory()), comp.name
         undocumented = [o.name for o in comp.describe_options() if not o.help]
         assert not undocumented, (comp.name, undocumented)
-
-
-def test_the_synthetic_dataset_offers_every_type_the_generator_makes():
-    from asdbench_datasets.options import SYNTHETIC_TYPES
-
-    from asdbench.sdk.synth import TYPES
-
-    assert SYNTHETIC_TYPES == TYPES

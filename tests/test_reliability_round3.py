@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from asdbench.claims import Claims
 from asdbench.cli import add_plugin_commands, cli
 from asdbench.config import resolve
-from asdbench.matrix.claims import Claims
 from asdbench.matrix.grid import plan
 from asdbench.plugins import get_registry
 from asdbench.run.pipeline import train_and_evaluate

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from asdbench_datasets.sound import faults, synth
 
 from asdbench.data import AudioSpec
-from asdbench.sdk import faults, synth
 from bench.synthetic_probe import apply_variant, halfway
 
 

@@ -9,8 +9,9 @@ killed and restarted at any time.
 Modules, in the order a cell meets them:
 
 - ``grid``: read a matrix file, expand it into cells, resolve each cell's run id;
-- ``claims``: claim files (``RESULTS/claims/``) so two matrix processes sharing a results
-  folder never run the same cell at once, kept fresh by a heartbeat;
+- :mod:`asdbench.claims` (below the matrix, shared with ``asdbench run``): claim files
+  (``RESULTS/claims/``) so two matrix processes sharing a results folder never run the same
+  cell at once, kept fresh by a heartbeat;
 - ``executors``: where a cell's process runs (``Executor``: local subprocesses pinned to a
   GPU, or Ray tasks asking for 1/N of one), all started by one ``spawn_cell``;
 - ``gpus``: which GPU a local cell runs on (N cells per GPU, where its memory fits), free

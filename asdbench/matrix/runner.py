@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape as esc
 
 from asdbench.atomic import atomic_write_text, sweep_temp_files
-from asdbench.matrix.claims import CLAIM_ENV, Claims, Heartbeat
+from asdbench.claims import CLAIM_ENV, Claims, Heartbeat
 from asdbench.matrix.executors import Executor, Exit, Job, Launch, LocalExecutor, cell_args
 from asdbench.matrix.gpus import format_memory
 from asdbench.matrix.grid import Cell, matrix_name, plan, to_toml

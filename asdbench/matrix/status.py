@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape as esc
 from rich.table import Table
 
-from asdbench.matrix.claims import Claims
+from asdbench.claims import Claims
 from asdbench.matrix.grid import SCORERS, Cell, matrix_name, plan, varying_keys
 from asdbench.matrix.outcome import is_finished
 from asdbench.matrix.records import read_failures

@@ -10,8 +10,9 @@ import pandas as pd
 
 from asdbench.metrics.core import BASE_COLUMNS, prepare_scores
 from asdbench.metrics.decision import add_decision_metrics
-from asdbench.metrics.protocols import MetricProtocol, ProtocolRegistry, given
+from asdbench.metrics.protocols import ProtocolRegistry, given
 from asdbench.registry import AsdbenchError
+from asdbench.sdk.metric_protocols import MetricProtocol
 
 _RESULT_KEYS = ("average", "types", "ids", "skipped")
 _AVERAGE_KEYS = ("auc", "pauc", "mauc", "official")

@@ -17,7 +17,7 @@ from asdbench.metrics.core import (
     score_groups,
     summary,
 )
-from asdbench.metrics.protocols import MetricProtocol
+from asdbench.sdk.metric_protocols import MetricProtocol
 
 ID_KEYS = ["machine_type", "machine_id"]
 

@@ -1,7 +1,7 @@
 """Metric protocols: how a run's per-clip scores become its reported numbers.
 
-A protocol is a :class:`MetricProtocol`, registered through the ``asdbench_protocols`` hook
-(the core's ``dcase2020`` and ``pooled`` through :mod:`asdbench.metrics.builtin`, the DCASE
+A protocol is the SDK's :class:`~asdbench.sdk.metric_protocols.MetricProtocol`, registered
+through the ``asdbench_protocols`` hook (the core's ``dcase2020`` and ``pooled`` through :mod:`asdbench.metrics.builtin`, the DCASE
 2021+ rules in the DCASE editions plugin). :class:`ProtocolRegistry` holds them by name;
 :func:`asdbench.metrics.compute.protocol_registry` builds it from a plugin set; the maths
 takes it as an argument (:func:`given`).
@@ -9,46 +9,12 @@ takes it as an argument (:func:`given`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from asdbench.registry import AsdbenchError, suggest
+from asdbench.sdk.metric_protocols import LAYOUTS, MetricProtocol
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-# Official submission-file layouts (see :func:`asdbench.metrics.submission.submission_name`).
-LAYOUTS = ("id", "section", "section_domain")
-
-
-@dataclass(frozen=True)
-class MetricProtocol:
-    """One way of turning per-clip scores into metrics.
-
-    ``compute(df) -> dict`` receives the labelled clips of a score table as
-    :func:`asdbench.metrics.core.prepare_scores` leaves them (``machine_type``,
-    ``machine_id`` and ``domain`` strings, ``domain`` "" when the data has none, ``label`` 0/1,
-    ``score`` finite float; clips of unknown label already dropped) and returns
-    ``{"average": {"auc", "pauc", "mauc", "official", ...}, "types": {type: {"auc", "pauc",
-    "mauc", ...}}, "ids": {key: {...}}, "skipped": [reason, ...]}``
-    (:func:`asdbench.metrics.core.summary` builds it); values are fractions or None.
-
-    ``columns``: score-table columns it reads beyond ``machine_type, machine_id, label,
-    score`` (e.g. ``("domain",)``); ``domains``: the values every labelled clip's ``domain``
-    must take (None: any); ``submission_layout``: the layout of the official submission files
-    of its edition, one of :data:`LAYOUTS`. ``package``/``plugin`` are filled in on
-    registration.
-    """
-
-    name: str
-    compute: Callable[[pd.DataFrame], dict[str, Any]]
-    description: str = ""
-    columns: tuple[str, ...] = ()
-    domains: tuple[str, ...] | None = None
-    submission_layout: str = "id"
-    package: str = ""
-    plugin: str = ""
+__all__ = ["LAYOUTS", "MetricProtocol", "ProtocolRegistry", "given"]
 
 
 class ProtocolRegistry:

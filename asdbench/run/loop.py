@@ -7,9 +7,9 @@ validation); after each epoch that copy is validated (optionally with recomputed
 statistics), the best one by validation CE is saved, and the whole state is checkpointed
 atomically so an interrupted run resumes to the same result. When compiling, only the live
 model is compiled: the eager copy is the one that is validated, selected and evaluated.
-A method that declares training stages (:mod:`asdbench.run.stages`) trains them in order, each
-with its own optimiser, loss and parameters; the checkpoint records the stage, and only the
-final stage's epochs are selected from.
+A method that declares training stages trains them in order (:class:`~asdbench.run.stages.StagePlan`
+holds their state), each with its own optimiser, loss and parameters; the checkpoint records
+the stage, and only the final stage's epochs are selected from.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -32,11 +32,11 @@ from asdbench.ema import WeightEMA
 from asdbench.model import ASDModel
 from asdbench.progress import make_progress
 from asdbench.registry import AsdbenchError
-from asdbench.run import checkpoint, stages
+from asdbench.run import checkpoint
 from asdbench.run.device import autocast, precision
 from asdbench.run.evaluate import recalibrate_batchnorm, validation_loss
 from asdbench.run.rundir import RunDir
-from asdbench.run.stages import StageSpan
+from asdbench.run.stages import StagePlan, StageSpan, stage_loss
 from asdbench.run.tensors import Split
 from asdbench.speed import prepare_for_speed, speed_options
 
@@ -70,17 +70,11 @@ class TrainState:
     sched: torch.optim.lr_scheduler.LRScheduler
     gen: torch.Generator  # epoch permutations and mixup permutations
     rng: np.random.Generator  # mixup's λ
+    train: TrainSettings  # what each stage's optimiser is made from
+    stages: StagePlan
     epoch: int = 0  # epochs finished
     best: float = math.inf  # validation CE of the selected model
     best_epoch: int = -1
-    # a method with stages: where each trains, the one the optimiser is for, the settings
-    # its optimiser is made from, the live tensors its weight decay shrinks, and which
-    # parameters were trainable before any stage froze some
-    plan: list[StageSpan] | None = None
-    stage: int = 0
-    train: TrainSettings | None = None
-    decay: list[torch.Tensor] = field(default_factory=list)
-    trainable: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def create(cls, model: ASDModel, cfg: RunConfig, device: torch.device,
@@ -90,7 +84,7 @@ class TrainState:
         for a method with stages). Whether the model was compiled is
         ``"compile" in model.asdbench_speed``."""
         t = cfg.train
-        plan = stages.plan_for(model.method, t.epochs)
+        plan = StagePlan.for_model(model, t.epochs, t.live_weight_decay, f"method {cfg.method}")
         speed = speed_options(t, total_steps)
         prepare_for_speed(model, device, channels_last=speed["channels_last"])
         ema_model = copy.deepcopy(model)
@@ -101,63 +95,33 @@ class TrainState:
 
                 _dynamo.config.suppress_errors = True
             prepare_for_speed(model, device, channels_last=False, compile=True)
-        # with stages the live decay is the stage's own (after_step): of what it trains only
-        ema = WeightEMA(model, ema_model, t.ema_decay, 0.0 if plan else t.live_weight_decay,
+        # with stages the live decay is the stage's own (StagePlan.after_step): of what it trains
+        ema = WeightEMA(model, ema_model, t.ema_decay, 0.0 if plan.staged else t.live_weight_decay,
                         t.ema_warmup, enabled=t.ema)
         opt = make_optimizer(model, t)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             opt, T_max=t.sched_t_max or t.epochs, eta_min=t.eta_min_factor * t.lr)
         state = cls(model, ema_model, ema, opt, sched, torch.Generator().manual_seed(cfg.seed),
-                    np.random.default_rng(cfg.seed), plan=plan, train=t)
-        if plan is not None:
-            state.trainable = {n: p.requires_grad for n, p in model.named_parameters()}
-            names = [n for n, _ in model.named_modules()] + list(state.trainable)
-            for span in plan:
-                stages.check_trains(span.stage, names, f"method {cfg.method}")
-            state.use_stage(stages.stage_at(plan, 0).index)
+                    np.random.default_rng(cfg.seed), t, plan)
+        if plan.staged:
+            state.use_stage(plan.at(0).index)
         return state
 
     def use_stage(self, index: int) -> None:
-        """Make the optimiser, schedule and live decay of stage ``index`` (fresh, as at its
-        start) and freeze the parameters it does not train."""
-        span, t = self.plan[index], self.train
-        trains = span.stage.trains
-        chosen = {n for n, ok in self.trainable.items() if ok and stages.under(n, trains)}
-        params = []
-        for name, p in self.model.named_parameters():
-            p.requires_grad_(name in chosen)
-            if name in chosen:
-                params.append(p)
+        """Enter stage ``index`` with a fresh optimiser and schedule, as at its start."""
+        t, span = self.train, self.stages.spans[index]
+        params = self.stages.enter(self.model, index)
         lr = t.lr * span.stage.lr_scale
         self.opt = make_optimizer(self.model, t, params, lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.opt, T_max=t.sched_t_max or span.epochs, eta_min=t.eta_min_factor * lr)
-        # as WeightEMA's live decay: every float32 entry (BN statistics too), here only those
-        # of the parts the stage trains, and none of the parameters it leaves alone
-        self.decay = [v for k, v in self.model.state_dict().items()
-                      if t.live_weight_decay and v.dtype == torch.float32
-                      and stages.under(k, trains) and (k in chosen or k not in self.trainable)]
-        self.stage = index
 
     def span(self) -> StageSpan | None:
         """The stage that trains the next epoch, its optimiser made (None: no stages)."""
-        if self.plan is None:
-            return None
-        span = stages.stage_at(self.plan, self.epoch)
-        if span.index != self.stage:
+        span = self.stages.at(self.epoch)
+        if span is not None and span.index != self.stages.current:
             self.use_stage(span.index)
         return span
-
-    @torch.no_grad()
-    def after_step(self) -> None:
-        """The stage's live weight decay, after the optimiser and EMA steps (as WeightEMA)."""
-        if self.decay:
-            torch._foreach_mul_(self.decay, 1.0 - self.train.live_weight_decay)
-
-    def release(self) -> None:
-        """Give every parameter back the trainability it had before the stages."""
-        for name, p in self.model.named_parameters():
-            p.requires_grad_(self.trainable.get(name, p.requires_grad))
 
     def state_dict(self, run_id: str) -> dict[str, Any]:
         state = {"run_id": run_id, "epoch": self.epoch - 1, "best": self.best,
@@ -166,19 +130,14 @@ class TrainState:
                  "scheduler": self.sched.state_dict(), "torch_rng": self.gen.get_state(),
                  "ema_steps": self.ema.steps,
                  "numpy_rng": json.dumps(self.rng.bit_generator.state)}
-        if self.plan is not None:  # the stage the optimiser state belongs to
-            state["stage"] = self.stage
+        if self.stages.staged:  # the stage the optimiser state belongs to
+            state["stage"] = self.stages.current
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        staged = self.plan is not None
-        if staged != ("stage" in state):
-            raise ValueError(f"a checkpoint {'without' if staged else 'with'} training stages, "
-                             f"for a method {'with' if staged else 'without'} them")
-        if staged:
-            if not 0 <= state["stage"] < len(self.plan):
-                raise ValueError(f"stage {state['stage']} of {len(self.plan)} stages")
-            self.use_stage(state["stage"])
+        stage = self.stages.checkpointed(state)
+        if stage is not None:
+            self.use_stage(stage)
         self.model.load_state_dict(state["model"])
         self.ema_model.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
@@ -225,21 +184,13 @@ def steps_per_epoch(n: int, train: TrainSettings) -> int:
     return min(steps, train.max_steps_per_epoch) if train.max_steps_per_epoch else steps
 
 
-def stage_loss(model: ASDModel, span: StageSpan | None) -> Callable[..., Any] | None:
-    """The loss a stage trains on, called as ``model.loss`` (None: ``model.loss`` itself)."""
-    if span is None or span.stage.loss == "loss":
-        return None
-    fn = getattr(model.method, span.stage.loss)
-    return lambda wave, feats, y_a, y_b, lam: fn(model(wave, feats), y_a, y_b, lam)
-
-
 def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSettings,
                 device: torch.device, tick: Callable[[], None],
                 span: StageSpan | None = None) -> dict[str, float]:
     """One pass over ``split`` in the epoch's random order (on the loss of stage ``span``);
     mean loss and accuracy (NaN for a method without class logits), speed."""
     model, method, bs = state.model, state.model.method, train.batch_size
-    loss_fn = stage_loss(model, span)
+    loss_fn = stage_loss(model, span.stage if span else None)
     model.train()
     t0 = time.perf_counter()
     # indices live where the data does: slicing them per step copies nothing
@@ -256,7 +207,7 @@ def train_epoch(state: TrainState, split: Split, steps: int, train: TrainSetting
                                                  state.rng, state.gen)
         loss, logits = train_step(model, state.opt, state.ema, wave, feats, y, y_b, lam,
                                   device, train.amp, loss_fn)
-        state.after_step()
+        state.stages.after_step()
         loss_sum += loss.float()
         if logits is not None:
             acc_sum += (logits.argmax(1) == y).float().mean()
@@ -404,8 +355,7 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
                 bar.console.print(epoch_line(record, t.epochs, selected))
             if on_epoch is not None:
                 on_epoch(record)
-    if state.plan is not None:
-        state.release()
+    state.stages.release(state.model)
     # evaluation shapes differ from training ones: evaluate the eager copy, not the compiled one
     state.ema_model.load_state_dict(run.load_model(device))
     summary = {"best_epoch": state.best_epoch, "best_val_loss": state.best, "epochs": t.epochs,
@@ -413,7 +363,6 @@ def fit(cfg: RunConfig, model: ASDModel, train_split: Split, val_split: Split, r
                **({"selected_on_test": True, "best_test_selection": -state.best}
                   if t.select == "test" else {}),
                "speed": list(getattr(model, "asdbench_speed", []))}
-    if state.plan is not None:
-        summary["stages"] = [{"name": s.stage.name, "first_epoch": s.start, "epochs": s.epochs}
-                             for s in state.plan]
+    if state.stages.staged:
+        summary["stages"] = state.stages.summary()
     return state.ema_model, summary

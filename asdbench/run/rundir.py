@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asdbench.atomic import atomic_path, atomic_write_text, sweep_temp_files
+from asdbench.claims import Claim, Claims, Heartbeat, describe_holder, held_for_this_process
 from asdbench.data import DEFAULT_SET
 from asdbench.registry import AsdbenchError
 
@@ -97,14 +98,6 @@ class RunDir:
         error naming it. A matrix's cell trains under the claim its matrix took for it, and
         keeps it fresh while it trains. Temporary files a killed writer left in the folder
         are removed once it is held."""
-        from asdbench.matrix.claims import (  # noqa: PLC0415
-            Claim,
-            Claims,
-            Heartbeat,
-            describe_holder,
-            held_for_this_process,
-        )
-
         claims = Claims(self.path.parent.parent, owner=owner)
         info = claims.holder(self.name)
         own = not held_for_this_process(info)

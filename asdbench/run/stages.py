@@ -1,5 +1,5 @@
 """Training stages: a method that trains in more than one stage (pre-training, then
-fine-tuning) declares them, and the engine trains them in order.
+fine-tuning) declares them, and the engine trains them in order (:class:`StagePlan`).
 
 A method declares ``stages``, a sequence of :class:`Stage`; a method without it trains in one
 stage of ``train.epochs`` epochs, on ``loss``, with every parameter, exactly as before stages
@@ -9,14 +9,21 @@ its ``lr_scale``) and cosine schedule over its own epochs, trains only the param
 names, and the live weight decay (``train.live_weight_decay``) shrinks only what it trains;
 the EMA copy follows the live model across stages. Model selection (``train.select``) applies
 to the final stage only. :class:`Stage` is the SDK's (:mod:`asdbench.sdk.protocols`).
+
+:class:`StagePlan` holds all of a run's stage state: where each stage trains, which one the
+optimiser is for, the tensors its live decay shrinks and what was trainable before any stage
+froze a parameter. The training loop (:mod:`asdbench.run.loop`) makes each stage's optimiser.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
+
+import torch
+from torch import nn
 
 from asdbench.errors import AsdbenchError
 from asdbench.sdk.protocols import Stage
@@ -142,3 +149,94 @@ def check_trains(stage: Stage, module_names: Iterable[str], owner: str = "method
         raise AsdbenchError(f"{owner}: stage '{stage.name}' trains {', '.join(unknown)}, "
                             f"not a part of the model (parts: {', '.join(PARTS)}, or a "
                             "module inside one, e.g. method.<attribute>)")
+
+
+def stage_loss(model: nn.Module, stage: Stage | None) -> Callable[..., Any] | None:
+    """The loss ``stage`` trains on, called as ``model.loss`` (None: ``model.loss`` itself)."""
+    if stage is None or stage.loss == "loss":
+        return None
+    fn = getattr(model.method, stage.loss)
+    return lambda wave, feats, y_a, y_b, lam: fn(model(wave, feats), y_a, y_b, lam)
+
+
+@dataclass
+class StagePlan:
+    """A run's stages and the state of the one that trains now.
+
+    A method without stages has no spans: it trains every parameter on ``loss`` under
+    WeightEMA's own live decay, and its checkpoints, log records and summary name no stage.
+    """
+
+    spans: list[StageSpan]
+    live_weight_decay: float = 0.0
+    current: int = 0  # the stage the optimiser is for
+    decay: list[torch.Tensor] = field(default_factory=list)  # what the live decay shrinks
+    trainable: dict[str, bool] = field(default_factory=dict)  # before any stage froze some
+
+    @classmethod
+    def for_model(cls, model: nn.Module, epochs: int, live_weight_decay: float,
+                  owner: str) -> StagePlan:
+        """The stages of ``model.method`` placed in ``epochs``, each checked to train parts
+        of ``model``; a bad declaration is a one-line error naming ``owner``."""
+        spans = plan_for(model.method, epochs)
+        if spans is None:
+            return cls([])
+        trainable = {n: p.requires_grad for n, p in model.named_parameters()}
+        names = [n for n, _ in model.named_modules()] + list(trainable)
+        for span in spans:
+            check_trains(span.stage, names, owner)
+        return cls(spans, live_weight_decay, trainable=trainable)
+
+    @property
+    def staged(self) -> bool:
+        return bool(self.spans)
+
+    def at(self, epoch: int) -> StageSpan | None:
+        """The stage that trains epoch ``epoch`` (None: no stages)."""
+        return stage_at(self.spans, epoch) if self.spans else None
+
+    def enter(self, model: nn.Module, index: int) -> list[nn.Parameter]:
+        """Make stage ``index`` the current one: freeze the parameters it does not train and
+        aim its live decay; returns the parameters it trains."""
+        trains = self.spans[index].stage.trains
+        chosen = {n for n, ok in self.trainable.items() if ok and under(n, trains)}
+        params = []
+        for name, p in model.named_parameters():
+            p.requires_grad_(name in chosen)
+            if name in chosen:
+                params.append(p)
+        # as WeightEMA's live decay: every float32 entry (BN statistics too), here only those
+        # of the parts the stage trains, and none of the parameters it leaves alone
+        self.decay = [v for k, v in model.state_dict().items()
+                      if self.live_weight_decay and v.dtype == torch.float32
+                      and under(k, trains) and (k in chosen or k not in self.trainable)]
+        self.current = index
+        return params
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """The stage's live weight decay, after the optimiser and EMA steps (as WeightEMA)."""
+        if self.decay:
+            torch._foreach_mul_(self.decay, 1.0 - self.live_weight_decay)
+
+    def release(self, model: nn.Module) -> None:
+        """Give every parameter back the trainability it had before the stages."""
+        for name, p in model.named_parameters():
+            p.requires_grad_(self.trainable.get(name, p.requires_grad))
+
+    def checkpointed(self, state: dict[str, Any]) -> int | None:
+        """The stage a checkpoint was written in (None: no stages); ValueError when the
+        checkpoint and the plan disagree on having stages."""
+        if self.staged != ("stage" in state):
+            raise ValueError(f"a checkpoint {'without' if self.staged else 'with'} training "
+                             f"stages, for a method {'with' if self.staged else 'without'} them")
+        if not self.staged:
+            return None
+        if not 0 <= state["stage"] < len(self.spans):
+            raise ValueError(f"stage {state['stage']} of {len(self.spans)} stages")
+        return state["stage"]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Each stage's name, first epoch and epochs, for the run's metrics."""
+        return [{"name": s.stage.name, "first_epoch": s.start, "epochs": s.epochs}
+                for s in self.spans]

@@ -1,7 +1,8 @@
 """The plugin SDK: everything a plugin package imports from asdbench.
 
-A plugin needs ``from asdbench.sdk import ...`` (and ``asdbench.sdk.synth`` for sound
-generators); nothing else of asdbench is a supported import for plugins.
+A plugin needs ``from asdbench.sdk import ...``; nothing else of asdbench is a supported
+import for plugins (besides :mod:`asdbench.sdk.metrics` for metric maths and
+:mod:`asdbench.testing` for tests).
 
 - registering: :data:`hookimpl`, :class:`Component` (aliases, option schemas),
   :class:`Option` (type, range, choices, help of one option);
@@ -21,7 +22,8 @@ generators); nothing else of asdbench is a supported import for plugins.
   :func:`is_complete`; resumable, checked downloads: :class:`Archive`, :func:`download`;
 - scorers: :class:`ScoringInputs` and the maths :func:`l2_normalize`,
   :func:`cosine_similarity`, :func:`knn_cosine_distance`, :func:`cross_entropy`; metric
-  protocols: ``MetricProtocol`` (and the maths to write one with, :mod:`asdbench.sdk.metrics`);
+  protocols: :class:`MetricProtocol`, its submission ``LAYOUTS`` (and the maths to write one
+  with, :mod:`asdbench.sdk.metrics`);
   leaderboard tables: :class:`TableKind`, ``OFFICIAL``; test-set names ``DEV``, ``EVAL``;
 - the optional seams some components add (``own_score``, ``fit_train``, ...): the protocols
   of :data:`asdbench.sdk.protocols.SEAMS`.
@@ -61,6 +63,7 @@ from asdbench.sdk.datasets import (
     write_wavs,
 )
 from asdbench.sdk.helpers import atomic_dir, cache_dir, is_complete, progress
+from asdbench.sdk.metric_protocols import LAYOUTS, MetricProtocol
 from asdbench.sdk.protocols import (
     LOG_MEL,
     Backbone,
@@ -85,7 +88,7 @@ __all__ = [
     "ListedDataset", "GeneratedDataset", "write_wavs", "parse_types", "audio_spec",
     "audio_files", "subfolders", "id_from_name", "join", "PROTOCOLS",
     "cache_dir", "progress", "atomic_dir", "is_complete", "TableKind", "OFFICIAL",
-    "DEV", "EVAL",
+    "DEV", "EVAL", "MetricProtocol", "LAYOUTS",
 ]
 
 # Names whose modules are heavier (numpy, pandas): imported when a plugin first asks for them.
@@ -93,7 +96,6 @@ _LAZY = {
     "ScoringInputs": "asdbench.scoring", "l2_normalize": "asdbench.scoring",
     "cosine_similarity": "asdbench.scoring", "knn_cosine_distance": "asdbench.scoring",
     "cross_entropy": "asdbench.scoring",
-    "MetricProtocol": "asdbench.metrics.protocols",
     "Archive": "asdbench.fetch", "download": "asdbench.fetch",
 }
 __all__ += list(_LAZY)

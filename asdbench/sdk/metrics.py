@@ -23,7 +23,7 @@ from asdbench.metrics.core import (
     summary,
 )
 from asdbench.metrics.decision import precision_recall_f1
-from asdbench.metrics.protocols import MetricProtocol
+from asdbench.sdk.metric_protocols import MetricProtocol
 
 __all__ = ["MetricProtocol", "BASE_COLUMNS", "HMEAN_FLOOR", "MAX_FPR", "auc_pauc",
            "entries_of_type", "group_entry", "harmonic_mean", "hmean_of", "mean_of", "min_of",

@@ -38,6 +38,13 @@ def asdbench_datasets() -> list[Component]:
             train_defaults=SYNTHETIC_TRAIN_DEFAULTS,
         ),
         Component(
+            "synthetic-shift", "asdbench_datasets.shift:make_synthetic_shift",
+            dict(options.SHIFT_OPTIONS),
+            "synthetic machine sounds with a DCASE 2022-style domain shift (few target-domain "
+            "training clips at another speed and background); no download",
+            train_defaults={"train.epochs": options.SHIFT_EPOCHS},
+        ),
+        Component(
             "dcase2020", "asdbench_datasets.dcase2020:make_dcase2020",
             dict(options.DCASE2020_OPTIONS),
             "DCASE 2020 Task 2 development set (root), optionally + evaluation set (eval_root)",

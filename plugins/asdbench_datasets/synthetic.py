@@ -4,7 +4,7 @@
 Why: a benchmark must run out of the box, on a CPU, in minutes, and still rank methods the way
 real data does. On DCASE 2020, machine-ID classifiers beat density models because the IDs of
 a type are physical machines of one model, told apart by many fine cues, and a fault changes
-the machine's own signature. The generator is built that way (:mod:`asdbench.sdk.synth`):
+the machine's own signature. The generator is built that way (:mod:`.sound.synth`):
 
 - **IDs**: machines of one model that differ in several properties at once: speed (within a
   few %), harmonic amplitude profile, structural resonances (which colour both harmonics and
@@ -13,7 +13,7 @@ the machine's own signature. The generator is built that way (:mod:`asdbench.sdk
 - **types**: ``fan`` (7 blades), ``pump`` (5 vanes), ``gearbox`` (27-tooth mesh with
   sidebands), ``valve`` (strongly non-stationary: flow bursts and clicks of a cycling solenoid
   valve) and ``conveyor`` (the ToyConveyor case: IDs a third as different as the others').
-- **faults** (:mod:`asdbench.sdk.faults`, amounts documented there): bearing wear (a resonance
+- **faults** (:mod:`.sound.faults`, amounts documented there): bearing wear (a resonance
   raised and moved up, impulses at the bearing frequency), imbalance (1x order and
   sidebands), a damaged blade/vane/tooth/belt lug (pass-harmonic profile, once-per-revolution
   modulation), loosened mounts (resonances move down), cavitation and leaks (broadband sound
@@ -25,7 +25,7 @@ the machine's own signature. The generator is built that way (:mod:`asdbench.sdk
   below the machine (colour, another machine's hum), with unrelated knocks in normal and
   anomalous clips alike: normal variation every ID shares.
 
-Version 3 (session 5, issue 14; version 2's values: ``asdbench.sdk.synth.VERSION_2``); what
+Version 3 (session 5, issue 14; version 2's values: ``sound.synth.VERSION_2``); what
 was measured on each: ``results/synthetic-calibration.md``.
 
 Clips are written once as 16-bit WAVs in the DCASE 2020 development layout under
@@ -58,7 +58,9 @@ from asdbench.sdk import (
     parse_types,
     write_wavs,
 )
-from asdbench.sdk.synth import (
+from asdbench_datasets.dcase2020 import list_dev
+from asdbench_datasets.options import SYNTHETIC_GENERATOR_VERSION
+from asdbench_datasets.sound.synth import (
     TYPES,
     Machine,
     make_machine,
@@ -67,8 +69,6 @@ from asdbench.sdk.synth import (
     stable_code,
     to_pcm16,
 )
-from asdbench_datasets.dcase2020 import list_dev
-from asdbench_datasets.options import SYNTHETIC_GENERATOR_VERSION
 
 # Bump (in asdbench_datasets.options) whenever the generated sound changes: the folder name
 # (parameter hash) and every run id (the option data.generator_version) change with it.

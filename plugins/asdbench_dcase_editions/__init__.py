@@ -1,1 +1,1 @@
-"""Provide the DCASE Task 2 editions 2021-2025 (datasets, protocols) and ``synthetic-shift``."""
+"""Provide the DCASE Task 2 editions 2021-2025 (datasets, protocols)."""

@@ -1,4 +1,4 @@
-"""Registers the DCASE 2021-2025 datasets and ``synthetic-shift`` (entry point ``dcase_editions``).
+"""Registers the DCASE 2021-2025 datasets and protocols (entry point ``dcase_editions``).
 
 The dataset hook imports only the light option schemas (:mod:`asdbench_dcase_editions.options`)
 and names each factory as a ``"module:function"`` string, which the registry imports on the first
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from asdbench.sdk import Component, hookimpl
 from asdbench_dcase_editions.editions import EDITIONS, EPOCHS
-from asdbench_dcase_editions.options import SHIFT_EPOCHS, SHIFT_OPTIONS, edition_options
+from asdbench_dcase_editions.options import edition_options
 
 
 @hookimpl
 def asdbench_datasets() -> list[Component]:
-    components = [
+    return [
         Component(
             edition.name, f"asdbench_dcase_editions.dataset:make_{edition.name}",
             edition_options(edition),
@@ -24,14 +24,6 @@ def asdbench_datasets() -> list[Component]:
         )
         for year, edition in EDITIONS.items()
     ]
-    components.append(Component(
-        "synthetic-shift", "asdbench_dcase_editions.shift:make_synthetic_shift",
-        dict(SHIFT_OPTIONS),
-        "synthetic machine sounds with a DCASE 2022-style domain shift (few target-domain "
-        "training clips at another speed and background); no download",
-        train_defaults={"train.epochs": SHIFT_EPOCHS},
-    ))
-    return components
 
 
 @hookimpl

@@ -10,11 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from asdbench_datasets import synthetic
+from asdbench_datasets.options import SYNTHETIC_TYPES
+from asdbench_datasets.sound import faults, synth
 
 from asdbench.config import resolve
 from asdbench.data import ANOMALY, NORMAL, AudioSpec
 from asdbench.plugins import get_registry
-from asdbench.sdk import faults, synth
 from asdbench.testing import EASY_RUN
 
 SR = 16000
@@ -95,6 +96,10 @@ def test_generation_is_bit_identical_per_seed_and_records_its_options(tmp_path):
 
 
 # --- IDs --------------------------------------------------------------------------------------
+
+
+def test_the_dataset_offers_every_type_the_generator_makes():
+    assert SYNTHETIC_TYPES == synth.TYPES
 
 
 def test_ids_are_machines_of_one_model_differing_in_several_properties():

@@ -7,7 +7,7 @@ noise), a noise colour and a rotation-locked modulation; a valve is a cycle of o
 closings instead of a steady sound. :func:`make_machine` draws one physical machine of a
 type's model (deviations scaled by the type's spread and ``similarity``), :func:`render`
 renders a clip of it in a factory room, and a fault changes the ID's own signature
-(:mod:`asdbench.sdk.faults`, re-exported here). The shipped ``synthetic`` and
+(:mod:`.faults`, re-exported here). The shipped ``synthetic`` and
 ``synthetic-shift`` datasets are built from them.
 """
 
@@ -15,19 +15,18 @@ from __future__ import annotations
 
 import copy
 import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
-from asdbench.data import ANOMALY, AudioSpec
-from asdbench.errors import AsdbenchError
-from asdbench.sdk.faults import (  # noqa: F401 (re-exported: what fault tests use)
+from asdbench.sdk import ANOMALY, AsdbenchError, AudioSpec
+from asdbench_datasets.sound.faults import (  # noqa: F401 (re-exported: what fault tests use)
     FAULTS,
     apply_fault,
     fault_sound,
     valve_timing,
 )
-from asdbench.sdk.signals import (  # noqa: F401 (re-exported building blocks)
+from asdbench_datasets.sound.machine import Machine
+from asdbench_datasets.sound.signals import (  # noqa: F401 (re-exported building blocks)
     harmonic_series,
     limit_peak,
     noise_bursts,
@@ -94,7 +93,7 @@ CLIP_EQ_DB = 3.0
 # values in versions 2 and 3 (what larger values did: results/synthetic-calibration.md).
 SPEED_WALK = 0.002
 FAULT_DUTY = 1.0
-# Version 2's values of the constants version 3 changed (``f.``: asdbench.sdk.faults), in the
+# Version 2's values of the constants version 3 changed (``f.``: the faults module), in the
 # format of bench/synthetic_probe.py's variants: that tool, given these, renders version 2.
 VERSION_2 = {
     "ID_STRENGTHS": (1.0, 0.45), "SEVERITY": (0.35, 1.0),
@@ -105,39 +104,6 @@ VERSION_2 = {
     "OPERATING_SPEEDS": (1.0,), "CLIP_EQ_DB": 0.0, "f.PASS_DB": 6.0, "f.MOUNT_SHIFT": 0.10,
     "f.BEARING_SHIFT": 0.12, "f.LOAD_SLOWDOWN": 0.0,
 }
-
-
-@dataclass
-class Machine:
-    """The sound of one machine ID (its fixed parameters)."""
-
-    machine_type: str
-    rot_hz: float  # shaft rotation frequency
-    orders: np.ndarray  # orders of the tonal series (multiples of rot_hz)
-    amps_db: np.ndarray  # their levels
-    pass_order: int  # blade / vane / tooth / roller count: the pass harmonics are its multiples
-    res_f: np.ndarray  # structural resonances: centre (Hz), bandwidth (Hz), gain (dB)
-    res_bw: np.ndarray
-    res_db: np.ndarray
-    noise_band: tuple[float, float]
-    noise_tilt: float  # dB/octave
-    noise_db: float  # flow noise level relative to the tonal part
-    am_depth: float  # depth of the flow noise modulation by the rotation
-    am_order: float  # the order that modulates the flow noise
-    bearing_order: float  # outer-race defect frequency / shaft frequency
-    event_period: float  # valve cycle (s); 0 = a steadily running machine
-    event_duty: float  # fraction of the cycle the valve is open
-    event_freq: float  # resonance the valve's clicks ring
-    event_decay: float
-    event_db: float
-    gain_db: float
-    strength: float  # fault strength multiplier of this ID (small = hard ID)
-    # what faults change (1 / 0 when healthy): pass-harmonic modulation, 1x modulation
-    pass_am: float = 0.0
-    shaft_am: float = 0.0
-    leak_db: float = -99.0  # broadband component in a band the ID lacks (leak, cavitation)
-    leak_band: tuple[float, float] = (0.0, 0.0)
-    crackle: bool = False  # the leak band as dense bursts (cavitation) rather than a hiss
 
 
 def _base(machine_type: str) -> dict:

@@ -22,11 +22,11 @@ at severity ``s`` (1 = full strength; a clip's severity is drawn per clip and pe
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from asdbench.sdk.signals import (
+from asdbench_datasets.sound.machine import Machine
+from asdbench_datasets.sound.signals import (
     noise_bursts,
     periodic_times,
     poisson_times,
@@ -34,9 +34,6 @@ from asdbench.sdk.signals import (
     rms,
     shaped_noise,
 )
-
-if TYPE_CHECKING:
-    from asdbench.sdk.synth import Machine
 
 # The faults of each type (anomalous clips cycle through them evenly).
 FAULTS: dict[str, tuple[str, ...]] = {
@@ -59,7 +56,7 @@ MOUNT_GAIN_DB = 3.0
 LEAK_DB = -16.0
 STICK_DELAY = 0.4
 # Faults that load the motor slow the shaft by LOAD_SLOWDOWN * s (relative; 0 in generator
-# version 2). Version 3's amounts; version 2's are in asdbench.sdk.synth.VERSION_2.
+# version 2). Version 3's amounts; version 2's are in synth.VERSION_2.
 LOAD_SLOWDOWN = 0.03
 LOADING_FAULTS = ("bearing", "imbalance", "mount", "cavitation")
 

@@ -2,8 +2,8 @@
 
 Why: the 2022-2025 scoring path (sections, source/target domains, few target training clips,
 AUC(source)/AUC(target)/pAUC harmonic mean) must train and score end to end without a
-download. The sounds are those of the ``synthetic`` dataset (its generator is imported, not
-copied); a section is one machine (an "ID" there). The target domain of every section is the
+download. The sounds are those of the ``synthetic`` dataset (the same machine-sound model,
+:mod:`asdbench_datasets.sound`); a section is one machine (an "ID" there). The target domain of every section is the
 same machine running faster (``target_speed``, e.g. 1.06 = 6 % faster) in another room: an
 added background (``target_background_db`` relative to the machine, band-limited hum and
 noise; "none" for no extra background). As in DCASE 2022+, the target domain has only a few
@@ -16,7 +16,9 @@ Files are written once, DCASE 2022-style, under ``<root>/synthetic-shift/<parame
     <type>/train/section_XX_{source,target}_train_normal_NNNN_spd_<S>_bg_<A|B>.wav
     <type>/test/section_XX_{source,target}_test_{normal,anomaly}_NNNN_spd_<S>_bg_<A|B>.wav
 
-and listed by the same parser as the real editions. Official protocol: "dcase2022".
+and listed from the plan that wrote them (the names parse as DCASE 2022+ names; the
+``dcase_editions`` plugin's tests check that). Official protocol: "dcase2022", which that
+plugin provides.
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ from asdbench.sdk import (
     DataReport,
     GeneratedDataset,
     audio_spec,
+    bool_option,
     float_option,
     int_option,
     join,
     parse_types,
     write_wavs,
 )
-from asdbench.sdk.synth import (
+from asdbench_datasets.options import SHIFT_VERSION
+from asdbench_datasets.sound.synth import (
     TYPES,
     Machine,
     limit_peak,
@@ -55,9 +59,10 @@ from asdbench.sdk.synth import (
     stable_code,
     to_pcm16,
 )
-from asdbench_dcase_editions.dataset import attribute_classes, bool_option, list_labelled
-from asdbench_dcase_editions.names import SOURCE, TARGET
-from asdbench_dcase_editions.options import SHIFT_VERSION
+
+SOURCE, TARGET = "source", "target"
+# The clip attributes a DCASE 2021+ listing gives: the set's name and the attribute string.
+SET_KEY, ATTR_KEY = "set", "attributes"
 
 
 def domain_machine(machine: Machine, domain: str, target_speed: float) -> Machine:
@@ -181,7 +186,8 @@ class SyntheticShift(GeneratedDataset):
             target_speed=_float(options, "target_speed", 0.0),
             target_background_db=None if background is None else float(background),
         )
-        self.attribute_classes = bool_option(options, "attribute_classes", self.name)
+        self.attribute_classes = bool_option(options, "attribute_classes", "data",
+                                             owner=self.name)
         self._set_base(options, progress)
 
     def write(self, folder: Path) -> None:
@@ -191,10 +197,26 @@ class SyntheticShift(GeneratedDataset):
         folder = self.ensure()
         clips: list[Clip] = []
         for t in self.plan.types:
-            clips += list_labelled(folder / t, t, "synthetic-shift", report, dataset=self.name)
-        if self.attribute_classes:
-            clips, _ = attribute_classes(clips)
+            clips += list_planned(folder, self.plan, t, self.attribute_classes)
         return clips
+
+
+def list_planned(folder: Path, plan: ShiftPlan, machine_type: str,
+                 attribute_classes: bool) -> list[Clip]:
+    """One type's clips as a DCASE 2022+ listing gives them: training clips, then test clips,
+    each sorted by file name. With ``attribute_classes`` each clip's class is its attribute
+    string (every domain has training clips, so every test string was trained)."""
+    clips = {TRAIN: [], TEST: []}
+    for rel, t, s, domain, split, label, _ in plan.files():
+        if t != machine_type:
+            continue
+        attrs = attribute_string(domain, plan.target_speed)
+        clips[split].append(Clip(
+            path=folder / rel, machine_type=t, machine_id=f"{s:02d}", split=split, label=label,
+            domain=domain, attributes=((SET_KEY, "synthetic-shift"), (ATTR_KEY, attrs)),
+            subclass=attrs if attribute_classes else ""))
+    return [c for split in (TRAIN, TEST)
+            for c in sorted(clips[split], key=lambda c: Path(c.path).name)]
 
 
 def make_synthetic_shift(options: dict[str, Any]) -> SyntheticShift:

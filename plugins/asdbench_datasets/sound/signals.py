@@ -1,7 +1,6 @@
 """Signal building blocks of the sound generators (pure functions of a random generator):
 band-limited and slowly varying noise, harmonic series of a running shaft phase, resonant and
-noise bursts, event times, peak limiting and 16-bit conversion. Plugins import them from
-:mod:`asdbench.sdk.synth`."""
+noise bursts, event times, peak limiting and 16-bit conversion."""
 
 from __future__ import annotations
 
