@@ -1,7 +1,7 @@
 """Int8 post-training quantisation of an exported ONNX scoring model (ONNX Runtime's quantiser).
 
-Only the weighted operators (convolutions, matrix products, recurrent cells) of the backbone
-and the method head are quantised, but for the first layers, which read the features. The
+Only the weighted operators (convolutions and matrix products: what ONNX Runtime's static
+quantiser handles; recurrent cells stay float) of the backbone and the method head are quantised, but for the first layers, which read the features. The
 frontend and the scorer stay float32: the log-Mel's
 filterbank acts on power spectra before the log, whose range int8 cannot hold, and the
 scorer's distances are the score itself. Parts are told apart by the name scopes the
@@ -37,7 +37,7 @@ import numpy as np
 from asdbench.registry import AsdbenchError
 
 QUANTIZED_PARTS = ("backbone", "method")
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU")
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 SHAPE_OPS = ("Shape", "Size")  # their output is a shape, not data
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 STATIC = "static"
