@@ -348,6 +348,8 @@ def test_int8_export_runs_in_onnxruntime_and_eval_reproduces_it(name, tmp_path):
     cfg = resolve({**TINY_RUN, **INT8_ARCHITECTURES[name]}, registry)
     _, run = train_and_evaluate(cfg, tmp_path / "results", progress=False)
     fp32 = pd.read_csv(run.path / "scores.csv")
+    trained = json.loads((run.path / "metrics.json").read_text())  # the training cost recorded
+    assert trained["train_peak_mb"] > 0 and trained["train_peak_measure"].startswith("process")
     result = CliRunner().invoke(export_cli.command, ["--run", str(run.path), "--quantize", "int8"])
     assert result.exit_code == 0, result.output
     out = run.path / "export" / "model-int8.onnx"
