@@ -337,8 +337,11 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
         if quantize:
             fp32, model_tmp = model_tmp, tmp / f"model-{quantize}{SUFFIX[fmt]}"
             batches = calibration_batches(run, registry, calibration_clips)
-            meta["quantization"] = {**quantize_onnx(fp32, model_tmp, batches),
-                                    "calibration_clips": sum(len(b) for b in batches)}
+            try:
+                done = quantize_onnx(fp32, model_tmp, batches)
+            except AsdbenchError as exc:
+                raise AsdbenchError(f"--quantize {quantize} of {run_dir}: {exc}") from None
+            meta["quantization"] = {**done, "calibration_clips": sum(len(b) for b in batches)}
         if verify:
             err = _verify(module, model_tmp, fmt, run.audio.num_samples,
                           None if quantize else VERIFY_TOLERANCE)

@@ -133,8 +133,9 @@ def quantize_onnx(fp32: str | Path, out: str | Path,
 
     nodes = quantizable_nodes(onnx.load(str(fp32)))
     if not nodes:
-        raise AsdbenchError(f"{fp32}: no weighted operator ({', '.join(WEIGHTED_OPS)}) in the "
-                            "backbone or method head to quantise")
+        raise AsdbenchError(f"no weighted operator ({', '.join(WEIGHTED_OPS)}) in the "
+                            "backbone or method head to quantise (a model without a network "
+                            "has nothing for int8)")
     if calibration is None:
         raise AsdbenchError("int8 quantisation needs calibration clips")
     names = [n.name for n in nodes]
@@ -147,7 +148,7 @@ def quantize_onnx(fp32: str | Path, out: str | Path,
                         calibrate_method=CalibrationMethod.MinMax)
     written = count_quantized(onnx.load(str(out)))
     if not written:
-        raise AsdbenchError(f"{fp32}: ONNX Runtime's quantiser left all {len(names)} "
+        raise AsdbenchError(f"ONNX Runtime's quantiser left all {len(names)} "
                             f"{'/'.join(op_types)} nodes float32; report it with the run")
     return {"mode": STATIC, "nodes": len(names), "op_types": op_types,
             "quantized_ops": written, "weights": "int8, per output channel",
