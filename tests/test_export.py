@@ -324,8 +324,8 @@ INT8_ARCHITECTURES = {
                      "train.ema_warmup": False, "train.bn_recalibrate": 0,
                      "train.epochs": 10},
 }
-# MobileNetV2's int8 scores follow fp32 less closely on these runs (results/cost.md: 0.85 with
-# its first layer float, per-channel weights and fixed ranges); the others reach 0.95.
+# MobileNetV2's int8 scores follow fp32 less closely on these tiny runs than the others' do
+# (results/cost.md, "Tiny runs": measured, and what was tried).
 INT8_MIN_SPEARMAN = {"mobilenetv2": 0.80}
 
 
