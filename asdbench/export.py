@@ -193,26 +193,37 @@ def _run_exported(path: Path, fmt: str, wave: Tensor) -> Tensor:
     if fmt == "torchscript":
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            return torch.jit.load(str(path), map_location="cpu")(wave)
+            model = torch.jit.load(str(path), map_location="cpu")
+            return torch.cat([model(wave), *(model(wave[i:i + 1]) for i in range(len(wave)))])
     import onnxruntime as ort  # noqa: PLC0415 - optional extra
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return torch.from_numpy(session.run(None, {"wave": wave.numpy()})[0])
+    x = wave.numpy()
+    return torch.from_numpy(np.concatenate([session.run(None, {"wave": x})[0],
+                                            *(session.run(None, {"wave": x[i:i + 1]})[0]
+                                              for i in range(len(x)))]))
 
 
 def _verify(module: ScoringModel, out: Path, fmt: str, num_samples: int,
             tolerance: float | None = VERIFY_TOLERANCE) -> float:
     """The saved file's scores on random clips (batch 3, another size than the one traced)
     against the eager model's: their largest difference. Above ``tolerance`` (None: any
-    finite difference) it is an error naming the file."""
+    finite difference) it is an error naming the file. So is a file whose scores of a clip
+    alone differ from its scores in the batch by more than :data:`VERIFY_TOLERANCE`."""
     check = _example(num_samples, batch=3, seed=1)
     with torch.no_grad():
         want = module(check)
-    got = _run_exported(out, fmt, check)
+    both = _run_exported(out, fmt, check)
+    got, alone = both[:len(check)], both[len(check):]
     err = float((got - want).abs().max()) if got.shape == want.shape else float("inf")
     if not (err <= tolerance if tolerance is not None else np.isfinite(err)):
         raise AsdbenchError(f"{out}: exported {fmt} model disagrees with the run's model "
                             f"(max |Δscore| = {err:.3g}, shape {tuple(got.shape)})")
+    batch_err = float((got - alone).abs().max()) if got.shape == alone.shape else float("inf")
+    if not batch_err <= VERIFY_TOLERANCE:
+        raise AsdbenchError(f"{out}: a clip's exported {fmt} score depends on the clips "
+                            f"scored with it (max |Δscore| = {batch_err:.3g}, batch of 3 "
+                            "against one by one)")
     return err
 
 
@@ -326,8 +337,11 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
         if quantize:
             fp32, model_tmp = model_tmp, tmp / f"model-{quantize}{SUFFIX[fmt]}"
             batches = calibration_batches(run, registry, calibration_clips)
-            meta["quantization"] = {**quantize_onnx(fp32, model_tmp, batches),
-                                    "calibration_clips": sum(len(b) for b in batches)}
+            try:
+                done = quantize_onnx(fp32, model_tmp, batches)
+            except AsdbenchError as exc:
+                raise AsdbenchError(f"--quantize {quantize} of {run_dir}: {exc}") from None
+            meta["quantization"] = {**done, "calibration_clips": sum(len(b) for b in batches)}
         if verify:
             err = _verify(module, model_tmp, fmt, run.audio.num_samples,
                           None if quantize else VERIFY_TOLERANCE)

@@ -4,7 +4,10 @@ test set scored (``asdbench eval --exported``).
 The evaluation is the run's own, with the file in place of the run's model and scorer: the
 same test clips and decision rule, thresholds fitted on the file's scores of the run's
 training clips (a scorer that scores training clips held out, as k-NN does, gives them their
-in-sample scores here). It is written as an evaluation of the run,
+in-sample scores here). Each clip is scored alone, one call per clip, as a deployment scores
+a clip as it arrives: the scores are then bit for bit those a user gets from the file. (An
+int8 export's activation ranges are fixed, so batches give the same scores up to float
+rounding; see :mod:`asdbench.quantize`.) It is written as an evaluation of the run,
 ``RUN/eval/exported-<precision>-<hash>/``, with ``export.format`` and ``export.precision`` in
 its config, so that the leaderboard shows it as a row of its own beside the run's.
 """
@@ -20,7 +23,7 @@ import numpy as np
 
 from asdbench.registry import AsdbenchError
 
-BATCH = 16  # clips scored per call of the exported model
+BATCH = 1  # clips per call of the exported model: one, as a deployment scores a clip
 EXPORT_KEYS = ("export.format", "export.precision")
 
 
@@ -103,7 +106,7 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
 def own_scores(model: ExportedModel, waves: np.ndarray, class_index: np.ndarray,
                batch: int = BATCH) -> np.ndarray:
     """Each clip's score at its own class: ``waves`` (int16 as the cache holds them, or
-    float) through ``model`` ``batch`` clips at a time."""
+    float) through ``model`` ``batch`` clips per call."""
     scale = 1.0 / 32768.0 if np.issubdtype(np.asarray(waves[:0]).dtype, np.integer) else 1.0
     out = np.empty(len(class_index), dtype=np.float64)
     for start in range(0, len(class_index), batch):

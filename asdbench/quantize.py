@@ -1,7 +1,7 @@
 """Int8 post-training quantisation of an exported ONNX scoring model (ONNX Runtime's quantiser).
 
-Only the weighted operators (convolutions, matrix products, recurrent cells) of the backbone
-and the method head are quantised, but for the first layers, which read the features. The
+Only the weighted operators (convolutions and matrix products: what ONNX Runtime's static
+quantiser handles; recurrent cells stay float) of the backbone and the method head are quantised, but for the first layers, which read the features. The
 frontend and the scorer stay float32: the log-Mel's
 filterbank acts on power spectra before the log, whose range int8 cannot hold, and the
 scorer's distances are the score itself. Parts are told apart by the name scopes the
@@ -9,10 +9,16 @@ scorer's distances are the score itself. Parts are told apart by the name scopes
 first scope is the :class:`asdbench.export.ScoringModel` attribute, ``frontend``,
 ``backbone``, ``method`` or ``scores``).
 
-A graph with a convolution among those operators is quantised statically (QDQ, signed int8
-activations and weights as ONNX Runtime advises for CPUs, weights per channel, activation
-ranges from calibration clips: the run's training clips); one without
-(autoencoders, IDNN: linear layers) dynamically (weights int8, activation ranges per call).
+Every graph is quantised statically: QDQ, signed int8 activations and weights as ONNX Runtime
+advises for CPUs, weights per channel, activation ranges fixed from calibration clips (the
+run's training clips). Fixed ranges make a clip's score independent of the clips scored with
+it in a batch. Dynamic quantisation is not used, for two reasons. It takes each activation's
+range from the whole batch of every call, so a clip's score would change with its batch.
+And ONNX Runtime's dynamic quantiser rewrites every ``Gemm`` (torch's linear layers) into
+``MatMul`` + ``Add`` under new names, so the named linear layers of the autoencoders were
+left float32 while the file said int8 (onnxruntime 1.32.0,
+``onnxruntime/quantization/onnx_quantizer.py`` lines 75-76). A quantised file without a
+quantised operator is refused (:func:`count_quantized`).
 The result runs in plain ONNX Runtime on a CPU.
 """
 
@@ -31,10 +37,13 @@ import numpy as np
 from asdbench.registry import AsdbenchError
 
 QUANTIZED_PARTS = ("backbone", "method")
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU")
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 SHAPE_OPS = ("Shape", "Size")  # their output is a shape, not data
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-STATIC, DYNAMIC = "static", "dynamic"
+STATIC = "static"
+# operators that exist only in a quantised graph
+QUANTIZED_OPS = ("QuantizeLinear", "QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger",
+                 "MatMulInteger", "DynamicQuantizeLinear")
 
 
 def node_part(node: Any) -> str:
@@ -100,40 +109,48 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
+def count_quantized(model: Any) -> int:
+    """How many nodes of an ONNX ``ModelProto`` exist only in a quantised graph."""
+    return sum(n.op_type in QUANTIZED_OPS for n in model.graph.node)
+
+
 def quantize_onnx(fp32: str | Path, out: str | Path,
                   calibration: Iterable[np.ndarray] | None) -> dict[str, Any]:
     """Write the int8 version of the ONNX model ``fp32`` to ``out``; returns what was done.
 
-    ``calibration`` (batches of waveforms ``[B, L]``) sets the activation ranges of a static
-    quantisation; it is consumed only when the graph has convolutions to quantise. Returns
-    ``{"mode": "static"|"dynamic", "nodes": count, "op_types": [...]}``.
+    ``calibration`` (batches of waveforms ``[B, L]``) sets the activation ranges of the
+    static quantisation. Returns what the sidecar records: ``mode`` ("static"), ``nodes``,
+    ``op_types``, ``quantized_ops`` (:func:`count_quantized` of the written file), and how
+    ``weights`` and ``activations`` are quantised.
     """
     import onnx  # noqa: PLC0415 - optional extra
     from onnxruntime.quantization import (  # noqa: PLC0415
         CalibrationMethod,
         QuantFormat,
         QuantType,
-        quantize_dynamic,
         quantize_static,
     )
 
     nodes = quantizable_nodes(onnx.load(str(fp32)))
     if not nodes:
-        raise AsdbenchError(f"{fp32}: no weighted operator ({', '.join(WEIGHTED_OPS)}) in the "
-                            "backbone or method head to quantise")
+        raise AsdbenchError(f"no weighted operator ({', '.join(WEIGHTED_OPS)}) in the "
+                            "backbone or method head to quantise (a model without a network "
+                            "has nothing for int8)")
+    if calibration is None:
+        raise AsdbenchError("int8 quantisation needs calibration clips")
     names = [n.name for n in nodes]
     op_types = sorted({n.op_type for n in nodes})
-    static = any(op.startswith("Conv") for op in op_types)
     with _quiet():
-        if static:
-            if calibration is None:
-                raise AsdbenchError("static int8 quantisation needs calibration clips")
-            quantize_static(str(fp32), str(out), _Calibration(calibration),
-                            quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
-                            nodes_to_quantize=names, per_channel=True,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax)
-        else:
-            quantize_dynamic(str(fp32), str(out), op_types_to_quantize=op_types,
-                             nodes_to_quantize=names, weight_type=QuantType.QInt8)
-    return {"mode": STATIC if static else DYNAMIC, "nodes": len(names), "op_types": op_types}
+        quantize_static(str(fp32), str(out), _Calibration(calibration),
+                        quant_format=QuantFormat.QDQ, op_types_to_quantize=op_types,
+                        nodes_to_quantize=names, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    written = count_quantized(onnx.load(str(out)))
+    if not written:
+        raise AsdbenchError(f"ONNX Runtime's quantiser left all {len(names)} "
+                            f"{'/'.join(op_types)} nodes float32; report it with the run")
+    return {"mode": STATIC, "nodes": len(names), "op_types": op_types,
+            "quantized_ops": written, "weights": "int8, per output channel",
+            "activations": "int8, per tensor, ranges fixed by min/max calibration: a clip's "
+                           "score does not depend on the batch it is scored in"}

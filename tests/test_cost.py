@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -119,3 +120,16 @@ def test_cost_columns_match_describe_and_a_hand_count(tmp_path):
     assert math.isnan(got["params"].iloc[3]) and got["cpu_ms_machine"].iloc[3] == ""
     elsewhere = add_cost_columns(df.iloc[:1], registry, records[1:], "this CPU")
     assert math.isnan(elsewhere["cpu_ms"].iloc[0]) and elsewhere["cpu_ms_machine"].iloc[0] == ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="Linux /proc only")
+def test_peak_training_memory_on_cpu_is_the_process_peak_rss_in_mb():
+    import torch
+
+    from asdbench.run.device import peak_memory
+
+    got = peak_memory(torch.device("cpu"))
+    status = Path("/proc/self/status").read_text()
+    hwm_kb = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1])
+    assert got["train_peak_measure"] == "process RSS (ru_maxrss)"
+    assert got["train_peak_mb"] == pytest.approx(hwm_kb / 1024, rel=0.05)

@@ -945,3 +945,20 @@ def test_plots_of_each_set_read_that_sets_clips_only(set_results, tmp_path):
     track = table(df).attrs["tracks"][0]["track"].replace("·", "_")
     assert {f"leaderboard_{track}_dev_average.auc.png", f"roc_{track}_eval_fan.png",
             f"scores_{run.name}_dev.png", f"scores_{run.name}_eval.png"} <= names
+
+
+def test_peak_training_memory_is_a_cost_column(tmp_path):
+    """A run's recorded ``train_peak_mb`` reaches the table as "train MB"; a run without one
+    (written before it was recorded) shows none."""
+    res = tmp_path / "res"
+    with_peak = write_run(res, {"fan": 0.9}, method="arcface")
+    write_run(res, {"fan": 0.8}, method="os-scl")
+    path = with_peak / "metrics.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "train_peak_mb": 1234.4,
+                                "train_peak_measure": "process RSS (ru_maxrss)"}))
+    text = render(table(collect(res, registry())), "markdown")
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    cells = {r[1]: r[header.index("train MB")]
+             for r in ([c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:])}
+    assert cells == {"arcface": "1234", "os-scl": "—"}

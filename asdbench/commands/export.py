@@ -21,11 +21,11 @@ QUANTIZE = ("int8",)
               help="torchscript (torch.jit.load) or onnx (onnxruntime). Default: torchscript, "
                    "onnx with --quantize.")
 @click.option("--quantize", type=click.Choice(QUANTIZE),
-              help="int8: ONNX Runtime's post-training quantisation of the backbone and "
-                   "method head (static, calibrated on the run's training clips, for "
-                   "convolutional models; dynamic for linear ones).")
+              help="int8: ONNX Runtime's static post-training quantisation of the backbone "
+                   "and method head, calibrated on the run's training clips (a clip's "
+                   "score does not depend on its batch).")
 @click.option("--calibration-clips", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Training clips that calibrate a static int8 quantisation.")
+              help="Training clips that calibrate the int8 quantisation.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write (default <run>/export/model.pt, model.onnx or "
                    "model-int8.onnx).")

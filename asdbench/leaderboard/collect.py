@@ -234,7 +234,8 @@ def _run_rows(metrics: Any, run_dir: Path, defaults: _Defaults) -> list[dict[str
             "official": name == m.get("official_protocol"),
             "run_id": m.get("run_id", run_dir.name), "path": str(run_dir),
             "best_epoch": m.get("best_epoch"), "epochs": m.get("epochs"),
-            "wall_time_s": m.get("wall_time_s"), "note": note, "rescored": "",
+            "wall_time_s": m.get("wall_time_s"), "train_peak_mb": m.get("train_peak_mb"),
+            "note": note, "rescored": "",
         }
         pm = _dict(pm, f"protocols.{name}")
         row.update(_metric_items("average", pm.get("average", {})))

@@ -49,3 +49,28 @@ def autocast(device: torch.device, amp: Any, training: bool = False) -> torch.au
     dtype = torch.float16 if precision(device, amp) == "fp16" else torch.bfloat16
     return torch.autocast(device.type, dtype=dtype,
                           enabled=amp_enabled(device, amp, training))
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start counting the peak memory of ``device`` anew (CUDA only: a process's RSS peak
+    cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    """The most memory training held: ``{"train_peak_mb": MB, "train_peak_measure": what}``.
+
+    On CUDA, the tensors allocated on the device since :func:`reset_peak_memory`
+    (``torch.cuda.max_memory_allocated``). Elsewhere, the process's peak resident set
+    (``ru_maxrss``): the whole process since it started, data and earlier runs in it too.
+    """
+    if device.type == "cuda":
+        return {"train_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+                "train_peak_measure": "cuda max_memory_allocated"}
+    import resource  # noqa: PLC0415 - POSIX only
+    import sys  # noqa: PLC0415
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+    return {"train_peak_mb": mb, "train_peak_measure": "process RSS (ru_maxrss)"}

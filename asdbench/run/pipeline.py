@@ -21,7 +21,7 @@ from asdbench.metrics.protocols import ProtocolRegistry
 from asdbench.metrics.sets import decided_metrics, write_set_submissions
 from asdbench.model import ASDModel, build_model
 from asdbench.registry import AsdbenchError, Registry
-from asdbench.run.device import select_device
+from asdbench.run.device import peak_memory, reset_peak_memory, select_device
 from asdbench.run.evaluate import (
     check_scorer_fits,
     clip_sets,
@@ -106,8 +106,10 @@ def train_run(cfg: RunConfig, registry: Registry, run: RunDir, *, resume: bool =
 
     test_metric = (test_selection_metric(cfg, registry, splits, device)
                    if cfg.train.select == "test" else None)  # reads test labels: marked
+    reset_peak_memory(device)
     model, summary = fit(cfg, model, splits.train, splits.val, run, device, resume=resume,
                          progress=progress, on_epoch=on_epoch, test_metric=test_metric)
+    summary = {**summary, **peak_memory(device)}
     frame, train_frame, inputs = score_test_clips(cfg, registry, model, splits, run, device)
     protocols, metric_registry = list(data.dataset.protocols), protocol_registry(loaded)
     metrics = {"run_id": cfg.run_id, "config": cfg,
