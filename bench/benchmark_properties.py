@@ -52,7 +52,7 @@ AUC = ".auc"
 
 @dataclass
 class Row:
-    """One leaderboard row: its per-ID AUCs (seeds averaged), type of each ID, and its runs."""
+    """Hold one leaderboard row: its per-ID AUCs (seeds averaged), each ID's type, its runs."""
 
     name: str
     per_id: dict[str, float]
@@ -60,14 +60,14 @@ class Row:
     n: int
 
     def units(self, minus: Row | None = None) -> list:
-        """The jackknife units (machine type, {"auc": [value]}), per ID, minus ``minus``'s."""
+        """Return the jackknife units (machine type, {"auc": [value]}) per ID, less ``minus``'s."""
         ids = sorted(self.per_id if minus is None else self.per_id.keys() & minus.per_id)
         return [(self.types[i], {"auc": [self.per_id[i] - (minus.per_id[i] if minus else 0.0)]})
                 for i in ids]
 
 
 def run_ids(matrix: Path) -> set[str]:
-    """The run ids of a matrix config, or those a matrix's ``status.json`` lists."""
+    """Return the run ids of a matrix config, or those a matrix's ``status.json`` lists."""
     if matrix.name == "status.json":
         status = json.loads(matrix.read_text())
         return set(status.get("done", [])) | set(status.get("skipped", []))
@@ -77,14 +77,14 @@ def run_ids(matrix: Path) -> set[str]:
 
 
 def row_name(method: str, scorer: str) -> str:
-    """A row's name: the method, ``(embeddings)`` when a classifier is scored per ID."""
+    """Name a row: its method, with ``(embeddings)`` when a classifier is scored per ID."""
     if method == "gaussian":
         return REFERENCE
     return f"{method} (embeddings)" if scorer == EMBEDDINGS else method
 
 
 def load_rows(results: Path, matrix: Path, protocol: str | None) -> dict[str, Row]:
-    """The matrix's rows of one protocol (each row's official one by default), by name; the
+    """Read the matrix's rows of one protocol (each row's official one by default), by name; the
     reference's re-scorings of each run (``eval/reference``) are left out: the matrix's own
     reference row scores the same clips."""
     from asdbench.plugins import get_registry
@@ -114,20 +114,20 @@ def load_rows(results: Path, matrix: Path, protocol: str | None) -> dict[str, Ro
 
 
 def average(row: Row, minus: Row | None = None) -> tuple[float, float]:
-    """Average AUC in points (mean over types of the mean over IDs), and its 95 % half-width."""
+    """Return the average AUC in points (types' mean of IDs' mean) and its 95 % half-width."""
     units = row.units(minus)
     full = statistic_of("auc")(units)
     return 100 * full, 100 * jackknife(units, statistic_of("auc"))[1]
 
 
 def signed(value: float, half: float | None = None) -> str:
-    """``+1.2 ± 3.4`` with a true minus sign."""
+    """Format ``+1.2 ± 3.4`` with a true minus sign."""
     text = f"{value:+.1f}".replace("-", "−")
     return text if half is None or math.isnan(half) else f"{text} ± {half:.1f}"
 
 
 def difference_table(rows: dict[str, Row]) -> list[str]:
-    """(i), (ii) and (iv): each classifier minus the baselines and the reference."""
+    """Tabulate (i), (ii) and (iv): each classifier minus the baselines and the reference."""
     cls = [c for c in CLASSIFIERS if c in rows]
     heads = [c if c != "softmax" else "softmax (MobileNetV2)" for c in cls]
     out = ["| difference (points, ± 95 % half-width) | " + " | ".join(heads) + " |",
@@ -144,7 +144,7 @@ def difference_table(rows: dict[str, Row]) -> list[str]:
 
 
 def embedding_table(rows: dict[str, Row]) -> list[str]:
-    """(iii): each classifier's embeddings scored per ID, minus its own score and the
+    """Tabulate (iii): each classifier's embeddings scored per ID, less its own score and the
     reference."""
     cls = [c for c in CLASSIFIERS if f"{c} (embeddings)" in rows and c in rows]
     if not cls:
@@ -160,7 +160,7 @@ def embedding_table(rows: dict[str, Row]) -> list[str]:
 
 
 def averages_table(rows: dict[str, Row]) -> list[str]:
-    """Every row's average AUC with its 95 % interval, and its mean AUC per machine type."""
+    """Tabulate every row's average AUC with its 95 % interval, and its AUC per machine type."""
     types = sorted({t for r in rows.values() for t in r.types.values()})
     out = ["| row | runs | average AUC | 95 % half-width | " + " | ".join(types) + " |",
            "|---|---:|---:|---:|" + "---:|" * len(types)]
@@ -183,7 +183,7 @@ def averages_table(rows: dict[str, Row]) -> list[str]:
 
 
 def kendall_table(rows: dict[str, Row]) -> list[str]:
-    """(v): the paper's Table II systems against the benchmark's nearest rows, and tau."""
+    """Tabulate (v): the paper's Table II systems against the benchmark's nearest rows, and tau."""
     pairs = [(s, paper, name, average(rows[name])[0]) for s, paper, name in TABLE2
              if name in rows]
     out = ["| Table II system | paper | synthetic (row used) |", "|---|---:|---:|"]
@@ -196,7 +196,7 @@ def kendall_table(rows: dict[str, Row]) -> list[str]:
 
 
 def report(rows: dict[str, Row]) -> str:
-    """The section's tables as markdown."""
+    """Join the section's tables as markdown."""
     parts = [difference_table(rows), embedding_table(rows), averages_table(rows),
              kendall_table(rows)]
     return "\n\n".join("\n".join(p) for p in parts if p) + "\n"

@@ -27,7 +27,7 @@ NOT_PUBLISHED = ("*.pt", "*.safetensors", "*.npy")  # as .gitignore
 
 
 def listed_runs(status: Path) -> set[str]:
-    """The run ids a matrix's ``status.json`` lists as done or skipped (finished)."""
+    """Return the run ids a matrix's ``status.json`` lists as done or skipped (finished)."""
     data = json.loads(status.read_text())
     return set(data.get("done", [])) | set(data.get("skipped", []))
 
