@@ -13,13 +13,16 @@
 
 The maths takes its protocols as an argument; :func:`default_protocols` gives those of the
 process-wide plugin set to a caller that passes none. The names below are imported on first
-use, so that importing the light submodules does not import pandas and sklearn.
+use, so that importing the light submodules (:mod:`~asdbench.metrics.builtin` is loaded by
+``asdbench --help``) does not import pandas and sklearn.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from asdbench.plugins import default_plugins  # the face, not the maths, asks the plugins
 
 if TYPE_CHECKING:  # the same names, for type checkers
     from asdbench.metrics.core import (
@@ -54,8 +57,7 @@ __all__ = [
 
 def default_protocols() -> ProtocolRegistry:
     """The protocols of the process-wide plugin set."""
-    from asdbench.metrics.compute import protocol_registry as of_plugins
-    from asdbench.plugins import default_plugins  # the face, not the maths, asks the plugins
+    from asdbench.metrics.compute import protocol_registry as of_plugins  # pandas, sklearn
 
     return of_plugins(default_plugins())
 
