@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+import torchaudio.functional as AF
 
 from asdbench.data import AudioSpec
 from asdbench.registry import AsdbenchError
@@ -85,9 +87,6 @@ def resample(x: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     bounded memory for any pair of rates: by the rational approximation of
     :func:`resample_ratio` (torchaudio's kernel grows with the product of the ratio's terms:
     16001 Hz taken exactly would need gigabytes)."""
-    import torch
-    import torchaudio.functional as AF
-
     p, q = resample_ratio(orig_rate, new_rate)
     y = AF.resample(torch.from_numpy(np.ascontiguousarray(x)), q, p)
     return y.numpy().astype(np.float32, copy=False)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from asdbench.config import resolve
 from asdbench.registry import CONFIG_PREFIX, AsdbenchError, Registry
 
 TEN_SECONDS = 10.0
@@ -55,8 +56,6 @@ def architecture_label(cfg: Mapping[str, Any], registry: Registry | None = None)
     arch = architecture(cfg)
     defaults: Mapping[str, Any] = {}
     if registry is not None:
-        from asdbench.config import resolve  # noqa: PLC0415
-
         defaults = resolve({kind: arch[kind] for kind in MODEL_KINDS}, registry)
     options = ", ".join(f"{k}={v}" for k, v in sorted(arch.items())
                         if k not in MODEL_KINDS and (k not in defaults or defaults[k] != v))
@@ -70,7 +69,8 @@ _MODEL_COSTS: dict[tuple, dict[str, Any]] = {}
 def model_cost(cfg: Mapping[str, Any], registry: Registry, num_classes: int) -> dict[str, Any]:
     """``{"params", "flops_10s", "flops_clip", "clip_seconds"}`` of the model of ``cfg`` with
     ``num_classes`` classes (remembered per architecture, class count and clip length)."""
-    from asdbench.modelinfo import describe_model  # noqa: PLC0415 - torch
+    # torch: the leaderboard and `asdbench plugins` import this module
+    from asdbench.modelinfo import describe_model  # noqa: PLC0415
 
     clip = float(cfg.get("data.clip_seconds", TEN_SECONDS))
     key = (architecture_key(cfg), int(num_classes), clip)

@@ -92,7 +92,7 @@ def check_dataset(dataset: Any, audio: AudioSpec | None = None, *, decode: bool 
 def _decode_all(clips: list[Clip], audio: AudioSpec, cache_dir: str | os.PathLike | None,
                 progress: bool, report: DataReport) -> dict[str, str]:
     """Decode every clip set as a run does; the problem category of each unusable clip."""
-    from asdbench.cache import NothingDecoded, load_waveforms  # torch only when decoding
+    from asdbench.cache import NothingDecoded, load_waveforms  # noqa: PLC0415 - torch: decoding only
 
     reasons: dict[str, str] = {}
     for group in _groups(clips).values():
@@ -157,7 +157,7 @@ def _fatal(clips: list[Clip], unusable: dict[str, str], audio: AudioSpec) -> str
 
 
 def _reason(category: str, audio: AudioSpec) -> str:
-    from asdbench.audio import TOO_SHORT  # soundfile: not for `asdbench --help`
+    from asdbench.audio import TOO_SHORT  # noqa: PLC0415 - torch: not for `asdbench --help`
 
     if category == TOO_SHORT:
         return f"{category} for data.clip_seconds={audio.clip_seconds:g}"

@@ -36,12 +36,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from asdbench.atomic import atomic_write_bytes
+from asdbench.cache import load_waveforms
 from asdbench.config import component_options
 from asdbench.data import TRAIN
 from asdbench.meta import __version__
 from asdbench.plugins import get_registry
 from asdbench.quantize import quantize_onnx
 from asdbench.registry import AsdbenchError, Registry
+from asdbench.run.load import load_run
 
 FORMATS = ("torchscript", "onnx")
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
@@ -277,8 +279,6 @@ def calibration_batches(run, registry: Registry, clips: int,
                         batch: int = CALIBRATION_BATCH) -> list[np.ndarray]:
     """Up to ``clips`` of the run's training clips, evenly spread over them in dataset order,
     as float32 waveform batches ``[B, L]``: what static int8 quantisation calibrates on."""
-    from asdbench.cache import load_waveforms  # noqa: PLC0415
-
     cfg = run.config
     dataset = registry.create("dataset", cfg["dataset"], component_options(cfg, "dataset"))
     train = [c for c in dataset.clips() if c.split == TRAIN]
@@ -306,8 +306,6 @@ def export_run(run_dir: str | Path, fmt: str = "torchscript", out: str | Path | 
     The model and its sidecar (holding the model's SHA-256) are written beside ``out`` under
     temporary names and moved into place together (:func:`_publish`). Returns the model path.
     """
-    from asdbench.run.load import load_run  # noqa: PLC0415 - keeps `import asdbench.export` light
-
     if fmt not in FORMATS:
         raise AsdbenchError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     if quantize not in (None, *QUANTIZE):

@@ -20,8 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from asdbench.cache import load_waveforms
+from asdbench.config import resolve
+from asdbench.data import TEST, TRAIN, AudioSpec
+from asdbench.export import file_sha256
+from asdbench.metrics.compute import protocol_registry
+from asdbench.metrics.decision import DecisionRule, fit_thresholds
+from asdbench.metrics.sets import decided_metrics
+from asdbench.plugins import default_plugins, get_registry
 from asdbench.registry import AsdbenchError
+from asdbench.run.evaluate import clip_sets, scores_frame
+from asdbench.run.rundir import RunDir
+from asdbench.run.service import check_writable
 
 BATCH = 1  # clips per call of the exported model: one, as a deployment scores a clip
 EXPORT_KEYS = ("export.format", "export.precision")
@@ -50,8 +62,6 @@ class ExportedModel:
             self._session = ort.InferenceSession(str(self.path), options,
                                                  providers=["CPUExecutionProvider"])
         elif self.format == "torchscript":
-            import torch  # noqa: PLC0415
-
             if threads:
                 torch.set_num_threads(threads)
             with warnings.catch_warnings():
@@ -65,8 +75,6 @@ class ExportedModel:
         x = np.ascontiguousarray(waves, dtype=np.float32)
         if self.format == "onnx":
             return self._session.run(None, {"wave": x})[0]
-        import torch  # noqa: PLC0415
-
         with torch.no_grad():
             return self._module(torch.from_numpy(x)).numpy()
 
@@ -78,8 +86,6 @@ def sidecar_of(path: Path) -> Path:
 def read_sidecar(path: str | Path) -> dict[str, Any]:
     """The sidecar of an exported model, checked against the model's bytes (its ``sha256``);
     a missing, unreadable or mismatched one is a one-line error."""
-    from asdbench.export import file_sha256  # noqa: PLC0415 - torch
-
     path = Path(path)
     side = sidecar_of(path)
     again = "run asdbench export again"
@@ -121,17 +127,6 @@ def evaluate_exported(run_dir: str | Path, file: str | Path, *, progress: bool =
     """Metrics of a run's test set scored through the exported model ``file`` (of that run),
     written to ``RUN/eval/exported-<precision>-<sha256[:8]>/`` (``scores.csv``,
     ``metrics.json``); the returned metrics hold ``eval_dir`` too."""
-    from asdbench.cache import load_waveforms  # noqa: PLC0415 - numpy/torch
-    from asdbench.config import resolve  # noqa: PLC0415
-    from asdbench.data import TEST, TRAIN, AudioSpec  # noqa: PLC0415
-    from asdbench.metrics.compute import protocol_registry  # noqa: PLC0415
-    from asdbench.metrics.decision import DecisionRule, fit_thresholds  # noqa: PLC0415
-    from asdbench.metrics.sets import decided_metrics  # noqa: PLC0415
-    from asdbench.plugins import default_plugins, get_registry  # noqa: PLC0415
-    from asdbench.run.evaluate import clip_sets, scores_frame  # noqa: PLC0415
-    from asdbench.run.rundir import RunDir  # noqa: PLC0415
-    from asdbench.run.service import check_writable  # noqa: PLC0415
-
     folder = RunDir(run_dir)
     info = folder.read_run_info()
     model = ExportedModel(file, threads)

@@ -38,6 +38,7 @@ import itertools
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from asdbench.data import AudioSpec
@@ -45,9 +46,11 @@ from asdbench.errors import AsdbenchError
 from asdbench.meta import PROJECT_NAME
 from asdbench.model import ASDModel, build_method, build_model
 from asdbench.options import as_option
+from asdbench.plugins import load_plugins
 from asdbench.registry import Component, Registry
 from asdbench.run.loop import trains
 from asdbench.run.stages import declared, stage_loss, under
+from asdbench.scoring import ScoringInputs
 from asdbench.sdk.protocols import FrontendInfo, IncompatibleComponents, has_own_score
 
 if TYPE_CHECKING:
@@ -96,8 +99,6 @@ class Combo(NamedTuple):
 
 def installed_registry() -> Registry:
     """The registry of every installed plugin (what ``asdbench`` itself would use)."""
-    from asdbench.plugins import load_plugins  # here: only a test needs the plugin manager
-
     return load_plugins().registry
 
 
@@ -277,8 +278,6 @@ def check_options(component: Component) -> None:
 def check_scorer(registry: Registry, name: str, dim: int = 8, per_class: int = 24) -> None:
     """Scorer ``name`` (default options) fits on two classes of random train embeddings and
     logits (source and target domain) and gives one finite score per test clip."""
-    from asdbench.scoring import ScoringInputs  # here: numpy-only, but scorers only
-
     rng = np.random.default_rng(0)
 
     def inputs(n: int) -> ScoringInputs:
@@ -301,8 +300,6 @@ def check_scorer(registry: Registry, name: str, dim: int = 8, per_class: int = 2
 def score_table(rows: list[tuple]) -> Any:
     """A run's score table from ``(machine_type, machine_id, domain, label, score)`` rows, with
     generated file names: what a protocol's ``compute`` receives."""
-    import pandas as pd
-
     df = pd.DataFrame(rows, columns=["machine_type", "machine_id", "domain", "label", "score"])
     df.insert(0, "file", [f"clip_{i:04d}.wav" for i in range(len(df))])
     return df

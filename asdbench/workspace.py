@@ -14,6 +14,7 @@ Standard library only: the command modules import this at ``asdbench --help`` ti
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 ENV_VAR = "ASDBENCH_RESULTS"
@@ -40,8 +41,6 @@ def private_matplotlib_dir() -> None:
     """Point matplotlib's config and font cache (``MPLCONFIGDIR``) at a per-user temporary
     folder unless the user set one: plotting never writes to ``$HOME``. Call before
     matplotlib is imported."""
-    import tempfile
-
     user = getattr(os, "getuid", lambda: "user")()
     os.environ.setdefault("MPLCONFIGDIR",
                           os.path.join(tempfile.gettempdir(), f"asdbench-matplotlib-{user}"))

@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from asdbench.config import COMPONENT_DEFAULTS, NON_IDENTITY_KEYS, is_location, resolve
+from asdbench.cost import add_cost_columns, read_latency_records
 from asdbench.data import DEFAULT_SET, DEV, EVAL
 from asdbench.matrix.grid import load_matrix, plan
 from asdbench.registry import KINDS, AsdbenchError, Registry
@@ -298,8 +299,7 @@ def collect(results_dir: str | Path, registry: Registry | Callable[[], Registry]
 
 def _with_cost(df: pd.DataFrame, defaults: _Defaults, results_dir: Path) -> pd.DataFrame:
     """``df`` with the cost columns (:mod:`asdbench.cost`)."""
-    from asdbench.cost import add_cost_columns, read_latency_records
-    from asdbench.run.provenance import cpu_model
+    from asdbench.run.provenance import cpu_model  # noqa: PLC0415 - torch: not for `plugins`
 
     try:
         if not isinstance(defaults.registry, Registry):

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from asdbench.atomic import atomic_path  # noqa: E402
+from asdbench.cost import pareto_front  # noqa: E402
 from asdbench.leaderboard.collect import MEASURED  # noqa: E402
 from asdbench.leaderboard.ranking import CI_SUFFIX  # noqa: E402
 from asdbench.leaderboard.render import by_track  # noqa: E402
@@ -181,8 +182,6 @@ def pareto_plot(tbl: pd.DataFrame, path: str | Path, cost: str) -> Path | None:
     ``cost`` (a column of :data:`PARETO_COSTS`), the Pareto front drawn as a line; None when
     fewer than one row has both. On the log scale a zero cost (no network) is drawn at the
     left edge, marked ``0``."""
-    from asdbench.cost import pareto_front  # noqa: PLC0415
-
     metric = _primary(tbl)
     if cost not in tbl or f"{metric}_mean" not in tbl:
         return None

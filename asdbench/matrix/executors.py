@@ -133,7 +133,7 @@ def visible_gpus() -> list[str]:
         ids = [d.strip() for d in env.split(",") if d.strip()]
         return [] if not ids or ids[0] == "-1" else ids
     try:
-        import torch
+        import torch  # noqa: PLC0415 - torch only when CUDA_VISIBLE_DEVICES is unset
 
         return [str(i) for i in range(torch.cuda.device_count())]
     except Exception:  # no torch or a broken driver: run on the CPU
@@ -300,7 +300,7 @@ class RayExecutor:
                  max_parallel: int | None = None, address: str | None = None,
                  cells_per_gpu: int = 1):
         try:
-            import ray
+            import ray  # noqa: PLC0415 - optional extra
         except ImportError:
             raise AsdbenchError("--executor ray needs Ray: pip install 'asdbench[ray]' "
                                 "(or pip install 'ray[default]')") from None

@@ -13,6 +13,7 @@ from typing import Any
 from asdbench.config import absolute_locations, flatten, load_toml, resolve
 from asdbench.matrix.gpus import parse_memory
 from asdbench.registry import AsdbenchError, Registry, suggest
+from asdbench.run.evaluations import parse_scorers
 
 MATRIX_KEYS = ("name", "description", "axes", "settings", "exclude", "include",
                "cells_per_gpu", "gpu_memory_per_cell")
@@ -218,8 +219,6 @@ def plan(config: dict[str, Any], registry: Registry) -> list[Cell]:
             cfg = resolve({k: v for k, v in cell.overrides.items() if k != SCORERS}, registry)
             cell.run_id = cfg.run_id
             if SCORERS in cell.overrides:
-                from asdbench.run.evaluations import parse_scorers
-
                 cell.overrides[SCORERS] = parse_scorers(cell.overrides[SCORERS])
             to_toml(cell.overrides)  # what the cell's process receives: fails this cell only
         except AsdbenchError as exc:

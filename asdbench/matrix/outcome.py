@@ -7,7 +7,7 @@ resolve to another run id, and prints one JSON object as its last stdout line::
 
 The parent reads that line back from the cell's log and checks it against the cell: the
 run id it expected, the run folder under its own results folder, and that folder finished.
-Only the standard library is imported here: ``asdbench run`` writes the line with it.
+No torch is imported here: the matrix reads the line without it, ``asdbench run`` writes it.
 """
 
 from __future__ import annotations

@@ -13,13 +13,16 @@
 
 The maths takes its protocols as an argument; :func:`default_protocols` gives those of the
 process-wide plugin set to a caller that passes none. The names below are imported on first
-use, so that importing the light submodules does not import pandas and sklearn.
+use, so that importing the light submodules (:mod:`~asdbench.metrics.builtin` is loaded by
+``asdbench --help``) does not import pandas and sklearn.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from asdbench.plugins import default_plugins  # the face, not the maths, asks the plugins
 
 if TYPE_CHECKING:  # the same names, for type checkers
     from asdbench.metrics.core import (
@@ -54,15 +57,14 @@ __all__ = [
 
 def default_protocols() -> ProtocolRegistry:
     """The protocols of the process-wide plugin set."""
-    from asdbench.metrics.compute import protocol_registry as of_plugins
-    from asdbench.plugins import default_plugins  # the face, not the maths, asks the plugins
+    from asdbench.metrics.compute import protocol_registry as of_plugins  # pandas: not for --help
 
     return of_plugins(default_plugins())
 
 
 def protocol_registry(plugins: Any = None) -> ProtocolRegistry:
     """The protocols of ``plugins`` (None: the process-wide set)."""
-    from asdbench.metrics.compute import protocol_registry as of_plugins
+    from asdbench.metrics.compute import protocol_registry as of_plugins  # pandas: not for --help
 
     return default_protocols() if plugins is None else of_plugins(plugins)
 
@@ -70,7 +72,7 @@ def protocol_registry(plugins: Any = None) -> ProtocolRegistry:
 def compute_metrics(scores: Any, protocol: Any, registry: ProtocolRegistry | None = None
                     ) -> dict[str, Any]:
     """:func:`asdbench.metrics.compute.compute_metrics`; protocols by default the process's."""
-    from asdbench.metrics import compute
+    from asdbench.metrics import compute  # pandas: not for --help
 
     if registry is None and isinstance(protocol, str):
         registry = default_protocols()
@@ -80,7 +82,7 @@ def compute_metrics(scores: Any, protocol: Any, registry: ProtocolRegistry | Non
 def compute_all(scores: Any, protocols: Any, *, dataset: str = "",
                 registry: ProtocolRegistry | None = None) -> dict[str, dict[str, Any]]:
     """:func:`asdbench.metrics.compute.compute_all`; protocols by default the process's."""
-    from asdbench.metrics import compute
+    from asdbench.metrics import compute  # pandas: not for --help
 
     return compute.compute_all(scores, protocols, dataset=dataset,
                                registry=registry or default_protocols())
@@ -90,7 +92,7 @@ def write_submission(scores: Any, out_dir: Any, layout: str = "auto",
                      registry: ProtocolRegistry | None = None) -> list[Any]:
     """:func:`asdbench.metrics.submission.write_submission`; protocols by default the
     process's."""
-    from asdbench.metrics import submission
+    from asdbench.metrics import submission  # pandas: not for --help
 
     return submission.write_submission(scores, out_dir, layout,
                                        registry or default_protocols())

@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 
 @hookimpl
 def asdbench_protocols() -> list[MetricProtocol]:
-    from asdbench.metrics.dcase2020 import PROTOCOLS
+    from asdbench.metrics.dcase2020 import PROTOCOLS  # pandas: not for `asdbench --help`
 
     return list(PROTOCOLS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -68,8 +69,7 @@ def peak_memory(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         return {"train_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
                 "train_peak_measure": "cuda max_memory_allocated"}
-    import resource  # noqa: PLC0415 - POSIX only
-    import sys  # noqa: PLC0415
+    import resource  # noqa: PLC0415 - POSIX only: absent on Windows
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     mb = rss / 2**20 if sys.platform == "darwin" else rss / 2**10

@@ -13,6 +13,7 @@ from torch import nn
 
 from asdbench.config import component_options
 from asdbench.data import Clip
+from asdbench.metrics.compute import compute_metrics
 from asdbench.metrics.sets import DEV, clip_set
 from asdbench.model import ASDModel
 from asdbench.registry import AsdbenchError, Registry
@@ -196,8 +197,6 @@ def test_selection_metric(cfg: Mapping[str, Any], registry: Registry, splits: Sp
     of the development set, scored by the run's scorer fitted on every training clip, as
     STgram-MFN's authors select (trainer.py:63-74). None when the run has no such clips. It
     reads test labels: the run's rows are marked "selected on test"."""
-    from asdbench.metrics.compute import compute_metrics  # noqa: PLC0415
-
     keep = [i for i, c in enumerate(splits.test.clips)
             if clip_set(c.attributes) == DEV and c.label is not None]
     if not keep:

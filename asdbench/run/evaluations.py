@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from asdbench.config import parse_sets, resolve
+from asdbench.metrics.compute import protocol_registry
+from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
+from asdbench.metrics.sets import decided_metrics
+from asdbench.plugins import default_plugins
 from asdbench.registry import AsdbenchError, Registry
 from asdbench.run.rundir import RunDir
 
@@ -104,13 +110,8 @@ def evaluate_scorer(run: RunDir, cfg: Any, overrides: Mapping[str, Any], registr
     """Score a just-trained run's inputs with another scorer (no re-embedding) and write the
     evaluation as ``asdbench eval`` does; returns its metrics (``eval_dir``: where).
     ``metric_registry``: the metric protocols (``asdbench.metrics.compute.protocol_registry``)."""
-    import numpy as np
-
-    from asdbench.metrics.compute import protocol_registry
-    from asdbench.metrics.decision import DecisionRule, fit_thresholds, training_scores
-    from asdbench.metrics.sets import decided_metrics
-    from asdbench.plugins import default_plugins
-    from asdbench.run.evaluate import clip_sets, fit_scorer, scores_frame
+    # torch: asdbench.matrix.grid imports this module to plan cells
+    from asdbench.run.evaluate import clip_sets, fit_scorer, scores_frame  # noqa: PLC0415
 
     ecfg = eval_config(cfg, overrides, registry)
     scorer = fit_scorer(ecfg, registry, train)

@@ -91,7 +91,7 @@ class TrainState:
         if speed["compile"]:
             if t.compile == "auto":
                 # chosen for the user: a graph the compiler cannot handle runs eagerly instead
-                from torch import _dynamo  # noqa: PLC0415
+                from torch import _dynamo  # noqa: PLC0415 - the compiler: slow, compile only
 
                 _dynamo.config.suppress_errors = True
             prepare_for_speed(model, device, channels_last=False, compile=True)

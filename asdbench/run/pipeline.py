@@ -37,6 +37,7 @@ from asdbench.run.provenance import provenance
 from asdbench.run.reference import FOLDER as REFERENCE_FOLDER
 from asdbench.run.reference import add_lift, reference_config
 from asdbench.run.rundir import RunDir, json_default
+from asdbench.run.service import evaluate_run
 from asdbench.run.stages import plan_for
 from asdbench.run.tensors import DecodedData, Splits, decode_data, make_splits
 from asdbench.scoring import ScoringInputs
@@ -148,8 +149,6 @@ def complete(cfg: RunConfig, run: RunDir, extras: Sequence[dict[str, Any]],
              reference: tuple[dict[str, Any], str] | None, progress: bool) -> dict[str, Any]:
     """A finished run with what it lacks: each extra scorer's evaluation (``asdbench eval``:
     the saved model re-embeds the test clips) and the lift over ``reference``."""
-    from asdbench.run.service import evaluate_run
-
     metrics = write_with_lift(run.path, reference) if reference else run.read_metrics()
     for overrides in extras:
         out = run.rescore_dir(eval_config(cfg, overrides, plugins.get_registry()).scorer,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 import torch
 
 from asdbench.meta import __version__
@@ -40,8 +41,6 @@ def provenance(device: torch.device) -> dict[str, Any]:
     The CPU model and torch's thread count are recorded too: the same run on another CPU, or
     with another number of threads, sums in another order, and short synthetic runs have
     moved by 1-4 AUC points with it (issue 14)."""
-    import sklearn  # noqa: PLC0415
-
     info = {"asdbench": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "sklearn": sklearn.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "git_commit": git_commit(),

@@ -15,8 +15,8 @@
                                 ``<scorer>``, or ``<scorer>-<hash of the other settings>``
 =============================== ==========================================================
 
-Only the standard library is imported at module level: the matrix and the leaderboard read
-run folders without torch. One training at a time writes a folder (:meth:`RunDir.training_lock`).
+torch is imported only where model weights are read or written: the matrix and the leaderboard
+read run folders without torch. One training at a time writes a folder (:meth:`RunDir.training_lock`).
 """
 
 from __future__ import annotations
@@ -29,19 +29,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file as save_numpy
+
 from asdbench.atomic import atomic_path, atomic_write_text, sweep_temp_files
 from asdbench.claims import Claim, Claims, Heartbeat, describe_holder, held_for_this_process
 from asdbench.data import DEFAULT_SET
 from asdbench.registry import AsdbenchError
+from asdbench.scoring import ScoringInputs
 
 # How to recover from a damaged file of a finished run (its inputs are gone with it).
 RERUN = "delete the run folder and rerun `asdbench run` with the same settings"
 
 if TYPE_CHECKING:
-    import pandas as pd
     import torch
-
-    from asdbench.scoring import ScoringInputs
 
 
 def json_default(obj: Any) -> Any:
@@ -310,7 +313,7 @@ class RunDir:
 
     def save_model(self, state_dict: Mapping[str, torch.Tensor]) -> Path:
         """The selected weights as safetensors (contiguous CPU copies)."""
-        from safetensors.torch import save_file  # noqa: PLC0415
+        from safetensors.torch import save_file  # noqa: PLC0415 - torch: not for the matrix
 
         with atomic_path(self.model_path) as tmp:
             save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()},
@@ -319,8 +322,7 @@ class RunDir:
 
     def load_model(self, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """The state dict of ``model.safetensors`` on ``device``."""
-        from safetensors import SafetensorError  # noqa: PLC0415
-        from safetensors.torch import load_file  # noqa: PLC0415
+        from safetensors.torch import load_file  # noqa: PLC0415 - torch: not for the matrix
 
         if not self.model_path.exists():
             raise self.unfinished(f"the run has no trained model yet ({self.MODEL} missing)")
@@ -335,22 +337,17 @@ class RunDir:
     def save_train_inputs(self, inputs: ScoringInputs) -> Path:
         """What the scorer was fitted on; :meth:`load_train_inputs` gives it back unchanged
         (same arrays, same dtypes, same domains)."""
-        import numpy as np  # noqa: PLC0415
-        from safetensors.numpy import save_file  # noqa: PLC0415
-
         arrays = {"embeddings": inputs.embeddings, "logits": inputs.logits,
                   "class_index": inputs.class_index}
         domain = [str(d) for d in inputs.domain]
         with atomic_path(self.train_inputs_path) as tmp:
-            save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
+            save_numpy({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp),
                       metadata={"domain": json.dumps(domain)})
         return self.train_inputs_path
 
     def load_train_inputs(self) -> ScoringInputs:
         """The scorer's training inputs as :meth:`save_train_inputs` wrote them; a damaged
         file is an error naming it and how to recover."""
-        from safetensors import SafetensorError, safe_open  # noqa: PLC0415
-
         if not self.train_inputs_path.exists():
             raise self.unfinished(f"no {self.TRAIN_INPUTS} (run not finished?)")
         try:
@@ -372,10 +369,6 @@ class RunDir:
         return inputs
 
     def _train_inputs(self, saved: dict[str, Any], meta: dict[str, str]) -> ScoringInputs:
-        import numpy as np  # noqa: PLC0415
-
-        from asdbench.scoring import ScoringInputs  # noqa: PLC0415
-
         if "logits" not in saved:
             # written before logits and domains were kept: zero logits, source/target only
             shape = (len(saved["class_index"]), len(self.read_config()["classes"]))
@@ -405,8 +398,6 @@ class RunDir:
         A table older than its ``set`` column gets one: the one set the ``metrics.json``
         beside it names, or the default set when it names none; none when it names several
         (their clips cannot be told apart)."""
-        import pandas as pd  # noqa: PLC0415
-
         path = path or self.scores_path
         if not path.exists():
             return None
