@@ -50,6 +50,8 @@ def records(results: Path) -> list[dict]:
             cfg = m["config"]
             if evaluated is None:
                 backend = _backend(cfg["scorer"], {})
+            elif "evaluated" not in m:  # eval/reference/: the reference's own run, not a scorer
+                continue
             else:
                 backend = _backend(m["evaluated"]["scorer"], m["evaluated"]["overrides"])
             if backend in seen:  # the run's own scorer evaluated again
