@@ -94,6 +94,18 @@ class PluginSet:
             except (Exception, SystemExit) as exc:  # an offline tracker must not end the run
                 self._record(impl.plugin_name, hook, _error_line(exc), warn=True)
 
+    def check(self, hook: str, **kwargs: Any) -> None:
+        """Call every implementation of a check ``hook``: an ``AsdbenchError`` stops the caller
+        as it is; any other exception becomes one line naming the plugin's package."""
+        for impl in getattr(self.manager.hook, hook).get_hookimpls():
+            try:
+                self._call(hook, impl, kwargs)
+            except AsdbenchError:
+                raise
+            except Exception as exc:
+                raise AsdbenchError(f"package {self.package(impl.plugin_name)}: {hook}: "
+                                    f"{_error_line(exc)}") from None
+
     def _call(self, hook: str, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> Any:
         """One implementation's result, called through pluggy (so tracing sees it)."""
         others = [p for p in self.manager.get_plugins() if p is not impl.plugin]

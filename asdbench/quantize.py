@@ -1,8 +1,9 @@
 """Int8 post-training quantisation of an exported ONNX scoring model (ONNX Runtime's quantiser).
 
 Only the weighted operators (convolutions and matrix products: what ONNX Runtime's static
-quantiser handles; recurrent cells stay float) of the backbone and the method head are quantised, but for the first layers, which read the features. The
-frontend and the scorer stay float32: the log-Mel's
+quantiser handles; recurrent cells stay float) of the backbone and the method head are
+quantised, but for the first layers, which read the features. The frontend and the scorer
+stay float32: the log-Mel's
 filterbank acts on power spectra before the log, whose range int8 cannot hold, and the
 scorer's distances are the score itself. Parts are told apart by the name scopes the
 ``torch.export`` ONNX exporter records on every node (``pkg.torch.onnx.name_scopes``: the

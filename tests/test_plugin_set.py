@@ -150,3 +150,24 @@ def test_a_custom_plugin_set_reaches_its_hooks_and_protocols(tmp_path, capsys):
     assert metrics["protocols"]["dcase2020"]["average"]["auc"] == 0.123
     assert run.is_finished(cfg.run_id)  # the raising run_finished did not undo the run
     assert "tracker offline" in capsys.readouterr().err
+
+
+class _CrashingCheck:
+    @hookimpl
+    def asdbench_check_run(self, config):
+        raise KeyError("frontend.checkpoint")
+
+
+class _RefusingCheck:
+    @hookimpl
+    def asdbench_check_run(self, config):
+        raise AsdbenchError("weights.pt: missing; run asdbench weights fetch")
+
+
+def test_a_run_check_stops_in_one_line_naming_the_package():
+    with pytest.raises(AsdbenchError, match=r"^weights\.pt: missing"):
+        _loaded(("refuses", _RefusingCheck())).check("asdbench_check_run", config={})
+    with pytest.raises(AsdbenchError) as err:
+        _loaded(("crashes", _CrashingCheck())).check("asdbench_check_run", config={})
+    line = str(err.value)
+    assert "\n" not in line and "asdbench_check_run" in line and "KeyError" in line

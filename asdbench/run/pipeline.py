@@ -63,7 +63,8 @@ def train_and_evaluate(cfg: RunConfig, results: str | Path, *, resume: bool = Fa
     extras = extra_overrides(scorers, cfg)
     for overrides in extras:  # a wrong name or option fails before anything runs
         eval_config(cfg, overrides, registry)
-    (registry.plugins or plugins.default_plugins()).hook.asdbench_check_run(config=cfg.to_flat())
+    (registry.plugins or plugins.default_plugins()).check("asdbench_check_run",
+                                                          config=cfg.to_flat())
     with run.training_lock():
         if not run.is_finished(cfg.run_id) and run.state_path.exists() and not resume:
             raise AsdbenchError(f"{run.path} holds an unfinished run: pass --resume to "
